@@ -1,0 +1,37 @@
+"""jupyter-model-studio: a local AI model studio that lives inside Jupyter."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+_engine: Engine | None = None
+_engine_lock = threading.Lock()
+
+
+def engine() -> Engine:
+    """The process-wide Engine, created on first use (every widget and magic in a kernel shares it)."""
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            from .engine import Engine
+
+            _engine = Engine()
+        return _engine
+
+
+def _reset_engine() -> None:
+    """Close and forget the process-wide engine (tests, or after changing environment variables)."""
+    global _engine
+    with _engine_lock:
+        if _engine is not None:
+            _engine.close()
+        _engine = None
+
+
+__all__ = ["engine", "__version__"]

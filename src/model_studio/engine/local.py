@@ -1,0 +1,261 @@
+"""Models on this machine: the Hugging Face cache and extra folders of loose GGUF files.
+
+``scan_cache_dir`` walks and stats every file of every repo on each call; a library listing needs
+the same facts many times a minute, so ``LocalScanner`` keeps each repo's scan and re-reads a repo
+only when one of its folders changed (a handful of ``stat`` calls per repo when warm).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .refs import LOCAL_ORG, gguf_quant
+
+_MODEL_MARKERS = ("config.json", "model_index.json")
+
+
+@dataclass
+class LocalModel:
+    """What is on disk for one model."""
+
+    id: str
+    path: Path  # repo storage folder (cache) or the file / folder (extra dirs)
+    source: str  # "cache" or "folder"
+    size_on_disk: int = 0
+    incomplete_bytes: int = 0
+    commit: str | None = None  # newest snapshot (the ``main`` ref when present)
+    refs: dict[str, str] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)  # files of ``commit``
+    snapshot: Path | None = None  # folder that holds ``files``
+    last_modified: float = 0.0
+    config: dict[str, Any] | None = None  # config.json of the snapshot
+    model_index: dict[str, Any] | None = None  # model_index.json (diffusers)
+
+    @property
+    def formats(self) -> list[str]:
+        out = []
+        if any(f.endswith(".gguf") for f in self.files):
+            out.append("gguf")
+        if self.model_index is not None:
+            out.append("diffusers")
+        elif any(f.endswith(".safetensors") for f in self.files):
+            out.append("safetensors")
+        elif any(f.endswith((".bin", ".pt")) for f in self.files):
+            out.append("pytorch")
+        return out
+
+    @property
+    def quantizations(self) -> dict[str, list[str]]:
+        groups: dict[str, list[str]] = {}
+        for f in self.files:
+            q = gguf_quant(f)
+            if q and "mmproj" not in f.lower():
+                groups.setdefault(q, []).append(f)
+        return groups
+
+    def file_path(self, name: str) -> Path:
+        assert self.snapshot is not None
+        return self.snapshot / name
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        return data if isinstance(data, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def scan_repo_folder(storage: Path) -> LocalModel | None:
+    """Read one ``models--org--name`` folder of the cache; None if it holds no snapshot."""
+    name = storage.name
+    if not name.startswith("models--"):
+        return None
+    repo_id = name[len("models--"):].replace("--", "/", 1)
+    refs: dict[str, str] = {}
+    refs_dir = storage / "refs"
+    if refs_dir.is_dir():
+        for root, _dirs, files in os.walk(refs_dir):
+            for fname in files:
+                ref_path = Path(root) / fname
+                try:
+                    refs[ref_path.relative_to(refs_dir).as_posix()] = ref_path.read_text().strip()
+                except OSError:
+                    continue
+    snapshots_dir = storage / "snapshots"
+    commits = []
+    if snapshots_dir.is_dir():
+        commits = [e for e in os.scandir(snapshots_dir) if e.is_dir(follow_symlinks=False)]
+    if not commits:
+        return None
+    chosen = refs.get("main")
+    entry = next((c for c in commits if c.name == chosen), None)
+    if entry is None:
+        entry = max(commits, key=lambda e: e.stat(follow_symlinks=False).st_mtime_ns)
+    snapshot = Path(entry.path)
+    files = []
+    for root, _dirs, fnames in os.walk(snapshot):
+        for fname in fnames:
+            files.append((Path(root) / fname).relative_to(snapshot).as_posix())
+    size, incomplete, newest = 0, 0, 0.0
+    blobs = storage / "blobs"
+    if blobs.is_dir():
+        for blob in os.scandir(blobs):
+            try:
+                st = blob.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if blob.name.endswith(".incomplete"):
+                incomplete += st.st_size
+            else:
+                size += st.st_size
+            newest = max(newest, st.st_mtime)
+    model = LocalModel(
+        id=repo_id, path=storage, source="cache", size_on_disk=size, incomplete_bytes=incomplete,
+        commit=entry.name, refs=refs, files=sorted(files), snapshot=snapshot, last_modified=newest,
+    )
+    if "config.json" in files:
+        model.config = _read_json(snapshot / "config.json")
+    if "model_index.json" in files:
+        model.model_index = _read_json(snapshot / "model_index.json")
+    return model
+
+
+def _signature(storage: Path) -> tuple:
+    snaps = storage / "snapshots"
+    entries: tuple = ()
+    try:
+        entries = tuple(sorted((e.name, e.stat(follow_symlinks=False).st_mtime_ns) for e in os.scandir(snaps)))
+    except OSError:
+        pass
+    return (_mtime(storage), _mtime(storage / "blobs"), _mtime(snaps), _mtime(storage / "refs"), entries)
+
+
+def scan_extra_folder(folder: Path, max_depth: int = 3) -> list[LocalModel]:
+    """Loose ``*.gguf`` files and model folders (with config.json) under ``folder``."""
+    out: list[LocalModel] = []
+    if not folder.is_dir():
+        return out
+    base_depth = len(folder.parts)
+    for root, dirs, files in os.walk(folder):
+        here = Path(root)
+        depth = len(here.parts) - base_depth
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"] if depth < max_depth else []
+        if here != folder and any(m in files for m in _MODEL_MARKERS):
+            model_files = []
+            size = 0
+            for sub_root, _d, sub_files in os.walk(here):
+                for fname in sub_files:
+                    p = Path(sub_root) / fname
+                    model_files.append(p.relative_to(here).as_posix())
+                    size += p.stat().st_size
+            m = LocalModel(id=f"{LOCAL_ORG}/{_local_name(here.name)}", path=here, source="folder",
+                           size_on_disk=size, files=sorted(model_files), snapshot=here,
+                           last_modified=_mtime(here) / 1e9)
+            m.config = _read_json(here / "config.json") if "config.json" in files else None
+            m.model_index = _read_json(here / "model_index.json") if "model_index.json" in files else None
+            out.append(m)
+            dirs[:] = []
+            continue
+        for fname in files:
+            if fname.lower().endswith(".gguf") and "mmproj" not in fname.lower():
+                p = here / fname
+                out.append(LocalModel(
+                    id=f"{LOCAL_ORG}/{_local_name(Path(fname).stem)}", path=p, source="folder",
+                    size_on_disk=p.stat().st_size, files=[fname], snapshot=here,
+                    last_modified=p.stat().st_mtime,
+                ))
+    return out
+
+
+def _local_name(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "._-" else "-" for c in name).strip("-.")
+    return cleaned or "model"
+
+
+class LocalScanner:
+    """Cached view of the local models; thread-safe."""
+
+    def __init__(self, cache: Path, folders: list[Path]) -> None:
+        self.cache = Path(cache)
+        self.folders = [Path(f) for f in folders]
+        self._lock = threading.Lock()
+        self._repos: dict[str, tuple[tuple, LocalModel | None]] = {}
+        self._folders: dict[Path, tuple[int, list[LocalModel]]] = {}
+
+    def invalidate(self, repo_id: str | None = None) -> None:
+        with self._lock:
+            if repo_id is None:
+                self._repos.clear()
+                self._folders.clear()
+            else:
+                self._repos.pop("models--" + repo_id.replace("/", "--"), None)
+
+    def models(self) -> list[LocalModel]:
+        out: list[LocalModel] = []
+        if self.cache.is_dir():
+            names = [e.name for e in os.scandir(self.cache) if e.name.startswith("models--") and e.is_dir()]
+            with self._lock:
+                for gone in set(self._repos) - set(names):
+                    del self._repos[gone]
+            for name in names:
+                storage = self.cache / name
+                sig = _signature(storage)
+                with self._lock:
+                    cached = self._repos.get(name)
+                if cached is not None and cached[0] == sig:
+                    model = cached[1]
+                else:
+                    model = scan_repo_folder(storage)
+                    with self._lock:
+                        self._repos[name] = (sig, model)
+                if model is not None:
+                    out.append(model)
+        seen = {m.id for m in out}
+        for folder in self.folders:
+            for model in self._folder_models(folder):
+                if model.id not in seen:
+                    seen.add(model.id)
+                    out.append(model)
+        return out
+
+    def _folder_models(self, folder: Path) -> list[LocalModel]:
+        # Folders are small and user-managed: rescan when the top folder's mtime changes.
+        sig = _mtime(folder)
+        with self._lock:
+            cached = self._folders.get(folder)
+        if cached is not None and cached[0] == sig:
+            return cached[1]
+        models = scan_extra_folder(folder)
+        with self._lock:
+            self._folders[folder] = (sig, models)
+        return models
+
+    def get(self, model_id: str) -> LocalModel | None:
+        if model_id.startswith(LOCAL_ORG + "/"):
+            return next((m for m in self.models() if m.id == model_id), None)
+        storage = self.cache / ("models--" + model_id.replace("/", "--"))
+        if not storage.is_dir():
+            return None
+        sig = _signature(storage)
+        with self._lock:
+            cached = self._repos.get(storage.name)
+        if cached is not None and cached[0] == sig:
+            return cached[1]
+        model = scan_repo_folder(storage)
+        with self._lock:
+            self._repos[storage.name] = (sig, model)
+        return model

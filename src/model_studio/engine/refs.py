@@ -1,0 +1,154 @@
+"""Naming a model: ``org/name[@revision][:variant]`` and ``local/<name>``.
+
+``ModelRef.parse`` is the one place that reads and validates a model name; ``safe_filename`` is
+the one place that validates a file path inside a repository.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ..errors import ValidationError
+
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?"
+_REPO_RE = re.compile(rf"^{_NAME}/{_NAME}$")
+_REVISION_RE = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
+_VARIANT_RE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+HEX40 = re.compile(r"^[0-9a-f]{40}$")
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+LOCAL_ORG = "local"
+
+
+def validate_repo_id(repo_id: str) -> str:
+    """Return ``repo_id`` if it is a valid Hub model id (``org/name``), else raise ValidationError."""
+    if not isinstance(repo_id, str) or not _REPO_RE.match(repo_id) or ".." in repo_id or "--" in repo_id:
+        raise ValidationError(
+            f"Invalid model id {repo_id!r}: expected 'org/name' (letters, digits, '.', '_', '-')",
+            details={"model": repo_id},
+            resolution_steps=["Use a Hub id such as 'Qwen/Qwen2.5-0.5B-Instruct-GGUF'."],
+        )
+    return repo_id
+
+
+def validate_revision(revision: str) -> str:
+    if (
+        not _REVISION_RE.match(revision)
+        or ".." in revision
+        or revision.startswith("/")
+        or revision.endswith("/")
+        or "//" in revision
+    ):
+        raise ValidationError(f"Invalid revision {revision!r}", details={"revision": revision})
+    return revision
+
+
+def safe_filename(name: str) -> str:
+    """Validate a repo-relative file path: no absolute path, no ``..``, no backslash, no NUL."""
+    if (
+        not isinstance(name, str)
+        or not name
+        or len(name) > 1000
+        or "\x00" in name
+        or "\\" in name
+        or name.startswith("/")
+        or re.match(r"^[A-Za-z]:", name)
+    ):
+        raise ValidationError(f"Invalid file name {name!r}", details={"file": name})
+    parts = PurePosixPath(name).parts
+    if any(p in ("..", ".", "") for p in parts) or name.endswith("/"):
+        raise ValidationError(f"Invalid file name {name!r}: no '..' or '.' segments", details={"file": name})
+    return name
+
+
+def ensure_within(root: Path, path: Path) -> Path:
+    """Resolve ``path`` (following symlinks) and require it to stay inside ``root``."""
+    root_resolved = root.resolve()
+    resolved = path.resolve()
+    if resolved != root_resolved and root_resolved not in resolved.parents:
+        raise ValidationError(
+            "Path escapes the model store",
+            details={"path": str(path), "root": str(root)},
+            resolution_steps=["Remove the stray symlink from the cache, or re-download the model."],
+        )
+    return resolved
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A parsed model name."""
+
+    repo_id: str
+    revision: str | None = None
+    variant: str | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.repo_id.startswith(LOCAL_ORG + "/")
+
+    @property
+    def name(self) -> str:
+        return self.repo_id.split("/", 1)[1]
+
+    @classmethod
+    def parse(cls, text: str | ModelRef, *, revision: str | None = None, variant: str | None = None) -> ModelRef:
+        """Parse ``org/name[@revision][:variant]``; explicit keyword values win over the text's."""
+        if isinstance(text, ModelRef):
+            ref = text
+        else:
+            if not isinstance(text, str) or not text.strip():
+                raise ValidationError("A model name is required", details={"model": text})
+            text = text.strip()
+            var = None
+            rev = None
+            if ":" in text:
+                text, var = text.rsplit(":", 1)
+            if "@" in text:
+                text, rev = text.split("@", 1)
+            ref = cls(validate_repo_id(text), rev, var)
+        rev = revision if revision is not None else ref.revision
+        var = variant if variant is not None else ref.variant
+        if rev is not None:
+            validate_revision(rev)
+        if var is not None and not _VARIANT_RE.match(var):
+            raise ValidationError(f"Invalid variant {var!r}", details={"variant": var})
+        return cls(ref.repo_id, rev or None, var or None)
+
+    def __str__(self) -> str:
+        out = self.repo_id
+        if self.revision:
+            out += f"@{self.revision}"
+        if self.variant:
+            out += f":{self.variant}"
+        return out
+
+
+# --- GGUF quantization names --------------------------------------------------------------------
+
+_QUANT_RE = re.compile(
+    r"(?:^|[._\-])("
+    r"I?Q[1-8](?:_[0-9])?(?:_K)?(?:_(?:XXS|XS|S|M|L|XL|NL))?"
+    r"|F16|F32|BF16|FP16|FP32|MXFP4(?:_MOE)?|TQ[12]_0"
+    r")(?=[._\-]|$)",
+    re.IGNORECASE,
+)
+_SPLIT_RE = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
+
+
+def gguf_quant(filename: str) -> str | None:
+    """The quantization a GGUF file name carries (``Q4_K_M``), or None."""
+    base = PurePosixPath(filename).name
+    if not base.lower().endswith(".gguf"):
+        return None
+    stem = _SPLIT_RE.sub("", base)
+    stem = re.sub(r"\.gguf$", "", stem, flags=re.IGNORECASE)
+    found = _QUANT_RE.findall(stem)
+    if not found:
+        return None
+    return found[-1].upper().replace("FP16", "F16").replace("FP32", "F32")
+
+
+def is_gguf_split_part(filename: str) -> bool:
+    return bool(_SPLIT_RE.search(filename))

@@ -1,0 +1,168 @@
+"""Typed errors shared by every front door.
+
+Each error carries a message, structured details and the steps that resolve it, and renders as
+``{"error": {"type", "message", "details", "resolution_steps"}}`` over REST. Subclasses also inherit
+a builtin where one fits, so callers' ``except LookupError`` / ``except ValueError`` keep working.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class StudioError(Exception):
+    """Base class of every error the studio raises on purpose."""
+
+    http_status = 500
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        resolution_steps: list[str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = dict(details or {})
+        self.resolution_steps: list[str] = list(resolution_steps or [])
+
+    @property
+    def type(self) -> str:
+        return type(self).__name__
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body of this error: ``{"error": {...}}``."""
+        return {
+            "error": {
+                "type": self.type,
+                "message": self.message,
+                "details": self.details,
+                "resolution_steps": self.resolution_steps,
+            }
+        }
+
+    def one_line(self) -> str:
+        """A readable line for terminals and magics (no traceback)."""
+        line = f"{self.type}: {self.message}"
+        if self.resolution_steps:
+            line += f" ({self.resolution_steps[0]})"
+        return line
+
+    def __reduce__(self):  # keep details when pickled across processes
+        return (_rebuild, (self.type, self.message, self.details, self.resolution_steps))
+
+
+# --- input ------------------------------------------------------------------------------------
+
+
+class ValidationError(StudioError, ValueError):
+    """The caller's input is malformed or out of range."""
+
+    http_status = 400
+
+
+class NotFoundError(StudioError, LookupError):
+    """A model, file, revision or job does not exist."""
+
+    http_status = 404
+
+
+class ConflictError(StudioError, RuntimeError):
+    """The request is valid but clashes with the current state (e.g. delete while downloading)."""
+
+    http_status = 409
+
+
+class GatedRepoError(StudioError, PermissionError):
+    """The repository needs an accepted licence and a token."""
+
+    http_status = 403
+
+
+# --- network and integrity ----------------------------------------------------------------------
+
+
+class NetworkError(StudioError, ConnectionError):
+    """The Hub could not be reached, or kept failing after retries."""
+
+    http_status = 502
+
+
+class IntegrityError(StudioError):
+    """Downloaded content does not match the checksum or size the Hub published."""
+
+    http_status = 502
+
+
+# --- resources ----------------------------------------------------------------------------------
+
+
+class DiskSpaceError(StudioError, OSError):
+    """Not enough free disk space for the planned download."""
+
+    http_status = 507
+
+
+class ResourceError(StudioError, MemoryError):
+    """Not enough RAM or VRAM for the requested model or generation."""
+
+    http_status = 507
+
+
+# --- lifecycle ----------------------------------------------------------------------------------
+
+
+class CancelledError(StudioError):
+    """The job was cancelled or paused by the user."""
+
+    http_status = 409
+
+
+class BackendUnavailableError(StudioError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+    http_status = 501
+
+
+ERROR_TYPES: dict[str, type[StudioError]] = {
+    cls.__name__: cls
+    for cls in (
+        StudioError,
+        ValidationError,
+        NotFoundError,
+        ConflictError,
+        GatedRepoError,
+        NetworkError,
+        IntegrityError,
+        DiskSpaceError,
+        ResourceError,
+        CancelledError,
+        BackendUnavailableError,
+    )
+}
+
+
+def _rebuild(type_name: str, message: str, details: dict, steps: list[str]) -> StudioError:
+    cls = ERROR_TYPES.get(type_name, StudioError)
+    return cls(message, details=details, resolution_steps=steps)
+
+
+def error_from_dict(data: dict[str, Any]) -> StudioError:
+    """Rebuild a typed error from its JSON shape (as stored on a job or sent over REST)."""
+    body = data.get("error", data)
+    return _rebuild(
+        str(body.get("type", "StudioError")),
+        str(body.get("message", "")),
+        dict(body.get("details") or {}),
+        list(body.get("resolution_steps") or []),
+    )
+
+
+def backend_unavailable(package: str, extra: str, purpose: str) -> BackendUnavailableError:
+    """The error for a missing optional dependency, naming the extra that installs it."""
+    return BackendUnavailableError(
+        f"{purpose} needs the optional package '{package}', which is not installed.",
+        details={"package": package, "extra": extra},
+        resolution_steps=[f"pip install 'jupyter-model-studio[{extra}]'"],
+    )

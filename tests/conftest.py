@@ -1,0 +1,47 @@
+"""Shared fixtures: every test gets its own studio home and Hugging Face cache (never the user's)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["tests.fixtures.pytest_plugin"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "studio-home"
+    monkeypatch.setenv("MODEL_STUDIO_HOME", str(home))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-home" / "hub"))
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("MODEL_STUDIO_NO_STARTER", "1")
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("MODEL_STUDIO_MODEL_DIRS", raising=False)
+    return home
+
+
+@pytest.fixture
+def settings(tmp_path: Path, fake_hub):
+    """Settings pointing at a temporary home and cache and at the fake Hub; fast retries."""
+    from model_studio.config import Settings
+
+    return Settings(
+        home=str(tmp_path / "studio-home"),
+        hf_cache=str(tmp_path / "hf-home" / "hub"),
+        hf_endpoint=fake_hub.url,
+        retry_backoff=0.02,
+        stall_timeout=3.0,
+    )
+
+
+@pytest.fixture
+def engine(settings):
+    from model_studio.engine import Engine
+
+    eng = Engine(settings)
+    yield eng
+    eng.close()
