@@ -45,7 +45,6 @@ from .refs import HEX40, HEX64, ModelRef, ensure_within, gguf_quant, safe_filena
 log = logging.getLogger(__name__)
 
 KIND = "download"
-_CHUNK = 1 << 20
 # Formats transformers would never load when safetensors weights sit beside them.
 _REDUNDANT_WEIGHTS = ("pytorch_model*.bin", "tf_model.h5", "flax_model.msgpack", "*.ckpt", "*.ot",
                       "*.onnx", "*.onnx_data", "*.tflite", "*.mlmodel", "*.msgpack", "*.h5")
@@ -462,10 +461,9 @@ class DownloadManager:
             self.store.set_state(job_id, JobState.COMPLETED, result=result, progress=tracker.snapshot())
         except _Stop as stop:
             state = JobState.PAUSED if stop.control == "pause" else JobState.CANCELLED
-            progress = tracker.snapshot() if tracker else None
-            job = self.store.set_state(job_id, state, progress=progress)
-            if run.discard:
-                self._discard_partials(job)
+            if run.discard:  # before the state change, so a waiter never sees the partials
+                self._discard_partials(self.store.get(job_id))
+            self.store.set_state(job_id, state, progress=tracker.snapshot() if tracker else None)
         except StudioError as exc:
             self.store.set_state(job_id, JobState.FAILED, error=exc.to_dict()["error"],
                                  progress=tracker.snapshot() if tracker else None)
@@ -676,7 +674,7 @@ class DownloadManager:
                     if start != offset:
                         raise _RestartFromZero()
                 with open(partial, "ab") as fh:
-                    for chunk in resp.iter_raw(_CHUNK):
+                    for chunk in resp.iter_raw():  # as the network delivers: a cut loses nothing buffered
                         if run.stop.is_set():
                             fh.flush()
                             run.check()

@@ -57,8 +57,7 @@ def safe_filename(name: str) -> str:
         or re.match(r"^[A-Za-z]:", name)
     ):
         raise ValidationError(f"Invalid file name {name!r}", details={"file": name})
-    parts = PurePosixPath(name).parts
-    if any(p in ("..", ".", "") for p in parts) or name.endswith("/"):
+    if any(p in ("..", ".", "") for p in name.split("/")):
         raise ValidationError(f"Invalid file name {name!r}: no '..' or '.' segments", details={"file": name})
     return name
 

@@ -1,0 +1,392 @@
+"""``model-studio``: the terminal front door. Parses arguments, calls the engine, renders text.
+
+Every ``StudioError`` becomes one line on stderr plus its resolution steps (exit code 1), bad
+arguments an argparse usage error (exit code 2), and Ctrl-C during ``pull`` pauses the download
+(exit code 130); running the same ``pull`` again resumes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+from ._format import human_count, human_duration, human_rate, human_size, table
+from .engine.library import BACKENDS, SORTS, STATUSES, TASKS
+from .errors import StudioError, ValidationError, error_from_dict
+
+EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
+
+
+def _emit_json(obj: Any) -> int:
+    print(json.dumps(obj, indent=2, default=str))
+    return EXIT_OK
+
+
+def _quants(model, local_only: bool = False) -> str:
+    return ",".join(q.name for q in model.quantizations if q.local or not local_only)
+
+
+# --- library ----------------------------------------------------------------------------------
+
+
+def cmd_search(eng, args) -> int:
+    models = eng.library.search(args.query, task=args.task, backend=args.backend, status=args.status,
+                                sort=args.sort, limit=args.limit, hub=not args.offline)
+    if args.json:
+        return _emit_json([m.to_dict() for m in models])
+    if not models:
+        print("no models match")
+        return EXIT_OK
+    rows = [(m.id, m.task, ",".join(m.formats), human_size(m.size), m.status, m.license, _quants(m))
+            for m in models]
+    print(table(("id", "task", "formats", "size", "status", "license", "quants"), rows))
+    if eng.library.hub_error and not args.offline:
+        print(f"(Hub unreachable, showing catalog and local models: {eng.library.hub_error['message']})",
+              file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_list(eng, args) -> int:
+    models = eng.library.list_local()
+    if args.json:
+        return _emit_json([m.to_dict() for m in models])
+    if not models:
+        print("no local models; fetch one with `model-studio pull ORG/NAME`")
+        return EXIT_OK
+    rows = [(m.id, human_size(m.local_size), ",".join(m.formats), _quants(m, local_only=True), m.local_path)
+            for m in models]
+    print(table(("id", "size", "formats", "quants", "path"), rows, max_width=120))
+    return EXIT_OK
+
+
+def cmd_info(eng, args) -> int:
+    info = eng.library.info(args.model)
+    try:
+        fit: Any = eng.library.fit(args.model)
+    except StudioError as exc:
+        fit = exc
+    if args.json:
+        fit_dict = fit.to_dict()["error"] if isinstance(fit, StudioError) else fit.to_dict()
+        return _emit_json({**info.to_dict(), "fit": fit_dict})
+    print(f"{info.id}  ({info.status})")
+    for label, value in (("task", info.task), ("license", info.license), ("gated", "yes" if info.gated else None),
+                         ("parameters", human_count(info.parameters)), ("context length", info.context_length),
+                         ("architecture", info.architecture), ("formats", ",".join(info.formats)),
+                         ("backends", ",".join(info.backends)), ("size", human_size(info.size)),
+                         ("path", info.local_path)):
+        if value not in (None, "", "-"):
+            print(f"  {label:<15} {value}")
+    if info.quantizations:
+        print("\nquantizations:")
+        rows = [(("* " if q.name == info.default_quantization else "  ") + q.name, human_size(q.size),
+                 "local" if q.local else "") for q in info.quantizations]
+        print(_indent(table(("quant", "size", "local"), rows)))
+    if info.files:
+        print("\nfiles:")
+        rows = [(f["path"], human_size(f.get("size")), "local" if f.get("local") else "") for f in info.files]
+        print(_indent(table(("file", "size", "local"), rows, max_width=80)))
+    if isinstance(fit, StudioError):
+        print(f"\nfit: unknown ({fit.message})")
+    else:
+        print(f"\nfit: {fit.verdict}: {fit.message}")
+    return EXIT_OK
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
+
+
+def cmd_rm(eng, args) -> int:
+    plan = eng.library.delete(args.model, dry_run=True)
+    revs = len(plan["revisions"])
+    print(f"{plan['model']}: {human_size(plan['freed_bytes'])} would be freed ({revs} revision(s))")
+    if not args.yes:
+        if not sys.stdin or not sys.stdin.isatty():
+            raise ValidationError("Refusing to delete without confirmation: stdin is not a terminal",
+                                  details={"model": plan["model"]},
+                                  resolution_steps=["Pass --yes to delete without asking"])
+        try:
+            answer = input("Delete? [y/N] ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            print("not deleted")
+            return EXIT_ERROR
+    done = eng.library.delete(args.model)
+    print(f"freed {human_size(done['freed_bytes'])}")
+    return EXIT_OK
+
+
+def cmd_verify(eng, args) -> int:
+    result = eng.library.verify(args.model)
+    for m in result["mismatches"]:
+        print(f"MISMATCH {m['path']}: expected {m['algorithm']} {m['expected']}, got {m['actual']}")
+    for path in result["extra"]:
+        print(f"EXTRA    {path}: not part of commit {result['commit'][:12]}")
+    if result["not_downloaded"]:
+        print(f"({len(result['not_downloaded'])} files of the repo are not downloaded, not checked)")
+    if result["ok"]:
+        print(f"ok: {result['checked']} files match the Hub (commit {result['commit'][:12]})")
+        return EXIT_OK
+    print(f"{len(result['mismatches'])} mismatched, {len(result['extra'])} extra; "
+          f"delete and pull {result['model']} again", file=sys.stderr)
+    return EXIT_ERROR
+
+
+# --- downloads and jobs -----------------------------------------------------------------------
+
+
+def cmd_pull(eng, args) -> int:
+    job = eng.downloads.start(args.model, files=args.files, include=args.include, revision=args.revision,
+                              variant=args.quant)
+    return _follow(eng, job)
+
+
+def _follow(eng, job) -> int:
+    """Show a download's progress until it stops; Ctrl-C pauses it (exit code 130)."""
+    from tqdm import tqdm
+
+    latest: dict[str, Any] = {}
+
+    def on_event(j) -> None:  # the bus carries progress more often than the database row
+        if j.id == job.id:
+            latest["job"] = j
+
+    unsubscribe = eng.bus.subscribe(on_event)
+    bar = None
+    try:
+        while True:
+            job = job.refresh()
+            live = latest.get("job")
+            progress = live.progress if live is not None and job.active else job.progress
+            if bar is None and progress.total:
+                # Start at what is already on disk, so a resumed download shows a true rate.
+                bar = tqdm(total=progress.total, initial=progress.done, unit="B", unit_scale=True,
+                           desc=job.title, dynamic_ncols=True, leave=True)
+            elif bar is not None and progress.done != bar.n:
+                if progress.done > bar.n:
+                    bar.update(progress.done - bar.n)
+                else:  # restarted a file (e.g. after a checksum mismatch)
+                    bar.n = progress.done
+                    bar.refresh()
+            if not job.active:
+                break
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+            bar = None
+        return _interrupted(eng, job)
+    finally:
+        unsubscribe()
+        if bar is not None:
+            bar.close()
+    if job.state.value == "completed":
+        r = job.result or {}
+        print(r.get("path", ""))
+        print(f"verified {r.get('verified', 0)} files ({human_size(r.get('bytes_total'))}: "
+              f"{human_size(r.get('bytes_transferred'))} downloaded, {human_size(r.get('bytes_reused'))} reused)")
+        return EXIT_OK
+    if job.state.value == "failed":
+        raise error_from_dict(job.error or {"message": f"Download {job.id} failed"})
+    print(f"download {job.id} is {job.state.value}; resume it with `model-studio resume {job.id}`",
+          file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _interrupted(eng, job) -> int:
+    try:
+        job = job.refresh()
+        if job.active and job.owner_pid != eng.jobs.owner_pid:
+            print(f"stopped watching; the download goes on in process {job.owner_pid}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        if job.active:
+            eng.downloads.pause(job.id)
+            job = eng.jobs.wait(job.id, timeout=30)
+    except (KeyboardInterrupt, TimeoutError):
+        job = job.refresh()
+    p = job.progress
+    if job.state.value == "paused":
+        print(f"paused at {human_size(p.done)} of {human_size(p.total)}; run the same pull again to resume",
+              file=sys.stderr)
+    else:
+        print(f"download {job.id} is {job.state.value}", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def cmd_jobs(eng, args) -> int:
+    states = None if args.all else ("queued", "running", "paused", "interrupted", "failed", "cancelled")
+    jobs = eng.downloads.list(states)
+    if args.json:
+        return _emit_json([j.to_dict() for j in jobs])
+    if not jobs:
+        print("no download jobs" + ("" if args.all else " (--all shows finished ones)"))
+        return EXIT_OK
+    rows = []
+    for j in jobs:
+        p = j.progress
+        pct = f"{p.fraction * 100:.0f}% " if p.fraction is not None else ""
+        done = f"{pct}{human_size(p.done)}/{human_size(p.total)}" if p.total else "-"
+        rate = human_rate(p.rate) if j.active else ""
+        eta = human_duration(p.eta) if j.active and p.eta else ""
+        rows.append((j.id, j.title, j.state.value, done, rate, eta))
+    print(table(("id", "model", "state", "progress", "rate", "eta"), rows))
+    return EXIT_OK
+
+
+def cmd_resume(eng, args) -> int:
+    job = eng.jobs.resume(args.job_id)
+    # A resumed job belongs to this process, so follow it: leaving would pause it again.
+    return _follow(eng, job) if job.kind == "download" else EXIT_OK
+
+
+def cmd_cancel(eng, args) -> int:
+    job = eng.jobs.get(args.job_id)
+    if job.kind == "download":
+        job = eng.downloads.cancel(job.id, discard=args.discard)
+    else:
+        job = eng.jobs.request(job.id, "cancel")
+    print(f"{job.id}: {job.state.value}" + (" (cancel requested)" if job.active else ""))
+    return EXIT_OK
+
+
+# --- machine ----------------------------------------------------------------------------------
+
+
+def cmd_system(eng, args) -> int:
+    s = eng.system.snapshot()
+    if args.json:
+        return _emit_json(s.to_dict())
+    load = f" (load {' '.join(f'{x:.2f}' for x in s.load_average)})" if s.load_average else ""
+    print(f"CPU    {s.cpu_percent:.1f}% of {s.cpu_count} cores{load}")
+    print(f"RAM    {human_size(s.memory_used)} used of {human_size(s.memory_total)} ({s.memory_percent:.0f}%), "
+          f"{human_size(s.memory_available)} available")
+    print(f"swap   {human_size(s.swap_used)} used of {human_size(s.swap_total)}")
+    for d in s.disks:
+        print(f"disk   {d['path']}: {human_size(d['free'])} free of {human_size(d['total'])}")
+    if not s.gpus:
+        print(f"GPU    no GPU ({s.gpu_error or 'none detected'})")
+    for g in s.gpus:
+        extras = [f"{g.temperature:.0f} °C" if g.temperature is not None else "",
+                  f"{g.power:.0f} W" if g.power is not None else ""]
+        util = f"{g.utilization:.0f}%" if g.utilization is not None else "-"
+        print(f"GPU {g.index}  {g.name}: util {util}, memory {human_size(g.memory_used)} / "
+              f"{human_size(g.memory_total)}" + "".join(f", {e}" for e in extras if e))
+        for p in g.processes:
+            kernel = f" (kernel {p.kernel_id})" if p.kernel_id else ""
+            print(f"         pid {p.pid} {p.name} {human_size(p.used_memory)}{kernel}")
+    return EXIT_OK
+
+
+def cmd_backends(eng, args) -> int:
+    backends = eng.library.backends()
+    if args.json:
+        return _emit_json(backends)
+    rows = [(b["name"], b["version"] or ("yes" if b["installed"] else "no"), "yes" if b["gpu"] else "no",
+             b["local_models"]) for b in backends]
+    print(table(("backend", "installed", "gpu", "local models"), rows))
+    for b in backends:
+        if not b["installed"]:
+            print(f"\n{b['name']}: install with {b['install']}")
+        for s in b["suggestions"]:
+            model = f"{s['id']}:{s['quantization']}" if s["quantization"] else s["id"]
+            print(f"  {b['name']} suggests {model}: {s['message']}")
+    return EXIT_OK
+
+
+# --- wiring -----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="model-studio", description="Find, download and manage local models.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler, help: str, json_flag: bool = False) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(handler=handler)
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="machine-readable output")
+        return p
+
+    p = add("search", cmd_search, "search the catalog, the Hub and local models", json_flag=True)
+    p.add_argument("query", nargs="?", default="")
+    p.add_argument("--task", choices=TASKS)
+    p.add_argument("--backend", choices=BACKENDS)
+    p.add_argument("--status", choices=STATUSES)
+    p.add_argument("--sort", choices=SORTS, default="downloads")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--offline", action="store_true", help="catalog and local models only")
+    add("list", cmd_list, "list local models", json_flag=True)
+    p = add("info", cmd_info, "files, quantizations, metadata and fit of one model", json_flag=True)
+    p.add_argument("model")
+    p = add("pull", cmd_pull, "download a model (Ctrl-C pauses; run again to resume)")
+    p.add_argument("model", help="org/name[@revision][:QUANT]")
+    p.add_argument("--quant", help="GGUF quantization, e.g. Q4_K_M")
+    p.add_argument("--file", dest="files", action="extend", nargs="+", metavar="F", help="only these files")
+    p.add_argument("--include", action="extend", nargs="+", metavar="PAT", help="glob patterns of files")
+    p.add_argument("--revision", help="branch, tag or commit")
+    p = add("rm", cmd_rm, "delete a model from the cache")
+    p.add_argument("model")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p = add("verify", cmd_verify, "re-check a local model's files against the Hub")
+    p.add_argument("model")
+    p = add("jobs", cmd_jobs, "download jobs", json_flag=True)
+    p.add_argument("--all", action="store_true", help="include completed jobs")
+    p = add("resume", cmd_resume, "resume a paused, cancelled, interrupted or failed download")
+    p.add_argument("job_id")
+    p = add("cancel", cmd_cancel, "cancel a download (partial files are kept unless --discard)")
+    p.add_argument("job_id")
+    p.add_argument("--discard", action="store_true", help="also delete the partial files")
+    add("system", cmd_system, "CPU, RAM, swap, disks and GPUs", json_flag=True)
+    add("backends", cmd_backends, "installed backends, GPU use and suggested models", json_flag=True)
+    return parser
+
+
+class _OneLineFormatter(logging.Formatter):
+    """Engine log records without tracebacks (``--debug`` shows them)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
+        return super().format(record)
+
+
+def _print_error(exc: StudioError) -> None:
+    print(f"error: {exc.one_line()}", file=sys.stderr)
+    for step in exc.resolution_steps[1:]:  # one_line() already names the first
+        print(f"  - {step}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``model-studio``; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s") if args.debug
+                         else _OneLineFormatter("%(levelname)s: %(message)s"))
+    pkg_log = logging.getLogger("model_studio")
+    pkg_log.addHandler(handler)
+    eng = None
+    try:
+        from .engine import Engine
+
+        eng = Engine()
+        return args.handler(eng, args)
+    except StudioError as exc:
+        _print_error(exc)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        if eng is not None:
+            eng.close()
+        pkg_log.removeHandler(handler)
