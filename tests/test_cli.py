@@ -97,12 +97,19 @@ def test_info_shows_quantizations_files_and_fit(pulled, run):
     assert "\nfit: " in out
 
 
-def test_info_json_has_fit(run, fake_hub):
+def test_info_json_has_fit(pulled, run):
     code, out, err = run("info", GGUF, "--json")
     assert code == 0, err
     data = json.loads(out)
-    assert {q["name"] for q in data["quantizations"]} >= {"Q8_0", "F16", "F32"}
-    assert "verdict" in data["fit"] or "message" in data["fit"]
+    assert {q["name"]: q["local"] for q in data["quantizations"]} == {"Q8_0": True, "F16": False, "F32": False}
+    assert data["fit"]["verdict"] in ("gpu", "partial", "cpu", "no")
+
+
+def test_info_of_a_hub_only_model(run):
+    # Given a model that is neither local nor in the catalog: everything comes from the Hub
+    code, out, err = run("info", GGUF)
+    assert code == 0, err
+    assert "quantizations:" in out and "Q8_0" in out
 
 
 def test_search_offline_finds_catalog_entries(run):
@@ -188,6 +195,15 @@ def test_system_prints_ram_and_json(run):
     assert json.loads(out)["memory_total"] > 0
 
 
+def test_backends_lists_each_backend(run):
+    code, out, _ = run("backends")
+    assert code == 0
+    names = [line.split()[0] for line in out.splitlines()[1:4]]
+    assert names == ["llama-cpp", "transformers", "diffusers"]
+    code, out, _ = run("backends", "--json")
+    assert {b["name"] for b in json.loads(out)} == {"llama-cpp", "transformers", "diffusers"}
+
+
 def test_jobs_lists_completed_download_with_all(pulled, run):
     code, out, _ = run("jobs", "--all", "--json")
     assert code == 0
@@ -211,7 +227,7 @@ def _cli_command() -> list[str]:
 
 
 @pytest.mark.slow
-def test_ctrl_c_pauses_and_the_same_pull_resumes(cli_env, fake_hub):
+def test_ctrl_c_pauses_and_the_same_pull_resumes(cli_env, fake_hub, capsys):
     # Given a 3 MB file the hub sends at 1 MB/s
     repo, name = "big-org/big-model", "weights.bin"
     payload = os.urandom(3_000_000)
@@ -240,6 +256,8 @@ def test_ctrl_c_pauses_and_the_same_pull_resumes(cli_env, fake_hub):
         jobs = eng.downloads.list()
         assert [j.state.value for j in jobs] == ["paused"]
         assert 0 < jobs[0].progress.done < len(payload)
+    assert main(["jobs"]) == 0
+    assert any(line.split()[1:3] == [repo, "paused"] for line in capsys.readouterr().out.splitlines())
     storage = Path(cli_env.hf_cache) / "models--big-org--big-model"
     partials = list((storage / "blobs").glob("*.incomplete"))
     assert len(partials) == 1 and 0 < partials[0].stat().st_size < len(payload)

@@ -14,7 +14,7 @@ _engine: Engine | None = None
 _engine_lock = threading.Lock()
 
 
-def engine() -> Engine:
+def get_engine() -> Engine:
     """The process-wide Engine, created on first use (every widget and magic in a kernel shares it)."""
     global _engine
     with _engine_lock:
@@ -23,6 +23,12 @@ def engine() -> Engine:
 
             _engine = Engine()
         return _engine
+
+
+# ``model_studio.engine`` is both this function and the ``engine`` subpackage: importing the
+# subpackage rebinds the attribute to the module, so the module is made callable (see
+# engine/__init__.py) and ``model_studio.engine()`` works either way.
+engine = get_engine
 
 
 def _reset_engine() -> None:
@@ -34,4 +40,4 @@ def _reset_engine() -> None:
         _engine = None
 
 
-__all__ = ["engine", "__version__"]
+__all__ = ["engine", "get_engine", "__version__"]

@@ -58,3 +58,41 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, max_width: i
     lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     return "\n".join(lines)
+
+
+def system_text(s: Any) -> str:
+    """A ``SystemSnapshot`` as a few lines: CPU, RAM, swap, disks, then each GPU and its processes."""
+    load = f" (load {' '.join(f'{x:.2f}' for x in s.load_average)})" if s.load_average else ""
+    lines = [
+        f"CPU    {s.cpu_percent:.1f}% of {s.cpu_count} cores{load}",
+        f"RAM    {human_size(s.memory_used)} used of {human_size(s.memory_total)} ({s.memory_percent:.0f}%), "
+        f"{human_size(s.memory_available)} available",
+        f"swap   {human_size(s.swap_used)} used of {human_size(s.swap_total)}",
+    ]
+    lines += [f"disk   {d['path']}: {human_size(d['free'])} free of {human_size(d['total'])}" for d in s.disks]
+    if not s.gpus:
+        lines.append(f"GPU    no GPU ({s.gpu_error or 'none detected'})")
+    for g in s.gpus:
+        util = f"{g.utilization:.0f}%" if g.utilization is not None else "-"
+        extras = [f"{g.temperature:.0f} °C" if g.temperature is not None else "",
+                  f"{g.power:.0f} W" if g.power is not None else ""]
+        lines.append(f"GPU {g.index}  {g.name}: util {util}, memory {human_size(g.memory_used)} / "
+                     f"{human_size(g.memory_total)}" + "".join(f", {e}" for e in extras if e))
+        for p in g.processes:
+            kernel = f" (kernel {p.kernel_id})" if p.kernel_id else ""
+            lines.append(f"         pid {p.pid} {p.name} {human_size(p.used_memory)}{kernel}")
+    return "\n".join(lines)
+
+
+def backends_text(backends: list[dict[str, Any]]) -> str:
+    """``Library.backends()`` as a table, then install hints and suggested models."""
+    rows = [(b["name"], b["version"] or ("yes" if b["installed"] else "no"), "yes" if b["gpu"] else "no",
+             b["local_models"]) for b in backends]
+    lines = [table(("backend", "installed", "gpu", "local models"), rows)]
+    for b in backends:
+        if not b["installed"]:
+            lines.append(f"{b['name']}: install with {b['install']}")
+        for s in b["suggestions"]:
+            model = f"{s['id']}:{s['quantization']}" if s["quantization"] else s["id"]
+            lines.append(f"  {b['name']} suggests {model}: {s['message']}")
+    return "\n".join(lines)

@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any
 
-from ._format import human_count, human_duration, human_rate, human_size, table
+from ._format import backends_text, human_count, human_duration, human_rate, human_size, system_text, table
 from .engine.library import BACKENDS, SORTS, STATUSES, TASKS
 from .errors import StudioError, ValidationError, error_from_dict
 
@@ -258,27 +258,10 @@ def cmd_cancel(eng, args) -> int:
 
 
 def cmd_system(eng, args) -> int:
-    s = eng.system.snapshot()
+    snapshot = eng.system.snapshot()
     if args.json:
-        return _emit_json(s.to_dict())
-    load = f" (load {' '.join(f'{x:.2f}' for x in s.load_average)})" if s.load_average else ""
-    print(f"CPU    {s.cpu_percent:.1f}% of {s.cpu_count} cores{load}")
-    print(f"RAM    {human_size(s.memory_used)} used of {human_size(s.memory_total)} ({s.memory_percent:.0f}%), "
-          f"{human_size(s.memory_available)} available")
-    print(f"swap   {human_size(s.swap_used)} used of {human_size(s.swap_total)}")
-    for d in s.disks:
-        print(f"disk   {d['path']}: {human_size(d['free'])} free of {human_size(d['total'])}")
-    if not s.gpus:
-        print(f"GPU    no GPU ({s.gpu_error or 'none detected'})")
-    for g in s.gpus:
-        extras = [f"{g.temperature:.0f} °C" if g.temperature is not None else "",
-                  f"{g.power:.0f} W" if g.power is not None else ""]
-        util = f"{g.utilization:.0f}%" if g.utilization is not None else "-"
-        print(f"GPU {g.index}  {g.name}: util {util}, memory {human_size(g.memory_used)} / "
-              f"{human_size(g.memory_total)}" + "".join(f", {e}" for e in extras if e))
-        for p in g.processes:
-            kernel = f" (kernel {p.kernel_id})" if p.kernel_id else ""
-            print(f"         pid {p.pid} {p.name} {human_size(p.used_memory)}{kernel}")
+        return _emit_json(snapshot.to_dict())
+    print(system_text(snapshot))
     return EXIT_OK
 
 
@@ -286,15 +269,7 @@ def cmd_backends(eng, args) -> int:
     backends = eng.library.backends()
     if args.json:
         return _emit_json(backends)
-    rows = [(b["name"], b["version"] or ("yes" if b["installed"] else "no"), "yes" if b["gpu"] else "no",
-             b["local_models"]) for b in backends]
-    print(table(("backend", "installed", "gpu", "local models"), rows))
-    for b in backends:
-        if not b["installed"]:
-            print(f"\n{b['name']}: install with {b['install']}")
-        for s in b["suggestions"]:
-            model = f"{s['id']}:{s['quantization']}" if s["quantization"] else s["id"]
-            print(f"  {b['name']} suggests {model}: {s['message']}")
+    print(backends_text(backends))
     return EXIT_OK
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import sys
+import types
 
 from ..config import Settings
 from .downloads import DownloadManager
@@ -50,6 +52,18 @@ class Engine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+
+class _CallableModule(types.ModuleType):
+    """Lets ``model_studio.engine()`` return the process-wide Engine even after this subpackage
+    (which shares the name) has been imported and has replaced the function on the package."""
+
+    def __call__(self) -> Engine:
+        from .. import get_engine
+
+        return get_engine()
+
+
+sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = ["Engine", "Settings", "Job", "JobState", "JobStore", "Progress", "ModelInfo", "ModelRef", "Library",
            "DownloadManager"]

@@ -319,9 +319,10 @@ class Library:
                     raise
         if local is None and entry is None and remote is None:
             raise NotFoundError(f"Unknown model {ref.repo_id}", details={"model": ref.repo_id})
-        out = self._merge(self._from_local(local) if local else None, None, entry)
         if local is None and entry is None:
             out = ModelInfo(id=ref.repo_id, name=ref.name, sources=[])
+        else:
+            out = self._merge(self._from_local(local) if local else None, None, entry)
         local_files = set(local.files) if local else set()
         if remote is not None:
             info = remote.info
@@ -408,14 +409,14 @@ class Library:
             raise ValidationError(
                 f"{ref.repo_id} lives in a folder the studio does not own; remove the file yourself",
                 details={"model": ref.repo_id})
+        if ref.repo_id in self._active_downloads():
+            raise ConflictError(f"{ref.repo_id} is downloading; cancel the download first",
+                                details={"model": ref.repo_id})
         local = self.local.get(ref.repo_id)
         storage = self.settings.cache_path / ("models--" + ref.repo_id.replace("/", "--"))
         if local is None and not storage.is_dir():
             raise NotFoundError(f"{ref.repo_id} is not in the cache", details={"model": ref.repo_id})
         ensure_within(self.settings.cache_path, storage)
-        if ref.repo_id in self._active_downloads():
-            raise ConflictError(f"{ref.repo_id} is downloading; cancel the download first",
-                                details={"model": ref.repo_id})
         from huggingface_hub.utils._cache_manager import HFCacheInfo, _scan_cached_repo
 
         incomplete = sum(p.stat().st_size for p in (storage / "blobs").glob("*.incomplete")) \
@@ -473,8 +474,8 @@ class Library:
         with hub_errors(repo_id=ref.repo_id, revision=local.commit):
             result = self.hub.api().verify_repo_checksums(ref.repo_id, revision=local.commit,
                                                           cache_dir=self.settings.cache_path)
-        mismatches = [{"path": m.path, "expected": m.expected, "actual": m.actual, "algorithm": m.algorithm}
-                      for m in result.mismatches]
+        keys = ("path", "expected", "actual", "algorithm")
+        mismatches = [{k: (m[k] if isinstance(m, dict) else getattr(m, k)) for k in keys} for m in result.mismatches]
         return {"model": ref.repo_id, "commit": local.commit, "ok": not mismatches and not result.extra_paths,
                 "checked": result.checked_count, "mismatches": mismatches,
                 "not_downloaded": list(result.missing_paths), "extra": list(result.extra_paths)}
@@ -576,8 +577,11 @@ class Library:
             if result.fits and result.weights_bytes:
                 picks.append({"id": entry["id"], "quantization": result.quantization, "verdict": result.verdict,
                               "weights_bytes": result.weights_bytes, "message": result.message})
+        # On a GPU the largest model that fits is the best pick; on the CPU speed falls with size,
+        # so the smallest models come first.
         rank = {"gpu": 0, "partial": 1, "cpu": 2}
-        picks.sort(key=lambda p: (rank.get(p["verdict"], 3), -p["weights_bytes"]))
+        picks.sort(key=lambda p: (rank.get(p["verdict"], 3),
+                                  -p["weights_bytes"] if p["verdict"] == "gpu" else p["weights_bytes"]))
         return picks[:n]
 
     def invalidate(self, repo_id: str | None = None) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .refs import LOCAL_ORG, gguf_quant
+from .refs import _SPLIT_RE, LOCAL_ORG, gguf_quant
 
 _MODEL_MARKERS = ("config.json", "model_index.json")
 
@@ -170,15 +170,32 @@ def scan_extra_folder(folder: Path, max_depth: int = 3) -> list[LocalModel]:
             out.append(m)
             dirs[:] = []
             continue
-        for fname in files:
+        # Quantizations (and split parts) of one model in one folder are one local model:
+        # ``SmolLM2-135M-Instruct.Q4_1.gguf`` is ``local/SmolLM2-135M-Instruct`` with variant Q4_1.
+        groups: dict[str, list[str]] = {}
+        for fname in sorted(files):
             if fname.lower().endswith(".gguf") and "mmproj" not in fname.lower():
-                p = here / fname
-                out.append(LocalModel(
-                    id=f"{LOCAL_ORG}/{_local_name(Path(fname).stem)}", path=p, source="folder",
-                    size_on_disk=p.stat().st_size, files=[fname], snapshot=here,
-                    last_modified=p.stat().st_mtime,
-                ))
+                groups.setdefault(gguf_base_name(fname), []).append(fname)
+        for base, names in groups.items():
+            stats = [(here / n).stat() for n in names]
+            out.append(LocalModel(
+                id=f"{LOCAL_ORG}/{_local_name(base)}", path=here / names[0] if len(names) == 1 else here,
+                source="folder", size_on_disk=sum(st.st_size for st in stats), files=names, snapshot=here,
+                last_modified=max(st.st_mtime for st in stats),
+            ))
     return out
+
+
+def gguf_base_name(filename: str) -> str:
+    """The model name of a GGUF file without its quantization and split suffix."""
+    stem = _SPLIT_RE.sub("", filename)
+    stem = stem[:-5] if stem.lower().endswith(".gguf") else stem
+    quant = gguf_quant(filename)
+    if quant:
+        idx = stem.upper().rfind(quant)
+        if idx > 0:
+            stem = stem[:idx]
+    return stem.rstrip("._-") or filename
 
 
 def _local_name(name: str) -> str:
