@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.metadata
 import importlib.util
 import json
@@ -118,6 +119,7 @@ class Library:
         self._hub_cache: dict[tuple, tuple[float, list[ModelInfo]]] = {}
         self._lock = threading.Lock()
         self.hub_error: dict[str, Any] | None = None  # why the last Hub search failed (offline)
+        self._local_infos: dict[str, tuple[LocalModel, ModelInfo]] = {}
 
     # Catalog -----------------------------------------------------------------------------------
 
@@ -148,6 +150,19 @@ class Library:
     # Local -------------------------------------------------------------------------------------
 
     def _from_local(self, m: LocalModel) -> ModelInfo:
+        """A fresh ModelInfo for a local model; built once per scan result, copied per call."""
+        with self._lock:
+            hit = self._local_infos.get(m.id)
+        if hit is None or hit[0] is not m:
+            hit = (m, self._build_local(m))
+            with self._lock:
+                self._local_infos[m.id] = hit
+        info = copy.copy(hit[1])
+        info.sources = list(info.sources)
+        info.quantizations = [copy.copy(q) for q in info.quantizations]
+        return info
+
+    def _build_local(self, m: LocalModel) -> ModelInfo:
         formats = m.formats
         quants = [Quantization(q, files, sum(_size(m.file_path(f)) for f in files), True)
                   for q, files in sorted(m.quantizations.items())]
@@ -166,11 +181,12 @@ class Library:
 
     def list_local(self) -> list[ModelInfo]:
         """Models on disk (HF cache and extra folders), newest first."""
-        models = [self._merge(self._from_local(m)) for m in self.local.models()]
+        active = self._active_downloads()
+        models = [self._merge(self._from_local(m), active=active) for m in self.local.models()]
         return sorted(models, key=lambda m: -(m.last_modified or 0))
 
     def _merge(self, local: ModelInfo | None = None, hub: ModelInfo | None = None,
-               catalog: dict[str, Any] | None = None) -> ModelInfo:
+               catalog: dict[str, Any] | None = None, active: set[str] | None = None) -> ModelInfo:
         """Catalog facts first, Hub numbers over them, local state over both."""
         base_id = (local or hub).id if (local or hub) else catalog["id"]  # type: ignore[index]
         entry = catalog if catalog is not None else self.catalog().get(base_id)
@@ -202,7 +218,7 @@ class Library:
             for name, q in local_quants.items():
                 if name not in {x.name for x in out.quantizations}:
                     out.quantizations.append(q)
-        if out.id in self._active_downloads():
+        if out.id in (self._active_downloads() if active is None else active):
             out.status = "downloading"
         return out
 
@@ -235,9 +251,11 @@ class Library:
         if hub and status != "local" and not self.settings.offline:
             hub_models = {m.id: m for m in self._hub_search(q, task, limit)}
         ids = list(dict.fromkeys([*local, *self.catalog(), *hub_models]))
+        active = self._active_downloads()
         out = []
         for model_id in ids:
-            model = self._merge(local.get(model_id), hub_models.get(model_id), self.catalog().get(model_id))
+            model = self._merge(local.get(model_id), hub_models.get(model_id), self.catalog().get(model_id),
+                                active=active)
             if q and q not in model.id.lower() and q not in model.name.lower() and q not in " ".join(model.tags).lower():
                 continue
             if task and model.task != task and not (task == "image-to-video" and (model.video or {}) and

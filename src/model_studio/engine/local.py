@@ -134,14 +134,20 @@ def scan_repo_folder(storage: Path) -> LocalModel | None:
     return model
 
 
-def _signature(storage: Path) -> tuple:
-    snaps = storage / "snapshots"
-    entries: tuple = ()
+def _signature(storage: str) -> tuple:
+    """What changes when a repo folder changes, in three ``stat`` calls (this runs for every repo
+    on every listing): a new blob changes ``blobs/``, a new revision ``snapshots/``, a moved branch
+    ``refs/main``. A file linked into an existing snapshot from an existing blob (identical files in
+    one repo) is not seen until something else changes; this engine's own downloads invalidate
+    explicitly."""
+    return (_smtime(storage + "/blobs"), _smtime(storage + "/snapshots"), _smtime(storage + "/refs/main"))
+
+
+def _smtime(path: str) -> int:
     try:
-        entries = tuple(sorted((e.name, e.stat(follow_symlinks=False).st_mtime_ns) for e in os.scandir(snaps)))
+        return os.stat(path).st_mtime_ns
     except OSError:
-        pass
-    return (_mtime(storage), _mtime(storage / "blobs"), _mtime(snaps), _mtime(storage / "refs"), entries)
+        return 0
 
 
 def scan_extra_folder(folder: Path, max_depth: int = 3) -> list[LocalModel]:
@@ -224,19 +230,20 @@ class LocalScanner:
     def models(self) -> list[LocalModel]:
         out: list[LocalModel] = []
         if self.cache.is_dir():
-            names = [e.name for e in os.scandir(self.cache) if e.name.startswith("models--") and e.is_dir()]
+            with os.scandir(self.cache) as it:
+                names = [e.name for e in it if e.name.startswith("models--") and e.is_dir()]
             with self._lock:
                 for gone in set(self._repos) - set(names):
                     del self._repos[gone]
+            base = str(self.cache)
             for name in names:
-                storage = self.cache / name
-                sig = _signature(storage)
+                sig = _signature(f"{base}/{name}")
                 with self._lock:
                     cached = self._repos.get(name)
                 if cached is not None and cached[0] == sig:
                     model = cached[1]
                 else:
-                    model = scan_repo_folder(storage)
+                    model = scan_repo_folder(self.cache / name)
                     with self._lock:
                         self._repos[name] = (sig, model)
                 if model is not None:
@@ -267,7 +274,7 @@ class LocalScanner:
         storage = self.cache / ("models--" + model_id.replace("/", "--"))
         if not storage.is_dir():
             return None
-        sig = _signature(storage)
+        sig = _signature(str(storage))
         with self._lock:
             cached = self._repos.get(storage.name)
         if cached is not None and cached[0] == sig:
