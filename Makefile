@@ -23,6 +23,7 @@ demo: setup
 
 lint: setup
 	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/mypy
 
 test: setup lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider

@@ -10,6 +10,7 @@ linked from ``snapshots/<commit>/<file>``, so every HF tool reads the result.
 
 from __future__ import annotations
 
+import builtins
 import collections
 import fnmatch
 import hashlib
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from filelock import FileLock
@@ -170,7 +172,8 @@ class _ProgressTracker:
     def __init__(self, files: list[RemoteFile], publish: Callable[[Progress], None]) -> None:
         self._lock = threading.Lock()
         self._publish = publish
-        self.files = {f.path: {"done": 0, "total": f.size, "state": "pending"} for f in files}
+        self.files: dict[str, dict[str, Any]] = {
+            f.path: {"done": 0, "total": f.size, "state": "pending"} for f in files}
         self.total = sum(f.size for f in files)
         self.done = 0
         self.transferred = 0  # bytes that came over the network in this run
@@ -339,7 +342,8 @@ class DownloadManager:
         return self.store.list(KIND, states, limit=limit)
 
     def active_repos(self) -> set[str]:
-        return {j.params.get("repo_id") for j in self.store.list(KIND, ("queued", "running"), limit=1000)}
+        jobs = self.store.list(KIND, ("queued", "running"), limit=1000)
+        return {str(j.params["repo_id"]) for j in jobs if j.params.get("repo_id")}
 
     def close(self) -> None:
         self._closed = True
@@ -478,7 +482,7 @@ class DownloadManager:
                 self._on_change(repo_id)
             self._pump()
 
-    def _check_disk_space(self, storage: Path, files: list[RemoteFile]) -> int:
+    def _check_disk_space(self, storage: Path, files: builtins.list[RemoteFile]) -> int:
         """Bytes still to fetch; raises DiskSpaceError before any byte is written if they do not fit."""
         blobs = storage / "blobs"
         need = 0
@@ -500,7 +504,7 @@ class DownloadManager:
             )
         return need
 
-    def _fetch_all(self, run: _Run, repo: RemoteRepo, files: list[RemoteFile], storage: Path,
+    def _fetch_all(self, run: _Run, repo: RemoteRepo, files: builtins.list[RemoteFile], storage: Path,
                    tracker: _ProgressTracker) -> None:
         workers = max(1, min(self.settings.files_per_download, len(files)))
         if workers == 1:

@@ -133,7 +133,7 @@ def shape_from_gguf(path: Path, quantization: str | None = None) -> ModelShape:
 def shape_from_config(config: dict[str, Any], weights_bytes: int | None = None,
                       parameters: int | None = None) -> ModelShape:
     """From a transformers ``config.json`` (nested ``text_config`` is used when present)."""
-    cfg = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
+    cfg: dict[str, Any] = config["text_config"] if isinstance(config.get("text_config"), dict) else config
     heads = cfg.get("num_attention_heads")
     hidden = cfg.get("hidden_size")
     head_dim = cfg.get("head_dim") or (hidden // heads if hidden and heads else None)
@@ -182,7 +182,7 @@ def estimate(
         notes.append("KV cache estimated from the parameter count (architecture unknown)")
     layers = shape.n_layers
     gpu_list = [asdict(g) for g in gpus]
-    base = dict(model=model, quantization=shape.quantization, context=ctx, weights_bytes=weights,
+    base: dict[str, Any] = dict(model=model, quantization=shape.quantization, context=ctx, weights_bytes=weights,
                 kv_cache_bytes=kv, ram_free=ram_free, gpus=gpu_list, total_layers=layers,
                 approximate=approximate, notes=notes)
     best = max(gpus, key=lambda g: g.free, default=None)

@@ -8,6 +8,7 @@ subscribers, coalesced per job so a fast download never floods a comm or the dat
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import sqlite3
@@ -373,7 +374,8 @@ class JobStore:
         offset: int = 0,
     ) -> list[Job]:
         """Jobs newest first, optionally filtered by kind, state and ``updated_at > since``."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if kind:
             where.append("kind=?")
             args.append(kind)
@@ -411,7 +413,7 @@ class JobStore:
     ) -> Job:
         now = time.time()
         sets = ["state=?", "updated_at=?"]
-        args: list[Any] = [JobState(state).value, now]
+        args: builtins.list[Any] = [JobState(state).value, now]
         if state == JobState.RUNNING:
             sets += ["started_at=COALESCE(started_at, ?)", "error=NULL"]
             args.append(now)
@@ -494,7 +496,7 @@ class JobStore:
         self._notify(job, immediate=True)
         return job
 
-    def mark_orphans_interrupted(self) -> list[str]:
+    def mark_orphans_interrupted(self) -> builtins.list[str]:
         """Jobs whose owner process is gone become ``interrupted``; returns their ids."""
         rows = self._conn().execute(
             "SELECT id, owner_pid, owner_started FROM jobs WHERE state IN ('queued','running')"

@@ -188,7 +188,8 @@ class Library:
     def _merge(self, local: ModelInfo | None = None, hub: ModelInfo | None = None,
                catalog: dict[str, Any] | None = None, active: set[str] | None = None) -> ModelInfo:
         """Catalog facts first, Hub numbers over them, local state over both."""
-        base_id = (local or hub).id if (local or hub) else catalog["id"]  # type: ignore[index]
+        first = local or hub
+        base_id = first.id if first is not None else (catalog or {})["id"]
         entry = catalog if catalog is not None else self.catalog().get(base_id)
         out = self._from_catalog(entry) if entry else (hub or local)
         assert out is not None
