@@ -353,6 +353,9 @@ def test_progress_events_are_coalesced(engine, fake_hub, big_repo):
     # at most ~4 progress events a second plus state changes, whatever the number of chunks read
     assert len(events) <= elapsed / engine.settings.event_interval + 10, (len(events), elapsed, chunks)
     assert events[-1].state == JobState.COMPLETED
+    per_file = [e.progress.detail["files"][BIG_FILE] for e in events
+                if BIG_FILE in e.progress.detail.get("files", {})]
+    assert any(f["rate"] and f["eta"] is not None and f["total"] == BIG_SIZE for f in per_file)
     fractions = [e.progress.fraction for e in events if e.progress.fraction is not None]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
 

@@ -190,6 +190,8 @@ class _ProgressTracker:
                 entry["done"] = done
             if state is not None:
                 entry["state"] = state
+                if state == "downloading":  # per-file rate counts from here
+                    entry["_t0"], entry["_d0"] = time.monotonic(), entry["done"]
         self.publish(force=state is not None)
 
     def add(self, path: str, n: int) -> None:
@@ -208,7 +210,8 @@ class _ProgressTracker:
             t0, b0 = self._samples[0]
             rate = (self.transferred - b0) / (now - t0) if now - t0 > 0.2 else None
             remaining = max(0, self.total - self.done)
-            active = {p: dict(e) for p, e in self.files.items() if e["state"] not in ("pending", "done")}
+            active = {p: self._file_view(e, now) for p, e in self.files.items()
+                      if e["state"] not in ("pending", "done")}
             counts = collections.Counter(e["state"] for e in self.files.values())
             return Progress(
                 done=self.done,
@@ -220,6 +223,17 @@ class _ProgressTracker:
                 detail={"files": active, "file_counts": dict(counts), "files_total": len(self.files),
                         "transferred": self.transferred, "reused": self.reused},
             )
+
+    @staticmethod
+    def _file_view(entry: dict[str, Any], now: float) -> dict[str, Any]:
+        """A file's bytes, state, rate (bytes/s) and ETA (seconds) since it started downloading."""
+        view = {k: v for k, v in entry.items() if not k.startswith("_")}
+        rate = None
+        if "_t0" in entry and now - entry["_t0"] > 0.2:
+            rate = (entry["done"] - entry["_d0"]) / (now - entry["_t0"])
+        view["rate"] = rate
+        view["eta"] = (entry["total"] - entry["done"]) / rate if rate else None
+        return view
 
     def publish(self, force: bool = False) -> None:
         now = time.monotonic()
