@@ -403,3 +403,14 @@ def test_a_snapshot_symlink_escaping_the_cache_is_replaced_not_followed(engine, 
     # Then the entry points into the cache's blobs and the outside file is untouched
     assert (snap / name).resolve().parent == (storage(settings, repo) / "blobs").resolve()
     assert outside.read_text() == "do not touch"
+
+
+def test_closing_the_engine_pauses_running_downloads_for_a_later_resume(fake_hub, big_repo, settings):
+    fake_hub.add_fault(f"{BIG}/{BIG_FILE}", "throttle", bytes_per_s=300 * 1024, times=1)
+    eng = Engine(settings)
+    job = eng.downloads.start(BIG, files=[BIG_FILE])
+    wait_for_partial(storage(settings, BIG) / "blobs", 50 * 1024)
+    eng.close()
+    with Engine(settings) as again:
+        assert again.jobs.get(job.id).state == JobState.PAUSED
+        assert again.downloads.start(BIG, files=[BIG_FILE]).wait(60).state == JobState.COMPLETED

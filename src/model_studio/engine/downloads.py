@@ -254,6 +254,7 @@ class _Run:
         self.stop = threading.Event()
         self.control = ""
         self.discard = False
+        self.thread: threading.Thread | None = None
 
     def request(self, control: str) -> None:
         if not self.control:
@@ -366,6 +367,12 @@ class DownloadManager:
             self._queue.clear()
         for run in runs:
             run.request("pause")
+        # Let transfers reach their next chunk and record "paused" (resumable) before the
+        # connection pool goes away under them.
+        deadline = time.monotonic() + 5.0
+        for run in runs:
+            if run.thread is not None:
+                run.thread.join(max(0.0, deadline - time.monotonic()))
         self._client.close()
 
     # Scheduling --------------------------------------------------------------------------------
@@ -403,8 +410,9 @@ class DownloadManager:
                 job_id = self._queue.popleft()
                 run = _Run(job_id)
                 self._running[job_id] = run
-                threading.Thread(target=self._run_job, args=(run,), name=f"download-{job_id}",
-                                 daemon=True).start()
+                run.thread = threading.Thread(target=self._run_job, args=(run,), name=f"download-{job_id}",
+                                              daemon=True)
+                run.thread.start()
             if self._running and (self._monitor is None or not self._monitor.is_alive()):
                 self._monitor = threading.Thread(target=self._watch_controls, name="download-controls",
                                                  daemon=True)
