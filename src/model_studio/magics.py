@@ -1,0 +1,372 @@
+"""``%studio``: the studio from any IPython front end.
+
+``%load_ext model_studio`` registers the line magic::
+
+    %studio                                         the dashboard (Studio widget)
+    %studio models [--local] [--search TEXT] [--task T] [--limit N]
+    %studio info REPO
+    %studio pull REPO [--quant Q] [--revision REV]
+    %studio rm REPO [--yes]
+    %studio jobs [--active] [--limit N]
+    %studio system
+
+Each command is parsed into a typed object and run by one ``handle_<command>`` method, which
+calls the engine and returns something with ``_repr_mimebundle_`` (an HTML table in a notebook,
+text in a terminal) or a widget. In a notebook front end (an ipykernel ``ZMQInteractiveShell``)
+``pull``, ``system`` and the dashboard show widgets; elsewhere they fall back to text and a tqdm
+bar. A user error prints one line on stderr (plus the usage line for bad arguments), never a
+traceback, and the magic returns None.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+import time
+from dataclasses import dataclass, fields
+from typing import Any
+
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.display import display
+
+from ._format import human_count, human_duration, human_rate, human_size, system_text
+from ._views import InfoView, Table, TextView
+from .engine.library import TASKS
+from .errors import StudioError, error_from_dict
+
+log = logging.getLogger(__name__)
+
+
+def in_notebook(shell: Any) -> bool:
+    """True when ``shell`` is an ipykernel kernel (a front end that renders widgets)."""
+    try:
+        from ipykernel.zmqshell import ZMQInteractiveShell
+    except ImportError:  # plain IPython without ipykernel
+        return False
+    return isinstance(shell, ZMQInteractiveShell)
+
+
+# --- arguments ----------------------------------------------------------------------------------
+
+
+class _UsageError(Exception):
+    def __init__(self, message: str, usage: str) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+class _HelpShown(Exception):
+    """``--help`` printed the help text; nothing more to do."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` that raises instead of exiting the kernel."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise _UsageError(message, self.one_line_usage())
+
+    def one_line_usage(self) -> str:
+        return " ".join(self.format_usage().split())
+
+    def exit(self, status: int = 0, message: str | None = None):  # type: ignore[override]
+        if message:
+            print(message, file=sys.stderr, end="")
+        raise _HelpShown()
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class DashboardArgs:
+    pass
+
+
+@dataclass(frozen=True)
+class ModelsArgs:
+    local: bool = False
+    search: str = ""
+    task: str | None = None
+    limit: int = 20
+
+
+@dataclass(frozen=True)
+class InfoArgs:
+    model: str
+
+
+@dataclass(frozen=True)
+class PullArgs:
+    model: str
+    quant: str | None = None
+    revision: str | None = None
+
+
+@dataclass(frozen=True)
+class RmArgs:
+    model: str
+    yes: bool = False
+
+
+@dataclass(frozen=True)
+class JobsArgs:
+    active: bool = False
+    limit: int = 20
+
+
+@dataclass(frozen=True)
+class SystemArgs:
+    pass
+
+
+def build_parser() -> _Parser:
+    parser = _Parser(prog="%studio", description="The model studio: models, downloads, system.")
+    parser.set_defaults(command="dashboard", args_type=DashboardArgs)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, args_type: type, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(args_type=args_type)
+        return p
+
+    p = add("models", ModelsArgs, "search the catalog, the Hub and local models")
+    p.add_argument("--local", action="store_true", help="only models on this machine")
+    p.add_argument("--search", default="", metavar="TEXT", help="search text")
+    p.add_argument("--task", choices=TASKS)
+    p.add_argument("--limit", type=_positive_int, default=20, metavar="N")
+    p = add("info", InfoArgs, "files, quantizations and fit of one model")
+    p.add_argument("model", metavar="REPO")
+    p = add("pull", PullArgs, "download a model, showing its progress")
+    p.add_argument("model", metavar="REPO", help="org/name[@revision][:QUANT]")
+    p.add_argument("--quant", metavar="Q", help="GGUF quantization, e.g. Q4_K_M")
+    p.add_argument("--revision", metavar="REV", help="branch, tag or commit")
+    p = add("rm", RmArgs, "delete a model from the cache")
+    p.add_argument("model", metavar="REPO")
+    p.add_argument("--yes", "-y", action="store_true", help="delete without asking")
+    p = add("jobs", JobsArgs, "downloads and other jobs, newest first")
+    p.add_argument("--active", action="store_true", help="only queued and running jobs")
+    p.add_argument("--limit", type=_positive_int, default=20, metavar="N")
+    add("system", SystemArgs, "CPU, RAM, disks and GPUs")
+    return parser
+
+
+def parse(line: str) -> Any:
+    """``line`` as one of the ``*Args`` objects; raises ``_UsageError`` or ``_HelpShown``."""
+    parser = build_parser()
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:
+        raise _UsageError(str(exc), parser.one_line_usage()) from None
+    ns = parser.parse_args(words)
+    args_type = ns.args_type
+    names = {f.name for f in fields(args_type)}
+    return args_type(**{k: v for k, v in vars(ns).items() if k in names})
+
+
+# --- the magic ----------------------------------------------------------------------------------
+
+
+@magics_class
+class StudioMagics(Magics):
+    """``%studio [COMMAND] ...``: see the module docstring."""
+
+    @line_magic
+    def studio(self, line: str = "") -> Any:
+        """The model studio: ``%studio`` (dashboard), ``models``, ``info``, ``pull``, ``rm``,
+        ``jobs``, ``system``; ``%studio COMMAND --help`` for each."""
+        try:
+            args = parse(line)
+        except _HelpShown:
+            return None
+        except _UsageError as exc:
+            print(f"UsageError: {exc}", file=sys.stderr)
+            print(exc.usage, file=sys.stderr)
+            return None
+        handler = getattr(self, "handle_" + type(args).__name__.removesuffix("Args").lower())
+        try:
+            return handler(args)
+        except StudioError as exc:
+            print(exc.one_line(), file=sys.stderr)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+        except Exception as exc:  # never a traceback for the user; the log keeps it
+            log.debug("%%studio %s failed", line, exc_info=True)
+            print(f"Error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
+
+    @property
+    def notebook(self) -> bool:
+        return in_notebook(self.shell)
+
+    @staticmethod
+    def _engine():
+        from . import get_engine
+
+        return get_engine()
+
+    # Commands ----------------------------------------------------------------------------------
+
+    def handle_dashboard(self, args: DashboardArgs) -> Any:
+        if self.notebook:
+            from .widgets import Studio
+
+            return Studio()
+        eng = self._engine()
+        local = eng.library.list_local()
+        active = eng.jobs.list(states=("queued", "running"))
+        lines = [f"{len(local)} local model(s): " + (", ".join(m.id for m in local[:10]) or "-"),
+                 f"{len(active)} active job(s)" + "".join(f"\n  {j.id} {j.title} {j.state.value}" for j in active),
+                 system_text(eng.system.snapshot()),
+                 "(the dashboard is a widget: run %studio in JupyterLab or Notebook)"]
+        return TextView("\n".join(lines))
+
+    def handle_models(self, args: ModelsArgs) -> Table:
+        eng = self._engine()
+        if args.local:
+            models = eng.library.list_local()
+            if args.search:
+                needle = args.search.lower()
+                models = [m for m in models if needle in m.id.lower()]
+            if args.task:
+                models = [m for m in models if m.task == args.task]
+            rows = [(m.id, m.task, ",".join(m.formats), human_size(m.local_size),
+                     ",".join(q.name for q in m.quantizations if q.local), m.local_path)
+                    for m in models[: args.limit]]
+            return Table(("id", "task", "formats", "size", "quants", "path"), rows,
+                         empty="no local models; fetch one with %studio pull ORG/NAME")
+        models = eng.library.search(args.search, task=args.task, limit=args.limit)
+        rows = [(m.id, m.task, ",".join(m.formats), human_size(m.size), m.status, m.license,
+                 ",".join(q.name for q in m.quantizations)) for m in models]
+        note = None
+        if eng.library.hub_error:
+            note = f"Hub unreachable, showing catalog and local models: {eng.library.hub_error['message']}"
+        return Table(("id", "task", "formats", "size", "status", "license", "quants"), rows,
+                     empty="no models match", note=note)
+
+    def handle_info(self, args: InfoArgs) -> InfoView:
+        eng = self._engine()
+        info = eng.library.info(args.model)
+        try:
+            fit = eng.library.fit(args.model)
+            fit_line = f"{fit.verdict}: {fit.message}"
+        except StudioError as exc:
+            fit_line = f"unknown ({exc.message})"
+        facts = [("task", info.task), ("status", info.status), ("license", info.license),
+                 ("gated", "yes" if info.gated else None), ("parameters", human_count(info.parameters)),
+                 ("context length", info.context_length), ("architecture", info.architecture),
+                 ("formats", ",".join(info.formats)), ("backends", ",".join(info.backends)),
+                 ("size", human_size(info.size)), ("path", info.local_path)]
+        quants = Table(("quant", "size", "local"), [
+            (("* " if q.name == info.default_quantization else "") + q.name, human_size(q.size),
+             "local" if q.local else "") for q in info.quantizations])
+        files = Table(("file", "size", "local"), [
+            (f["path"], human_size(f.get("size")), "local" if f.get("local") else "") for f in info.files or []])
+        return InfoView(info.id, [(k, v) for k, v in facts if v not in (None, "", "-")], quants, files, fit_line)
+
+    def handle_pull(self, args: PullArgs) -> Any:
+        eng = self._engine()
+        job = eng.downloads.start(args.model, variant=args.quant, revision=args.revision)
+        if self.notebook:
+            from .widgets import Downloads
+
+            display(Downloads(job_ids=[job.id]))
+            return job
+        return self._follow(eng, job)
+
+    def _follow(self, eng: Any, job: Any) -> Any:
+        """A tqdm bar until the download stops; Ctrl-C pauses it (the same pull resumes it)."""
+        from tqdm import tqdm
+
+        latest: dict[str, Any] = {}
+
+        def on_event(j: Any) -> None:  # the bus is fresher than the database row
+            if j.id == job.id:
+                latest["job"] = j
+
+        unsubscribe = eng.bus.subscribe(on_event)
+        bar = None
+        try:
+            while True:
+                job = job.refresh()
+                live = latest.get("job")
+                progress = live.progress if live is not None and job.active else job.progress
+                if bar is None and progress.total:
+                    bar = tqdm(total=progress.total, initial=progress.done, unit="B", unit_scale=True,
+                               desc=job.title, file=sys.stderr, leave=True)
+                elif bar is not None and progress.done != bar.n:
+                    bar.n = progress.done
+                    bar.refresh()
+                if not job.active:
+                    break
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            if job.owner_pid == eng.jobs.owner_pid:
+                job = eng.downloads.pause(job.id)
+            print(f"paused {job.title}; run the same %studio pull to resume", file=sys.stderr)
+            return job
+        finally:
+            unsubscribe()
+            if bar is not None:
+                bar.close()
+        if job.state.value == "failed":
+            raise error_from_dict(job.error or {"message": f"Download {job.id} failed"})
+        if job.state.value == "completed":
+            r = job.result or {}
+            print(f"{r.get('path', '')}\nverified {r.get('verified', 0)} files ({human_size(r.get('bytes_total'))})")
+        else:
+            print(f"download {job.id} is {job.state.value}; run the same %studio pull to resume", file=sys.stderr)
+        return job
+
+    def handle_rm(self, args: RmArgs) -> None:
+        eng = self._engine()
+        plan = eng.library.delete(args.model, dry_run=True)
+        summary = f"{plan['model']}: {human_size(plan['freed_bytes'])} would be freed " \
+                  f"({len(plan['revisions'])} revision(s))"
+        if not args.yes:
+            if self.notebook or not sys.stdin or not sys.stdin.isatty():
+                print(f"{summary}; re-run with --yes to delete: %studio rm {args.model} --yes")
+                return None
+            if input(f"{summary}. Delete? [y/N] ").strip().lower() not in ("y", "yes"):
+                print("not deleted")
+                return None
+        done = eng.library.delete(args.model)
+        print(f"freed {human_size(done['freed_bytes'])} ({done['model']})")
+        return None
+
+    def handle_jobs(self, args: JobsArgs) -> Table:
+        eng = self._engine()
+        jobs = eng.jobs.list(states=("queued", "running") if args.active else None, limit=args.limit)
+        rows = []
+        for j in jobs:
+            p = j.progress
+            pct = f"{p.fraction * 100:.0f}%" if p.fraction is not None else ""
+            done = f"{pct} {human_size(p.done)}/{human_size(p.total)}" if p.total and p.unit == "bytes" else pct
+            rows.append((j.id, j.kind, j.title, j.state.value, done,
+                         human_rate(p.rate) if j.active else "", human_duration(p.eta) if j.active and p.eta else ""))
+        return Table(("id", "kind", "title", "state", "progress", "rate", "eta"), rows,
+                     empty="no active jobs" if args.active else "no jobs yet")
+
+    def handle_system(self, args: SystemArgs) -> Any:
+        if self.notebook:
+            from .widgets import SystemMonitor
+
+            return SystemMonitor()
+        return TextView(system_text(self._engine().system.snapshot()))
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    ipython.register_magics(StudioMagics)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    ipython.magics_manager.magics["line"].pop("studio", None)
+    ipython.magics_manager.registry.pop("StudioMagics", None)

@@ -1,0 +1,13 @@
+"""Notebook widgets (anywidget): thin views over ``model_studio.api`` operations and job events.
+
+Every widget shares the kernel's ``model_studio.engine()``, so a download started in the library
+shows in the downloads widget and in the dashboard at once.
+"""
+
+from ._base import StudioWidget
+from .downloads import Downloads
+from .library import ModelLibrary
+from .studio import Studio
+from .system import SystemMonitor
+
+__all__ = ["StudioWidget", "ModelLibrary", "Downloads", "SystemMonitor", "Studio"]

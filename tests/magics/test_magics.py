@@ -1,0 +1,185 @@
+"""``%studio`` in a plain IPython shell (text and tqdm), and its notebook branch (widgets)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import model_studio
+from model_studio import magics
+
+GGUF = "tiny-org/tiny-llama-GGUF"
+
+
+@pytest.fixture
+def studio_engine(fake_hub, monkeypatch):
+    """``model_studio.engine()`` pointing at the fake Hub (and the test's isolated home)."""
+    monkeypatch.setenv("HF_ENDPOINT", fake_hub.url)
+    model_studio._reset_engine()
+    yield model_studio.engine()
+    model_studio._reset_engine()
+
+
+@pytest.fixture(scope="module")
+def shell():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "model_studio")
+    yield ip
+    ip.run_line_magic("unload_ext", "model_studio")
+    InteractiveShell.clear_instance()
+
+
+@pytest.fixture
+def studio(shell, studio_engine):
+    """Run ``%studio LINE`` and return what the magic returned."""
+    return lambda line="": shell.run_line_magic("studio", line)
+
+
+@pytest.fixture
+def notebook(monkeypatch):
+    """Pretend the shell is a notebook kernel; collect what the magic displays."""
+    shown = []
+    monkeypatch.setattr(magics, "in_notebook", lambda shell: True)
+    monkeypatch.setattr(magics, "display", shown.append)
+    yield shown
+    for obj in shown:
+        if hasattr(obj, "close"):
+            obj.close()
+
+
+def bundle(obj) -> dict:
+    return obj._repr_mimebundle_()
+
+
+def test_load_ext_registers_the_line_magic(shell):
+    assert "studio" in shell.magics_manager.magics["line"]
+
+
+def test_models_search_returns_an_html_and_text_table(studio):
+    result = studio("models --search tiny --limit 5")
+    assert GGUF in result.column("id")
+    data = bundle(result)
+    assert GGUF in data["text/plain"] and data["text/plain"].startswith("ID")
+    assert "<table>" in data["text/html"] and GGUF in data["text/html"]
+    assert len(result) <= 5
+
+
+def test_pull_in_a_terminal_completes_and_lists_as_local(studio, studio_engine, capsys):
+    assert studio("models --local").rows == []
+
+    job = studio(f"pull {GGUF} --quant Q8_0")
+    assert job.state.value == "completed"
+    gguf = Path(job.result["path"]) / "tiny-llama.Q8_0.gguf"
+    assert gguf.is_file() and str(studio_engine.settings.cache_path) in str(gguf.resolve())
+    out = capsys.readouterr()
+    assert job.result["path"] in out.out and "verified" in out.out
+
+    local = studio("models --local")
+    assert local.column("id") == [GGUF]
+    assert "Q8_0" in bundle(local)["text/plain"]
+
+
+def test_info_shows_quantizations_files_and_fit(studio):
+    view = studio(f"info {GGUF}")
+    text = bundle(view)["text/plain"]
+    for expected in ("Q8_0", "F16", "tiny-llama.Q8_0.gguf", "fit:"):
+        assert expected in text
+    assert "<h4>" in bundle(view)["text/html"]
+
+
+def test_rm_asks_for_yes_then_frees_the_bytes(studio, studio_engine, capsys):
+    job = studio_engine.downloads.start(GGUF, variant="Q8_0").wait(timeout=60)
+    capsys.readouterr()
+
+    assert studio(f"rm {GGUF}") is None
+    out = capsys.readouterr().out
+    assert "would be freed" in out and "--yes" in out
+    assert Path(job.result["path"]).exists()
+
+    studio(f"rm {GGUF} --yes")
+    assert "freed" in capsys.readouterr().out
+    assert not Path(job.result["path"]).exists()
+    assert studio("models --local").rows == []
+
+
+def test_jobs_lists_downloads(studio, studio_engine):
+    job = studio_engine.downloads.start(GGUF, variant="Q8_0").wait(timeout=60)
+    table = studio("jobs")
+    assert table.column("id") == [job.id]
+    assert "completed" in bundle(table)["text/plain"]
+    assert studio("jobs --active").rows == []
+
+
+def test_system_and_dashboard_fall_back_to_text(studio):
+    text = bundle(studio("system"))["text/plain"]
+    assert text.startswith("CPU") and "RAM" in text
+    assert "local model(s)" in bundle(studio())["text/plain"]
+
+
+def test_notebook_front_end_gets_widgets(studio, notebook, studio_engine):
+    from model_studio.widgets import Downloads, Studio, SystemMonitor
+
+    dashboard = studio()
+    monitor = studio("system")
+    try:
+        assert isinstance(dashboard, Studio) and isinstance(monitor, SystemMonitor)
+    finally:
+        dashboard.close()
+        monitor.close()
+
+    job = studio(f"pull {GGUF} --quant Q8_0")
+    assert len(notebook) == 1 and isinstance(notebook[0], Downloads)
+    assert notebook[0].job_ids == [job.id]
+    assert job.wait(timeout=60).state.value == "completed"
+
+
+def test_notebook_rm_without_yes_only_reports(studio, notebook, studio_engine, capsys):
+    job = studio_engine.downloads.start(GGUF, variant="Q8_0").wait(timeout=60)
+    capsys.readouterr()
+    studio(f"rm {GGUF}")
+    assert "re-run with --yes" in capsys.readouterr().out
+    assert Path(job.result["path"]).exists()
+
+
+@pytest.mark.parametrize("line, message", [
+    ("models --limit many", "UsageError: argument --limit: expected a whole number"),
+    ("models --task painting", "UsageError: argument --task: invalid choice"),
+    ("fly", "UsageError: argument COMMAND: invalid choice"),
+    ("pull", "UsageError: the following arguments are required: REPO"),
+    ("models --search 'unclosed", "UsageError: No closing quotation"),
+])
+def test_bad_arguments_print_one_line_and_the_usage(studio, capsys, line, message):
+    assert studio(line) is None
+    out = capsys.readouterr()
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 2, out.err
+    assert lines[0].startswith(message)
+    assert lines[1].startswith("usage: %studio")
+    assert "Traceback" not in out.err + out.out
+
+
+@pytest.mark.parametrize("line, message", [
+    ("pull ../x", "ValidationError: "),
+    ("info tiny-org/no-such-model", "NotFoundError: "),
+    ("rm tiny-org/tiny-llama --yes", "NotFoundError: "),
+])
+def test_studio_errors_print_one_readable_line(studio, capsys, line, message):
+    assert studio(line) is None
+    out = capsys.readouterr()
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), out.err
+    assert "Traceback" not in out.err + out.out
+
+
+def test_run_cell_shows_no_traceback(shell, studio_engine, capsys):
+    shell.run_cell("%studio pull ../x")
+    out = capsys.readouterr()
+    assert "ValidationError" in out.err and "Traceback" not in out.err + out.out
+
+
+def test_help_prints_and_returns_none(studio, capsys):
+    assert studio("pull --help") is None
+    assert "--quant" in capsys.readouterr().out
