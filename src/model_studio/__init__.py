@@ -40,4 +40,46 @@ def _reset_engine() -> None:
         _engine = None
 
 
-__all__ = ["engine", "get_engine", "__version__"]
+def _jupyter_server_extension_points() -> list[dict]:
+    """Jupyter Server's entry point (enabled by ``jpserver_extensions: {"model_studio": true}``).
+
+    Imports the server extension only when Jupyter asks, so ``import model_studio`` stays light.
+    """
+    from .server.app import _jupyter_server_extension_points as points
+
+    return points()
+
+
+# Widgets import anywidget and ipywidgets: load them on first use, so ``import model_studio``
+# stays light for scripts, the CLI and the server.
+_LAZY_WIDGETS = ("ModelLibrary", "Downloads", "SystemMonitor", "Studio")
+
+
+def __getattr__(name: str):
+    if name in _LAZY_WIDGETS:
+        from . import widgets
+
+        return getattr(widgets, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_WIDGETS))
+
+
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext model_studio``: registers the ``%studio`` magic."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython) -> None:
+    """``%unload_ext model_studio``."""
+    from .magics import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
+__all__ = ["engine", "get_engine", "__version__", "load_ipython_extension", "unload_ipython_extension",
+           *_LAZY_WIDGETS]
