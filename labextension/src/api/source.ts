@@ -1,0 +1,97 @@
+/**
+ * The one interface the UI components talk to. Two implementations: `RestSource` (the JupyterLab
+ * sidebar, over `/model-studio/api`) and `WidgetSource` (notebook widgets, over the anywidget comm).
+ * Method names map one to one onto the operations in `model_studio/api.py` (see `OPERATION`).
+ */
+import type {
+  BackendInfo,
+  DeleteResult,
+  ErrorInfo,
+  FitResult,
+  Job,
+  JobStateName,
+  ModelInfo,
+  SearchQuery,
+  SearchResult,
+  SettingsResult,
+  SettingsUpdate,
+  StartDownload,
+  SystemSnapshot
+} from './types';
+
+export type Unsubscribe = () => void;
+
+export interface DataSource {
+  searchModels(query: SearchQuery): Promise<SearchResult>;
+  localModels(): Promise<ModelInfo[]>;
+  modelInfo(model: string, variant?: string | null, revision?: string | null): Promise<ModelInfo>;
+  fit(model: string, quantization?: string | null, context?: number | null): Promise<FitResult>;
+  /** With `dryRun`, only reports the bytes that would be freed. */
+  deleteModel(model: string, dryRun?: boolean): Promise<DeleteResult>;
+  startDownload(request: StartDownload): Promise<Job>;
+  listDownloads(state?: JobStateName | null, limit?: number | null): Promise<Job[]>;
+  cancelDownload(jobId: string, discard?: boolean): Promise<Job>;
+  pauseDownload(jobId: string): Promise<Job>;
+  resumeDownload(jobId: string): Promise<Job>;
+  system(): Promise<SystemSnapshot>;
+  backends(): Promise<BackendInfo[]>;
+  getSettings(): Promise<SettingsResult>;
+  updateSettings(changes: SettingsUpdate): Promise<SettingsResult>;
+  /** Live job and system updates; returns a function that stops them. */
+  subscribe(onJob: (job: Job) => void, onSystem?: (snapshot: SystemSnapshot) => void): Unsubscribe;
+}
+
+/** Operation names of `model_studio.api.OPERATIONS` used by the data sources. */
+export const OPERATION = {
+  search: 'library.search',
+  local: 'library.local',
+  info: 'library.info',
+  fit: 'library.fit',
+  delete: 'library.delete',
+  backends: 'library.backends',
+  startDownload: 'downloads.start',
+  listDownloads: 'downloads.list',
+  cancel: 'downloads.cancel',
+  pause: 'downloads.pause',
+  resume: 'downloads.resume',
+  getSettings: 'settings.get',
+  updateSettings: 'settings.update',
+  system: 'system.snapshot'
+} as const;
+
+/** A failed operation, carrying the server's typed error (`{"error": {...}}`). */
+export class StudioApiError extends Error implements ErrorInfo {
+  readonly type: string;
+  readonly details: Record<string, unknown> | null;
+  readonly resolution_steps: string[];
+  /** HTTP status for REST errors; `null` for widget errors. */
+  readonly status: number | null;
+
+  constructor(info: ErrorInfo, status: number | null = null) {
+    super(info.message);
+    this.name = 'StudioApiError';
+    this.type = info.type || 'StudioError';
+    this.details = info.details ?? null;
+    this.resolution_steps = info.resolution_steps ?? [];
+    this.status = status;
+  }
+
+  static from(err: unknown): StudioApiError {
+    if (err instanceof StudioApiError) {
+      return err;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    return new StudioApiError({ type: 'Error', message });
+  }
+}
+
+/** Drop `null`/`undefined` values so optional parameters take the server's defaults. */
+export function compact<T extends Record<string, unknown>>(params: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== null && value !== undefined && value !== '') {
+      (out as Record<string, unknown>)[key] = value;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,216 @@
+/**
+ * Types mirroring the JSON the Python side returns (`model_studio.api` results).
+ *
+ * Keep in sync with: engine/library.py `ModelInfo`, engine/jobs.py `Job.to_dict()`,
+ * engine/fit.py `FitResult`, engine/system.py `SystemSnapshot`, errors.py `StudioError`.
+ * Sizes are bytes, times are seconds (epoch seconds for timestamps).
+ */
+
+export type Task = 'text-generation' | 'text-to-video' | 'image-to-video';
+export type Backend = 'llama-cpp' | 'transformers' | 'diffusers';
+export type ModelStatus = 'available' | 'downloading' | 'local' | 'error';
+export type ModelFormat = 'gguf' | 'safetensors' | 'diffusers' | 'pytorch';
+export type SortKey = 'downloads' | 'size' | 'name' | 'likes' | 'recent';
+export type JobStateName =
+  'queued' | 'running' | 'paused' | 'completed' | 'failed' | 'cancelled' | 'interrupted';
+
+/** `{"error": {...}}` body of a failed request, and a failed job's `error`. */
+export interface ErrorInfo {
+  type: string;
+  message: string;
+  details?: Record<string, unknown> | null;
+  resolution_steps?: string[] | null;
+}
+
+export interface Quantization {
+  name: string;
+  files: string[];
+  size: number | null;
+  local: boolean;
+  [key: string]: unknown;
+}
+
+export interface ModelInfo {
+  id: string;
+  name: string;
+  task: Task | string | null;
+  formats: string[];
+  backends: string[];
+  size: number | null;
+  status: ModelStatus | string;
+  sources: string[];
+  license: string | null;
+  gated: boolean;
+  parameters: number | null;
+  context_length: number | null;
+  architecture: string | null;
+  quantizations: Quantization[];
+  default_quantization: string | null;
+  tags: string[];
+  downloads: number | null;
+  likes: number | null;
+  description: string;
+  pipeline: string | null;
+  video: Record<string, unknown> | null;
+  local_path: string | null;
+  local_size: number | null;
+  incomplete_bytes: number;
+  commit: string | null;
+  last_modified: number | null;
+  files?: Array<Record<string, unknown>> | null;
+  error: ErrorInfo | null;
+}
+
+export interface SearchResult {
+  models: ModelInfo[];
+  hub_error: ErrorInfo | string | null;
+}
+
+export interface SearchQuery {
+  q?: string;
+  task?: string | null;
+  backend?: string | null;
+  status?: string | null;
+  format?: string | null;
+  sort?: SortKey | null;
+  limit?: number | null;
+  hub?: boolean | null;
+}
+
+export type FitVerdict = 'gpu' | 'partial' | 'cpu' | 'no';
+
+export interface FitResult {
+  model: string;
+  verdict: FitVerdict;
+  message: string;
+  quantization: string | null;
+  context: number;
+  weights_bytes: number;
+  kv_cache_bytes: number;
+  overhead_bytes: number;
+  total_bytes: number;
+  ram_free: number;
+  gpus: Array<Record<string, unknown>>;
+  gpu_index: number | null;
+  gpu_layers: number;
+  total_layers: number | null;
+  approximate: boolean;
+  notes: string[];
+  fits: boolean;
+}
+
+export interface DeleteResult {
+  model: string;
+  freed_bytes: number;
+  revisions?: unknown;
+  deleted: boolean;
+}
+
+export interface Progress {
+  done: number;
+  total: number | null;
+  unit: string;
+  rate: number | null;
+  eta: number | null;
+  fraction: number | null;
+  message: string;
+  detail: Record<string, unknown>;
+}
+
+export interface Job {
+  id: string;
+  kind: string;
+  state: JobStateName;
+  title: string;
+  params: Record<string, unknown>;
+  progress: Progress;
+  error: ErrorInfo | null;
+  result: unknown;
+  owner_pid: number | null;
+  created_at: number;
+  updated_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  control?: string | null;
+}
+
+export interface StartDownload {
+  model: string;
+  quantization?: string | null;
+  files?: string[] | null;
+  include?: string[] | null;
+  revision?: string | null;
+}
+
+export interface GpuProcess {
+  pid: number;
+  used_memory: number | null;
+  name: string;
+  kernel_id: string | null;
+}
+
+export interface GpuStats {
+  index: number;
+  name: string;
+  uuid: string;
+  memory_total: number;
+  memory_used: number;
+  memory_free: number;
+  utilization: number | null;
+  memory_utilization: number | null;
+  temperature: number | null;
+  power: number | null;
+  power_limit: number | null;
+  processes: GpuProcess[];
+}
+
+export interface DiskInfo {
+  path?: string;
+  mountpoint?: string;
+  total: number;
+  used: number;
+  free: number;
+  percent?: number;
+  [key: string]: unknown;
+}
+
+export interface SystemSnapshot {
+  time: number;
+  cpu_percent: number;
+  cpu_per_core: number[];
+  cpu_count: number;
+  load_average: number[] | null;
+  memory_total: number;
+  memory_available: number;
+  memory_used: number;
+  memory_percent: number;
+  swap_total: number;
+  swap_used: number;
+  disks: DiskInfo[];
+  gpus: GpuStats[];
+  gpu_error: string | null;
+}
+
+export interface BackendInfo {
+  name: string;
+  installed: boolean;
+  version: string | null;
+  install: string | null;
+  gpu: boolean;
+  local_models: number;
+  models: string[];
+  suggestions: unknown[];
+}
+
+export interface SettingsResult {
+  settings: Record<string, unknown>;
+  mutable: string[];
+}
+
+export type SettingsUpdate = Partial<{
+  max_concurrent_downloads: number;
+  files_per_download: number;
+  memory_budget: number;
+  idle_ttl: number;
+  extra_model_dirs: string[];
+}>;

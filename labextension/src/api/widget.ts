@@ -1,0 +1,182 @@
+/**
+ * `WidgetSource`: the notebook widgets' data source over an anywidget model.
+ *
+ * Protocol (custom messages, JSON, `{id, kind}` envelope):
+ *   front end -> kernel  {id, kind: "call", method: "<operation name>", params: {...}}
+ *   kernel -> front end  {id, kind: "result", result}            (answers the call with that id)
+ *                        {id, kind: "error", error: {type, message, details, resolution_steps}}
+ *                        {kind: "event", type: "job" | "system", data}   (pushed, no id)
+ * Operation names and parameter names are exactly those of `model_studio.api.OPERATIONS`.
+ */
+import { compact, DataSource, OPERATION, StudioApiError, Unsubscribe } from './source';
+import type {
+  BackendInfo,
+  DeleteResult,
+  ErrorInfo,
+  FitResult,
+  Job,
+  JobStateName,
+  ModelInfo,
+  SearchQuery,
+  SearchResult,
+  SettingsResult,
+  SettingsUpdate,
+  StartDownload,
+  SystemSnapshot
+} from './types';
+
+/** The part of anywidget's `AnyModel` this module uses. */
+export interface AnyModelLike {
+  get(name: string): unknown;
+  send(content: unknown, callbacks?: unknown, buffers?: unknown[]): void;
+  on(event: string, callback: (...args: any[]) => void): void;
+  off(event?: string | null, callback?: ((...args: any[]) => void) | null): void;
+}
+
+type Message =
+  | { id: string; kind: 'result'; result: unknown }
+  | { id: string; kind: 'error'; error: ErrorInfo }
+  | { kind: 'event'; type: 'job' | 'system' | string; data: unknown };
+
+interface Pending {
+  resolve: (value: any) => void;
+  reject: (error: StudioApiError) => void;
+}
+
+let counter = 0;
+function nextId(): string {
+  counter += 1;
+  return `${Date.now().toString(36)}-${counter}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+export class WidgetSource implements DataSource {
+  private readonly pending = new Map<string, Pending>();
+  private readonly jobListeners = new Set<(job: Job) => void>();
+  private readonly systemListeners = new Set<(snapshot: SystemSnapshot) => void>();
+  private readonly onMessage = (msg: Message): void => this.handle(msg);
+
+  constructor(readonly model: AnyModelLike) {
+    model.on('msg:custom', this.onMessage);
+  }
+
+  /** Stop listening to the model and reject calls still waiting for an answer. */
+  dispose(): void {
+    this.model.off('msg:custom', this.onMessage);
+    for (const [, pending] of this.pending) {
+      pending.reject(
+        new StudioApiError({ type: 'CancelledError', message: 'The widget was closed' })
+      );
+    }
+    this.pending.clear();
+    this.jobListeners.clear();
+    this.systemListeners.clear();
+  }
+
+  /** Run one operation of `model_studio.api` in the kernel. */
+  call<T>(method: string, params: Record<string, unknown> = {}): Promise<T> {
+    const id = nextId();
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      try {
+        this.model.send({ id, kind: 'call', method, params: compact(params) });
+      } catch (error) {
+        this.pending.delete(id);
+        reject(StudioApiError.from(error));
+      }
+    });
+  }
+
+  private handle(msg: Message): void {
+    if (!msg || typeof msg !== 'object') {
+      return;
+    }
+    if (msg.kind === 'event') {
+      if (msg.type === 'job') {
+        this.jobListeners.forEach(fn => fn(msg.data as Job));
+      } else if (msg.type === 'system') {
+        this.systemListeners.forEach(fn => fn(msg.data as SystemSnapshot));
+      }
+      return;
+    }
+    const pending = 'id' in msg ? this.pending.get(msg.id) : undefined;
+    if (!pending) {
+      return;
+    }
+    this.pending.delete(msg.id);
+    if (msg.kind === 'result') {
+      pending.resolve(msg.result);
+    } else if (msg.kind === 'error') {
+      pending.reject(new StudioApiError(msg.error ?? { type: 'Error', message: 'Unknown error' }));
+    }
+  }
+
+  searchModels(query: SearchQuery): Promise<SearchResult> {
+    return this.call(OPERATION.search, { ...query });
+  }
+
+  async localModels(): Promise<ModelInfo[]> {
+    return (await this.call<{ models: ModelInfo[] }>(OPERATION.local)).models;
+  }
+
+  modelInfo(model: string, variant?: string | null, revision?: string | null): Promise<ModelInfo> {
+    return this.call(OPERATION.info, { model, variant, revision });
+  }
+
+  fit(model: string, quantization?: string | null, context?: number | null): Promise<FitResult> {
+    return this.call(OPERATION.fit, { model, quantization, context });
+  }
+
+  deleteModel(model: string, dryRun = false): Promise<DeleteResult> {
+    return this.call(OPERATION.delete, { model, dry_run: dryRun });
+  }
+
+  startDownload(request: StartDownload): Promise<Job> {
+    return this.call(OPERATION.startDownload, { ...request });
+  }
+
+  async listDownloads(state?: JobStateName | null, limit?: number | null): Promise<Job[]> {
+    return (await this.call<{ downloads: Job[] }>(OPERATION.listDownloads, { state, limit }))
+      .downloads;
+  }
+
+  cancelDownload(jobId: string, discard = false): Promise<Job> {
+    return this.call(OPERATION.cancel, { job_id: jobId, discard });
+  }
+
+  pauseDownload(jobId: string): Promise<Job> {
+    return this.call(OPERATION.pause, { job_id: jobId });
+  }
+
+  resumeDownload(jobId: string): Promise<Job> {
+    return this.call(OPERATION.resume, { job_id: jobId });
+  }
+
+  system(): Promise<SystemSnapshot> {
+    return this.call(OPERATION.system);
+  }
+
+  async backends(): Promise<BackendInfo[]> {
+    return (await this.call<{ backends: BackendInfo[] }>(OPERATION.backends)).backends;
+  }
+
+  getSettings(): Promise<SettingsResult> {
+    return this.call(OPERATION.getSettings);
+  }
+
+  updateSettings(changes: SettingsUpdate): Promise<SettingsResult> {
+    return this.call(OPERATION.updateSettings, changes as Record<string, unknown>);
+  }
+
+  subscribe(onJob: (job: Job) => void, onSystem?: (snapshot: SystemSnapshot) => void): Unsubscribe {
+    this.jobListeners.add(onJob);
+    if (onSystem) {
+      this.systemListeners.add(onSystem);
+    }
+    return () => {
+      this.jobListeners.delete(onJob);
+      if (onSystem) {
+        this.systemListeners.delete(onSystem);
+      }
+    };
+  }
+}

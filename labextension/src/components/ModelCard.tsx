@@ -1,0 +1,303 @@
+import * as React from 'react';
+
+import type { DataSource } from '../api/source';
+import type { DeleteResult, ErrorInfo, FitResult, Job, ModelInfo } from '../api/types';
+import { ErrorBanner } from './ErrorBanner';
+import { formatBytes, formatCount, testIdPart } from './format';
+import type { Limiter } from './hooks';
+
+export interface ModelCardProps {
+  model: ModelInfo;
+  source: DataSource;
+  /** The latest download job for this model, if any (live). */
+  job?: Job;
+  limit: Limiter;
+  onDownloadStarted?: (job: Job) => void;
+  onDeleted?: (model: ModelInfo, result: DeleteResult) => void;
+}
+
+const VERDICT_LABEL: Record<string, string> = {
+  gpu: 'Fits on GPU',
+  partial: 'Partial offload',
+  cpu: 'CPU only',
+  no: "Won't fit"
+};
+
+function initialQuant(model: ModelInfo): string {
+  if (model.default_quantization) {
+    return model.default_quantization;
+  }
+  return model.quantizations.length > 0 ? model.quantizations[0].name : '';
+}
+
+/** One model: metadata, quantization picker, fit badge, download and delete. */
+export function ModelCard(props: ModelCardProps): JSX.Element {
+  const { model, source } = props;
+  const tid = testIdPart(model.id);
+  const [quant, setQuant] = React.useState<string>(() => initialQuant(model));
+  const [fit, setFit] = React.useState<FitResult | null>(null);
+  const [fitError, setFitError] = React.useState<string | null>(null);
+  const [busy, setBusy] = React.useState<'download' | 'delete' | null>(null);
+  const [error, setError] = React.useState<ErrorInfo | Error | null>(null);
+  const [confirm, setConfirm] = React.useState<DeleteResult | null>(null);
+
+  React.useEffect(() => {
+    let live = true;
+    setFit(null);
+    setFitError(null);
+    props
+      .limit(() => source.fit(model.id, quant || null))
+      .then(
+        result => live && setFit(result),
+        err => live && setFitError((err as Error).message ?? String(err))
+      );
+    return () => {
+      live = false;
+    };
+  }, [source, model.id, quant]);
+
+  const selected = model.quantizations.find(q => q.name === quant);
+  const size = selected?.size ?? model.size;
+  const job = props.job;
+  const jobActive = job && (job.state === 'running' || job.state === 'queued');
+  const isLocal = model.status === 'local' || (model.local_size ?? 0) > 0;
+  const selectedLocal = selected ? selected.local : model.status === 'local';
+  const isLooseLocal = model.id.startsWith('local/');
+
+  const download = async (): Promise<void> => {
+    setBusy('download');
+    setError(null);
+    try {
+      const started = await source.startDownload({ model: model.id, quantization: quant || null });
+      props.onDownloadStarted?.(started);
+    } catch (err) {
+      setError(err as Error);
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const askDelete = async (): Promise<void> => {
+    setBusy('delete');
+    setError(null);
+    try {
+      setConfirm(await source.deleteModel(model.id, true));
+    } catch (err) {
+      setError(err as Error);
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const doDelete = async (): Promise<void> => {
+    setBusy('delete');
+    setError(null);
+    try {
+      const result = await source.deleteModel(model.id, false);
+      setConfirm(null);
+      props.onDeleted?.(model, result);
+    } catch (err) {
+      setConfirm(null);
+      setError(err as Error);
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const percent =
+    job && job.progress.fraction !== null ? Math.round(job.progress.fraction * 100) : null;
+
+  return (
+    <div
+      className="jp-ModelStudio-card"
+      data-testid={`model-card-${tid}`}
+      data-model-id={model.id}
+      data-status={model.status}
+    >
+      <div className="jp-ModelStudio-cardHead">
+        <span className="jp-ModelStudio-cardTitle" title={model.id}>
+          {model.id}
+        </span>
+        <span
+          className={`jp-ModelStudio-status jp-ModelStudio-status-${model.status}`}
+          data-testid={`model-status-${tid}`}
+        >
+          {jobActive ? `downloading${percent !== null ? ` ${percent}%` : ''}` : model.status}
+        </span>
+      </div>
+      {model.description && <div className="jp-ModelStudio-cardDesc">{model.description}</div>}
+      <div className="jp-ModelStudio-meta">
+        {model.task && <span title="Task">{model.task}</span>}
+        <span title="Size on the Hub (selected quantization)">{formatBytes(size)}</span>
+        {model.parameters ? (
+          <span title="Parameters">{formatCount(model.parameters)} params</span>
+        ) : null}
+        {model.context_length ? (
+          <span title="Context length">{formatCount(model.context_length)} ctx</span>
+        ) : null}
+        {model.license && <span title="Licence">{model.license}</span>}
+        {model.gated && <span title="Needs accepting the licence on the Hub">gated</span>}
+        {model.formats.length > 0 && <span title="Formats">{model.formats.join(', ')}</span>}
+        {isLocal && model.local_size ? (
+          <span title="On disk">{formatBytes(model.local_size)} on disk</span>
+        ) : null}
+      </div>
+      <div className="jp-ModelStudio-cardActions">
+        {model.quantizations.length > 0 && (
+          <select
+            className="jp-ModelStudio-select"
+            aria-label="Quantization"
+            data-testid={`quant-select-${tid}`}
+            value={quant}
+            onChange={e => setQuant(e.target.value)}
+          >
+            {model.quantizations.map(q => (
+              <option key={q.name} value={q.name}>
+                {q.name}
+                {q.size ? ` · ${formatBytes(q.size)}` : ''}
+                {q.local ? ' ✓' : ''}
+              </option>
+            ))}
+          </select>
+        )}
+        <FitBadge fit={fit} error={fitError} testId={`fit-badge-${tid}`} />
+        <span className="jp-ModelStudio-spacer" />
+        {!isLooseLocal && (
+          <button
+            className="jp-ModelStudio-button jp-mod-accept"
+            data-testid={`download-button-${tid}`}
+            disabled={busy !== null || !!jobActive || selectedLocal}
+            title={
+              selectedLocal
+                ? 'Already on this machine'
+                : `Download ${model.id}${quant ? ':' + quant : ''}`
+            }
+            onClick={() => void download()}
+          >
+            {jobActive
+              ? 'Downloading…'
+              : busy === 'download'
+                ? 'Starting…'
+                : selectedLocal
+                  ? 'Downloaded'
+                  : 'Download'}
+          </button>
+        )}
+        {isLocal && !isLooseLocal && (
+          <button
+            className="jp-ModelStudio-button jp-mod-warn"
+            data-testid={`delete-button-${tid}`}
+            disabled={busy !== null || !!jobActive}
+            title="Delete from the Hugging Face cache"
+            onClick={() => void askDelete()}
+          >
+            Delete
+          </button>
+        )}
+      </div>
+      <ErrorBanner error={error} onDismiss={() => setError(null)} testId={`model-error-${tid}`} />
+      {confirm && (
+        <ConfirmDelete
+          model={model}
+          result={confirm}
+          busy={busy === 'delete'}
+          onCancel={() => setConfirm(null)}
+          onConfirm={() => void doDelete()}
+        />
+      )}
+    </div>
+  );
+}
+
+function FitBadge(props: {
+  fit: FitResult | null;
+  error: string | null;
+  testId: string;
+}): JSX.Element {
+  if (props.error) {
+    return (
+      <span
+        className="jp-ModelStudio-fit jp-ModelStudio-fit-unknown"
+        title={props.error}
+        data-testid={props.testId}
+      >
+        fit ?
+      </span>
+    );
+  }
+  if (!props.fit) {
+    return (
+      <span className="jp-ModelStudio-fit jp-ModelStudio-fit-pending" data-testid={props.testId}>
+        …
+      </span>
+    );
+  }
+  const { fit } = props;
+  const label =
+    fit.verdict === 'partial' && fit.total_layers
+      ? `${VERDICT_LABEL.partial} ${fit.gpu_layers}/${fit.total_layers}`
+      : (VERDICT_LABEL[fit.verdict] ?? fit.verdict);
+  const title = [fit.message, `Needs ≈ ${formatBytes(fit.total_bytes)}`, ...fit.notes].join('\n');
+  return (
+    <span
+      className={`jp-ModelStudio-fit jp-ModelStudio-fit-${fit.verdict}`}
+      title={title}
+      data-testid={props.testId}
+      data-verdict={fit.verdict}
+    >
+      {fit.approximate ? '≈ ' : ''}
+      {label}
+    </span>
+  );
+}
+
+function ConfirmDelete(props: {
+  model: ModelInfo;
+  result: DeleteResult;
+  busy: boolean;
+  onCancel: () => void;
+  onConfirm: () => void;
+}): JSX.Element {
+  const confirmRef = React.useRef<HTMLButtonElement>(null);
+  React.useEffect(() => confirmRef.current?.focus(), []);
+  return (
+    <div className="jp-ModelStudio-overlay" onClick={props.onCancel}>
+      <div
+        className="jp-ModelStudio-dialog"
+        role="dialog"
+        aria-modal="true"
+        aria-label={`Delete ${props.model.id}`}
+        data-testid="delete-dialog"
+        onClick={e => e.stopPropagation()}
+        onKeyDown={e => e.key === 'Escape' && props.onCancel()}
+      >
+        <div className="jp-ModelStudio-dialogTitle">Delete {props.model.id}?</div>
+        <p>
+          This removes the model from the Hugging Face cache and frees{' '}
+          <strong data-testid="delete-freed-bytes" data-bytes={props.result.freed_bytes}>
+            {formatBytes(props.result.freed_bytes)}
+          </strong>
+          .
+        </p>
+        <div className="jp-ModelStudio-dialogButtons">
+          <button
+            className="jp-ModelStudio-button"
+            data-testid="delete-cancel"
+            onClick={props.onCancel}
+          >
+            Cancel
+          </button>
+          <button
+            ref={confirmRef}
+            className="jp-ModelStudio-button jp-mod-warn"
+            data-testid="delete-confirm"
+            disabled={props.busy}
+            onClick={props.onConfirm}
+          >
+            {props.busy ? 'Deleting…' : 'Delete'}
+          </button>
+        </div>
+      </div>
+    </div>
+  );
+}

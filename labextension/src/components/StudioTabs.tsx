@@ -1,0 +1,102 @@
+import * as React from 'react';
+
+import type { DataSource } from '../api/source';
+import type { Job } from '../api/types';
+import { DownloadsPanel } from './DownloadsPanel';
+import { LibraryPanel } from './LibraryPanel';
+import { SystemPanel } from './SystemPanel';
+
+/** What a tab gets to render itself with. */
+export interface TabContext {
+  source: DataSource;
+  /** Switch to another tab by id. */
+  select: (id: string) => void;
+}
+
+export interface StudioTab {
+  id: string;
+  label: string;
+  render: (ctx: TabContext) => JSX.Element;
+}
+
+/** The studio's tabs, in order. Adding a tab (Chat, Training, Video) is one line here. */
+export const DEFAULT_TABS: StudioTab[] = [
+  {
+    id: 'library',
+    label: 'Library',
+    render: ({ source, select }) => (
+      <LibraryPanel source={source} onDownloadStarted={(_job: Job) => select('downloads')} />
+    )
+  },
+  {
+    id: 'downloads',
+    label: 'Downloads',
+    render: ({ source }) => <DownloadsPanel source={source} />
+  },
+  { id: 'system', label: 'System', render: ({ source }) => <SystemPanel source={source} /> }
+];
+
+export interface StudioTabsProps {
+  source: DataSource;
+  tabs?: StudioTab[];
+  initialTab?: string;
+}
+
+/**
+ * Every panel in tabs. A tab is mounted when first shown and then kept (hidden), so live
+ * subscriptions and scroll positions survive switching.
+ */
+export function StudioTabs(props: StudioTabsProps): JSX.Element {
+  const tabs = props.tabs ?? DEFAULT_TABS;
+  const [current, setCurrent] = React.useState(props.initialTab ?? tabs[0]?.id);
+  const [mounted, setMounted] = React.useState<Set<string>>(() => new Set([current]));
+  const select = React.useCallback((id: string) => {
+    setCurrent(id);
+    setMounted(prev => (prev.has(id) ? prev : new Set(prev).add(id)));
+  }, []);
+  const ctx: TabContext = { source: props.source, select };
+
+  const onKeyDown = (e: React.KeyboardEvent): void => {
+    const i = tabs.findIndex(t => t.id === current);
+    if (e.key === 'ArrowRight' || e.key === 'ArrowLeft') {
+      const next = tabs[(i + (e.key === 'ArrowRight' ? 1 : tabs.length - 1)) % tabs.length];
+      select(next.id);
+      e.preventDefault();
+    }
+  };
+
+  return (
+    <div className="jp-ModelStudio" data-testid="model-studio">
+      <div className="jp-ModelStudio-tabBar" role="tablist" onKeyDown={onKeyDown}>
+        {tabs.map(tab => (
+          <button
+            key={tab.id}
+            role="tab"
+            id={`jp-ModelStudio-tab-${tab.id}`}
+            aria-selected={tab.id === current}
+            tabIndex={tab.id === current ? 0 : -1}
+            className={`jp-ModelStudio-tab${tab.id === current ? ' jp-mod-current' : ''}`}
+            data-testid={`tab-${tab.id}`}
+            onClick={() => select(tab.id)}
+          >
+            {tab.label}
+          </button>
+        ))}
+      </div>
+      {tabs
+        .filter(tab => mounted.has(tab.id))
+        .map(tab => (
+          <div
+            key={tab.id}
+            role="tabpanel"
+            aria-labelledby={`jp-ModelStudio-tab-${tab.id}`}
+            className="jp-ModelStudio-tabPanel"
+            hidden={tab.id !== current}
+            data-testid={`tabpanel-${tab.id}`}
+          >
+            {tab.render(ctx)}
+          </div>
+        ))}
+    </div>
+  );
+}
