@@ -40,8 +40,15 @@ def test_search_merges_catalog_hub_and_local(engine, fake_hub):
     assert results["tiny-org/tiny-llama-GGUF"].status == "local"
     assert "local" in results["tiny-org/tiny-llama-GGUF"].sources
     assert results["tiny-org/tiny-llama"].status == "available"
+    hub_only = results["tiny-org/tiny-llama"]
+    assert hub_only.formats == ["safetensors"] and hub_only.backends == ["transformers"]
     assert "hub" in results["tiny-org/tiny-llama"].sources
     assert "catalog" in results["Qwen/Qwen2.5-0.5B-Instruct-GGUF"].sources
+    # quantizations of Hub results come from their file names; a deleted model is available again
+    # even though the Hub answer is still cached
+    engine.library.delete("tiny-org/tiny-llama-GGUF")
+    fresh = {m.id: m for m in engine.library.search(limit=200)}["tiny-org/tiny-llama-GGUF"]
+    assert fresh.status == "available" and {q.name for q in fresh.quantizations} == {"F32", "F16", "Q8_0"}
 
 
 def test_search_filters_and_sorts(engine, fake_hub):

@@ -157,10 +157,7 @@ class Library:
             hit = (m, self._build_local(m))
             with self._lock:
                 self._local_infos[m.id] = hit
-        info = copy.copy(hit[1])
-        info.sources = list(info.sources)
-        info.quantizations = [copy.copy(q) for q in info.quantizations]
-        return info
+        return _clone(hit[1])
 
     def _build_local(self, m: LocalModel) -> ModelInfo:
         formats = m.formats
@@ -191,9 +188,10 @@ class Library:
         first = local or hub
         base_id = first.id if first is not None else (catalog or {})["id"]
         entry = catalog if catalog is not None else self.catalog().get(base_id)
-        out = self._from_catalog(entry) if entry else (hub or local)
+        # Hub results are cached and shared between calls: merge into a copy, never the original.
+        out = self._from_catalog(entry) if entry else (_clone(hub) if hub is not None else local)
         assert out is not None
-        if hub is not None and out is not hub:
+        if hub is not None and "catalog" in out.sources:
             out.downloads, out.likes = hub.downloads, hub.likes
             out.sources.append("hub")
             out.tags = sorted(set(out.tags) | set(hub.tags))
@@ -286,8 +284,9 @@ class Library:
         if hit is not None and now - hit[0] < self.settings.hub_search_ttl:
             return hit[1]
         try:
+            # full=True brings each result's file names, so GGUF quantizations show in the list
             results = self.hub.list_models(search=query or None, pipeline_tag=task, sort="downloads",
-                                           limit=limit)
+                                           limit=limit, full=True)
             self.hub_error = None
         except StudioError as exc:  # offline is fine: catalog and local still answer
             self.hub_error = exc.to_dict()["error"]
@@ -295,14 +294,23 @@ class Library:
         models = []
         for r in results:
             tags = list(getattr(r, "tags", None) or [])
-            formats = ["gguf"] if "gguf" in tags else (["diffusers"] if getattr(r, "library_name", None) == "diffusers"
-                                                       else ["safetensors"] if "safetensors" in tags else [])
+            names = [sib.rfilename for sib in (getattr(r, "siblings", None) or [])]
+            formats = ["gguf"] if "gguf" in tags or any(n.endswith(".gguf") for n in names) else (
+                ["diffusers"] if getattr(r, "library_name", None) == "diffusers" or "model_index.json" in names
+                else ["safetensors"] if "safetensors" in tags or any(n.endswith(".safetensors") for n in names)
+                else [])
+            quants: dict[str, list[str]] = {}
+            for n in names:
+                q = gguf_quant(n)
+                if q and "mmproj" not in n.lower():
+                    quants.setdefault(q, []).append(n)
             last = getattr(r, "last_modified", None)
             models.append(ModelInfo(
                 id=r.id, name=r.id.split("/")[-1], task=getattr(r, "pipeline_tag", None), formats=formats,
                 backends=_backends_for(formats), sources=["hub"], license=_license_from_tags(tags),
                 gated=bool(getattr(r, "gated", False)), tags=tags, downloads=getattr(r, "downloads", None),
                 likes=getattr(r, "likes", None), last_modified=last.timestamp() if last else None,
+                quantizations=[Quantization(q, sorted(files)) for q, files in sorted(quants.items())],
             ))
         with self._lock:
             self._hub_cache[key] = (now, models)
@@ -605,6 +613,15 @@ class Library:
 
     def invalidate(self, repo_id: str | None = None) -> None:
         self.local.invalidate(repo_id)
+
+
+def _clone(info: ModelInfo) -> ModelInfo:
+    """A copy safe to mutate (lists and quantizations copied)."""
+    out = copy.copy(info)
+    out.sources = list(info.sources)
+    out.tags = list(info.tags)
+    out.quantizations = [copy.copy(q) for q in info.quantizations]
+    return out
 
 
 def _size(path: Path) -> int:

@@ -1,0 +1,247 @@
+"""Tornado handlers: one generic handler per route of ``api.OPERATIONS``, plus openapi.json.
+
+Every verb is async and authenticated; engine calls run in a worker thread so the server's event
+loop never waits on the Hub, the disk or SQLite. Errors always have the shape
+``{"error": {"type", "message", "details", "resolution_steps"}}`` with the error's HTTP status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Callable
+from http import HTTPStatus
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import tornado.web
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+
+from .. import api
+from ..errors import StudioError, ValidationError
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+
+PREFIX = "/model-studio/api"
+OPENAPI_PATH = Path(__file__).with_name("openapi.json")
+
+# Path parameters of api.OPERATIONS and the URL segments they match.
+PATH_PATTERNS = {"model": r"[^/]+/[^/]+", "job_id": r"[^/]+"}
+
+
+def route_pattern(path: str) -> str:
+    """``/models/{model}/fit`` -> ``/model-studio/api/models/(?P<model>[^/]+/[^/]+)/fit``."""
+
+    def group(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return f"(?P<{name}>{PATH_PATTERNS[name]})"
+
+    return PREFIX + re.sub(r"\{(\w+)\}", group, path)
+
+
+def error_body(status: int, type_: str, message: str, details: dict | None = None) -> dict[str, Any]:
+    return {"error": {"type": type_, "message": message, "details": details or {}, "resolution_steps": []}}
+
+
+class StudioHandler(ExtensionHandlerMixin, APIHandler):
+    """Base class: JSON responses, the shared engine, and errors in the studio's shape."""
+
+    @property
+    def engine(self) -> Engine:
+        return self.settings["model_studio_engine"]
+
+    def write_json(self, obj: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(obj, default=str))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Tornado's errors (403 without a token, 405, ...) in the same shape as the engine's."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, StudioError):
+            body = exc.to_dict()
+        else:
+            message = self._reason or HTTPStatus(status_code).phrase
+            if isinstance(exc, tornado.web.HTTPError) and exc.log_message:
+                message = exc.log_message % exc.args  # tornado stores "%" as "%%" when there are no args
+            if status_code >= 500:
+                message = "Internal server error; see the Jupyter server log"
+            type_ = "HTTPError" if isinstance(exc, tornado.web.HTTPError) else "ServerError"
+            body = error_body(status_code, type_, message, {"status": status_code})
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(body))
+
+
+class OperationHandler(StudioHandler):
+    """Serves every operation of one route (e.g. GET and DELETE on ``/models/{model}``)."""
+
+    operations: dict[str, api.Operation]
+
+    def initialize(self, name: str, operations: dict[str, api.Operation]) -> None:  # type: ignore[override]
+        super().initialize(name)
+        self.operations = operations
+
+    @tornado.web.authenticated
+    async def get(self, **path: str) -> None:
+        await self._run(path)
+
+    @tornado.web.authenticated
+    async def post(self, **path: str) -> None:
+        await self._run(path)
+
+    @tornado.web.authenticated
+    async def patch(self, **path: str) -> None:
+        await self._run(path)
+
+    @tornado.web.authenticated
+    async def delete(self, **path: str) -> None:
+        await self._run(path)
+
+    @tornado.web.authenticated
+    async def put(self, **path: str) -> None:
+        await self._run(path)
+
+    async def _run(self, path: dict[str, str]) -> None:
+        op = self.operations.get(self.request.method or "")
+        if op is None:
+            self.set_header("Allow", ", ".join(sorted(self.operations)))
+            raise tornado.web.HTTPError(405)
+        try:
+            values = self._collect(op, path)
+            bound = api.bind(op, values)
+            body = await self._result(op, bound)
+        except StudioError as exc:
+            self.write_json(exc.to_dict(), exc.http_status)
+            return
+        except tornado.web.HTTPError:
+            raise
+        except Exception:
+            # A bug, not an input problem: keep the traceback in the server log, not in the response.
+            self.log.exception("model_studio: %s %s failed", self.request.method, self.request.path)
+            self.write_json(error_body(500, "ServerError", f"{op.name} failed unexpectedly; see the "
+                                                         "Jupyter server log", {"operation": op.name}), 500)
+            return
+        self.set_status(op.status)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(body)
+
+    async def _result(self, op: api.Operation, bound: dict[str, Any]) -> bytes:
+        """Run the operation in a worker thread; the JSON is encoded there too.
+
+        Identical GETs that arrive while one is running share its answer (many sidebars polling
+        the same listing cost one engine call, not one each); writes always run on their own.
+        """
+        engine = self.engine
+        if op.http_method != "GET":
+            return await asyncio.to_thread(_call, op.handler, engine, bound)
+        inflight: dict[str, asyncio.Future[bytes]] = self.settings.setdefault("model_studio_inflight", {})
+        key = op.name + json.dumps(bound, sort_keys=True, default=str)
+        future = inflight.get(key)
+        if future is None:
+            future = asyncio.ensure_future(asyncio.to_thread(_call, op.handler, engine, bound))
+            inflight[key] = future
+            future.add_done_callback(lambda _f: inflight.pop(key, None))
+        return await asyncio.shield(future)
+
+    def _collect(self, op: api.Operation, path: dict[str, str]) -> dict[str, Any]:
+        """Parameters from the path (already URL-decoded by tornado), query string and JSON body."""
+        where = {p.name: p for p in op.params}
+        values: dict[str, Any] = {}
+        for name, value in path.items():
+            if name == "model":
+                from ..engine.refs import ModelRef
+
+                ModelRef.parse(value)  # raises ValidationError (e.g. "..", empty parts)
+            values[name] = value
+        for name, raw in self.request.query_arguments.items():
+            if name == "token" or (name.isdigit() and raw in ([b""], [])):
+                # Jupyter's own auth parameter, and the bare `&<timestamp>` cache-buster that
+                # JupyterLab's ServerConnection appends: neither is an operation parameter.
+                continue
+            param = where.get(name)
+            if param is not None and param.where != "query":
+                raise ValidationError(f"Parameter '{name}' belongs in the {_location(param)}, not the query string",
+                                      details={"parameter": name})
+            try:
+                decoded = [v.decode("utf-8") for v in raw]
+            except UnicodeDecodeError:
+                raise ValidationError(f"Parameter '{name}' is not valid UTF-8", details={"parameter": name}) from None
+            if param is not None and param.type == "list[str]":
+                values[name] = decoded[0] if len(decoded) == 1 else decoded
+            elif len(decoded) > 1:
+                raise ValidationError(f"Parameter '{name}' given {len(decoded)} times; give it once",
+                                      details={"parameter": name})
+            else:
+                values[name] = decoded[0]
+        body = self._json_body()
+        for name, value in body.items():
+            param = where.get(name)
+            if param is not None and param.where != "body":
+                raise ValidationError(f"Parameter '{name}' belongs in the {_location(param)}, not the request body",
+                                      details={"parameter": name})
+            values[name] = value
+        return values
+
+    def _json_body(self) -> dict[str, Any]:
+        raw = self.request.body
+        if not raw or not raw.strip():
+            return {}
+        try:
+            body = json.loads(raw)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ValidationError(f"The request body is not valid JSON: {exc}",
+                                  resolution_steps=["Send a JSON object, e.g. {\"model\": \"org/name\"}"]) from None
+        if not isinstance(body, dict):
+            raise ValidationError("The request body must be a JSON object",
+                                  details={"got": type(body).__name__})
+        return body
+
+
+def _location(param: api.Param) -> str:
+    return {"path": "URL path", "query": "query string", "body": "JSON request body"}[param.where]
+
+
+def _call(handler: Callable[..., Any], engine: Engine, bound: dict[str, Any]) -> bytes:
+    return json.dumps(handler(engine, **bound), default=str).encode()
+
+
+class OpenAPIHandler(StudioHandler):
+    """The API contract, read once per process."""
+
+    _document: bytes | None = None
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        if OpenAPIHandler._document is None:
+            OpenAPIHandler._document = OPENAPI_PATH.read_bytes()
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(OpenAPIHandler._document)
+
+
+class NotFoundHandler(StudioHandler):
+    """Unknown paths under the API prefix answer 404 in the error shape (not an HTML page)."""
+
+    @tornado.web.authenticated
+    async def get(self, *args: str) -> None:
+        raise tornado.web.HTTPError(404, f"No route {self.request.path}")
+
+    post = patch = delete = put = get
+
+
+def build_handlers() -> list[tuple[str, type, dict[str, Any]]]:
+    """Routes for every operation (grouped by path), the event stream and the OpenAPI document."""
+    from .events import EventStreamHandler
+
+    by_path: dict[str, dict[str, api.Operation]] = {}
+    for op in api.OPERATIONS:
+        by_path.setdefault(op.path, {})[op.http_method] = op
+    handlers: list[tuple[str, type, dict[str, Any]]] = [
+        (PREFIX + "/events", EventStreamHandler, {}),
+        (PREFIX + "/openapi.json", OpenAPIHandler, {}),
+    ]
+    handlers += [(route_pattern(path), OperationHandler, {"operations": ops}) for path, ops in by_path.items()]
+    handlers.append((PREFIX + "(?:/.*)?", NotFoundHandler, {}))
+    return handlers
