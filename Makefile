@@ -32,5 +32,8 @@ test: setup lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: setup
+	$(BIN)/pip install -q -e ".[bench]"
 	$(BIN)/python bench/download.py
 	$(BIN)/python bench/library.py
+	$(BIN)/python bench/api.py
+	$(BIN)/python bench/chat.py

@@ -9,7 +9,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 const outdir = path.resolve(root, '../src/model_studio/static');
 const dev = process.argv.includes('--dev');
-const entries = ['library', 'downloads', 'system', 'studio'];
+const entries = ['library', 'downloads', 'system', 'studio', 'chat'];
 
 await mkdir(outdir, { recursive: true });
 const started = Date.now();

@@ -25,7 +25,7 @@ _MISSING = object()
 @dataclass(frozen=True)
 class Param:
     name: str
-    type: str  # "str", "int", "float", "bool", "list[str]", "object"
+    type: str  # "str", "int", "float", "bool", "list[str]", "object", "list[object]"
     where: str = "query"  # "path", "query" or "body"
     required: bool = False
     default: Any = None
@@ -88,6 +88,10 @@ def _coerce(param: Param, value: Any) -> Any:
     if t == "object":
         if not isinstance(value, dict):
             raise bad("an object")
+        return value
+    if t == "list[object]":
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise bad("a list of objects")
         return value
     raise AssertionError(f"unknown parameter type {t}")
 
@@ -152,9 +156,29 @@ def _job(eng: Engine, job_id):
     return eng.jobs.get(job_id).to_dict()
 
 
+def _chat_load(eng: Engine, model, **options):
+    return eng.chat.load(model, **{k: v for k, v in options.items() if v is not None}).describe()
+
+
+def _chat_complete(eng: Engine, model, messages, stop, backend, quantization, context_length, **sampling):
+    options = {"backend": backend, "quantization": quantization, "context_length": context_length}
+    return eng.chat.complete(model, messages, stop=stop or None, load_options=options, **sampling)
+
+
+def _batch_start(eng: Engine, model, prompts, template, system, backend, quantization, stop, **sampling):
+    options = {k: v for k, v in (("backend", backend), ("quantization", quantization)) if v is not None}
+    return eng.chat.batch_start(prompts, model=model, template=template, system=system, load_options=options,
+                                stop=stop or None, **sampling).to_dict()
+
+
 _STATES = ("queued", "running", "paused", "completed", "failed", "cancelled", "interrupted")
 _MODEL = Param("model", "str", "path", required=True, description="org/name (or local/name)")
 _JOB = Param("job_id", "str", "path", required=True)
+_BODY_MODEL = Param("model", "str", "body", required=True, description="org/name[:QUANT] or local/name")
+_BACKEND = Param("backend", "str", "body", description="llama-cpp, transformers (default: from the format)")
+_SAMPLING = (Param("temperature", "float", "body"), Param("top_p", "float", "body"), Param("top_k", "int", "body"),
+             Param("max_tokens", "int", "body"), Param("stop", "list[str]", "body"), Param("seed", "int", "body"),
+             Param("repeat_penalty", "float", "body"))
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("library.search", "GET", "/library", _search, "Search catalog, Hub and local models", (
@@ -207,6 +231,28 @@ OPERATIONS: tuple[Operation, ...] = (
                   Param("extra_model_dirs", "list[str]", "body"))),
     Operation("system.snapshot", "GET", "/system", lambda eng: eng.system.snapshot().to_dict(),
               "CPU, RAM, disks and GPUs"),
+    Operation("chat.models", "GET", "/chat/models", lambda eng: {"models": eng.chat.models()},
+              "Local text-generation models an installed backend can load"),
+    Operation("chat.loaded", "GET", "/chat/loaded", lambda eng: {"models": eng.chat.loaded()},
+              "Models in memory, with their memory and idle time"),
+    Operation("chat.load", "POST", "/chat/load", _chat_load, "Load a model for chat (reused when loaded)", (
+        _BODY_MODEL, _BACKEND, Param("context_length", "int", "body"), Param("threads", "int", "body"),
+        Param("gpu_layers", "int", "body"), Param("dtype", "str", "body", choices=("float32", "bfloat16", "float16")),
+        Param("chat_template", "str", "body"), Param("quantization", "str", "body"))),
+    Operation("chat.unload", "POST", "/chat/unload",
+              lambda eng, model, backend: eng.chat.unload(model, backend=backend),
+              "Unload a model and free its memory", (_BODY_MODEL, _BACKEND)),
+    Operation("chat.complete", "POST", "/chat/complete", _chat_complete, "A whole chat answer (no streaming)", (
+        _BODY_MODEL, Param("messages", "list[object]", "body", required=True,
+                           description="[{role: system|user|assistant, content}]"),
+        *_SAMPLING, _BACKEND, Param("quantization", "str", "body"), Param("context_length", "int", "body"))),
+    Operation("batch.start", "POST", "/batches", _batch_start,
+              "Answer a list of prompts as a resumable job", (
+                  _BODY_MODEL, Param("prompts", "list[str]", "body", required=True),
+                  Param("template", "str", "body", default="{prompt}"), Param("system", "str", "body"),
+                  *_SAMPLING, _BACKEND, Param("quantization", "str", "body")), status=202),
+    Operation("batch.get", "GET", "/batches/{job_id}", lambda eng, job_id: eng.chat.batch_results(job_id),
+              "A batch job and the answers so far", (_JOB,)),
 )
 
 BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS}

@@ -11,7 +11,6 @@ import argparse
 import json
 import logging
 import sys
-import time
 from typing import Any
 
 from ._format import backends_text, human_count, human_duration, human_rate, human_size, system_text, table
@@ -148,43 +147,12 @@ def cmd_pull(eng, args) -> int:
 
 def _follow(eng, job) -> int:
     """Show a download's progress until it stops; Ctrl-C pauses it (exit code 130)."""
-    from tqdm import tqdm
+    from ._progress import watch_download
 
-    latest: dict[str, Any] = {}
-
-    def on_event(j) -> None:  # the bus carries progress more often than the database row
-        if j.id == job.id:
-            latest["job"] = j
-
-    unsubscribe = eng.bus.subscribe(on_event)
-    bar = None
     try:
-        while True:
-            job = job.refresh()
-            live = latest.get("job")
-            progress = live.progress if live is not None and job.active else job.progress
-            if bar is None and progress.total:
-                # Start at what is already on disk, so a resumed download shows a true rate.
-                bar = tqdm(total=progress.total, initial=progress.done, unit="B", unit_scale=True,
-                           desc=job.title, dynamic_ncols=True, leave=True)
-            elif bar is not None and progress.done != bar.n:
-                if progress.done > bar.n:
-                    bar.update(progress.done - bar.n)
-                else:  # restarted a file (e.g. after a checksum mismatch)
-                    bar.n = progress.done
-                    bar.refresh()
-            if not job.active:
-                break
-            time.sleep(0.2)
+        job = watch_download(eng, job)
     except KeyboardInterrupt:
-        if bar is not None:
-            bar.close()
-            bar = None
         return _interrupted(eng, job)
-    finally:
-        unsubscribe()
-        if bar is not None:
-            bar.close()
     if job.state.value == "completed":
         r = job.result or {}
         print(r.get("path", ""))

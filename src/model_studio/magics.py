@@ -9,6 +9,11 @@
     %studio rm REPO [--yes]
     %studio jobs [--active] [--limit N]
     %studio system
+    %studio chat MODEL                              the chat playground (ChatPlayground widget)
+
+and the cell magic ``%%chat MODEL [--temperature T] [--max-tokens N] [--system TEXT] [--seed S]``,
+whose body is the prompt (``{name}`` is filled from the notebook's variables); it streams the answer
+into the cell output and returns it (a ``str``), so the next cell can use ``_``.
 
 Each command is parsed into a typed object and run by one ``handle_<command>`` method, which
 calls the engine and returns something with ``_repr_mimebundle_`` (an HTML table in a notebook,
@@ -28,8 +33,8 @@ import time
 from dataclasses import dataclass, fields
 from typing import Any
 
-from IPython.core.magic import Magics, line_magic, magics_class
-from IPython.display import display
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.display import Markdown, display
 
 from ._format import human_count, human_duration, human_rate, human_size, system_text
 from ._views import InfoView, Table, TextView
@@ -128,6 +133,11 @@ class SystemArgs:
     pass
 
 
+@dataclass(frozen=True)
+class ChatArgs:
+    model: str
+
+
 def build_parser() -> _Parser:
     parser = _Parser(prog="%studio", description="The model studio: models, downloads, system.")
     parser.set_defaults(command="dashboard", args_type=DashboardArgs)
@@ -156,7 +166,100 @@ def build_parser() -> _Parser:
     p.add_argument("--active", action="store_true", help="only queued and running jobs")
     p.add_argument("--limit", type=_positive_int, default=20, metavar="N")
     add("system", SystemArgs, "CPU, RAM, disks and GPUs")
+    p = add("chat", ChatArgs, "the chat playground for one model")
+    p.add_argument("model", metavar="MODEL", help="org/name[:QUANT] or local/<name>")
     return parser
+
+
+@dataclass(frozen=True)
+class ChatCellArgs:
+    model: str
+    temperature: float | None = None
+    max_tokens: int | None = None
+    system: str | None = None
+    seed: int | None = None
+
+
+def build_chat_parser() -> _Parser:
+    parser = _Parser(prog="%%chat", description="Stream a model's answer to the cell's prompt.")
+    parser.add_argument("model", metavar="MODEL", help="org/name[:QUANT] or local/<name>")
+    parser.add_argument("--temperature", type=float, metavar="T")
+    parser.add_argument("--max-tokens", dest="max_tokens", type=_positive_int, metavar="N")
+    parser.add_argument("--system", metavar="TEXT", help="the system prompt")
+    parser.add_argument("--seed", type=int, metavar="S")
+    return parser
+
+
+def parse_chat(line: str) -> ChatCellArgs:
+    parser = build_chat_parser()
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:
+        raise _UsageError(str(exc), parser.one_line_usage()) from None
+    return ChatCellArgs(**vars(parser.parse_args(words)))
+
+
+class _MissingName(KeyError):
+    pass
+
+
+class _Names:
+    """The user namespace for ``str.format_map``: a missing name raises ``_MissingName``."""
+
+    def __init__(self, ns: dict[str, Any]) -> None:
+        self.ns = ns
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self.ns[key]
+        except KeyError:
+            raise _MissingName(key) from None
+
+
+def interpolate(template: str, ns: dict[str, Any]) -> str:
+    """``{name}`` (and ``{name.attr}``, ``{name[0]}``, ``{x:.2f}``) from ``ns``; ``{{`` is a brace."""
+    try:
+        return template.format_map(_Names(ns))
+    except _MissingName as exc:
+        raise _PromptError(f"NameError: {exc.args[0]!r} is not defined (used as {{{exc.args[0]}}} in the "
+                           "%%chat prompt)") from None
+    except (ValueError, IndexError, AttributeError, KeyError, TypeError) as exc:
+        raise _PromptError(f"PromptError: cannot fill the %%chat prompt: {exc} "
+                           "(write {{ and }} for literal braces)") from None
+
+
+class _PromptError(Exception):
+    """A prompt that cannot be interpolated: its message is the one line shown."""
+
+
+def _stats_line(stats: dict[str, Any]) -> str:
+    parts = [f"{stats.get('completion_tokens', 0)} tokens"]
+    if stats.get("tokens_per_second"):
+        parts.append(f"{stats['tokens_per_second']:.1f} tok/s")
+    if stats.get("ttft") is not None:
+        parts.append(f"TTFT {stats['ttft']:.2f} s")
+    if stats.get("finish_reason") not in (None, "stop"):
+        parts.append(str(stats["finish_reason"]))
+    return " · ".join(parts)
+
+
+class ChatAnswer(str):
+    """The text of a ``%%chat`` answer (a ``str``), with ``stats`` and ``model`` attached.
+
+    Its repr is the text itself. Once streamed into the cell output it does not display again.
+    """
+
+    model: str = ""
+    stats: dict[str, Any]
+    finish_reason: str | None = None
+    _shown: bool = False
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _ipython_display_(self) -> None:
+        if not self._shown:
+            print(str(self))
 
 
 def parse(line: str) -> Any:
@@ -284,39 +387,15 @@ class StudioMagics(Magics):
 
     def _follow(self, eng: Any, job: Any) -> Any:
         """A tqdm bar until the download stops; Ctrl-C pauses it (the same pull resumes it)."""
-        from tqdm import tqdm
+        from ._progress import watch_download
 
-        latest: dict[str, Any] = {}
-
-        def on_event(j: Any) -> None:  # the bus is fresher than the database row
-            if j.id == job.id:
-                latest["job"] = j
-
-        unsubscribe = eng.bus.subscribe(on_event)
-        bar = None
         try:
-            while True:
-                job = job.refresh()
-                live = latest.get("job")
-                progress = live.progress if live is not None and job.active else job.progress
-                if bar is None and progress.total:
-                    bar = tqdm(total=progress.total, initial=progress.done, unit="B", unit_scale=True,
-                               desc=job.title, file=sys.stderr, leave=True)
-                elif bar is not None and progress.done != bar.n:
-                    bar.n = progress.done
-                    bar.refresh()
-                if not job.active:
-                    break
-                time.sleep(0.2)
+            job = watch_download(eng, job, file=sys.stderr)
         except KeyboardInterrupt:
             if job.owner_pid == eng.jobs.owner_pid:
                 job = eng.downloads.pause(job.id)
             print(f"paused {job.title}; run the same %studio pull to resume", file=sys.stderr)
             return job
-        finally:
-            unsubscribe()
-            if bar is not None:
-                bar.close()
         if job.state.value == "failed":
             raise error_from_dict(job.error or {"message": f"Download {job.id} failed"})
         if job.state.value == "completed":
@@ -355,6 +434,106 @@ class StudioMagics(Magics):
         return Table(("id", "kind", "title", "state", "progress", "rate", "eta"), rows,
                      empty="no active jobs" if args.active else "no jobs yet")
 
+    def handle_chat(self, args: ChatArgs) -> Any:
+        if self.notebook:
+            from .widgets import ChatPlayground
+
+            return ChatPlayground(model=args.model)
+        return TextView(f"The chat playground is a widget: run `%studio chat {args.model}` in JupyterLab or "
+                        f"Notebook, or use the %%chat cell magic:\n%%chat {args.model}\nYour question")
+
+    @cell_magic
+    def chat(self, line: str = "", cell: str = "") -> Any:
+        """``%%chat MODEL [--temperature T] [--max-tokens N] [--system TEXT] [--seed S]``: the cell is
+        the prompt (``{name}`` filled from the notebook); the answer streams into the output."""
+        try:
+            args = parse_chat(line)
+        except _HelpShown:
+            return None
+        except _UsageError as exc:
+            print(f"UsageError: {exc}", file=sys.stderr)
+            print(exc.usage, file=sys.stderr)
+            return None
+        try:
+            prompt = interpolate(cell.strip(), self.shell.user_ns if self.shell is not None else {})
+        except _PromptError as exc:
+            print(str(exc), file=sys.stderr)
+            return None
+        if not prompt:
+            print("UsageError: the %%chat cell is empty: write the prompt below the %%chat line", file=sys.stderr)
+            return None
+        try:
+            return self._chat(args, prompt)
+        except StudioError as exc:
+            print(exc.one_line(), file=sys.stderr)
+        except Exception as exc:  # never a traceback for the user; the log keeps it
+            log.debug("%%%%chat %s failed", line, exc_info=True)
+            print(f"Error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
+
+    def _chat(self, args: ChatCellArgs, prompt: str) -> ChatAnswer:
+        import threading
+
+        from .widgets.chat import open_stream
+
+        eng = self._engine()
+        messages = ([{"role": "system", "content": args.system}] if args.system else []) + \
+            [{"role": "user", "content": prompt}]
+        sampling = {k: v for k, v in (("temperature", args.temperature), ("max_tokens", args.max_tokens),
+                                      ("seed", args.seed)) if v is not None}
+        stop = threading.Event()
+        notebook = self.notebook
+        handle = None
+        if notebook:
+            handle = display(Markdown("*…*"), display_id=True)
+        parts: list[str] = []
+        tokens, finish_reason, first = 0, None, None
+        started = time.monotonic()
+        last_update = 0.0
+        iterator = open_stream(eng.chat, args.model, messages, stop, sampling)
+        interrupted = False
+        try:
+            for chunk in iterator:
+                if chunk.text:
+                    if first is None:
+                        first = time.monotonic() - started
+                    parts.append(chunk.text)
+                    if not notebook:
+                        print(chunk.text, end="", flush=True)
+                tokens += int(getattr(chunk, "tokens", 1) or 0)
+                finish_reason = getattr(chunk, "finish_reason", None) or finish_reason
+                if handle is not None and time.monotonic() - last_update > 0.1:
+                    handle.update(Markdown("".join(parts) + " ▌"))
+                    last_update = time.monotonic()
+        except KeyboardInterrupt:
+            stop.set()
+            interrupted = True
+            finish_reason = "cancelled"
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+        total = time.monotonic() - started
+        gen = total - (first or 0.0)
+        text = "".join(parts)
+        stats = {"completion_tokens": tokens, "ttft": first, "total_time": total,
+                 "tokens_per_second": tokens / gen if gen > 0 and tokens else None,
+                 "finish_reason": finish_reason or "stop"}
+        engine_stats = getattr(iterator, "stats", None)
+        if engine_stats is not None and hasattr(engine_stats, "to_dict"):
+            stats.update({k: v for k, v in engine_stats.to_dict().items() if v is not None})
+        line = _stats_line(stats)
+        if handle is not None:
+            handle.update(Markdown((text or "*(empty answer)*") + f"\n\n*{line}*"))
+        else:
+            print(("\n" if parts else "") + f"[{line}]", flush=True)
+        if interrupted:
+            print("interrupted: the answer was stopped", file=sys.stderr)
+        answer = ChatAnswer(text)
+        answer.model, answer.stats, answer.finish_reason = args.model, stats, stats["finish_reason"]
+        answer._shown = True
+        return answer
+
     def handle_system(self, args: SystemArgs) -> Any:
         if self.notebook:
             from .widgets import SystemMonitor
@@ -369,4 +548,5 @@ def load_ipython_extension(ipython: Any) -> None:
 
 def unload_ipython_extension(ipython: Any) -> None:
     ipython.magics_manager.magics["line"].pop("studio", None)
+    ipython.magics_manager.magics["cell"].pop("chat", None)
     ipython.magics_manager.registry.pop("StudioMagics", None)

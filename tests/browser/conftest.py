@@ -40,8 +40,12 @@ class Lab:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory, fake_hub_session):
-    """JupyterLab on a free port, its studio pointed at the session's fake Hub and a fresh home."""
+def lab(request, tmp_path_factory, fake_hub_session):
+    """JupyterLab on a free port, its studio pointed at the session's fake Hub and a fresh home.
+
+    A test module may set ``LAB_ENV_DROP`` (names to leave out, e.g. ``MODEL_STUDIO_NO_STARTER``
+    to see the starter model) for its own lab.
+    """
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is not installed: run `make setup` (apt-get install chromium)")
     tmp = tmp_path_factory.mktemp("lab")
@@ -59,6 +63,8 @@ def lab(tmp_path_factory, fake_hub_session):
         JUPYTER_CONFIG_DIR=str(tmp / "jupyter-config"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
         PYTHONPATH=str(REPO),
     )
+    for name in getattr(request.module, "LAB_ENV_DROP", ()):
+        env.pop(name, None)
     log = open(tmp / "lab.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--allow-root", "--no-browser", f"--port={port}",

@@ -19,7 +19,7 @@ from tests.server.conftest import assert_error, poll
 DOC = json.loads(OPENAPI_PATH.read_text())
 EXTRA_PATHS = {"/events": {"get"}, "/openapi.json": {"get"}}
 _TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "list[str]": "array",
-          "object": "object"}
+          "object": "object", "list[object]": "array"}
 
 
 def _registered(web_app) -> dict[str, set[str]]:

@@ -6,9 +6,16 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { compact, DataSource, StudioApiError, Unsubscribe } from './source';
+import { asList, compact, DataSource, OPERATION, StudioApiError, Unsubscribe } from './source';
 import type {
   BackendInfo,
+  ChatMessage,
+  ChatModel,
+  ChatResult,
+  ChatStream,
+  LoadedModel,
+  LoadOptions,
+  SamplingOptions,
   DeleteResult,
   ErrorInfo,
   FitResult,
@@ -24,6 +31,7 @@ import type {
 } from './types';
 
 export const API_PREFIX = 'model-studio/api';
+export const OPENAI_PREFIX = 'model-studio/v1';
 const POLL_MS = 2000;
 const MAX_POLL_MS = 30000;
 
@@ -192,6 +200,229 @@ export class RestSource implements DataSource {
 
   updateSettings(changes: SettingsUpdate): Promise<SettingsResult> {
     return this.post('settings', changes as Record<string, unknown>, 'PATCH');
+  }
+
+  // Chat ---------------------------------------------------------------------------------------
+
+  private routes: Promise<Map<string, { method: string; path: string }>> | null = null;
+
+  /** Operation name -> REST route, read once from the server's OpenAPI document. */
+  private routeOf(name: string): Promise<{ method: string; path: string }> {
+    if (!this.routes) {
+      this.routes = this.request<{
+        paths: Record<string, Record<string, { operationId?: string }>>;
+      }>('openapi.json').then(doc => {
+        const map = new Map<string, { method: string; path: string }>();
+        for (const [path, methods] of Object.entries(doc.paths ?? {})) {
+          for (const [method, op] of Object.entries(methods ?? {})) {
+            if (op && typeof op === 'object' && op.operationId) {
+              map.set(op.operationId, { method: method.toUpperCase(), path });
+            }
+          }
+        }
+        return map;
+      });
+      this.routes.catch(() => {
+        this.routes = null; // retry on the next call
+      });
+    }
+    return this.routes.then(map => {
+      const route = map.get(name);
+      if (!route) {
+        throw new StudioApiError({
+          type: 'NotFoundError',
+          message: `The server has no '${name}' operation`,
+          resolution_steps: [
+            'Update jupyter-model-studio in the server environment and restart it.'
+          ]
+        });
+      }
+      return route;
+    });
+  }
+
+  /** Run one operation of `model_studio.api` by name (path parameters filled from `params`). */
+  async operation<T>(name: string, params: Record<string, unknown> = {}): Promise<T> {
+    const route = await this.routeOf(name);
+    const rest: Record<string, unknown> = { ...params };
+    let path = route.path.replace(/^\//, '');
+    path = path.replace(/\{(\w+)\}/g, (_m, key: string) => {
+      const value = String(rest[key] ?? '');
+      delete rest[key];
+      return key === 'model' ? modelPath(value) : encodeURIComponent(value);
+    });
+    if (route.method === 'GET' || route.method === 'DELETE') {
+      return this.request<T>(path, { method: route.method, query: rest as Query });
+    }
+    return this.post<T>(path, rest, route.method);
+  }
+
+  async chatModels(): Promise<ChatModel[]> {
+    return asList<ChatModel>(await this.operation(OPERATION.chatModels), 'models');
+  }
+
+  async loadedModels(): Promise<LoadedModel[]> {
+    return asList<LoadedModel>(await this.operation(OPERATION.chatLoaded), 'loaded');
+  }
+
+  loadModel(model: string, options: LoadOptions = {}): Promise<unknown> {
+    return this.operation(OPERATION.chatLoad, { model, ...options });
+  }
+
+  unloadModel(model: string): Promise<unknown> {
+    return this.operation(OPERATION.chatUnload, { model });
+  }
+
+  /**
+   * `POST /model-studio/v1/chat/completions` with `stream: true`: Server-Sent Events read from
+   * the response body; `stop()` aborts the request (the server stops generating).
+   */
+  streamChat(
+    model: string,
+    messages: ChatMessage[],
+    sampling: SamplingOptions,
+    onChunk: (text: string, tokens: number) => void
+  ): ChatStream {
+    const controller = new AbortController();
+    const url = URLExt.join(this.settings.baseUrl, OPENAI_PREFIX, 'chat/completions');
+    const body = {
+      ...compact({ ...sampling, stop: sampling.stop?.length ? sampling.stop : null }),
+      model,
+      messages,
+      stream: true,
+      stream_options: { include_usage: true }
+    };
+    const started = performance.now();
+    let first: number | null = null;
+    let tokens = 0;
+    let text = '';
+    let finish: string | null = null;
+    let usage: Record<string, number> | null = null;
+    let serverStats: Record<string, unknown> | null = null;
+
+    const handleData = (data: string): void => {
+      if (data === '[DONE]') {
+        return;
+      }
+      let chunk: any;
+      try {
+        chunk = JSON.parse(data);
+      } catch {
+        return;
+      }
+      if (chunk?.error) {
+        throw new StudioApiError(chunk.error);
+      }
+      const choice = chunk?.choices?.[0];
+      const piece: string = choice?.delta?.content ?? '';
+      if (piece) {
+        if (first === null) {
+          first = performance.now();
+        }
+        text += piece;
+        tokens += 1;
+        onChunk(piece, 1);
+      }
+      if (choice?.finish_reason) {
+        finish = choice.finish_reason;
+      }
+      if (chunk?.usage) {
+        usage = chunk.usage;
+      }
+      if (chunk?.stats || chunk?.x_stats) {
+        serverStats = chunk.stats ?? chunk.x_stats;
+      }
+    };
+
+    const result = (): ChatResult => {
+      const end = performance.now();
+      const completion = usage?.completion_tokens ?? tokens;
+      const gen = first !== null ? (end - first) / 1000 : 0;
+      const reason = controller.signal.aborted ? 'cancelled' : (finish ?? 'stop');
+      const stats = {
+        prompt_tokens: usage?.prompt_tokens ?? null,
+        completion_tokens: completion,
+        ttft: first !== null ? (first - started) / 1000 : null,
+        tokens_per_second: gen > 0 && completion ? completion / gen : null,
+        total_time: (end - started) / 1000,
+        ...(serverStats ?? {}),
+        finish_reason: reason
+      };
+      return { text, stats, finish_reason: reason };
+    };
+
+    const run = async (): Promise<ChatResult> => {
+      let response: Response;
+      try {
+        response = await ServerConnection.makeRequest(
+          url,
+          {
+            method: 'POST',
+            body: JSON.stringify(body),
+            headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream' },
+            signal: controller.signal
+          },
+          this.settings
+        );
+      } catch (error) {
+        if (controller.signal.aborted) {
+          return result();
+        }
+        throw new StudioApiError({
+          type: 'NetworkError',
+          message: `Cannot reach the Jupyter server: ${(error as Error).message ?? error}`
+        });
+      }
+      if (!response.ok) {
+        const raw = await response.text();
+        let info: any = null;
+        try {
+          info = JSON.parse(raw)?.error;
+        } catch {
+          info = null;
+        }
+        throw new StudioApiError(
+          info && typeof info === 'object'
+            ? { type: info.type || 'ServerError', ...info, message: info.message ?? raw }
+            : { type: 'ServerError', message: raw || `HTTP ${response.status}` },
+          response.status
+        );
+      }
+      const reader = response.body?.getReader();
+      if (!reader) {
+        return result();
+      }
+      const decoder = new TextDecoder();
+      let buffer = '';
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) {
+            break;
+          }
+          buffer += decoder.decode(value, { stream: true });
+          let cut: number;
+          while ((cut = buffer.search(/\r?\n\r?\n/)) >= 0) {
+            const event = buffer.slice(0, cut);
+            buffer = buffer.slice(cut).replace(/^\r?\n\r?\n/, '');
+            const data = event
+              .split(/\r?\n/)
+              .filter(line => line.startsWith('data:'))
+              .map(line => line.slice(5).replace(/^ /, ''))
+              .join('\n');
+            if (data) {
+              handleData(data);
+            }
+          }
+        }
+      } catch (error) {
+        if (!controller.signal.aborted) {
+          throw StudioApiError.from(error);
+        }
+      }
+      return result();
+    };
+    return { promise: run(), stop: () => controller.abort() };
   }
 
   /** The event-stream URL; the token goes in the query because EventSource cannot set headers. */

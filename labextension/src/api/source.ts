@@ -5,6 +5,12 @@
  */
 import type {
   BackendInfo,
+  ChatMessage,
+  ChatModel,
+  ChatStream,
+  LoadedModel,
+  LoadOptions,
+  SamplingOptions,
   DeleteResult,
   ErrorInfo,
   FitResult,
@@ -39,6 +45,35 @@ export interface DataSource {
   updateSettings(changes: SettingsUpdate): Promise<SettingsResult>;
   /** Live job and system updates; returns a function that stops them. */
   subscribe(onJob: (job: Job) => void, onSystem?: (snapshot: SystemSnapshot) => void): Unsubscribe;
+  /** Chat models this machine can load (`chat.models`). */
+  chatModels(): Promise<ChatModel[]>;
+  /** Models held in memory (`chat.loaded`). */
+  loadedModels(): Promise<LoadedModel[]>;
+  loadModel(model: string, options?: LoadOptions): Promise<unknown>;
+  unloadModel(model: string): Promise<unknown>;
+  /** Stream an answer: `onChunk` hears each piece of text as it is generated. */
+  streamChat(
+    model: string,
+    messages: ChatMessage[],
+    sampling: SamplingOptions,
+    onChunk: (text: string, tokens: number) => void
+  ): ChatStream;
+}
+
+/** `chat.models` / `chat.loaded` results may be a list or `{models|loaded: [...]}`. */
+export function asList<T>(result: unknown, ...keys: string[]): T[] {
+  if (Array.isArray(result)) {
+    return result as T[];
+  }
+  if (result && typeof result === 'object') {
+    for (const key of [...keys, 'models', 'loaded', 'items']) {
+      const value = (result as Record<string, unknown>)[key];
+      if (Array.isArray(value)) {
+        return value as T[];
+      }
+    }
+  }
+  return [];
 }
 
 /** Operation names of `model_studio.api.OPERATIONS` used by the data sources. */
@@ -56,7 +91,13 @@ export const OPERATION = {
   resume: 'downloads.resume',
   getSettings: 'settings.get',
   updateSettings: 'settings.update',
-  system: 'system.snapshot'
+  system: 'system.snapshot',
+  chatModels: 'chat.models',
+  chatLoaded: 'chat.loaded',
+  chatLoad: 'chat.load',
+  chatUnload: 'chat.unload',
+  chatStream: 'chat.stream',
+  chatStop: 'chat.stop'
 } as const;
 
 /** A failed operation, carrying the server's typed error (`{"error": {...}}`). */

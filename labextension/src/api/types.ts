@@ -214,3 +214,85 @@ export type SettingsUpdate = Partial<{
   idle_ttl: number;
   extra_model_dirs: string[];
 }>;
+
+/* ---- chat (engine/chat: ChatService, ChatStats, SamplingParams, LoadOptions) ---- */
+
+export type ChatRole = 'system' | 'user' | 'assistant';
+
+export interface ChatMessage {
+  role: ChatRole;
+  content: string;
+}
+
+/** One entry of `chat.models`: a chat model this machine can load. */
+export interface ChatModel {
+  id: string;
+  backends?: string[];
+  loaded?: boolean;
+  local?: boolean;
+  size?: number | null;
+  [key: string]: unknown;
+}
+
+/** One entry of `chat.loaded`: a model held in memory. */
+export interface LoadedModel {
+  /** The exact model loaded (org/name:QUANT for GGUF). */
+  model: string;
+  /** The model as a user names it (without :QUANT). */
+  id?: string;
+  backend: string;
+  memory_bytes: number | null;
+  context_length: number | null;
+  idle_seconds: number | null;
+  [key: string]: unknown;
+}
+
+/** `SamplingParams`: every field optional (the engine's defaults apply). */
+export interface SamplingOptions {
+  temperature?: number | null;
+  top_p?: number | null;
+  top_k?: number | null;
+  max_tokens?: number | null;
+  seed?: number | null;
+  repeat_penalty?: number | null;
+  stop?: string[] | null;
+}
+
+/** `LoadOptions`: how a model is loaded (all optional). */
+export interface LoadOptions {
+  backend?: string | null;
+  context_length?: number | null;
+  threads?: number | null;
+  gpu_layers?: number | null;
+  dtype?: string | null;
+  chat_template?: string | null;
+  quantization?: string | null;
+  adapter?: string | null;
+}
+
+export interface ChatStats {
+  prompt_tokens?: number | null;
+  completion_tokens: number | null;
+  ttft: number | null;
+  tokens_per_second: number | null;
+  total_time: number | null;
+  finish_reason: string | null;
+}
+
+export interface ChatResult {
+  text: string;
+  stats: ChatStats;
+  finish_reason: string | null;
+}
+
+export interface ChatChunkEvent {
+  request_id: string;
+  text: string;
+  tokens: number;
+}
+
+/** A running streamed answer: `promise` settles when it ends; `stop()` ends it early. */
+export interface ChatStream {
+  promise: Promise<ChatResult>;
+  stop: () => void;
+}

@@ -8,9 +8,17 @@
  *                        {kind: "event", type: "job" | "system", data}   (pushed, no id)
  * Operation names and parameter names are exactly those of `model_studio.api.OPERATIONS`.
  */
-import { compact, DataSource, OPERATION, StudioApiError, Unsubscribe } from './source';
+import { asList, compact, DataSource, OPERATION, StudioApiError, Unsubscribe } from './source';
 import type {
   BackendInfo,
+  ChatChunkEvent,
+  ChatMessage,
+  ChatModel,
+  ChatResult,
+  ChatStream,
+  LoadedModel,
+  LoadOptions,
+  SamplingOptions,
   DeleteResult,
   ErrorInfo,
   FitResult,
@@ -53,6 +61,7 @@ export class WidgetSource implements DataSource {
   private readonly pending = new Map<string, Pending>();
   private readonly jobListeners = new Set<(job: Job) => void>();
   private readonly systemListeners = new Set<(snapshot: SystemSnapshot) => void>();
+  private readonly chunkListeners = new Map<string, (text: string, tokens: number) => void>();
   private readonly onMessage = (msg: Message): void => this.handle(msg);
 
   constructor(readonly model: AnyModelLike) {
@@ -68,13 +77,13 @@ export class WidgetSource implements DataSource {
       );
     }
     this.pending.clear();
+    this.chunkListeners.clear();
     this.jobListeners.clear();
     this.systemListeners.clear();
   }
 
   /** Run one operation of `model_studio.api` in the kernel. */
-  call<T>(method: string, params: Record<string, unknown> = {}): Promise<T> {
-    const id = nextId();
+  call<T>(method: string, params: Record<string, unknown> = {}, id: string = nextId()): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       try {
@@ -93,6 +102,9 @@ export class WidgetSource implements DataSource {
     if (msg.kind === 'event') {
       if (msg.type === 'job') {
         this.jobListeners.forEach(fn => fn(msg.data as Job));
+      } else if (msg.type === 'chat.chunk') {
+        const data = msg.data as ChatChunkEvent;
+        this.chunkListeners.get(data?.request_id)?.(data.text ?? '', data.tokens ?? 0);
       } else if (msg.type === 'system') {
         this.systemListeners.forEach(fn => fn(msg.data as SystemSnapshot));
       }
@@ -165,6 +177,42 @@ export class WidgetSource implements DataSource {
 
   updateSettings(changes: SettingsUpdate): Promise<SettingsResult> {
     return this.call(OPERATION.updateSettings, changes as Record<string, unknown>);
+  }
+
+  async chatModels(): Promise<ChatModel[]> {
+    return asList<ChatModel>(await this.call(OPERATION.chatModels), 'models');
+  }
+
+  async loadedModels(): Promise<LoadedModel[]> {
+    return asList<LoadedModel>(await this.call(OPERATION.chatLoaded), 'loaded');
+  }
+
+  loadModel(model: string, options: LoadOptions = {}): Promise<unknown> {
+    return this.call(OPERATION.chatLoad, { model, ...options });
+  }
+
+  unloadModel(model: string): Promise<unknown> {
+    return this.call(OPERATION.chatUnload, { model });
+  }
+
+  /** `chat.stream` in the kernel; chunks arrive as `chat.chunk` events carrying this call's id. */
+  streamChat(
+    model: string,
+    messages: ChatMessage[],
+    sampling: SamplingOptions,
+    onChunk: (text: string, tokens: number) => void
+  ): ChatStream {
+    const id = nextId();
+    this.chunkListeners.set(id, onChunk);
+    const promise = this.call<ChatResult>(
+      OPERATION.chatStream,
+      { ...compact({ ...sampling }), model, messages },
+      id
+    ).finally(() => this.chunkListeners.delete(id));
+    const stop = (): void => {
+      this.call(OPERATION.chatStop, { request_id: id }).catch(() => undefined);
+    };
+    return { promise, stop };
   }
 
   subscribe(onJob: (job: Job) => void, onSystem?: (snapshot: SystemSnapshot) => void): Unsubscribe {

@@ -2,8 +2,10 @@ import * as React from 'react';
 
 import type { DataSource } from '../api/source';
 import type { Job } from '../api/types';
+import { ChatPanel } from './ChatPanel';
 import { DownloadsPanel } from './DownloadsPanel';
 import { LibraryPanel } from './LibraryPanel';
+import { RunningPanel } from './RunningPanel';
 import { SystemPanel } from './SystemPanel';
 
 /** What a tab gets to render itself with. */
@@ -33,6 +35,8 @@ export const DEFAULT_TABS: StudioTab[] = [
     label: 'Downloads',
     render: ({ source }) => <DownloadsPanel source={source} />
   },
+  { id: 'chat', label: 'Chat', render: ({ source }) => <ChatPanel source={source} /> },
+  { id: 'running', label: 'Running', render: ({ source }) => <RunningPanel source={source} /> },
   { id: 'system', label: 'System', render: ({ source }) => <SystemPanel source={source} /> }
 ];
 

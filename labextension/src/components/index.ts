@@ -1,3 +1,5 @@
+export { ChatMarkdown } from './ChatMarkdown';
+export { ChatPanel } from './ChatPanel';
 export { DownloadsPanel } from './DownloadsPanel';
 export { ErrorBanner } from './ErrorBanner';
 export { LibraryPanel } from './LibraryPanel';
@@ -6,3 +8,4 @@ export { ProgressBar } from './ProgressBar';
 export { DEFAULT_TABS, StudioTabs } from './StudioTabs';
 export type { StudioTab, TabContext } from './StudioTabs';
 export { SystemPanel } from './SystemPanel';
+export { RunningPanel } from './RunningPanel';

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import ValidationError
+from .chat import ChatService
 from .downloads import DownloadManager
 from .feed import JobFeed
 from .hub import HubClient
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 class Engine:
-    """Library, downloads, system (and later chat, training, video) over one job store.
+    """Library, downloads, chat, system (and later training, video) over one job store.
 
     Processes share durable state, not memory: weights live in the Hugging Face cache and jobs in
     ``<home>/state.sqlite``, so a download started in a kernel shows in the server and vice versa.
@@ -48,6 +49,7 @@ class Engine:
         self.downloads = DownloadManager(self.settings, self.jobs, self.hub, on_change=self._model_changed)
         self.library = Library(self.settings, self.hub, self.system, self.downloads.active_repos)
         self.feed = JobFeed(self.jobs)
+        self.chat = ChatService(self.settings, self.library, self.jobs)
 
     # Settings ----------------------------------------------------------------------------------
 
@@ -109,6 +111,7 @@ class Engine:
     def close(self) -> None:
         """Stop this process's downloads (they become resumable) and release resources."""
         self.feed.close()
+        self.chat.close()
         self.downloads.close()
         self.bus.close()
         self.jobs.close()

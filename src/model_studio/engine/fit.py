@@ -7,6 +7,7 @@ will be loaded. llama.cpp offloads whole layers, so a partial fit is counted in 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,17 @@ def _gguf_field(reader: Any, key: str) -> Any:
 
 
 def gguf_metadata(path: Path) -> dict[str, Any]:
-    """Architecture, sizes and chat template from a GGUF header (memory-mapped, nothing loaded)."""
+    """Architecture, sizes and chat template from a GGUF header (memory-mapped, nothing loaded).
+
+    Parsing a header reads the whole vocabulary (~50k strings for a chat model, about a second),
+    so results are cached per file (path, size, mtime); callers get a copy.
+    """
+    st = Path(path).stat()
+    return dict(_gguf_metadata_cached(str(path), st.st_size, st.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=64)
+def _gguf_metadata_cached(path: str, size: int, mtime_ns: int) -> dict[str, Any]:
     from gguf import GGUFReader
 
     reader = GGUFReader(str(path), "r")

@@ -26,7 +26,8 @@ OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 
 _SCALARS = {"str": {"type": "string"}, "int": {"type": "integer"}, "float": {"type": "number"},
             "bool": {"type": "boolean"}, "object": {"type": "object"},
-            "list[str]": {"type": "array", "items": {"type": "string"}}}
+            "list[str]": {"type": "array", "items": {"type": "string"}},
+            "list[object]": {"type": "array", "items": {"type": "object"}}}
 
 # Operation name -> (schema of the success body, extra error statuses).
 _RESULTS: dict[str, tuple[dict[str, Any], tuple[int, ...]]] = {
@@ -60,11 +61,27 @@ _RESULTS: dict[str, tuple[dict[str, Any], tuple[int, ...]]] = {
     "settings.get": ({"$ref": "#/components/schemas/Settings"}, ()),
     "settings.update": ({"$ref": "#/components/schemas/Settings"}, ()),
     "system.snapshot": ({"$ref": "#/components/schemas/SystemSnapshot"}, ()),
+    "chat.models": ({"type": "object", "required": ["models"], "properties": {
+        "models": {"type": "array", "items": {"type": "object"}}}}, ()),
+    "chat.loaded": ({"type": "object", "required": ["models"], "properties": {
+        "models": {"type": "array", "items": {"type": "object"}}}}, ()),
+    "chat.load": ({"type": "object", "required": ["model", "backend", "memory_bytes", "context_length"],
+                   "description": "The loaded model (describe())"}, (404, 501, 507)),
+    "chat.unload": ({"type": "object", "required": ["unloaded", "freed_bytes"], "properties": {
+        "unloaded": {"type": "array", "items": {"type": "object"}}, "freed_bytes": {"type": "integer"}}}, ()),
+    "chat.complete": ({"type": "object", "required": ["text", "stats"], "properties": {
+        "text": {"type": "string"}, "stats": {"type": "object"}, "model": {"type": "string"},
+        "finish_reason": {"type": "string"}}}, (404, 501, 507)),
+    "batch.start": ({"$ref": "#/components/schemas/Job"}, (404, 409, 501)),
+    "batch.get": ({"type": "object", "required": ["job", "results"], "properties": {
+        "job": {"$ref": "#/components/schemas/Job"},
+        "results": {"type": "array", "items": {"type": "object"}}}}, (404,)),
 }
 
 _ERROR_TEXT = {400: "Invalid input (ValidationError)", 403: "Missing or invalid Jupyter token",
                404: "No such model, file, revision or job", 409: "Conflicts with the current state",
-               500: "Unexpected server error", 502: "The Hub failed or sent bad data",
+               500: "Unexpected server error", 501: "An optional backend is not installed",
+               502: "The Hub failed or sent bad data",
                507: "Not enough disk space or memory"}
 
 

@@ -1,4 +1,4 @@
-"""``ModelStudioApp``: the Jupyter Server extension that serves ``/model-studio/api/``."""
+"""``ModelStudioApp``: the Jupyter Server extension that serves ``/model-studio/api/`` and ``/model-studio/v1/``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ class ModelStudioApp(ExtensionApp):
     """Holds the server process's one ``Engine`` and registers the REST and event-stream routes."""
 
     name = "model_studio"
-    description = "A local AI model studio inside Jupyter (REST API under /model-studio/api/)."
+    description = ("A local AI model studio inside Jupyter (REST under /model-studio/api/, "
+                   "OpenAI-compatible under /model-studio/v1/).")
     version = __version__
     load_other_extensions = True
 
@@ -47,7 +48,10 @@ class ModelStudioApp(ExtensionApp):
         self.log.info("model_studio: home %s, cache %s", engine.settings.home_path, engine.settings.cache_path)
 
     def initialize_handlers(self) -> None:
+        from .openai import build_openai_handlers
+
         self.handlers.extend(build_handlers())
+        self.handlers.extend(build_openai_handlers())
 
     async def stop_extension(self) -> None:
         """Close the engine (running downloads become resumable); never fail the server's shutdown."""

@@ -5,9 +5,10 @@ shows in the downloads widget and in the dashboard at once.
 """
 
 from ._base import StudioWidget
+from .chat import ChatPlayground
 from .downloads import Downloads
 from .library import ModelLibrary
 from .studio import Studio
 from .system import SystemMonitor
 
-__all__ = ["StudioWidget", "ModelLibrary", "Downloads", "SystemMonitor", "Studio"]
+__all__ = ["StudioWidget", "ModelLibrary", "Downloads", "SystemMonitor", "Studio", "ChatPlayground"]

@@ -1,0 +1,374 @@
+"""Chat with local models: ``engine.chat``.
+
+``ChatService`` resolves model names to files on disk, picks a backend (``llama-cpp`` for GGUF,
+``transformers`` for safetensors; GGUF through transformers only when asked), loads models through
+the ``ModelManager`` (memory budget, LRU, idle TTL) and streams answers. Batches of prompts run as
+resumable jobs (``batch.py``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from ...config import Settings
+from ...errors import NotFoundError, ValidationError, backend_unavailable
+from ..fit import gguf_metadata
+from ..jobs import JobStore
+from ..library import Library
+from ..local import LocalModel
+from ..refs import ModelRef
+from .base import (
+    Backend,
+    ChatChunk,
+    ChatStats,
+    LoadedModel,
+    LoadOptions,
+    Message,
+    SamplingParams,
+    validate_messages,
+)
+from .batch import BatchRunner
+from .llama_cpp import LlamaCppBackend
+from .manager import Key, ModelManager
+from .transformers import DTYPES, TransformersBackend
+
+_DEFAULT_QUANTS = ("Q4_K_M", "Q4_K_S", "Q5_K_M", "Q4_0", "Q4_1", "Q8_0", "Q6_K", "Q5_K_S", "F16", "BF16", "F32")
+_SAMPLING = {f.name for f in fields(SamplingParams)}
+
+
+@dataclass
+class Resolved:
+    """A model name resolved to what a backend loads."""
+
+    model_id: str  # canonical: org/name, plus :QUANT for GGUF
+    repo_id: str
+    path: Path  # GGUF file (first part) or model folder
+    format: str
+    quantization: str | None
+    local: LocalModel
+
+
+class ChatStream:
+    """An answer being generated: iterate for ``ChatChunk``s; ``stats`` is set once it ends."""
+
+    def __init__(self, chunks: Iterator[ChatChunk], model: LoadedModel) -> None:
+        self._chunks = chunks
+        self.model = model
+        self.stats: ChatStats | None = None
+        self.finish_reason: str | None = None
+
+    def __iter__(self) -> ChatStream:
+        return self
+
+    def __next__(self) -> ChatChunk:
+        chunk = next(self._chunks)
+        if chunk.finish_reason is not None:
+            self.finish_reason, self.stats = chunk.finish_reason, chunk.stats
+        return chunk
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+
+
+class ChatService:
+    """Backends, loaded models and generation for one engine."""
+
+    def __init__(self, settings: Settings, library: Library, jobs: JobStore) -> None:
+        self.settings = settings
+        self.library = library
+        self.jobs = jobs
+        self.manager = ModelManager(settings)
+        self._backends: dict[str, Backend] = {}
+        self._lock = threading.Lock()
+        for backend in (LlamaCppBackend(), TransformersBackend()):
+            self.register_backend(backend)
+        self.batches = BatchRunner(self, settings, jobs)
+
+    # Backends ----------------------------------------------------------------------------------
+
+    def register_backend(self, backend: Backend) -> None:
+        """Add (or replace) a backend under ``backend.name``."""
+        if not getattr(backend, "name", None) or not getattr(backend, "formats", None):
+            raise ValidationError("A backend needs a name and formats", details={"backend": repr(backend)})
+        with self._lock:
+            self._backends[backend.name] = backend
+
+    def unregister_backend(self, name: str) -> None:
+        """Remove a backend and unload the models it holds."""
+        with self._lock:
+            self._backends.pop(name, None)
+        self.manager.unload(lambda key: key[1] == name)
+
+    def backends(self) -> list[dict[str, Any]]:
+        return [{"name": b.name, "formats": list(b.formats), "available": b.available()}
+                for b in self._backends.values()]
+
+    def _backend(self, name: str) -> Backend:
+        backend = self._backends.get(name)
+        if backend is None:
+            raise ValidationError(f"Unknown backend {name!r}; choose one of {', '.join(self._backends)}",
+                                  details={"backend": name, "choices": list(self._backends)})
+        if not backend.available():
+            raise backend_unavailable(getattr(backend, "package", name), getattr(backend, "extra", name),
+                                      f"The {name} backend")
+        return backend
+
+    # Models ------------------------------------------------------------------------------------
+
+    def models(self) -> list[dict[str, Any]]:
+        """Local text-generation models an installed backend can load, and whether they are loaded."""
+        usable = {name: b for name, b in self._backends.items() if b.available()}
+        loaded = {k[0].split(":")[0] for k in self.manager.keys()}
+        out = []
+        for info in self.library.list_local():
+            if info.task not in (None, "text-generation") or not info.formats:
+                continue
+            if info.task is None and "gguf" not in info.formats:
+                continue
+            names = [n for n, b in usable.items() if set(b.formats) & set(info.formats)]
+            if not names:
+                continue
+            default = _default_backend(info.formats)
+            out.append({"id": info.id, "name": info.name, "formats": info.formats,
+                        "backends": sorted(names, key=lambda n: n != default),
+                        "default_backend": default if default in names else names[0],
+                        "quantizations": [q.name for q in info.quantizations], "size": info.size,
+                        "context_length": info.context_length, "loaded": info.id in loaded})
+        return out
+
+    def resolve(self, model: str, quantization: str | None = None, backend: str | None = None) -> Resolved:
+        """The files behind ``model`` (``local/name`` or ``org/name[:QUANT]``); NotFoundError if not local."""
+        ref = ModelRef.parse(model, variant=quantization)
+        local = self.library.local.get(ref.repo_id)
+        if local is None or not local.files:
+            steps = (["Add the folder that holds it to extra_model_dirs: engine.update_settings("
+                      "{'extra_model_dirs': [FOLDER]})"] if ref.is_local else
+                     [f"Download it first: engine.downloads.start({str(ref)!r}).wait()"])
+            raise NotFoundError(f"{ref.repo_id} is not on this machine", details={"model": str(ref)},
+                                resolution_steps=steps)
+        formats = local.formats
+        if "gguf" in formats and self._wants_gguf(formats, backend):
+            quants = local.quantizations
+            quant = ref.variant.upper() if ref.variant else next(
+                (q for q in _DEFAULT_QUANTS if q in quants), sorted(quants)[0] if quants else None)
+            files = quants.get(quant or "") if quant else [f for f in local.files if f.endswith(".gguf")]
+            if not files:
+                raise NotFoundError(f"{ref.repo_id} has no local quantization {quant}",
+                                    details={"model": str(ref), "local_quantizations": sorted(quants)},
+                                    resolution_steps=[f"Use one of {', '.join(sorted(quants))}",
+                                                      f"Or download it: engine.downloads.start('{ref.repo_id}:{quant}')"])
+            path = local.file_path(sorted(files)[0])
+            model_id = f"{ref.repo_id}:{quant}" if quant else ref.repo_id
+            return Resolved(model_id, ref.repo_id, path, "gguf", quant, local)
+        fmt = next((f for f in ("safetensors", "pytorch") if f in formats), None)
+        if fmt is None or local.snapshot is None:
+            raise ValidationError(f"{ref.repo_id} has no weights a chat backend can load ({', '.join(formats) or 'none'})",
+                                  details={"model": str(ref), "formats": formats})
+        return Resolved(ref.repo_id, ref.repo_id, local.snapshot, fmt, None, local)
+
+    def _wants_gguf(self, formats: list[str], backend: str | None) -> bool:
+        """GGUF unless a backend that reads model folders is named and the model has one."""
+        chosen = self._backends.get(backend) if backend else None
+        if chosen is None:
+            return True
+        if "gguf" not in chosen.formats:
+            return False
+        folders = {"safetensors", "pytorch"} & set(formats) & set(chosen.formats)
+        return not (folders and backend != "llama-cpp")
+
+    # Loading -----------------------------------------------------------------------------------
+
+    def _options(self, load_options: dict[str, Any] | LoadOptions | None) -> LoadOptions:
+        if isinstance(load_options, LoadOptions):
+            options = load_options
+        else:
+            raw = dict(load_options or {})
+            known = {f.name for f in fields(LoadOptions)}
+            unknown = sorted(set(raw) - known)
+            if unknown:
+                raise ValidationError(f"Unknown load option(s): {', '.join(unknown)}",
+                                      details={"unknown": unknown, "accepted": sorted(known)})
+            options = LoadOptions(**{k: v for k, v in raw.items() if v is not None})
+        checks = [
+            (options.context_length is None or (isinstance(options.context_length, int)
+                                                and 16 <= options.context_length <= 10_000_000),
+             "context_length must be between 16 and 10000000 tokens"),
+            (options.threads is None or (isinstance(options.threads, int) and 1 <= options.threads <= 1024),
+             "threads must be between 1 and 1024"),
+            (options.gpu_layers is None or (isinstance(options.gpu_layers, int) and options.gpu_layers >= -1),
+             "gpu_layers must be -1 (all), 0 (CPU only) or a number of layers"),
+            (options.dtype is None or options.dtype in DTYPES, f"dtype must be one of {', '.join(DTYPES)}"),
+            (options.chat_template is None or (isinstance(options.chat_template, str)
+                                               and 0 < len(options.chat_template) <= 200_000),
+             "chat_template must be a non-empty Jinja template"),
+            (options.adapter is None or Path(str(options.adapter)).expanduser().exists(),
+             "adapter must be the path of a saved LoRA adapter"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValidationError(message, details=options.to_dict())
+        return options
+
+    def load(self, model: str, **load_options: Any) -> LoadedModel:
+        """Load ``model`` (or reuse it when loaded) within the memory budget; see ``LoadOptions``.
+
+        Raises NotFoundError (not local), BackendUnavailableError, ResourceError (does not fit:
+        checked before anything is allocated) or ValidationError (e.g. no chat template).
+        """
+        return self._load(model, self._options(load_options))
+
+    def _load(self, model: str, options: LoadOptions) -> LoadedModel:
+        if options.backend is None:  # a model loaded with a chosen backend keeps answering through it
+            ref = ModelRef.parse(model, variant=options.quantization)
+            for held in self.manager.keys():
+                repo, _, quant = held[0].partition(":")
+                if repo == ref.repo_id and held[2] == options.adapter and (
+                        ref.variant is None or quant.upper() == ref.variant.upper()):
+                    options = replace(options, backend=held[1])
+                    break
+        res = self.resolve(model, options.quantization, options.backend)
+        name = options.backend or _default_backend([res.format])
+        backend = self._backend(name)
+        if res.format not in backend.formats:
+            raise ValidationError(f"The {name} backend cannot load {res.format} models",
+                                  details={"model": res.model_id, "backend": name, "formats": list(backend.formats)})
+        key: Key = (res.model_id, name, options.adapter)
+        current = self.manager.get(key)
+        if current is not None and not _differs(current.options, options):
+            return current
+        fit = self.library.fit(res.repo_id, quantization=res.quantization, context=options.context_length)
+        need = fit.total_bytes
+        if name == "transformers" and res.format == "gguf":  # dequantized to full precision
+            params = int(gguf_metadata(res.path).get("parameters") or 0)
+            width = 4 if (options.dtype or "float32") == "float32" else 2
+            need = params * width + fit.kv_cache_bytes + fit.overhead_bytes
+        return self.manager.load(key, lambda: backend.load(res.model_id, str(res.path), options),
+                                 need_bytes=need, fit=fit, replace=lambda m: _differs(m.options, options))
+
+    def loaded(self) -> list[dict[str, Any]]:
+        """Loaded models: ``describe()`` plus ``last_used``, ``idle_seconds`` and ``in_use``."""
+        return self.manager.loaded()
+
+    def unload(self, model: str, backend: str | None = None) -> dict[str, Any]:
+        """Unload ``model`` (every quantization and backend unless named); frees its memory."""
+        ref = ModelRef.parse(model)
+
+        def match(key: Key) -> bool:
+            repo, _, quant = key[0].partition(":")
+            return (repo == ref.repo_id and (ref.variant is None or quant.upper() == ref.variant.upper())
+                    and (backend is None or key[1] == backend))
+
+        return self.manager.unload(match)
+
+    # Generation --------------------------------------------------------------------------------
+
+    def stream(self, model: str | LoadedModel, messages: list[Message], *,
+               stop: threading.Event | str | list[str] | None = None, cancel: threading.Event | None = None,
+               load_options: dict[str, Any] | None = None, **sampling: Any) -> ChatStream:
+        """Stream an answer; loads the model on demand.
+
+        ``stop`` is a ``threading.Event`` that ends the answer when set (``finish_reason
+        "cancelled"``) or, as in OpenAI's API, stop strings; ``cancel`` is the Event when ``stop``
+        holds strings. ``sampling``: temperature, top_p, top_k, max_tokens, seed, repeat_penalty.
+        The last chunk carries ``finish_reason`` and ``stats`` (also on the returned ``ChatStream``).
+        """
+        msgs = validate_messages(messages)
+        if isinstance(stop, threading.Event):
+            cancel, stop = stop, None
+        if isinstance(stop, str):
+            stop = [stop]
+        params = self._sampling(sampling, stop)
+        loaded = model if isinstance(model, LoadedModel) else self._load(model, self._options(load_options))
+        key: Key = (loaded.model_id, loaded.backend, loaded.options.adapter)
+        return ChatStream(self._generate(key, loaded, msgs, params, cancel), loaded)
+
+    def _generate(self, key: Key, loaded: LoadedModel, msgs: list[Message], params: SamplingParams,
+                  cancel: threading.Event | None) -> Iterator[ChatChunk]:
+        with self.manager.using(key):
+            prompt = loaded.count_tokens(msgs)
+            if prompt + 1 > loaded.context_length:
+                raise ValidationError(
+                    f"The conversation takes {prompt} tokens, more than the context of {loaded.context_length}",
+                    details={"prompt_tokens": prompt, "context_length": loaded.context_length},
+                    resolution_steps=["Shorten or drop earlier messages",
+                                      "Or load the model with a larger context_length"])
+            if prompt + params.max_tokens > loaded.context_length:
+                params = SamplingParams(**{**params.__dict__, "max_tokens": loaded.context_length - prompt})
+            yield from loaded.stream(msgs, params, cancel)
+
+    def _sampling(self, sampling: dict[str, Any], stop: list[str] | None) -> SamplingParams:
+        unknown = sorted(set(sampling) - _SAMPLING)
+        if unknown:
+            raise ValidationError(f"Unknown sampling parameter(s): {', '.join(unknown)}",
+                                  details={"unknown": unknown, "accepted": sorted(_SAMPLING)})
+        values = {k: v for k, v in sampling.items() if v is not None}
+        if stop:
+            values["stop"] = list(stop)
+        for name in ("temperature", "top_p", "repeat_penalty"):
+            if name in values and (isinstance(values[name], bool) or not isinstance(values[name], (int, float))):
+                raise ValidationError(f"{name} must be a number", details={name: values[name]})
+        for name in ("top_k", "max_tokens", "seed"):
+            if name in values and (isinstance(values[name], bool) or not isinstance(values[name], int)):
+                raise ValidationError(f"{name} must be an integer", details={name: values[name]})
+        return SamplingParams(**values).validate()
+
+    def complete(self, model: str | LoadedModel, messages: list[Message], *,
+                 stop: threading.Event | str | list[str] | None = None, cancel: threading.Event | None = None,
+                 load_options: dict[str, Any] | None = None, **sampling: Any) -> dict[str, Any]:
+        """The whole answer: ``{"text", "stats", "model", "finish_reason"}``."""
+        stream = self.stream(model, messages, stop=stop, cancel=cancel, load_options=load_options, **sampling)
+        text = "".join(chunk.text for chunk in stream)
+        return {"text": text, "model": stream.model.model_id, "finish_reason": stream.finish_reason,
+                "stats": stream.stats.to_dict() if stream.stats else None}
+
+    # Batches -----------------------------------------------------------------------------------
+
+    def batch(self, prompts: Any, *, model: str, template: str = "{prompt}", system: str | None = None,
+              column: str | None = None, resume: str | None = None, progress: bool = True,
+              load_options: dict[str, Any] | None = None, **sampling: Any) -> Any:
+        """Answer every prompt (list of str, or a pandas Series / DataFrame ``column``) as a job.
+
+        Each answer is saved as it comes (``<home>/batches/<job_id>.jsonl``): an interrupted batch
+        resumes where it stopped (``resume=job_id``, or the same prompts, model, template and
+        sampling). Returns a list of answers, or a Series aligned to the input's index.
+        """
+        return self.batches.run(prompts, model=model, template=template, system=system, column=column,
+                                resume=resume, progress=progress, load_options=load_options, sampling=sampling)
+
+    def batch_start(self, prompts: Any, *, model: str, template: str = "{prompt}", system: str | None = None,
+                    column: str | None = None, load_options: dict[str, Any] | None = None,
+                    **sampling: Any) -> Any:
+        """Start (or resume) a batch job and return the ``Job`` at once."""
+        return self.batches.start(prompts, model=model, template=template, system=system, column=column,
+                                  load_options=load_options, sampling=sampling)
+
+    def batch_results(self, job_id: str) -> dict[str, Any]:
+        """``{"job", "results": [{"index", "text", "stats"}]}`` of a batch, done or not."""
+        return self.batches.results(job_id)
+
+    def close(self) -> None:
+        self.batches.close()
+        self.manager.close()
+
+
+def _default_backend(formats: list[str]) -> str:
+    return "llama-cpp" if "gguf" in formats else "transformers"
+
+
+def _differs(current: LoadOptions, wanted: LoadOptions) -> bool:
+    """True when ``wanted`` names a load option the loaded model was loaded without."""
+    for name in ("context_length", "threads", "gpu_layers", "dtype", "chat_template"):
+        value = getattr(wanted, name)
+        if value is not None and value != getattr(current, name):
+            return True
+    return False
+
+
+__all__ = ["ChatService", "ChatStream", "Backend", "LoadedModel", "LoadOptions", "SamplingParams", "ChatChunk",
+           "ChatStats", "ModelManager", "Resolved"]

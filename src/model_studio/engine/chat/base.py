@@ -1,0 +1,148 @@
+"""The chat backend interface: every backend (llama-cpp, transformers, later remote) implements it.
+
+A ``Backend`` loads a model into a ``LoadedModel``; a ``LoadedModel`` streams a chat completion from
+messages and sampling parameters, can be stopped mid-answer through a ``threading.Event``, and
+reports honest figures (time to first token, tokens per second). Chat templates come from the
+model (GGUF metadata, ``tokenizer.apply_chat_template``) or an explicit user-chosen template,
+never from a hand-written prompt format.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ...errors import ValidationError
+
+Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
+ROLES = ("system", "user", "assistant")
+
+
+@dataclass
+class LoadOptions:
+    """How to load a model. ``None`` means the backend's default."""
+
+    backend: str | None = None  # "llama-cpp" or "transformers"; None: chosen from the model's format
+    context_length: int | None = None  # tokens
+    threads: int | None = None
+    gpu_layers: int | None = None  # llama-cpp: -1 = all layers on the GPU, 0 = CPU only
+    dtype: str | None = None  # transformers: "float32", "bfloat16", "float16"
+    chat_template: str | None = None  # an explicit Jinja template when the model has none
+    quantization: str | None = None  # which GGUF file of a repo with several
+    adapter: str | None = None  # path of a LoRA adapter to load beside the base model
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SamplingParams:
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    max_tokens: int = 512
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = None
+    repeat_penalty: float = 1.1
+
+    def validate(self) -> SamplingParams:
+        checks = [
+            (0.0 <= self.temperature <= 5.0, "temperature must be between 0 and 5"),
+            (0.0 < self.top_p <= 1.0, "top_p must be in (0, 1]"),
+            (0 <= self.top_k <= 10_000, "top_k must be between 0 and 10000"),
+            (1 <= self.max_tokens <= 1_000_000, "max_tokens must be at least 1"),
+            (0.0 < self.repeat_penalty <= 5.0, "repeat_penalty must be in (0, 5]"),
+            (isinstance(self.stop, list) and all(isinstance(s, str) and s for s in self.stop) and len(self.stop) <= 16,
+             "stop must be a list of at most 16 non-empty strings"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValidationError(message, details=asdict(self))
+        return self
+
+
+@dataclass
+class ChatChunk:
+    """A piece of a streamed answer."""
+
+    text: str
+    tokens: int = 1  # tokens this chunk carries
+    finish_reason: str | None = None  # set on the last chunk: "stop", "length" or "cancelled"
+    stats: ChatStats | None = None  # set on the last chunk: this answer's figures
+
+
+@dataclass
+class ChatStats:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    ttft: float | None = None  # seconds from the call to the first token
+    tokens_per_second: float | None = None  # completion tokens / generation time after the first token
+    total_time: float = 0.0  # seconds
+    finish_reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def validate_messages(messages: Any) -> list[Message]:
+    """Messages as OpenAI shapes them: a non-empty list of {role, content} with known roles."""
+    if not isinstance(messages, list) or not messages:
+        raise ValidationError("messages must be a non-empty list of {role, content}")
+    out = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
+            raise ValidationError(f"messages[{i}] must be {{'role': one of {ROLES}, 'content': str}}",
+                                  details={"index": i, "message": m})
+        out.append({"role": m["role"], "content": m["content"]})
+    return out
+
+
+class LoadedModel(ABC):
+    """A model in memory, ready to chat."""
+
+    model_id: str
+    backend: str
+    path: str
+    options: LoadOptions
+    memory_bytes: int  # what it holds (weights + KV cache + buffers), for the memory budget
+    context_length: int
+    last_stats: ChatStats | None = None
+
+    @abstractmethod
+    def stream(self, messages: list[Message], params: SamplingParams,
+               stop: threading.Event | None = None) -> Iterator[ChatChunk]:
+        """Yield the answer as it is generated; ``last_stats`` is set when the iterator ends.
+
+        Setting ``stop`` ends the stream within a few tokens with ``finish_reason="cancelled"``.
+        """
+
+    @abstractmethod
+    def count_tokens(self, messages: list[Message]) -> int:
+        """Prompt tokens these messages take once the chat template is applied."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the memory."""
+
+    def describe(self) -> dict[str, Any]:
+        return {"model": self.model_id, "backend": self.backend, "path": self.path,
+                "memory_bytes": self.memory_bytes, "context_length": self.context_length,
+                "options": self.options.to_dict()}
+
+
+class Backend(ABC):
+    """Loads models of some formats; registered by name in ``engine/chat/__init__.py``."""
+
+    name: str
+    formats: tuple[str, ...]  # "gguf", "safetensors"
+
+    @abstractmethod
+    def available(self) -> bool:
+        """True when the optional dependency is importable."""
+
+    @abstractmethod
+    def load(self, model_id: str, path: str, options: LoadOptions) -> LoadedModel:
+        """Load ``path`` (a GGUF file or a model folder); raise BackendUnavailableError if not installed."""

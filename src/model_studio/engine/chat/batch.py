@@ -1,0 +1,288 @@
+"""Batches of prompts as resumable jobs (kind ``batch``).
+
+Each answer is appended to ``<home>/batches/<job_id>.jsonl`` the moment it is complete, and the
+prompts sit beside it (``<job_id>.prompts.json``), so a cancelled, paused or interrupted batch
+resumes at the first prompt without an answer, in this process or another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ...config import Settings
+from ...errors import NotFoundError, StudioError, ValidationError
+from ..jobs import RESUMABLE, Job, JobState, JobStore, Progress
+
+if TYPE_CHECKING:
+    from . import ChatService
+
+log = logging.getLogger(__name__)
+
+KIND = "batch"
+
+
+class _Run:
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        self.stop = threading.Event()
+        self.control = ""
+        self.thread: threading.Thread | None = None
+
+    def request(self, control: str) -> None:
+        self.control = self.control or control
+        self.stop.set()
+
+
+def prompts_from(prompts: Any, column: str | None) -> tuple[list[str], Any]:
+    """(prompts as strings, the pandas index to align answers to, or None)."""
+    index = None
+    if type(prompts).__module__.startswith("pandas"):
+        if hasattr(prompts, "columns"):  # a DataFrame
+            cols = list(prompts.columns)
+            if column is None and len(cols) != 1:
+                raise ValidationError("Name the DataFrame column that holds the prompts: column=...",
+                                      details={"columns": [str(c) for c in cols]})
+            name = column if column is not None else cols[0]
+            if name not in cols:
+                raise ValidationError(f"No column {name!r}", details={"columns": [str(c) for c in cols]})
+            prompts = prompts[name]
+        index = prompts.index
+        prompts = prompts.tolist()
+    elif column is not None:
+        raise ValidationError("column= applies to a pandas DataFrame only", details={"column": column})
+    if isinstance(prompts, str) or not isinstance(prompts, (list, tuple)) or not prompts:
+        raise ValidationError("prompts must be a non-empty list of strings (or a pandas Series / column)")
+    bad = [i for i, p in enumerate(prompts) if not isinstance(p, str)]
+    if bad:
+        raise ValidationError(f"prompts[{bad[0]}] is not a string", details={"indices": bad[:20]})
+    return list(prompts), index
+
+
+class BatchRunner:
+    def __init__(self, chat: ChatService, settings: Settings, store: JobStore) -> None:
+        self.chat = chat
+        self.settings = settings
+        self.store = store
+        self._runs: dict[str, _Run] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+        store.register_resumer(KIND, self.resume)
+
+    @property
+    def folder(self) -> Path:
+        return self.settings.home_path / "batches"
+
+    def _answers_path(self, job_id: str) -> Path:
+        return self.folder / f"{job_id}.jsonl"
+
+    def _prompts_path(self, job_id: str) -> Path:
+        return self.folder / f"{job_id}.prompts.json"
+
+    # Starting ----------------------------------------------------------------------------------
+
+    def start(self, prompts: Any, *, model: str, template: str = "{prompt}", system: str | None = None,
+              column: str | None = None, load_options: dict[str, Any] | None = None,
+              sampling: dict[str, Any] | None = None) -> Job:
+        """Start a batch, or continue the one with the same inputs; returns the Job at once."""
+        items, _ = prompts_from(prompts, column)
+        if not isinstance(template, str) or "{prompt}" not in template:
+            raise ValidationError("template must contain {prompt}", details={"template": template})
+        if system is not None and not isinstance(system, str):
+            raise ValidationError("system must be a string", details={"system": system})
+        sampling = {k: v for k, v in (sampling or {}).items() if v is not None}
+        self.chat._sampling(dict(sampling), None)  # validate now, not in the job thread
+        self.chat.resolve(model, (load_options or {}).get("quantization"), (load_options or {}).get("backend"))
+        params = {"model": model, "template": template, "system": system, "sampling": sampling,
+                  "load_options": load_options or {}, "count": len(items)}
+        fingerprint = hashlib.sha256(json.dumps([params, items], sort_keys=True).encode()).hexdigest()
+        params["fingerprint"] = fingerprint
+        for job in self.store.list(KIND, limit=500):
+            if job.params.get("fingerprint") != fingerprint:
+                continue
+            if job.active or job.state == JobState.COMPLETED:
+                return job
+            if job.state in RESUMABLE:
+                return self.resume(job.id)
+        job = self.store.create(KIND, params, title=f"{len(items)} prompts · {model}")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._prompts_path(job.id).write_text(json.dumps(items))
+        self._launch(job.id)
+        return job
+
+    def resume(self, job_id: str) -> Job:
+        """Continue a stopped batch at its first unanswered prompt."""
+        job = self.store.get(job_id)
+        if job.kind != KIND:
+            raise ValidationError(f"Job {job_id} is not a batch", details={"job_id": job_id})
+        if job.active or job.state == JobState.COMPLETED:
+            return job
+        job = self.store.claim(job_id, RESUMABLE)
+        self._launch(job_id)
+        return job
+
+    def _launch(self, job_id: str) -> None:
+        run = _Run(job_id)
+        with self._lock:
+            self._runs[job_id] = run
+        run.thread = threading.Thread(target=self._work, args=(run,), name=f"batch-{job_id}", daemon=True)
+        run.thread.start()
+        threading.Thread(target=self._watch, args=(run,), name=f"batch-watch-{job_id}", daemon=True).start()
+
+    def _watch(self, run: _Run) -> None:
+        """Honour cancel/pause asked through the job store (another process, the REST API)."""
+        while run.thread is not None and run.thread.is_alive() and not run.stop.is_set():
+            try:
+                control = self.store.control(run.job_id)
+            except Exception:
+                control = ""
+            if control:
+                run.request(control)
+                return
+            time.sleep(0.1)
+
+    # Results -----------------------------------------------------------------------------------
+
+    def answers(self, job_id: str) -> dict[int, dict[str, Any]]:
+        out: dict[int, dict[str, Any]] = {}
+        try:
+            with open(self._answers_path(job_id), encoding="utf-8") as fh:
+                for line in fh:
+                    try:
+                        record = json.loads(line)
+                    except ValueError:  # a line cut by a crash: that prompt runs again
+                        continue
+                    out[int(record["index"])] = record
+        except FileNotFoundError:
+            pass
+        return out
+
+    def results(self, job_id: str) -> dict[str, Any]:
+        job = self.store.get(job_id)
+        if job.kind != KIND:
+            raise NotFoundError(f"No batch {job_id!r}", details={"job_id": job_id})
+        answers = self.answers(job_id)
+        return {"job": job.to_dict(), "results": [answers[i] for i in sorted(answers)]}
+
+    def run(self, prompts: Any, *, model: str, template: str, system: str | None, column: str | None,
+            resume: str | None, progress: bool, load_options: dict[str, Any] | None,
+            sampling: dict[str, Any]) -> Any:
+        """Start or resume, wait with a progress bar, and return the answers in input order."""
+        index = None
+        if resume is not None:
+            job = self.resume(resume)
+            if prompts is not None:
+                index = prompts_from(prompts, column)[1]
+        else:
+            items, index = prompts_from(prompts, column)
+            job = self.start(items, model=model, template=template, system=system, load_options=load_options,
+                             sampling=sampling)
+        total = int(job.params.get("count") or 0)
+        bar = _bar(total, job.params.get("model", model)) if progress else None
+        try:
+            while True:
+                try:
+                    job = self.store.wait(job.id, timeout=0.25)
+                    break
+                except TimeoutError:
+                    if bar is not None:
+                        _advance(bar, self.store.get(job.id).progress.done)
+        except KeyboardInterrupt:
+            self.store.request(job.id, "cancel")
+            self.store.wait(job.id, timeout=30)
+            raise
+        finally:
+            if bar is not None:
+                _advance(bar, self.store.get(job.id).progress.done)
+                bar.close()
+        job.raise_for_error()
+        answers = self.answers(job.id)
+        texts = [answers[i]["text"] for i in range(total)]
+        if index is not None:
+            import pandas as pd
+
+            return pd.Series(texts, index=index, name="answer")
+        return texts
+
+    # The job -----------------------------------------------------------------------------------
+
+    def _work(self, run: _Run) -> None:
+        job_id = run.job_id
+        try:
+            job = self.store.get(job_id)
+            p = job.params
+            items: list[str] = json.loads(self._prompts_path(job_id).read_text())
+            done = self.answers(job_id)
+            total = len(items)
+            progress = Progress(len(done), total, unit="prompts", message=f"{len(done)} of {total} answered")
+            self.store.set_state(job_id, JobState.RUNNING, progress=progress)
+            options = dict(p.get("load_options") or {})
+            with open(self._answers_path(job_id), "a", encoding="utf-8") as fh:
+                for i, prompt in enumerate(items):
+                    if i in done:
+                        continue
+                    if run.stop.is_set():
+                        self._stopped(run, progress)
+                        return
+                    messages = ([{"role": "system", "content": p["system"]}] if p.get("system") else [])
+                    messages.append({"role": "user", "content": p["template"].replace("{prompt}", prompt)})
+                    stream = self.chat.stream(p["model"], messages, cancel=run.stop, load_options=options,
+                                              **p.get("sampling", {}))
+                    text = "".join(chunk.text for chunk in stream)
+                    if stream.finish_reason == "cancelled" or run.stop.is_set():
+                        self._stopped(run, progress)
+                        return
+                    record = {"index": i, "text": text, "finish_reason": stream.finish_reason,
+                              "stats": stream.stats.to_dict() if stream.stats else None}
+                    fh.write(json.dumps(record) + "\n")
+                    fh.flush()
+                    progress.done += 1
+                    progress.message = f"{int(progress.done)} of {total} answered"
+                    self.store.set_progress(job_id, progress, force=True)
+            self.store.set_state(job_id, JobState.COMPLETED, progress=progress,
+                                 result={"count": total, "path": str(self._answers_path(job_id))})
+        except StudioError as exc:
+            self.store.set_state(job_id, JobState.FAILED, error=exc.to_dict())
+        except Exception as exc:  # a backend bug must still end the job, with its message
+            log.exception("batch %s failed", job_id)
+            self.store.set_state(job_id, JobState.FAILED, error=StudioError(f"{type(exc).__name__}: {exc}").to_dict())
+        finally:
+            with self._lock:
+                self._runs.pop(job_id, None)
+
+    def _stopped(self, run: _Run, progress: Progress) -> None:
+        state = JobState.PAUSED if run.control == "pause" else JobState.CANCELLED
+        self.store.set_state(run.job_id, state, progress=progress)
+
+    def close(self) -> None:
+        """Pause this process's batches (they resume later) and wait briefly for them."""
+        with self._lock:
+            runs = list(self._runs.values())
+        for run in runs:
+            run.request("pause")
+        deadline = time.monotonic() + 5.0
+        for run in runs:
+            if run.thread is not None:
+                run.thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _bar(total: int, desc: str) -> Any:
+    try:
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, unit="prompt", desc=str(desc)[:40], leave=True)
+    except Exception:  # a progress bar must never break the batch
+        return None
+
+
+def _advance(bar: Any, done: float) -> None:
+    try:
+        bar.n = int(done)
+        bar.refresh()
+    except Exception:
+        pass

@@ -1,0 +1,196 @@
+"""GGUF models through llama-cpp-python.
+
+The chat template is the GGUF's own ``tokenizer.chat_template`` (or an explicit one), rendered by
+llama-cpp-python's ``Jinja2ChatFormatter``; a GGUF without a template is refused rather than
+falling back to a hand-written prompt format.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ...errors import ValidationError, backend_unavailable
+from ..fit import kv_cache_bytes, shape_from_gguf
+from ._timing import Meter
+from .base import Backend, ChatChunk, LoadedModel, LoadOptions, Message, SamplingParams
+
+DEFAULT_CONTEXT = 4096
+_PARAMS_LOCK = threading.Lock()
+
+
+def _cpu_has_amx() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            return any(line.startswith("flags") and "amx_tile" in line for line in fh)
+    except OSError:
+        return False
+
+
+@contextmanager
+def _model_params(use_extra_buffers: bool) -> Iterator[None]:
+    """Load with llama.cpp's extra (repacked) weight buffers off when asked.
+
+    On CPUs with AMX, llama.cpp repacks Q4_0/Q4_1/Q8_0 weights into AMX tile buffers; in some VMs
+    and sandboxes the tile state is not granted and the first batched decode segfaults, taking the
+    kernel down. llama-cpp-python has no argument for ``use_extra_bufts``, so its default-params
+    factory is wrapped for the duration of the load.
+    """
+    if use_extra_buffers:
+        yield
+        return
+    import llama_cpp.llama as module
+
+    with _PARAMS_LOCK:
+        original = module.llama_cpp.llama_model_default_params
+
+        def without_extra() -> Any:
+            params = original()
+            params.use_extra_bufts = False
+            return params
+
+        module.llama_cpp.llama_model_default_params = without_extra
+        try:
+            yield
+        finally:
+            module.llama_cpp.llama_model_default_params = original
+
+
+def no_template_error(model_id: str) -> ValidationError:
+    return ValidationError(
+        f"{model_id} has no chat template, so its prompts cannot be formatted for chat",
+        details={"model": model_id},
+        resolution_steps=[
+            "Use an instruction-tuned ('-Instruct' / '-chat') variant of the model, which ships a template",
+            "Or pass an explicit Jinja template: engine.chat.load(MODEL, chat_template='{% for m in messages %}...')",
+        ])
+
+
+def split_parts(path: Path) -> list[Path]:
+    """All parts of a split GGUF (``-00001-of-00003.gguf``) or just ``path``."""
+    import re
+
+    m = re.search(r"-(\d{5})-of-(\d{5})\.gguf$", path.name, re.IGNORECASE)
+    if not m:
+        return [path]
+    prefix = path.name[:m.start()]
+    return sorted(p for p in path.parent.glob(f"{prefix}-*-of-{m.group(2)}.gguf"))
+
+
+class LlamaCppModel(LoadedModel):
+    backend = "llama-cpp"
+
+    def __init__(self, model_id: str, path: str, options: LoadOptions, llm: Any, formatter: Any,
+                 memory_bytes: int) -> None:
+        self.model_id = model_id
+        self.path = path
+        self.options = options
+        self.llm = llm
+        self.formatter = formatter
+        self.memory_bytes = memory_bytes
+        self.context_length = int(options.context_length or DEFAULT_CONTEXT)
+        self.last_stats = None
+        self._lock = threading.Lock()  # a llama_context runs one generation at a time
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        prompt = self.formatter(messages=messages).prompt
+        return len(self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
+
+    def stream(self, messages: list[Message], params: SamplingParams,
+               stop: threading.Event | None = None) -> Iterator[ChatChunk]:
+        with self._lock:
+            if self.llm is None:
+                raise ValidationError(f"{self.model_id} was unloaded", details={"model": self.model_id})
+            meter = Meter(self.count_tokens(messages))
+            kwargs: dict[str, Any] = dict(
+                messages=messages, stream=True, temperature=params.temperature, top_p=params.top_p,
+                top_k=params.top_k, max_tokens=params.max_tokens, stop=list(params.stop) or None,
+                repeat_penalty=params.repeat_penalty)
+            if params.seed is not None:
+                kwargs["seed"] = params.seed
+            finish = "stop"
+            chunks = self.llm.create_chat_completion(**kwargs)
+            try:
+                for part in chunks:
+                    if stop is not None and stop.is_set():
+                        finish = "cancelled"
+                        break
+                    choice = part["choices"][0]
+                    text = (choice.get("delta") or {}).get("content") or ""
+                    if text:
+                        meter.token()
+                        yield ChatChunk(text=text, tokens=1)
+                    if choice.get("finish_reason"):
+                        finish = choice["finish_reason"]
+                if stop is not None and stop.is_set():
+                    finish = "cancelled"
+            finally:
+                chunks.close()  # ends llama-cpp-python's generator (and the decode loop) at once
+            self.last_stats = meter.stats(finish)
+        yield ChatChunk(text="", tokens=0, finish_reason=finish, stats=self.last_stats)
+
+    def close(self) -> None:
+        with self._lock:
+            llm, self.llm = self.llm, None
+        if llm is not None and hasattr(llm, "close"):
+            llm.close()
+
+
+class LlamaCppBackend(Backend):
+    name = "llama-cpp"
+    formats = ("gguf",)
+    package = "llama-cpp-python"
+    extra = "llama"
+
+    def available(self) -> bool:
+        return importlib.util.find_spec("llama_cpp") is not None
+
+    def gpu_offload(self) -> bool:
+        try:
+            import llama_cpp
+
+            return bool(llama_cpp.llama_supports_gpu_offload())
+        except Exception:
+            return False
+
+    def load(self, model_id: str, path: str, options: LoadOptions) -> LoadedModel:
+        try:
+            import llama_cpp
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        except ImportError:
+            raise backend_unavailable(self.package, self.extra, "Chat with GGUF models") from None
+        from ..fit import gguf_metadata
+
+        file = Path(path)
+        if options.adapter:
+            raise ValidationError("LoRA adapters are loaded with backend='transformers' for now",
+                                  details={"adapter": options.adapter})
+        meta = gguf_metadata(file)
+        template = options.chat_template or meta.get("chat_template")
+        if not template:
+            raise no_template_error(model_id)
+        trained = meta.get("context_length") or DEFAULT_CONTEXT
+        ctx = int(options.context_length or min(trained, DEFAULT_CONTEXT))
+        gpu_layers = options.gpu_layers if options.gpu_layers is not None else (-1 if self.gpu_offload() else 0)
+        kwargs: dict[str, Any] = dict(model_path=str(file), n_ctx=ctx, n_gpu_layers=gpu_layers, verbose=False)
+        # llama-cpp-python defaults to half the cores; a chat studio on a laptop wants them all
+        kwargs["n_threads"] = options.threads or max(1, os.cpu_count() or 1)
+        with _model_params(use_extra_buffers=not _cpu_has_amx()):
+            llm = llama_cpp.Llama(**kwargs)
+        eos_id, bos_id = llm.token_eos(), llm.token_bos()
+        eos = llm.detokenize([eos_id], special=True).decode("utf-8", "replace") if eos_id >= 0 else ""
+        bos = llm.detokenize([bos_id], special=True).decode("utf-8", "replace") if bos_id >= 0 else ""
+        formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos,
+                                        stop_token_ids=[eos_id] if eos_id >= 0 else None)
+        llm.chat_handler = formatter.to_chat_handler()
+        weights = sum(p.stat().st_size for p in split_parts(file))
+        kv, _ = kv_cache_bytes(shape_from_gguf(file), ctx)
+        resolved = replace(options, backend=self.name, context_length=ctx, gpu_layers=gpu_layers,
+                           chat_template=options.chat_template)
+        return LlamaCppModel(model_id, str(file), resolved, llm, formatter, weights + kv)

@@ -1,0 +1,161 @@
+"""Reading OpenAI's ``/chat/completions`` request: every field checked, and a 400 that names the bad one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_STOP = 4  # OpenAI's limit on stop sequences
+_IGNORED = ("presence_penalty", "frequency_penalty")  # accepted (range-checked), not applied
+
+
+class OpenAIError(Exception):
+    """An error to answer in OpenAI's shape."""
+
+    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", *,
+                 param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type_
+        self.param = param
+        self.code = code
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+    @property
+    def retryable(self) -> bool:
+        return self.status in (408, 409, 429, 502, 503, 504) and self.code != "backend_unavailable"
+
+
+def _bad(message: str, param: str | None = None, code: str | None = None) -> OpenAIError:
+    return OpenAIError(400, message, param=param, code=code)
+
+
+@dataclass
+class ChatRequest:
+    """A validated ``/chat/completions`` request."""
+
+    model: str
+    messages: list[dict[str, str]]
+    sampling: dict[str, Any] = field(default_factory=dict)
+    stream: bool = False
+    include_usage: bool = False
+
+
+def _number(body: dict, name: str, lo: float, hi: float) -> float | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+        raise _bad(f"'{name}' must be a number between {lo:g} and {hi:g}; got {value!r}", name)
+    return float(value)
+
+
+def _integer(body: dict, name: str, lo: int, hi: int | None = None) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
+        bounds = f"at least {lo}" if hi is None else f"between {lo} and {hi}"
+        raise _bad(f"'{name}' must be an integer {bounds}; got {value!r}", name)
+    return value
+
+
+def _content(i: int, message: dict) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if content is None and message.get("role") == "assistant" and not message.get("tool_calls"):
+        return ""
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
+                kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+                raise _bad(f"messages[{i}].content: only text parts are supported; got {kind!r}",
+                           f"messages.[{i}].content")
+            texts.append(part["text"])
+        return "\n".join(texts)
+    if message.get("tool_calls"):
+        raise _bad("Tool calls are not supported", f"messages.[{i}].tool_calls")
+    raise _bad(f"messages[{i}].content must be a string or a list of text parts", f"messages.[{i}].content")
+
+
+def _messages(value: Any) -> list[dict[str, str]]:
+    if not isinstance(value, list) or not value:
+        raise _bad("'messages' must be a non-empty array of {role, content}", "messages")
+    out = []
+    for i, m in enumerate(value):
+        if not isinstance(m, dict):
+            raise _bad(f"messages[{i}] must be an object with 'role' and 'content'", f"messages.[{i}]")
+        role = m.get("role")
+        if role == "developer":
+            role = "system"
+        if role not in ("system", "user", "assistant"):
+            raise _bad(f"messages[{i}].role must be one of 'system', 'developer', 'user', 'assistant'; got "
+                       f"{role!r}", f"messages.[{i}].role")
+        out.append({"role": role, "content": _content(i, m)})
+    return out
+
+
+def parse_chat_request(body: Any) -> ChatRequest:
+    """OpenAI's request body -> ``ChatRequest``; raises ``OpenAIError`` (400) naming the bad field."""
+    if not isinstance(body, dict):
+        raise _bad("The request body must be a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise _bad("'model' is required: the id of a local chat model (see GET /models)", "model")
+    messages = _messages(body.get("messages"))
+
+    n = _integer(body, "n", 1)
+    if n is not None and n != 1:
+        raise _bad("Only n=1 is supported", "n")
+    for name in _IGNORED:
+        _number(body, name, -2.0, 2.0)
+    if body.get("logprobs") or body.get("top_logprobs"):
+        raise _bad("logprobs are not supported", "logprobs")
+    if body.get("tools") or body.get("functions"):
+        raise _bad("Tools and function calling are not supported", "tools" if body.get("tools") else "functions")
+    if body.get("tool_choice") not in (None, "none", "auto"):
+        raise _bad("Tools and function calling are not supported", "tool_choice")
+    if body.get("logit_bias"):
+        raise _bad("logit_bias is not supported", "logit_bias")
+    fmt = body.get("response_format")
+    if fmt is not None and (not isinstance(fmt, dict) or fmt.get("type") != "text"):
+        raise _bad("Only response_format {\"type\": \"text\"} is supported", "response_format")
+
+    sampling: dict[str, Any] = {}
+    for name, lo, hi in (("temperature", 0.0, 2.0), ("top_p", 0.0, 1.0), ("repeat_penalty", 0.0, 5.0)):
+        value = _number(body, name, lo, hi)
+        if value is not None:
+            sampling[name] = value
+    for name, value in (("top_k", _integer(body, "top_k", 0)), ("seed", _integer(body, "seed", -(2**63)))):
+        if value is not None:
+            sampling[name] = value
+    max_tokens = _integer(body, "max_completion_tokens", 1)
+    if max_tokens is None:
+        max_tokens = _integer(body, "max_tokens", 1)
+    if max_tokens is not None:
+        sampling["max_tokens"] = max_tokens
+    stop = body.get("stop")
+    if stop is not None:
+        stops = [stop] if isinstance(stop, str) else stop
+        if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops) or len(stops) > MAX_STOP:
+            raise _bad(f"'stop' must be a non-empty string or an array of at most {MAX_STOP} of them", "stop")
+        sampling["stop"] = list(stops)
+
+    stream = body.get("stream") or False
+    if not isinstance(stream, bool):
+        raise _bad("'stream' must be a boolean", "stream")
+    options = body.get("stream_options")
+    include_usage = False
+    if options is not None:
+        if not stream:
+            raise _bad("'stream_options' is only allowed when 'stream' is true", "stream_options")
+        if not isinstance(options, dict) or not isinstance(options.get("include_usage", False), bool):
+            raise _bad("'stream_options' must be an object like {\"include_usage\": true}", "stream_options")
+        include_usage = options.get("include_usage", False)
+    return ChatRequest(model=model.strip(), messages=messages, sampling=sampling, stream=stream,
+                       include_usage=include_usage)
