@@ -1,1 +1,3 @@
 import './base.css';
+import './uplot.css';
+import './training.css';

@@ -171,14 +171,62 @@ def _batch_start(eng: Engine, model, prompts, template, system, backend, quantiz
                                 stop=stop or None, **sampling).to_dict()
 
 
+def _datasets(eng: Engine) -> Any:
+    """The engine's DatasetStore (``eng.training.datasets``)."""
+    return eng.training.datasets
+
+
+def _dataset_upload(eng: Engine, filename, content, content_base64, name, mapping, overwrite):
+    import base64
+    import binascii
+
+    from .engine.training.datasets import MAX_UPLOAD_BYTES
+
+    if (content is None) == (content_base64 is None):
+        raise ValidationError("Give the file as exactly one of 'content' (text) or 'content_base64'",
+                              details={"parameters": ["content", "content_base64"]})
+    if content is not None:
+        data = content.encode("utf-8")
+    else:
+        if len(content_base64) > MAX_UPLOAD_BYTES * 4 // 3 + 8:
+            raise ValidationError(f"The file is over the {MAX_UPLOAD_BYTES} byte upload limit",
+                                  details={"max_bytes": MAX_UPLOAD_BYTES})
+        try:
+            data = base64.b64decode(content_base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationError("Parameter 'content_base64' is not valid base64",
+                                  details={"parameter": "content_base64"}) from None
+    return _datasets(eng).import_bytes(data, filename=filename, name=name, mapping=mapping or None,
+                                       overwrite=overwrite).to_dict()
+
+
+def _training_start(eng: Engine, base, dataset, **config):
+    return eng.training.start(base, dataset, **{k: v for k, v in config.items() if v is not None}).to_dict()
+
+
+def _training_estimate(eng: Engine, base, dataset, **config):
+    return eng.training.estimate(base, dataset, **{k: v for k, v in config.items() if v is not None})
+
+
 _STATES = ("queued", "running", "paused", "completed", "failed", "cancelled", "interrupted")
 _MODEL = Param("model", "str", "path", required=True, description="org/name (or local/name)")
 _JOB = Param("job_id", "str", "path", required=True)
+_DATASET = Param("name", "str", "path", required=True, description="dataset name")
 _BODY_MODEL = Param("model", "str", "body", required=True, description="org/name[:QUANT] or local/name")
 _BACKEND = Param("backend", "str", "body", description="llama-cpp, transformers (default: from the format)")
 _SAMPLING = (Param("temperature", "float", "body"), Param("top_p", "float", "body"), Param("top_k", "int", "body"),
              Param("max_tokens", "int", "body"), Param("stop", "list[str]", "body"), Param("seed", "int", "body"),
              Param("repeat_penalty", "float", "body"))
+
+_TRAIN_CONFIG = (
+    Param("lora_r", "int", "body"), Param("lora_alpha", "int", "body"), Param("lora_dropout", "float", "body"),
+    Param("target_modules", "list[str]", "body"), Param("steps", "int", "body"), Param("epochs", "float", "body"),
+    Param("learning_rate", "float", "body"),
+    Param("lr_scheduler", "str", "body", choices=("linear", "cosine", "constant", "constant_with_warmup",
+                                                  "cosine_with_restarts", "polynomial")),
+    Param("warmup_steps", "int", "body"), Param("batch_size", "int", "body"), Param("grad_accum", "int", "body"),
+    Param("max_seq_length", "int", "body"), Param("eval_every", "int", "body"),
+    Param("eval_fraction", "float", "body"), Param("save_every", "int", "body"), Param("seed", "int", "body"))
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("library.search", "GET", "/library", _search, "Search catalog, Hub and local models", (
@@ -253,6 +301,60 @@ OPERATIONS: tuple[Operation, ...] = (
                   *_SAMPLING, _BACKEND, Param("quantization", "str", "body")), status=202),
     Operation("batch.get", "GET", "/batches/{job_id}", lambda eng, job_id: eng.chat.batch_results(job_id),
               "A batch job and the answers so far", (_JOB,)),
+    Operation("datasets.list", "GET", "/datasets",
+              lambda eng: {"datasets": [d.to_dict() for d in _datasets(eng).list()]}, "Imported training datasets"),
+    Operation("datasets.get", "GET", "/datasets/{name}", lambda eng, name: _datasets(eng).get(name).to_dict(),
+              "One dataset: format, shape, rows, columns, mapping", (_DATASET,)),
+    Operation("datasets.upload", "POST", "/datasets", _dataset_upload,
+              "Import a JSONL, CSV or Parquet file (every row validated first)", (
+                  Param("filename", "str", "body", required=True, description="ends .jsonl, .csv or .parquet"),
+                  Param("content", "str", "body", description="the file as text (JSONL, CSV)"),
+                  Param("content_base64", "str", "body", description="the file as base64 (any format)"),
+                  Param("name", "str", "body", description="[A-Za-z0-9._-]{1,64}; default: from the filename"),
+                  Param("mapping", "object", "body", description='shape fields to columns, e.g. '
+                        '{"prompt": "question", "completion": "answer"}'),
+                  Param("overwrite", "bool", "body", default=False)), status=201),
+    Operation("datasets.preview", "GET", "/datasets/{name}/preview",
+              lambda eng, name, model, rows: _datasets(eng).preview(name, model=model, rows=rows),
+              "First rows: raw, as chat messages, and through a model's chat template",
+              (_DATASET, Param("model", "str", description="render with this model's chat template"),
+               Param("rows", "int", default=5))),
+    Operation("datasets.stats", "GET", "/datasets/{name}/stats",
+              lambda eng, name, model, max_seq_length: _datasets(eng).token_stats(
+                  name, model, max_seq_length=max_seq_length),
+              "Token lengths through a model's chat template; rows over the limit",
+              (_DATASET, Param("model", "str", required=True), Param("max_seq_length", "int", default=512))),
+    Operation("datasets.delete", "DELETE", "/datasets/{name}", lambda eng, name: _datasets(eng).delete(name),
+              "Delete a dataset", (_DATASET,)),
+    Operation("training.start", "POST", "/training/runs", _training_start,
+              "Start a LoRA fine-tuning run (validated before the worker starts)", (
+                  Param("base", "str", "body", required=True, description="local/name, org/name[:QUANT]"),
+                  Param("dataset", "str", "body", required=True, description="a stored dataset or a file path"),
+                  *_TRAIN_CONFIG), status=202),
+    Operation("training.runs", "GET", "/training/runs", lambda eng, limit: {"runs": eng.training.runs(limit=limit)},
+              "Training runs, newest first, with their last metrics", (Param("limit", "int", default=200),)),
+    Operation("training.get", "GET", "/training/runs/{job_id}", lambda eng, job_id: eng.training.get(job_id).to_dict(),
+              "One training run", (_JOB,)),
+    Operation("training.metrics", "GET", "/training/runs/{job_id}/metrics",
+              lambda eng, job_id, since_step: {"metrics": eng.training.metrics(job_id, since_step=since_step)},
+              "Metrics per logged step (loss, eval_loss, learning_rate, grad_norm, tokens/s, energy)",
+              (_JOB, Param("since_step", "int", default=0))),
+    Operation("training.logs", "GET", "/training/runs/{job_id}/logs",
+              lambda eng, job_id, tail: {"log": eng.training.logs(job_id, tail=tail)},
+              "The worker's log (last lines)", (_JOB, Param("tail", "int", default=200))),
+    Operation("training.cancel", "POST", "/training/runs/{job_id}/cancel",
+              lambda eng, job_id: eng.training.cancel(job_id).to_dict(),
+              "Stop a run (a checkpoint is saved for resume)", (_JOB,)),
+    Operation("training.resume", "POST", "/training/runs/{job_id}/resume",
+              lambda eng, job_id: eng.training.resume(job_id).to_dict(),
+              "Continue a stopped run from its latest checkpoint", (_JOB,)),
+    Operation("training.merge", "POST", "/training/runs/{job_id}/merge",
+              lambda eng, job_id, out_dir: {"path": eng.training.merge(job_id, out_dir=out_dir)},
+              "Merge the adapter into the base model and save a model folder",
+              (_JOB, Param("out_dir", "str", "body"))),
+    Operation("training.estimate", "POST", "/training/estimate", _training_estimate,
+              "Rough memory and time of a run", (
+                  Param("base", "str", "body", required=True), Param("dataset", "str", "body"), *_TRAIN_CONFIG)),
 )
 
 BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS}

@@ -10,6 +10,9 @@
     %studio jobs [--active] [--limit N]
     %studio system
     %studio chat MODEL                              the chat playground (ChatPlayground widget)
+    %studio train --model M --data FILE [--steps N] [--lr X] [--rank R]
+                                                    LoRA fine-tune (TrainingMonitor widget)
+    %studio runs [--limit N]                        training runs, newest first
 
 and the cell magic ``%%chat MODEL [--temperature T] [--max-tokens N] [--system TEXT] [--seed S]``,
 whose body is the prompt (``{name}`` is filled from the notebook's variables); it streams the answer
@@ -138,6 +141,30 @@ class ChatArgs:
     model: str
 
 
+@dataclass(frozen=True)
+class TrainArgs:
+    model: str
+    data: str
+    steps: int | None = None
+    lr: float | None = None
+    rank: int | None = None
+
+
+@dataclass(frozen=True)
+class RunsArgs:
+    limit: int = 20
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {value}")
+    return value
+
+
 def build_parser() -> _Parser:
     parser = _Parser(prog="%studio", description="The model studio: models, downloads, system.")
     parser.set_defaults(command="dashboard", args_type=DashboardArgs)
@@ -168,6 +195,14 @@ def build_parser() -> _Parser:
     add("system", SystemArgs, "CPU, RAM, disks and GPUs")
     p = add("chat", ChatArgs, "the chat playground for one model")
     p.add_argument("model", metavar="MODEL", help="org/name[:QUANT] or local/<name>")
+    p = add("train", TrainArgs, "LoRA fine-tune a model on a data file, showing its progress")
+    p.add_argument("--model", required=True, metavar="MODEL", help="the base: org/name or local/<name>")
+    p.add_argument("--data", required=True, metavar="FILE", help="a JSONL, CSV or Parquet file")
+    p.add_argument("--steps", type=_positive_int, metavar="N", help="optimizer steps")
+    p.add_argument("--lr", type=_positive_float, metavar="X", help="learning rate")
+    p.add_argument("--rank", type=_positive_int, metavar="R", help="LoRA rank")
+    p = add("runs", RunsArgs, "training runs, newest first")
+    p.add_argument("--limit", type=_positive_int, default=20, metavar="N")
     return parser
 
 
@@ -285,7 +320,7 @@ class StudioMagics(Magics):
     @line_magic
     def studio(self, line: str = "") -> Any:
         """The model studio: ``%studio`` (dashboard), ``models``, ``info``, ``pull``, ``rm``,
-        ``jobs``, ``system``; ``%studio COMMAND --help`` for each."""
+        ``jobs``, ``system``, ``chat``, ``train``, ``runs``; ``%studio COMMAND --help`` for each."""
         try:
             args = parse(line)
         except _HelpShown:
@@ -533,6 +568,88 @@ class StudioMagics(Magics):
         answer.model, answer.stats, answer.finish_reason = args.model, stats, stats["finish_reason"]
         answer._shown = True
         return answer
+
+    def handle_train(self, args: TrainArgs) -> Any:
+        from pathlib import Path
+
+        from .errors import NotFoundError
+
+        eng = self._engine()
+        path = Path(args.data).expanduser()
+        if not path.is_file():
+            raise NotFoundError(f"No data file at {args.data}", details={"path": str(path)},
+                                resolution_steps=["Give the path of a JSONL, CSV or Parquet file"])
+        info = eng.training.datasets.import_file(str(path), overwrite=True)
+        name = info["name"] if isinstance(info, dict) else info.name
+        config = {k: v for k, v in (("steps", args.steps), ("learning_rate", args.lr), ("lora_r", args.rank))
+                  if v is not None}
+        job = eng.training.start(args.model, name, **config)
+        if self.notebook:
+            from .widgets import TrainingMonitor
+
+            display(TrainingMonitor(run_id=job.id))
+            return job
+        return self._follow_training(eng, job)
+
+    def _follow_training(self, eng: Any, job: Any) -> Any:
+        """A tqdm bar of steps (with the loss) until the run stops; Ctrl-C cancels it (resumable)."""
+        from tqdm import tqdm
+
+        bar = None
+        try:
+            while True:
+                job = job.refresh()
+                p = job.progress
+                if bar is None and p.total:
+                    bar = tqdm(total=int(p.total), initial=int(p.done), unit="step", desc=job.title or job.id,
+                               dynamic_ncols=True, leave=True, file=sys.stderr)
+                elif bar is not None and int(p.done) != bar.n:
+                    bar.n = int(p.done)
+                    loss = (p.detail or {}).get("loss")
+                    if loss is not None:
+                        bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+                    bar.refresh()
+                if not job.active:
+                    break
+                time.sleep(0.3)
+        except KeyboardInterrupt:
+            job = eng.training.cancel(job.id)
+            print(f"cancelling run {job.id}; resume it with ms.engine().training.resume({job.id!r})",
+                  file=sys.stderr)
+            return job
+        finally:
+            if bar is not None:
+                bar.close()
+        if job.state.value == "failed":
+            raise error_from_dict(job.error or {"message": f"Training run {job.id} failed"})
+        if job.state.value == "completed":
+            print(f"run {job.id} completed: chat with it as model 'run/{job.id}'")
+        else:
+            print(f"run {job.id} is {job.state.value}", file=sys.stderr)
+        return job
+
+    def handle_runs(self, args: RunsArgs) -> Table:
+        eng = self._engine()
+        rows = []
+        for run in eng.training.runs()[: args.limit]:
+            data = run if isinstance(run, dict) else run.to_dict()
+            params = data.get("params") or {}
+            progress = data.get("progress") or {}
+            final = data.get("final_metrics") or {}
+            result = data.get("result") or {}
+            loss = final.get("loss") if isinstance(final, dict) else None
+            if loss is None and isinstance(result, dict):
+                loss = result.get("final_loss", result.get("loss"))
+            if loss is None:
+                loss = (progress.get("detail") or {}).get("loss")
+            total = params.get("total_steps") or (params.get("config") or {}).get("steps") or progress.get("total")
+            rows.append((data.get("id"), data.get("state"), params.get("base_model") or params.get("base"),
+                         params.get("dataset_name") or params.get("dataset"),
+                         f"{int(progress.get('done') or 0)}/{int(total) if total else '?'}",
+                         f"{loss:.4f}" if isinstance(loss, (int, float)) else "",
+                         f"run/{data.get('id')}" if data.get("state") == "completed" else ""))
+        return Table(("id", "state", "base", "dataset", "steps", "loss", "chat model"), rows,
+                     empty="no training runs yet; start one with %studio train --model M --data FILE")
 
     def handle_system(self, args: SystemArgs) -> Any:
         if self.notebook:

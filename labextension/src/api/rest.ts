@@ -6,7 +6,17 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { asList, compact, DataSource, OPERATION, StudioApiError, Unsubscribe } from './source';
+import {
+  asDataset,
+  asJob,
+  asList,
+  asText,
+  compact,
+  DataSource,
+  OPERATION,
+  StudioApiError,
+  Unsubscribe
+} from './source';
 import type {
   BackendInfo,
   ChatMessage,
@@ -27,7 +37,11 @@ import type {
   SettingsResult,
   SettingsUpdate,
   StartDownload,
-  SystemSnapshot
+  SystemSnapshot,
+  DatasetInfo,
+  TrainingConfig,
+  TrainingEstimate,
+  TrainingMetric
 } from './types';
 
 export const API_PREFIX = 'model-studio/api';
@@ -200,6 +214,63 @@ export class RestSource implements DataSource {
 
   updateSettings(changes: SettingsUpdate): Promise<SettingsResult> {
     return this.post('settings', changes as Record<string, unknown>, 'PATCH');
+  }
+
+  // Training -----------------------------------------------------------------------------------
+
+  async trainingRuns(): Promise<Job[]> {
+    return asList<Job>(await this.operation(OPERATION.trainingRuns), 'runs', 'jobs');
+  }
+
+  async trainingMetrics(jobId: string, sinceStep = 0): Promise<TrainingMetric[]> {
+    return asList<TrainingMetric>(
+      await this.operation(OPERATION.trainingMetrics, { job_id: jobId, since_step: sinceStep }),
+      'metrics'
+    );
+  }
+
+  async trainingLogs(jobId: string, tail = 200): Promise<string> {
+    return asText(await this.operation(OPERATION.trainingLogs, { job_id: jobId, tail }));
+  }
+
+  async startTraining(base: string, dataset: string, config: TrainingConfig): Promise<Job> {
+    return asJob(
+      await this.operation(OPERATION.trainingStart, { ...compact({ ...config }), base, dataset })
+    );
+  }
+
+  estimateTraining(
+    base: string,
+    dataset: string,
+    config: TrainingConfig
+  ): Promise<TrainingEstimate> {
+    return this.operation(OPERATION.trainingEstimate, { ...compact({ ...config }), base, dataset });
+  }
+
+  async cancelTraining(jobId: string): Promise<Job> {
+    return asJob(await this.operation(OPERATION.trainingCancel, { job_id: jobId }));
+  }
+
+  async resumeTraining(jobId: string): Promise<Job> {
+    return asJob(await this.operation(OPERATION.trainingResume, { job_id: jobId }));
+  }
+
+  mergeTraining(jobId: string): Promise<unknown> {
+    return this.operation(OPERATION.trainingMerge, { job_id: jobId });
+  }
+
+  async datasets(): Promise<DatasetInfo[]> {
+    return asList<DatasetInfo>(await this.operation(OPERATION.datasetsList), 'datasets');
+  }
+
+  async uploadDataset(
+    filename: string,
+    content: string,
+    name?: string | null
+  ): Promise<DatasetInfo> {
+    return asDataset(
+      await this.operation(OPERATION.datasetsUpload, compact({ filename, content, name }))
+    );
   }
 
   // Chat ---------------------------------------------------------------------------------------

@@ -22,7 +22,11 @@ import type {
   SettingsResult,
   SettingsUpdate,
   StartDownload,
-  SystemSnapshot
+  SystemSnapshot,
+  DatasetInfo,
+  TrainingConfig,
+  TrainingEstimate,
+  TrainingMetric
 } from './types';
 
 export type Unsubscribe = () => void;
@@ -58,6 +62,66 @@ export interface DataSource {
     sampling: SamplingOptions,
     onChunk: (text: string, tokens: number) => void
   ): ChatStream;
+  /** Training runs (jobs of kind "train"), newest first (`training.runs`). */
+  trainingRuns(): Promise<Job[]>;
+  /** Metrics of a run after `sinceStep` (`training.metrics`). */
+  trainingMetrics(jobId: string, sinceStep?: number): Promise<TrainingMetric[]>;
+  /** The last `tail` lines of a run's log (`training.logs`). */
+  trainingLogs(jobId: string, tail?: number): Promise<string>;
+  startTraining(base: string, dataset: string, config: TrainingConfig): Promise<Job>;
+  estimateTraining(
+    base: string,
+    dataset: string,
+    config: TrainingConfig
+  ): Promise<TrainingEstimate>;
+  cancelTraining(jobId: string): Promise<Job>;
+  resumeTraining(jobId: string): Promise<Job>;
+  mergeTraining(jobId: string): Promise<unknown>;
+  /** Datasets known to the studio (`datasets.list`). */
+  datasets(): Promise<DatasetInfo[]>;
+  /** Import a dataset from its text content (`datasets.upload`). */
+  uploadDataset(filename: string, content: string, name?: string | null): Promise<DatasetInfo>;
+}
+
+/** A job from an operation result that may be the job itself or `{job: ...}`. */
+export function asJob(result: unknown): Job {
+  if (result && typeof result === 'object' && 'job' in (result as Record<string, unknown>)) {
+    const inner = (result as Record<string, unknown>).job;
+    if (inner && typeof inner === 'object') {
+      return inner as Job;
+    }
+  }
+  return result as Job;
+}
+
+/** Log text from `training.logs`: a string, or `{logs|text|log|lines}`. */
+export function asText(result: unknown): string {
+  if (typeof result === 'string') {
+    return result;
+  }
+  if (result && typeof result === 'object') {
+    for (const key of ['logs', 'text', 'log', 'lines', 'tail']) {
+      const value = (result as Record<string, unknown>)[key];
+      if (typeof value === 'string') {
+        return value;
+      }
+      if (Array.isArray(value)) {
+        return value.join('\n');
+      }
+    }
+  }
+  return '';
+}
+
+/** The first object with a `name` (a dataset) in an operation result. */
+export function asDataset(result: unknown): DatasetInfo {
+  if (result && typeof result === 'object' && !('name' in (result as object))) {
+    const inner = (result as Record<string, unknown>).dataset;
+    if (inner && typeof inner === 'object') {
+      return inner as DatasetInfo;
+    }
+  }
+  return result as DatasetInfo;
 }
 
 /** `chat.models` / `chat.loaded` results may be a list or `{models|loaded: [...]}`. */
@@ -97,7 +161,18 @@ export const OPERATION = {
   chatLoad: 'chat.load',
   chatUnload: 'chat.unload',
   chatStream: 'chat.stream',
-  chatStop: 'chat.stop'
+  chatStop: 'chat.stop',
+  trainingStart: 'training.start',
+  trainingRuns: 'training.runs',
+  trainingGet: 'training.get',
+  trainingMetrics: 'training.metrics',
+  trainingLogs: 'training.logs',
+  trainingCancel: 'training.cancel',
+  trainingResume: 'training.resume',
+  trainingMerge: 'training.merge',
+  trainingEstimate: 'training.estimate',
+  datasetsList: 'datasets.list',
+  datasetsUpload: 'datasets.upload'
 } as const;
 
 /** A failed operation, carrying the server's typed error (`{"error": {...}}`). */

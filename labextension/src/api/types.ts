@@ -296,3 +296,53 @@ export interface ChatStream {
   promise: Promise<ChatResult>;
   stop: () => void;
 }
+
+/* ---- training (engine/training: TrainingService, DatasetInfo) ---- */
+
+/** LoRA fine-tuning options (`eng.training.start(base, dataset, **config)`); all optional. */
+export interface TrainingConfig {
+  steps?: number | null;
+  epochs?: number | null;
+  learning_rate?: number | null;
+  lora_r?: number | null;
+  lora_alpha?: number | null;
+  lora_dropout?: number | null;
+  target_modules?: string[] | null;
+  batch_size?: number | null;
+  grad_accum?: number | null;
+  max_seq_length?: number | null;
+  eval_every?: number | null;
+  eval_fraction?: number | null;
+  seed?: number | null;
+  lr_scheduler?: string | null;
+  warmup_steps?: number | null;
+}
+
+/** One row of `training.metrics`: a training step (loss) or an evaluation (eval_loss). */
+export interface TrainingMetric {
+  step: number;
+  epoch?: number | null;
+  loss?: number | null;
+  eval_loss?: number | null;
+  learning_rate?: number | null;
+  grad_norm?: number | null;
+  tokens_per_second?: number | null;
+  elapsed?: number | null;
+  energy_wh?: number | null;
+}
+
+/** `training.estimate`: memory and time a run would take. */
+export interface TrainingEstimate {
+  memory_bytes?: number | null;
+  seconds_per_step?: number | null;
+  seconds?: number | null;
+  [key: string]: unknown;
+}
+
+/** One entry of `datasets.list` (`DatasetInfo`). */
+export interface DatasetInfo {
+  name: string;
+  rows?: number | null;
+  shape?: string | null;
+  [key: string]: unknown;
+}

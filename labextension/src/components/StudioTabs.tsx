@@ -7,6 +7,7 @@ import { DownloadsPanel } from './DownloadsPanel';
 import { LibraryPanel } from './LibraryPanel';
 import { RunningPanel } from './RunningPanel';
 import { SystemPanel } from './SystemPanel';
+import { TrainingPanel } from './TrainingPanel';
 
 /** What a tab gets to render itself with. */
 export interface TabContext {
@@ -36,6 +37,11 @@ export const DEFAULT_TABS: StudioTab[] = [
     render: ({ source }) => <DownloadsPanel source={source} />
   },
   { id: 'chat', label: 'Chat', render: ({ source }) => <ChatPanel source={source} /> },
+  {
+    id: 'training',
+    label: 'Training',
+    render: ({ source }) => <TrainingPanel source={source} />
+  },
   { id: 'running', label: 'Running', render: ({ source }) => <RunningPanel source={source} /> },
   { id: 'system', label: 'System', render: ({ source }) => <SystemPanel source={source} /> }
 ];

@@ -9,3 +9,5 @@ export { DEFAULT_TABS, StudioTabs } from './StudioTabs';
 export type { StudioTab, TabContext } from './StudioTabs';
 export { SystemPanel } from './SystemPanel';
 export { RunningPanel } from './RunningPanel';
+export { TrainingChart } from './TrainingChart';
+export { TrainingPanel } from './TrainingPanel';

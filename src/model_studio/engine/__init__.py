@@ -18,6 +18,7 @@ from .jobs import EventBus, Job, JobState, JobStore, Progress
 from .library import Library, ModelInfo
 from .refs import ModelRef
 from .system import SystemMonitor
+from .training import TrainingService
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class Engine:
         self.library = Library(self.settings, self.hub, self.system, self.downloads.active_repos)
         self.feed = JobFeed(self.jobs)
         self.chat = ChatService(self.settings, self.library, self.jobs)
+        self.training = TrainingService(self.settings, self.jobs, self.chat)
 
     # Settings ----------------------------------------------------------------------------------
 
@@ -111,6 +113,7 @@ class Engine:
     def close(self) -> None:
         """Stop this process's downloads (they become resumable) and release resources."""
         self.feed.close()
+        self.training.close()
         self.chat.close()
         self.downloads.close()
         self.bus.close()

@@ -76,6 +76,20 @@ _RESULTS: dict[str, tuple[dict[str, Any], tuple[int, ...]]] = {
     "batch.get": ({"type": "object", "required": ["job", "results"], "properties": {
         "job": {"$ref": "#/components/schemas/Job"},
         "results": {"type": "array", "items": {"type": "object"}}}}, (404,)),
+    "training.start": ({"$ref": "#/components/schemas/Job"}, (404, 501)),
+    "training.runs": ({"type": "object", "required": ["runs"], "properties": {
+        "runs": {"type": "array", "items": {"type": "object"}}}}, ()),
+    "training.get": ({"$ref": "#/components/schemas/Job"}, (404,)),
+    "training.metrics": ({"type": "object", "required": ["metrics"], "properties": {
+        "metrics": {"type": "array", "items": {"type": "object"}}}}, (404,)),
+    "training.logs": ({"type": "object", "required": ["log"], "properties": {"log": {"type": "string"}}}, (404,)),
+    "training.cancel": ({"$ref": "#/components/schemas/Job"}, (404, 409)),
+    "training.resume": ({"$ref": "#/components/schemas/Job"}, (404, 409)),
+    "training.merge": ({"type": "object", "required": ["path"], "properties": {"path": {"type": "string"}}},
+                       (404, 409, 501)),
+    "training.estimate": ({"type": "object", "required": ["memory_bytes", "seconds_per_step", "seconds"],
+                           "properties": {"memory_bytes": {"type": "integer"}, "seconds_per_step": {"type": "number"},
+                                          "seconds": {"type": "number"}}}, (404,)),
 }
 
 _ERROR_TEXT = {400: "Invalid input (ValidationError)", 403: "Missing or invalid Jupyter token",

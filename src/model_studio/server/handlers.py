@@ -29,7 +29,7 @@ PREFIX = "/model-studio/api"
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 
 # Path parameters of api.OPERATIONS and the URL segments they match.
-PATH_PATTERNS = {"model": r"[^/]+/[^/]+", "job_id": r"[^/]+"}
+PATH_PATTERNS = {"model": r"[^/]+/[^/]+", "job_id": r"[^/]+", "name": r"[^/]+"}
 
 
 def route_pattern(path: str) -> str:

@@ -10,5 +10,7 @@ from .downloads import Downloads
 from .library import ModelLibrary
 from .studio import Studio
 from .system import SystemMonitor
+from .training import TrainingMonitor
 
-__all__ = ["StudioWidget", "ModelLibrary", "Downloads", "SystemMonitor", "Studio", "ChatPlayground"]
+__all__ = ["StudioWidget", "ModelLibrary", "Downloads", "SystemMonitor", "Studio", "ChatPlayground",
+           "TrainingMonitor"]

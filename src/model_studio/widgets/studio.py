@@ -9,11 +9,11 @@ import traitlets
 from ._base import StudioWidget
 
 #: The dashboard's tabs, in order (training and video join as they land).
-TABS = ("library", "downloads", "chat", "running", "system")
+TABS = ("library", "downloads", "chat", "training", "running", "system")
 
 
 class Studio(StudioWidget):
-    """The whole studio in tabs: library, downloads, chat, running (loaded models) and system.
+    """The whole studio in tabs: library, downloads, chat, training, running (loaded models) and system.
 
     ``tab`` is the open tab (synced: set it to switch, read it to see where the user is). The
     dashboard receives both ``job`` events and ``system`` events every ``interval`` seconds.

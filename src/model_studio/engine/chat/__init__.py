@@ -8,6 +8,7 @@ resumable jobs (``batch.py``).
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
@@ -224,6 +225,8 @@ class ChatService:
         return self._load(model, self._options(load_options))
 
     def _load(self, model: str, options: LoadOptions) -> LoadedModel:
+        if model.startswith("run/"):
+            return self._load_run(model, options)
         if options.backend is None:  # a model loaded with a chosen backend keeps answering through it
             ref = ModelRef.parse(model, variant=options.quantization)
             for held in self.manager.keys():
@@ -250,6 +253,40 @@ class ChatService:
             need = params * width + fit.kv_cache_bytes + fit.overhead_bytes
         return self.manager.load(key, lambda: backend.load(res.model_id, str(res.path), options),
                                  need_bytes=need, fit=fit, replace=lambda m: _differs(m.options, options))
+
+    def run_model(self, model: str) -> tuple[str, str]:
+        """(base model folder, adapter folder) of ``run/<job_id>``, a finished training run."""
+        job_id = model.split("/", 1)[1]
+        result_file = self.settings.home_path / "runs" / job_id / "result.json"
+        try:
+            result = json.loads(result_file.read_text())
+            base_dir, adapter = str(result["base_dir"]), str(result["adapter"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise NotFoundError(f"{model} is not a finished training run", details={"model": model},
+                                resolution_steps=["List runs with engine.training.runs()",
+                                                  "Wait for the run to complete"]) from None
+        if not Path(adapter).exists() or not Path(base_dir).exists():
+            raise NotFoundError(f"The files of {model} are gone", details={"model": model, "adapter": adapter,
+                                                                           "base": base_dir})
+        return base_dir, adapter
+
+    def _load_run(self, model: str, options: LoadOptions) -> LoadedModel:
+        """A training run: its (dequantized) base model folder plus its LoRA adapter, through transformers."""
+        base_dir, adapter = self.run_model(model)
+        if options.backend not in (None, "transformers"):
+            raise ValidationError("A training run loads through the transformers backend",
+                                  details={"model": model, "backend": options.backend})
+        options = replace(options, backend="transformers", adapter=adapter)
+        backend = self._backend("transformers")
+        key: Key = (model, "transformers", adapter)
+        current = self.manager.get(key)
+        if current is not None and not _differs(current.options, options):
+            return current
+        size = sum(p.stat().st_size for p in Path(base_dir).glob("*.safetensors"))
+        width = 4 if (options.dtype or "float32") == "float32" else 2
+        need = int(size * width / 4) + 64 * 1024 * 1024
+        return self.manager.load(key, lambda: backend.load(model, base_dir, options),
+                                 need_bytes=need, replace=lambda m: _differs(m.options, options))
 
     def loaded(self) -> list[dict[str, Any]]:
         """Loaded models: ``describe()`` plus ``last_used``, ``idle_seconds`` and ``in_use``."""

@@ -1,0 +1,6 @@
+"""LoRA fine-tuning: ``engine.training`` (``TrainingService``), run settings (``RunConfig``) and the worker."""
+
+from .config import RunConfig, estimate
+from .service import TrainingService
+
+__all__ = ["RunConfig", "TrainingService", "estimate"]
