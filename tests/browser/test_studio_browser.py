@@ -134,6 +134,28 @@ def test_sidebar_search_download_cancel_resume_delete(page, lab, fake_hub_sessio
     shot(page, "sidebar-system")
     page.click(tid("tab-library"))
     shot(page, "sidebar-library")
+
+    # It follows the JupyterLab theme: dark theme, dark panel (only --jp-* colours are used)
+    def panel_luminance() -> float:
+        rgb = page.evaluate("""() => {
+          let el = document.querySelector('[data-testid="library-panel"]');
+          let c = 'rgba(0, 0, 0, 0)';
+          while (el && (c === 'rgba(0, 0, 0, 0)' || c === 'transparent')) {
+            c = getComputedStyle(el).backgroundColor; el = el.parentElement;
+          }
+          return c.match(/[0-9.]+/g).slice(0, 3).map(Number);
+        }""")
+        return (0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]) / 255
+
+    light = panel_luminance()
+    page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+    page.wait_for_function("document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
+    page.wait_for_timeout(500)
+    dark = panel_luminance()
+    shot(page, "sidebar-dark")
+    page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
+    page.wait_for_function("document.body.dataset.jpThemeLight === 'true'", timeout=30_000)
+    assert light > 0.7 and dark < 0.3, (light, dark)
     assert not page.errors, page.errors
 
 

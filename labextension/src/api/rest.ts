@@ -6,17 +6,8 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import {
-  asDataset,
-  asJob,
-  asList,
-  asText,
-  compact,
-  DataSource,
-  OPERATION,
-  StudioApiError,
-  Unsubscribe
-} from './source';
+import { OperationCalls } from './calls';
+import { asList, compact, DataSource, OPERATION, StudioApiError, Unsubscribe } from './source';
 import type {
   BackendInfo,
   ChatMessage,
@@ -37,11 +28,7 @@ import type {
   SettingsResult,
   SettingsUpdate,
   StartDownload,
-  SystemSnapshot,
-  DatasetInfo,
-  TrainingConfig,
-  TrainingEstimate,
-  TrainingMetric
+  SystemSnapshot
 } from './types';
 
 export const API_PREFIX = 'model-studio/api';
@@ -137,10 +124,11 @@ export async function requestAPI<T>(
   return data as T;
 }
 
-export class RestSource implements DataSource {
+export class RestSource extends OperationCalls implements DataSource {
   readonly settings: ServerConnection.ISettings;
 
   constructor(settings?: ServerConnection.ISettings) {
+    super();
     this.settings = settings ?? ServerConnection.makeSettings();
   }
 
@@ -216,63 +204,6 @@ export class RestSource implements DataSource {
     return this.post('settings', changes as Record<string, unknown>, 'PATCH');
   }
 
-  // Training -----------------------------------------------------------------------------------
-
-  async trainingRuns(): Promise<Job[]> {
-    return asList<Job>(await this.operation(OPERATION.trainingRuns), 'runs', 'jobs');
-  }
-
-  async trainingMetrics(jobId: string, sinceStep = 0): Promise<TrainingMetric[]> {
-    return asList<TrainingMetric>(
-      await this.operation(OPERATION.trainingMetrics, { job_id: jobId, since_step: sinceStep }),
-      'metrics'
-    );
-  }
-
-  async trainingLogs(jobId: string, tail = 200): Promise<string> {
-    return asText(await this.operation(OPERATION.trainingLogs, { job_id: jobId, tail }));
-  }
-
-  async startTraining(base: string, dataset: string, config: TrainingConfig): Promise<Job> {
-    return asJob(
-      await this.operation(OPERATION.trainingStart, { ...compact({ ...config }), base, dataset })
-    );
-  }
-
-  estimateTraining(
-    base: string,
-    dataset: string,
-    config: TrainingConfig
-  ): Promise<TrainingEstimate> {
-    return this.operation(OPERATION.trainingEstimate, { ...compact({ ...config }), base, dataset });
-  }
-
-  async cancelTraining(jobId: string): Promise<Job> {
-    return asJob(await this.operation(OPERATION.trainingCancel, { job_id: jobId }));
-  }
-
-  async resumeTraining(jobId: string): Promise<Job> {
-    return asJob(await this.operation(OPERATION.trainingResume, { job_id: jobId }));
-  }
-
-  mergeTraining(jobId: string): Promise<unknown> {
-    return this.operation(OPERATION.trainingMerge, { job_id: jobId });
-  }
-
-  async datasets(): Promise<DatasetInfo[]> {
-    return asList<DatasetInfo>(await this.operation(OPERATION.datasetsList), 'datasets');
-  }
-
-  async uploadDataset(
-    filename: string,
-    content: string,
-    name?: string | null
-  ): Promise<DatasetInfo> {
-    return asDataset(
-      await this.operation(OPERATION.datasetsUpload, compact({ filename, content, name }))
-    );
-  }
-
   // Chat ---------------------------------------------------------------------------------------
 
   private routes: Promise<Map<string, { method: string; path: string }>> | null = null;
@@ -313,6 +244,10 @@ export class RestSource implements DataSource {
   }
 
   /** Run one operation of `model_studio.api` by name (path parameters filled from `params`). */
+  protected invoke<T>(method: string, params: Record<string, unknown> = {}): Promise<T> {
+    return this.operation<T>(method, params);
+  }
+
   async operation<T>(name: string, params: Record<string, unknown> = {}): Promise<T> {
     const route = await this.routeOf(name);
     const rest: Record<string, unknown> = { ...params };

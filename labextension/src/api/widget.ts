@@ -8,17 +8,8 @@
  *                        {kind: "event", type: "job" | "system", data}   (pushed, no id)
  * Operation names and parameter names are exactly those of `model_studio.api.OPERATIONS`.
  */
-import {
-  asDataset,
-  asJob,
-  asList,
-  asText,
-  compact,
-  DataSource,
-  OPERATION,
-  StudioApiError,
-  Unsubscribe
-} from './source';
+import { OperationCalls } from './calls';
+import { asList, compact, DataSource, OPERATION, StudioApiError, Unsubscribe } from './source';
 import type {
   BackendInfo,
   ChatChunkEvent,
@@ -40,11 +31,7 @@ import type {
   SettingsResult,
   SettingsUpdate,
   StartDownload,
-  SystemSnapshot,
-  DatasetInfo,
-  TrainingConfig,
-  TrainingEstimate,
-  TrainingMetric
+  SystemSnapshot
 } from './types';
 
 /** The part of anywidget's `AnyModel` this module uses. */
@@ -71,7 +58,7 @@ function nextId(): string {
   return `${Date.now().toString(36)}-${counter}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
-export class WidgetSource implements DataSource {
+export class WidgetSource extends OperationCalls implements DataSource {
   private readonly pending = new Map<string, Pending>();
   private readonly jobListeners = new Set<(job: Job) => void>();
   private readonly systemListeners = new Set<(snapshot: SystemSnapshot) => void>();
@@ -79,6 +66,7 @@ export class WidgetSource implements DataSource {
   private readonly onMessage = (msg: Message): void => this.handle(msg);
 
   constructor(readonly model: AnyModelLike) {
+    super();
     model.on('msg:custom', this.onMessage);
   }
 
@@ -97,6 +85,10 @@ export class WidgetSource implements DataSource {
   }
 
   /** Run one operation of `model_studio.api` in the kernel. */
+  protected invoke<T>(method: string, params: Record<string, unknown> = {}): Promise<T> {
+    return this.call<T>(method, params);
+  }
+
   call<T>(method: string, params: Record<string, unknown> = {}, id: string = nextId()): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
@@ -227,63 +219,6 @@ export class WidgetSource implements DataSource {
       this.call(OPERATION.chatStop, { request_id: id }).catch(() => undefined);
     };
     return { promise, stop };
-  }
-
-  // Training -----------------------------------------------------------------------------------
-
-  async trainingRuns(): Promise<Job[]> {
-    return asList<Job>(await this.call(OPERATION.trainingRuns), 'runs', 'jobs');
-  }
-
-  async trainingMetrics(jobId: string, sinceStep = 0): Promise<TrainingMetric[]> {
-    return asList<TrainingMetric>(
-      await this.call(OPERATION.trainingMetrics, { job_id: jobId, since_step: sinceStep }),
-      'metrics'
-    );
-  }
-
-  async trainingLogs(jobId: string, tail = 200): Promise<string> {
-    return asText(await this.call(OPERATION.trainingLogs, { job_id: jobId, tail }));
-  }
-
-  async startTraining(base: string, dataset: string, config: TrainingConfig): Promise<Job> {
-    return asJob(
-      await this.call(OPERATION.trainingStart, { ...compact({ ...config }), base, dataset })
-    );
-  }
-
-  estimateTraining(
-    base: string,
-    dataset: string,
-    config: TrainingConfig
-  ): Promise<TrainingEstimate> {
-    return this.call(OPERATION.trainingEstimate, { ...compact({ ...config }), base, dataset });
-  }
-
-  async cancelTraining(jobId: string): Promise<Job> {
-    return asJob(await this.call(OPERATION.trainingCancel, { job_id: jobId }));
-  }
-
-  async resumeTraining(jobId: string): Promise<Job> {
-    return asJob(await this.call(OPERATION.trainingResume, { job_id: jobId }));
-  }
-
-  mergeTraining(jobId: string): Promise<unknown> {
-    return this.call(OPERATION.trainingMerge, { job_id: jobId });
-  }
-
-  async datasets(): Promise<DatasetInfo[]> {
-    return asList<DatasetInfo>(await this.call(OPERATION.datasetsList), 'datasets');
-  }
-
-  async uploadDataset(
-    filename: string,
-    content: string,
-    name?: string | null
-  ): Promise<DatasetInfo> {
-    return asDataset(
-      await this.call(OPERATION.datasetsUpload, compact({ filename, content, name }))
-    );
   }
 
   subscribe(onJob: (job: Job) => void, onSystem?: (snapshot: SystemSnapshot) => void): Unsubscribe {

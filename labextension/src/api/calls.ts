@@ -1,0 +1,68 @@
+/**
+ * Training and dataset calls, written once over an operation invoker: the sidebar's RestSource
+ * sends them as REST requests, the notebook widgets' WidgetSource as `{kind: "call"}` messages.
+ */
+import { asDataset, asJob, asList, asText, compact, OPERATION } from './source';
+import type { DatasetInfo, Job, TrainingConfig, TrainingEstimate, TrainingMetric } from './types';
+
+export abstract class OperationCalls {
+  /** Run the api.py operation `method` with `params` (the host decides how). */
+  protected abstract invoke<T>(method: string, params?: Record<string, unknown>): Promise<T>;
+
+  // Training -----------------------------------------------------------------------------------
+
+  async trainingRuns(): Promise<Job[]> {
+    return asList<Job>(await this.invoke(OPERATION.trainingRuns), 'runs', 'jobs');
+  }
+
+  async trainingMetrics(jobId: string, sinceStep = 0): Promise<TrainingMetric[]> {
+    return asList<TrainingMetric>(
+      await this.invoke(OPERATION.trainingMetrics, { job_id: jobId, since_step: sinceStep }),
+      'metrics'
+    );
+  }
+
+  async trainingLogs(jobId: string, tail = 200): Promise<string> {
+    return asText(await this.invoke(OPERATION.trainingLogs, { job_id: jobId, tail }));
+  }
+
+  async startTraining(base: string, dataset: string, config: TrainingConfig): Promise<Job> {
+    return asJob(
+      await this.invoke(OPERATION.trainingStart, { ...compact({ ...config }), base, dataset })
+    );
+  }
+
+  estimateTraining(
+    base: string,
+    dataset: string,
+    config: TrainingConfig
+  ): Promise<TrainingEstimate> {
+    return this.invoke(OPERATION.trainingEstimate, { ...compact({ ...config }), base, dataset });
+  }
+
+  async cancelTraining(jobId: string): Promise<Job> {
+    return asJob(await this.invoke(OPERATION.trainingCancel, { job_id: jobId }));
+  }
+
+  async resumeTraining(jobId: string): Promise<Job> {
+    return asJob(await this.invoke(OPERATION.trainingResume, { job_id: jobId }));
+  }
+
+  mergeTraining(jobId: string): Promise<unknown> {
+    return this.invoke(OPERATION.trainingMerge, { job_id: jobId });
+  }
+
+  async datasets(): Promise<DatasetInfo[]> {
+    return asList<DatasetInfo>(await this.invoke(OPERATION.datasetsList), 'datasets');
+  }
+
+  async uploadDataset(
+    filename: string,
+    content: string,
+    name?: string | null
+  ): Promise<DatasetInfo> {
+    return asDataset(
+      await this.invoke(OPERATION.datasetsUpload, compact({ filename, content, name }))
+    );
+  }
+}
