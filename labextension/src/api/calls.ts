@@ -1,9 +1,18 @@
 /**
- * Training and dataset calls, written once over an operation invoker: the sidebar's RestSource
+ * Chat-model, training and dataset calls, written once over an operation invoker: the sidebar's RestSource
  * sends them as REST requests, the notebook widgets' WidgetSource as `{kind: "call"}` messages.
  */
 import { asDataset, asJob, asList, asText, compact, OPERATION } from './source';
-import type { DatasetInfo, Job, TrainingConfig, TrainingEstimate, TrainingMetric } from './types';
+import type {
+  ChatModel,
+  DatasetInfo,
+  Job,
+  LoadedModel,
+  LoadOptions,
+  TrainingConfig,
+  TrainingEstimate,
+  TrainingMetric
+} from './types';
 
 export abstract class OperationCalls {
   /** Run the api.py operation `method` with `params` (the host decides how). */
@@ -64,5 +73,23 @@ export abstract class OperationCalls {
     return asDataset(
       await this.invoke(OPERATION.datasetsUpload, compact({ filename, content, name }))
     );
+  }
+
+  // Chat models ------------------------------------------------------------------------------
+
+  async chatModels(): Promise<ChatModel[]> {
+    return asList<ChatModel>(await this.invoke(OPERATION.chatModels), 'models');
+  }
+
+  async loadedModels(): Promise<LoadedModel[]> {
+    return asList<LoadedModel>(await this.invoke(OPERATION.chatLoaded), 'loaded');
+  }
+
+  loadModel(model: string, options: LoadOptions = {}): Promise<unknown> {
+    return this.invoke(OPERATION.chatLoad, { model, ...options });
+  }
+
+  unloadModel(model: string): Promise<unknown> {
+    return this.invoke(OPERATION.chatUnload, { model });
   }
 }

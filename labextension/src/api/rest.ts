@@ -7,15 +7,12 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
 import { OperationCalls } from './calls';
-import { asList, compact, DataSource, OPERATION, StudioApiError, Unsubscribe } from './source';
+import { compact, DataSource, StudioApiError, Unsubscribe } from './source';
 import type {
   BackendInfo,
   ChatMessage,
-  ChatModel,
   ChatResult,
   ChatStream,
-  LoadedModel,
-  LoadOptions,
   SamplingOptions,
   DeleteResult,
   ErrorInfo,
@@ -261,22 +258,6 @@ export class RestSource extends OperationCalls implements DataSource {
       return this.request<T>(path, { method: route.method, query: rest as Query });
     }
     return this.post<T>(path, rest, route.method);
-  }
-
-  async chatModels(): Promise<ChatModel[]> {
-    return asList<ChatModel>(await this.operation(OPERATION.chatModels), 'models');
-  }
-
-  async loadedModels(): Promise<LoadedModel[]> {
-    return asList<LoadedModel>(await this.operation(OPERATION.chatLoaded), 'loaded');
-  }
-
-  loadModel(model: string, options: LoadOptions = {}): Promise<unknown> {
-    return this.operation(OPERATION.chatLoad, { model, ...options });
-  }
-
-  unloadModel(model: string): Promise<unknown> {
-    return this.operation(OPERATION.chatUnload, { model });
   }
 
   /**

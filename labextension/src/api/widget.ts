@@ -9,16 +9,13 @@
  * Operation names and parameter names are exactly those of `model_studio.api.OPERATIONS`.
  */
 import { OperationCalls } from './calls';
-import { asList, compact, DataSource, OPERATION, StudioApiError, Unsubscribe } from './source';
+import { compact, DataSource, OPERATION, StudioApiError, Unsubscribe } from './source';
 import type {
   BackendInfo,
   ChatChunkEvent,
   ChatMessage,
-  ChatModel,
   ChatResult,
   ChatStream,
-  LoadedModel,
-  LoadOptions,
   SamplingOptions,
   DeleteResult,
   ErrorInfo,
@@ -183,22 +180,6 @@ export class WidgetSource extends OperationCalls implements DataSource {
 
   updateSettings(changes: SettingsUpdate): Promise<SettingsResult> {
     return this.call(OPERATION.updateSettings, changes as Record<string, unknown>);
-  }
-
-  async chatModels(): Promise<ChatModel[]> {
-    return asList<ChatModel>(await this.call(OPERATION.chatModels), 'models');
-  }
-
-  async loadedModels(): Promise<LoadedModel[]> {
-    return asList<LoadedModel>(await this.call(OPERATION.chatLoaded), 'loaded');
-  }
-
-  loadModel(model: string, options: LoadOptions = {}): Promise<unknown> {
-    return this.call(OPERATION.chatLoad, { model, ...options });
-  }
-
-  unloadModel(model: string): Promise<unknown> {
-    return this.call(OPERATION.chatUnload, { model });
   }
 
   /** `chat.stream` in the kernel; chunks arrive as `chat.chunk` events carrying this call's id. */
