@@ -13,6 +13,7 @@ import { formatBytes, formatDuration } from './format';
 import { useDebounced } from './hooks';
 import { ProgressBar } from './ProgressBar';
 import { TrainingChart } from './TrainingChart';
+import { useLiveJobs } from './useJobs';
 
 export interface TrainingPanelProps {
   source: DataSource;
@@ -225,54 +226,15 @@ function useLogTail(source: DataSource, job: Job | undefined): string {
   return text;
 }
 
-/** Training runs: loaded once, then kept live from the job events of kind "train". */
+/** Training runs, live (see `useLiveJobs`). */
 function useRuns(source: DataSource): {
   runs: Job[];
   error: Error | null;
   reload: () => void;
   upsert: (job: Job) => void;
 } {
-  const [byId, setById] = React.useState<Map<string, Job>>(() => new Map());
-  const [error, setError] = React.useState<Error | null>(null);
-  const upsert = React.useCallback((job: Job) => {
-    if (!job || job.kind !== 'train') {
-      return;
-    }
-    setById(prev => {
-      const old = prev.get(job.id);
-      if (old && old.updated_at > job.updated_at) {
-        return prev;
-      }
-      return new Map(prev).set(job.id, { ...old, ...job });
-    });
-  }, []);
-  const reload = React.useCallback(() => {
-    source.trainingRuns().then(
-      jobs => {
-        setError(null);
-        setById(prev => {
-          const next = new Map(prev);
-          for (const job of jobs) {
-            const old = next.get(job.id);
-            if (!old || old.updated_at <= job.updated_at) {
-              next.set(job.id, { ...old, ...job });
-            }
-          }
-          return next;
-        });
-      },
-      err => setError(err as Error)
-    );
-  }, [source]);
-  React.useEffect(() => {
-    reload();
-    return source.subscribe(upsert);
-  }, [source, reload, upsert]);
-  const runs = React.useMemo(
-    () => [...byId.values()].sort((a, b) => b.created_at - a.created_at),
-    [byId]
-  );
-  return { runs, error, reload, upsert };
+  const { jobs, error, reload, upsert } = useLiveJobs(source, 'train', () => source.trainingRuns());
+  return { runs: jobs, error, reload, upsert };
 }
 
 /** LoRA fine-tuning: runs, live loss curves, logs, cancel/resume, compare, and a new-run form. */

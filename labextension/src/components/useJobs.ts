@@ -4,39 +4,47 @@ import type { DataSource } from '../api/source';
 import type { Job } from '../api/types';
 
 /**
- * Download jobs, newest first: loaded once, then kept live from the source's job events.
+ * Jobs of one kind, newest first: loaded once with `load`, then kept live from the source's job
+ * events. An event merges into what was loaded (a run's `final_metrics` from the list survive).
  * `onChange` hears every job update (e.g. the library refreshes when a download completes).
  */
-export function useDownloadJobs(
+export function useLiveJobs(
   source: DataSource,
+  kind: string,
+  load: () => Promise<Job[]>,
   onChange?: (job: Job, previous: Job | undefined) => void
 ): { jobs: Job[]; error: Error | null; reload: () => void; upsert: (job: Job) => void } {
   const [byId, setById] = React.useState<Map<string, Job>>(() => new Map());
   const [error, setError] = React.useState<Error | null>(null);
   const onChangeRef = React.useRef(onChange);
   onChangeRef.current = onChange;
+  const loadRef = React.useRef(load);
+  loadRef.current = load;
 
-  const upsert = React.useCallback((job: Job) => {
-    if (!job || job.kind !== 'download') {
-      return;
-    }
-    setById(prev => {
-      const previous = prev.get(job.id);
-      if (previous && previous.updated_at > job.updated_at) {
-        return prev; // an older snapshot arriving late
+  const upsert = React.useCallback(
+    (job: Job) => {
+      if (!job || job.kind !== kind) {
+        return;
       }
-      const next = new Map(prev);
-      next.set(job.id, job);
-      if (onChangeRef.current) {
-        const cb = onChangeRef.current;
-        window.setTimeout(() => cb(job, previous), 0);
-      }
-      return next;
-    });
-  }, []);
+      setById(prev => {
+        const previous = prev.get(job.id);
+        if (previous && previous.updated_at > job.updated_at) {
+          return prev; // an older snapshot arriving late
+        }
+        const next = new Map(prev);
+        next.set(job.id, { ...previous, ...job });
+        if (onChangeRef.current) {
+          const cb = onChangeRef.current;
+          window.setTimeout(() => cb(job, previous), 0);
+        }
+        return next;
+      });
+    },
+    [kind]
+  );
 
   const reload = React.useCallback(() => {
-    source.listDownloads(null, 200).then(
+    loadRef.current().then(
       jobs => {
         setError(null);
         setById(prev => {
@@ -44,7 +52,7 @@ export function useDownloadJobs(
           for (const job of jobs) {
             const previous = next.get(job.id);
             if (!previous || previous.updated_at <= job.updated_at) {
-              next.set(job.id, job);
+              next.set(job.id, { ...previous, ...job });
             }
           }
           return next;
@@ -52,7 +60,7 @@ export function useDownloadJobs(
       },
       err => setError(err as Error)
     );
-  }, [source]);
+  }, []);
 
   React.useEffect(() => {
     reload();
@@ -64,4 +72,12 @@ export function useDownloadJobs(
     [byId]
   );
   return { jobs, error, reload, upsert };
+}
+
+/** Download jobs, live (see `useLiveJobs`). */
+export function useDownloadJobs(
+  source: DataSource,
+  onChange?: (job: Job, previous: Job | undefined) => void
+): { jobs: Job[]; error: Error | null; reload: () => void; upsert: (job: Job) => void } {
+  return useLiveJobs(source, 'download', () => source.listDownloads(null, 200), onChange);
 }
