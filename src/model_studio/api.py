@@ -208,6 +208,15 @@ def _training_estimate(eng: Engine, base, dataset, **config):
     return eng.training.estimate(base, dataset, **{k: v for k, v in config.items() if v is not None})
 
 
+def _video_generate(eng: Engine, model, prompt, image_base64, lora_scale, offload, **options):
+    return eng.video.generate(model, prompt, image=image_base64, lora_scale=1.0 if lora_scale is None else lora_scale,
+                              offload=offload, **{k: v for k, v in options.items() if v is not None}).to_dict()
+
+
+def _video_plan(eng: Engine, model, offload, has_image, **values):
+    return eng.video.plan(model, offload=offload, has_image=has_image, **values)
+
+
 _STATES = ("queued", "running", "paused", "completed", "failed", "cancelled", "interrupted")
 _MODEL = Param("model", "str", "path", required=True, description="org/name (or local/name)")
 _JOB = Param("job_id", "str", "path", required=True)
@@ -227,6 +236,12 @@ _TRAIN_CONFIG = (
     Param("warmup_steps", "int", "body"), Param("batch_size", "int", "body"), Param("grad_accum", "int", "body"),
     Param("max_seq_length", "int", "body"), Param("eval_every", "int", "body"),
     Param("eval_fraction", "float", "body"), Param("save_every", "int", "body"), Param("seed", "int", "body"))
+
+_VIDEO_SHAPE = (Param("width", "int", "body"), Param("height", "int", "body"), Param("num_frames", "int", "body"),
+                Param("fps", "int", "body"), Param("steps", "int", "body"), Param("guidance", "float", "body"))
+_OFFLOAD = Param("offload", "str", "body", default="auto", choices=("auto", "none", "model", "sequential", "cpu"),
+                 description="auto: the planner's choice")
+_BODY_MODEL_ID = Param("model", "str", "body", required=True, description="org/name or local/name")
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("library.search", "GET", "/library", _search, "Search catalog, Hub and local models", (
@@ -355,6 +370,36 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("training.estimate", "POST", "/training/estimate", _training_estimate,
               "Rough memory and time of a run", (
                   Param("base", "str", "body", required=True), Param("dataset", "str", "body"), *_TRAIN_CONFIG)),
+    Operation("video.models", "GET", "/video/models", lambda eng: {"models": eng.video.models()},
+              "Video models: local diffusers pipelines and the catalog's, with defaults, rules and size presets"),
+    Operation("video.plan", "POST", "/video/plan", _video_plan,
+              "Validate a generation and plan its memory on this machine (nothing is loaded)", (
+                  _BODY_MODEL_ID, *_VIDEO_SHAPE, _OFFLOAD,
+                  Param("has_image", "bool", "body", default=False, description="an input image will be given"))),
+    Operation("video.generate", "POST", "/video", _video_generate,
+              "Queue a text-to-video or image-to-video generation (checked and planned first)", (
+                  _BODY_MODEL_ID, Param("prompt", "str", "body", required=True),
+                  Param("negative_prompt", "str", "body"),
+                  Param("image_base64", "str", "body", description="PNG/JPEG/WebP as base64 (a data: URL too)"),
+                  *_VIDEO_SHAPE, Param("seed", "int", "body", description="0..2**32-1; default: random (saved)"),
+                  Param("lora", "str", "body", description="path of LoRA weights (.safetensors or a folder)"),
+                  Param("lora_scale", "float", "body", default=1.0), _OFFLOAD), status=202),
+    Operation("video.list", "GET", "/video",
+              lambda eng, state, limit: {"generations": [j.to_dict() for j in eng.video.list(state, limit=limit)]},
+              "Generations, newest first (completed ones form the gallery)",
+              (Param("state", "str", choices=_STATES), Param("limit", "int", default=100))),
+    Operation("video.get", "GET", "/video/{job_id}", lambda eng, job_id: eng.video.get(job_id).to_dict(),
+              "One generation", (_JOB,)),
+    Operation("video.cancel", "POST", "/video/{job_id}/cancel", lambda eng, job_id: eng.video.cancel(job_id).to_dict(),
+              "Stop a generation between two steps (no video is written)", (_JOB,)),
+    Operation("video.resume", "POST", "/video/{job_id}/resume", lambda eng, job_id: eng.video.resume(job_id).to_dict(),
+              "Run a stopped or failed generation again with the same parameters and seed", (_JOB,)),
+    Operation("video.delete", "DELETE", "/video/{job_id}", lambda eng, job_id: eng.video.delete(job_id),
+              "Delete a finished generation and its files", (_JOB,)),
+    Operation("video.media", "GET", "/video/{job_id}/media",
+              lambda eng, job_id, what: eng.video.media(job_id, what),
+              "A generation's video, thumbnail or input image as base64 (the .mp4 and .jpg routes serve the files)",
+              (_JOB, Param("what", "str", default="video", choices=("video", "thumbnail", "image")))),
 )
 
 BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS}

@@ -17,7 +17,8 @@ from model_studio.server.handlers import OPENAPI_PATH, PREFIX, OperationHandler
 from tests.server.conftest import assert_error, poll
 
 DOC = json.loads(OPENAPI_PATH.read_text())
-EXTRA_PATHS = {"/events": {"get"}, "/openapi.json": {"get"}}
+EXTRA_PATHS = {"/events": {"get"}, "/openapi.json": {"get"}, "/video/{job_id}/video.mp4": {"get"},
+               "/video/{job_id}/thumbnail.jpg": {"get"}}
 _TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "list[str]": "array",
           "object": "object", "list[object]": "array"}
 
@@ -49,7 +50,8 @@ def test_document_paths_and_methods_match_the_operations_exactly():
         expected.setdefault(op.path, set()).add(op.http_method.lower())
     assert documented == expected
     ids = [item["operationId"] for methods in DOC["paths"].values() for item in methods.values()]
-    assert sorted(ids) == sorted([op.name for op in studio_api.OPERATIONS] + ["events", "openapi"])
+    assert sorted(ids) == sorted([op.name for op in studio_api.OPERATIONS]
+                                   + ["events", "openapi", "video.file.video", "video.file.thumbnail"])
 
 
 @pytest.mark.parametrize("op", studio_api.OPERATIONS, ids=lambda op: op.name)

@@ -19,12 +19,13 @@ from .library import Library, ModelInfo
 from .refs import ModelRef
 from .system import SystemMonitor
 from .training import TrainingService
+from .video import VideoService
 
 log = logging.getLogger(__name__)
 
 
 class Engine:
-    """Library, downloads, chat, system (and later training, video) over one job store.
+    """Library, downloads, chat, training, video and system over one job store.
 
     Processes share durable state, not memory: weights live in the Hugging Face cache and jobs in
     ``<home>/state.sqlite``, so a download started in a kernel shows in the server and vice versa.
@@ -52,6 +53,7 @@ class Engine:
         self.feed = JobFeed(self.jobs)
         self.chat = ChatService(self.settings, self.library, self.jobs)
         self.training = TrainingService(self.settings, self.jobs, self.chat)
+        self.video = VideoService(self.settings, self.jobs, self.library)
 
     # Settings ----------------------------------------------------------------------------------
 
@@ -113,6 +115,7 @@ class Engine:
     def close(self) -> None:
         """Stop this process's downloads (they become resumable) and release resources."""
         self.feed.close()
+        self.video.close()
         self.training.close()
         self.chat.close()
         self.downloads.close()

@@ -90,6 +90,45 @@ _RESULTS: dict[str, tuple[dict[str, Any], tuple[int, ...]]] = {
     "training.estimate": ({"type": "object", "required": ["memory_bytes", "seconds_per_step", "seconds"],
                            "properties": {"memory_bytes": {"type": "integer"}, "seconds_per_step": {"type": "number"},
                                           "seconds": {"type": "number"}}}, (404,)),
+    "video.models": ({"type": "object", "required": ["models"], "properties": {
+        "models": {"type": "array", "items": {"$ref": "#/components/schemas/VideoModel"}}}}, ()),
+    "video.plan": ({"$ref": "#/components/schemas/VideoPlan"}, (404, 507)),
+    "video.generate": ({"$ref": "#/components/schemas/Job"}, (404, 409, 501, 507)),
+    "video.list": ({"type": "object", "required": ["generations"], "properties": {
+        "generations": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}}}}, ()),
+    "video.get": ({"$ref": "#/components/schemas/Job"}, (404,)),
+    "video.cancel": ({"$ref": "#/components/schemas/Job"}, (404,)),
+    "video.resume": ({"$ref": "#/components/schemas/Job"}, (404, 409)),
+    "video.delete": ({"type": "object", "required": ["deleted", "bytes"], "properties": {
+        "deleted": {"type": "string"}, "bytes": {"type": "integer"}}}, (404, 409)),
+    "video.media": ({"type": "object", "required": ["mime", "base64", "bytes"], "properties": {
+        "mime": {"type": "string"}, "base64": {"type": "string"}, "bytes": {"type": "integer"}}}, (404,)),
+}
+
+_STRATEGY = {"type": "object", "required": ["name", "offload", "vae_tiling", "vae_slicing", "peak_bytes", "fits"],
+             "properties": {"name": {"type": "string"},
+                            "offload": {"enum": ["none", "model", "sequential", "cpu"]},
+                            "vae_tiling": {"type": "boolean"}, "vae_slicing": {"type": "boolean"},
+                            "peak_bytes": {"type": "integer"}, "fits": {"type": "boolean"},
+                            "speed_rank": {"type": "integer"}, "reason": {"type": "string"}}}
+_VIDEO_SCHEMAS: dict[str, Any] = {
+    "VideoModel": {"type": "object", "required": ["id", "name", "local", "pipeline", "family", "task", "defaults",
+                                                  "rules", "presets"], "properties": {
+        "id": {"type": "string"}, "name": {"type": "string"}, "local": {"type": "boolean"},
+        "pipeline": {"type": "string"}, "family": {"type": "string"}, "task": {"type": "string"},
+        "text_to_video": {"type": "boolean"}, "image_to_video": {"type": "boolean"},
+        "size": {"type": ["integer", "null"]}, "revision": {"type": ["string", "null"]},
+        "defaults": {"type": "object", "description": "width, height, num_frames, fps, steps, guidance"},
+        "rules": {"type": "object", "description": "size_multiple, frame_step, frame_offset, min/max frames, "
+                                                   "steps, guidance and fps ranges"},
+        "presets": {"type": "array", "items": {"type": "object"}}, "lora": {"type": "boolean"}}},
+    "VideoPlan": {"type": "object", "required": ["device", "free_bytes", "strategy", "options", "fits", "reasoning"],
+                  "properties": {
+        "device": {"type": "string"}, "device_name": {"type": "string"}, "free_bytes": {"type": "integer"},
+        "total_bytes": {"type": "integer"}, "dtype": {"type": "string"}, "strategy": _STRATEGY,
+        "options": {"type": "array", "items": _STRATEGY}, "fits": {"type": "boolean"},
+        "reasoning": {"type": "array", "items": {"type": "string"}}, "request": {"type": "object"},
+        "local": {"type": "boolean"}}},
 }
 
 _ERROR_TEXT = {400: "Invalid input (ValidationError)", 403: "Missing or invalid Jupyter token",
@@ -201,6 +240,7 @@ def build_document() -> dict[str, Any]:
     schemas["Settings"] = {"type": "object", "required": ["settings", "mutable"], "properties": {
         "settings": {"type": "object", "description": "Every setting (the Hub token only as hf_token_set)"},
         "mutable": {"type": "array", "items": {"type": "string"}}}}
+    schemas.update(_VIDEO_SCHEMAS)
     schemas["Error"] = {"type": "object", "required": ["error"], "properties": {"error": {
         "type": "object", "required": ["type", "message", "details", "resolution_steps"], "properties": {
             "type": {"type": "string", "description": "ValidationError, NotFoundError, HTTPError, ..."},
@@ -219,6 +259,19 @@ def build_document() -> dict[str, Any]:
         "responses": {"200": {"description": "An endless event stream",
                               "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                       "403": {"$ref": "#/components/responses/E403"}}}}
+    for name, mime, what in (("video.mp4", "video/mp4", "The generated MP4"),
+                             ("thumbnail.jpg", "image/jpeg", "The generation's thumbnail")):
+        paths[f"/video/{{job_id}}/{name}"] = {"get": {
+            "operationId": f"video.file.{name.split('.')[0]}", "summary": f"{what} (HTTP Range supported)",
+            "tags": ["video"],
+            "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                           {"name": "Range", "in": "header", "required": False, "schema": {"type": "string"},
+                            "description": "bytes=START-END: answered 206 with Content-Range"}],
+            "responses": {"200": {"description": what, "content": {mime: {"schema": {"type": "string",
+                                                                                   "format": "binary"}}}},
+                          "206": {"description": "The requested byte range"},
+                          "403": {"$ref": "#/components/responses/E403"},
+                          "404": {"$ref": "#/components/responses/E404"}}}}
     paths["/openapi.json"] = {"get": {
         "operationId": "openapi", "summary": "This document", "tags": ["meta"],
         "responses": {"200": {"description": "OpenAPI 3.1",

@@ -50,7 +50,11 @@ class ModelStudioApp(ExtensionApp):
     def initialize_handlers(self) -> None:
         from .openai import build_openai_handlers
 
-        self.handlers.extend(build_handlers())
+        engine = self.settings.get("model_studio_engine")
+        outputs = engine.video.outputs_dir if engine is not None else None
+        if outputs is not None:
+            outputs.mkdir(parents=True, exist_ok=True)
+        self.handlers.extend(build_handlers(outputs))
         self.handlers.extend(build_openai_handlers())
 
     async def stop_extension(self) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import tornado.web
-from jupyter_server.base.handlers import APIHandler
+from jupyter_server.base.handlers import APIHandler, AuthenticatedFileHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 
 from .. import api
@@ -221,6 +221,18 @@ class OpenAPIHandler(StudioHandler):
         self.finish(OpenAPIHandler._document)
 
 
+class VideoFileHandler(AuthenticatedFileHandler):
+    """A generation's ``video.mp4`` or ``thumbnail.jpg`` from ``<home>/outputs/``, authenticated.
+
+    tornado's StaticFileHandler answers HTTP Range requests (206 with Content-Range), so a
+    ``<video>`` element can seek without fetching the whole file; jupyter_server's subclass adds
+    the authentication and refuses hidden files (a temporary ``.video…tmp.mp4`` is never served).
+    """
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        StudioHandler.write_error(self, status_code, **kwargs)  # type: ignore[arg-type]
+
+
 class NotFoundHandler(StudioHandler):
     """Unknown paths under the API prefix answer 404 in the error shape (not an HTML page)."""
 
@@ -231,8 +243,9 @@ class NotFoundHandler(StudioHandler):
     post = patch = delete = put = get
 
 
-def build_handlers() -> list[tuple[str, type, dict[str, Any]]]:
-    """Routes for every operation (grouped by path), the event stream and the OpenAPI document."""
+def build_handlers(outputs_dir: Path | None = None) -> list[tuple[str, type, dict[str, Any]]]:
+    """Routes for every operation (grouped by path), the event stream, the OpenAPI document and,
+    given the engine's outputs folder, the generated videos and thumbnails."""
     from .events import EventStreamHandler
 
     by_path: dict[str, dict[str, api.Operation]] = {}
@@ -243,5 +256,8 @@ def build_handlers() -> list[tuple[str, type, dict[str, Any]]]:
         (PREFIX + "/openapi.json", OpenAPIHandler, {}),
     ]
     handlers += [(route_pattern(path), OperationHandler, {"operations": ops}) for path, ops in by_path.items()]
+    if outputs_dir is not None:
+        handlers.insert(2, (PREFIX + r"/video/([A-Za-z0-9_-]+/(?:video\.mp4|thumbnail\.jpg))", VideoFileHandler,
+                            {"path": str(outputs_dir)}))
     handlers.append((PREFIX + "(?:/.*)?", NotFoundHandler, {}))
     return handlers

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..energy import GpuEnergy
+
 EXIT_OK, EXIT_ERROR, EXIT_CANCELLED, EXIT_NAN, EXIT_OOM = 0, 1, 3, 4, 5
 
 log = logging.getLogger("model_studio.training.worker")
@@ -128,53 +130,12 @@ class Collator:
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
-class _Energy:
-    """Joules from NVML's energy counter (or power samples) when a GPU reports them; else None."""
-
-    def __init__(self) -> None:
-        self.handle: Any = None
-        self.start_mj: float | None = None
-        self.samples_wh = 0.0
-        self.last = time.monotonic()
-        try:
-            import torch
-
-            if not torch.cuda.is_available():
-                return
-            import pynvml
-
-            pynvml.nvmlInit()
-            self.pynvml = pynvml
-            self.handle = pynvml.nvmlDeviceGetHandleByIndex(torch.cuda.current_device())
-            try:
-                self.start_mj = float(pynvml.nvmlDeviceGetTotalEnergyConsumption(self.handle))
-            except Exception:
-                self.start_mj = None
-        except Exception:
-            self.handle = None
-
-    def wh(self) -> float | None:
-        if self.handle is None:
-            return None
-        try:
-            if self.start_mj is not None:
-                now = float(self.pynvml.nvmlDeviceGetTotalEnergyConsumption(self.handle))
-                return (now - self.start_mj) / 3.6e6
-            watts = self.pynvml.nvmlDeviceGetPowerUsage(self.handle) / 1000.0
-            t = time.monotonic()
-            self.samples_wh += watts * (t - self.last) / 3600.0
-            self.last = t
-            return self.samples_wh
-        except Exception:
-            return None
-
-
 def make_callback(run_dir: Path, tokens_per_step: float, run_state: dict[str, Any]) -> Any:
     from transformers import TrainerCallback
 
     metrics_path = run_dir / "metrics.jsonl"
     control_path = run_dir / "control"
-    energy = _Energy()
+    energy = GpuEnergy()
 
     class MetricsCallback(TrainerCallback):
         def __init__(self) -> None:

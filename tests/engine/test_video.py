@@ -1,0 +1,255 @@
+"""engine.video on the tiny Wan, LTX-Video and CogVideoX pipelines served by the fake Hub.
+
+Each pipeline is downloaded through the engine, generates an MP4 whose frames and size are read
+back from the file, and the same seed gives the same frames. Cancel stops at the step it was asked
+at and leaves no MP4; bad input is refused before anything loads.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("diffusers")
+pytest.importorskip("imageio_ffmpeg")
+
+from model_studio.engine import Engine, JobState  # noqa: E402
+from model_studio.errors import NotFoundError, ResourceError, ValidationError  # noqa: E402
+from tests.fixtures.video_models import TINY_VIDEO_DEFAULTS, TINY_VIDEO_REPOS  # noqa: E402
+
+WAN, LTX, COG = TINY_VIDEO_REPOS["wan"], TINY_VIDEO_REPOS["ltx"], TINY_VIDEO_REPOS["cogvideox"]
+
+
+def read_mp4(path: str | Path):
+    """Frames of an MP4 as a uint8 array (frames, height, width, 3), decoded by ffmpeg."""
+    import imageio.v3 as iio
+
+    return iio.imread(str(path), plugin="FFMPEG")
+
+
+def png_bytes(color=(200, 40, 40), size=(32, 32)) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def local(engine: Engine):
+    def fetch(repo: str) -> str:
+        engine.downloads.start(repo).wait(timeout=120)
+        return repo
+
+    return fetch
+
+
+def _defaults(repo: str, **overrides):
+    d = dict(TINY_VIDEO_DEFAULTS[repo])
+    return {"width": d["width"], "height": d["height"], "num_frames": d["num_frames"], "steps": d["steps"],
+            **overrides}
+
+
+@pytest.mark.parametrize("repo", [WAN, LTX, COG])
+def test_tiny_pipeline_downloads_and_generates_an_mp4(engine: Engine, local, fake_hub, repo):
+    local(repo)
+    models = {m["id"]: m for m in engine.video.models()}
+    assert models[repo]["local"] is True and models[repo]["revision"] == fake_hub.tiny_repos[repo]
+    job = engine.video.generate(repo, "a red fox runs in the snow", seed=7, fps=8, **_defaults(repo))
+    assert job.kind == "video" and job.params["seed"] == 7
+    job = job.wait(timeout=180)
+    assert job.state == JobState.COMPLETED, job.error
+    d = TINY_VIDEO_DEFAULTS[repo]
+    frames = read_mp4(job.result["video"])
+    assert frames.shape == (d["num_frames"], d["height"], d["width"], 3)
+    assert job.result["frames"] == d["num_frames"] and job.result["fps"] == 8
+    assert job.progress.done == job.progress.total == d["steps"]
+    out_dir = Path(job.result["video"]).parent
+    assert sorted(p.name for p in out_dir.iterdir()) == ["params.json", "thumbnail.jpg", "video.mp4"]
+    assert (out_dir / "thumbnail.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
+    record = json.loads((out_dir / "params.json").read_text())
+    assert record["seed"] == 7 and record["prompt"] == "a red fox runs in the snow"
+    assert record["revision"] == fake_hub.tiny_repos[repo] and record["model"] == repo
+    assert record["num_frames"] == d["num_frames"] and record["plan"]["device"] == "cpu"
+    assert "diffusers" in record["versions"]
+
+
+def test_the_same_seed_gives_the_same_frames_and_another_seed_does_not(engine: Engine, local):
+    local(WAN)
+    runs = [engine.video.generate(WAN, "waves on a beach", seed=s, **_defaults(WAN)).wait(timeout=120)
+            for s in (11, 11, 12)]
+    a, b, c = (read_mp4(j.result["video"]) for j in runs)
+    assert (a == b).all()
+    assert not (a == c).all()
+    # one pipeline was loaded and reused for all three
+    assert len(engine.video.loaded()) == 1
+
+
+def test_image_to_video_through_the_sibling_pipeline(engine: Engine, local):
+    local(LTX)
+    model = {m["id"]: m for m in engine.video.models()}[LTX]
+    assert model["image_to_video"] is True
+    job = engine.video.generate(LTX, "the picture comes alive", image=png_bytes(), seed=3, **_defaults(LTX))
+    job = job.wait(timeout=120)
+    assert job.params["task"] == "image-to-video"
+    assert Path(job.params["image"]).name == "input.png" and Path(job.params["image"]).is_file()
+    assert read_mp4(job.result["video"]).shape[0] == TINY_VIDEO_DEFAULTS[LTX]["num_frames"]
+
+
+@pytest.mark.parametrize("how", ["in-process", "job store"])
+def test_cancel_at_a_chosen_step_ends_promptly_without_an_mp4(engine: Engine, local, monkeypatch, how):
+    local(WAN)
+    service = engine.video
+    seen: list[int] = []
+    original = service._progress
+
+    def progress(job_id, done, total, phase, rate):
+        original(job_id, done, total, phase, rate)
+        if phase == "denoising":
+            seen.append(done)
+        if done == 3 and phase == "denoising":  # the user presses Cancel while step 3 is shown
+            if how == "in-process":
+                service.cancel(job_id)
+            else:  # another process (the server, another kernel) asks through the store
+                engine.jobs.request(job_id, "cancel")
+
+    monkeypatch.setattr(service, "_progress", progress)
+    job = service.generate(WAN, "a long clip", seed=1, **_defaults(WAN, steps=40)).wait(timeout=120,
+                                                                                     raise_on_error=False)
+    assert job.state == JobState.CANCELLED
+    assert max(seen) == 3 and job.progress.done == 3
+    assert not (engine.settings.home_path / "outputs" / job.id).exists()
+    assert not list((engine.settings.home_path / "outputs").rglob("*.mp4"))
+
+
+def test_resume_runs_a_cancelled_generation_again_with_its_seed(engine: Engine, local):
+    local(WAN)
+    first = engine.video.generate(WAN, "a comet", seed=5, **_defaults(WAN)).wait(timeout=120)
+    job = engine.video.generate(WAN, "a comet", seed=5, **_defaults(WAN))
+    engine.video.cancel(job.id)
+    job = job.wait(timeout=60, raise_on_error=False)
+    assert job.state == JobState.CANCELLED
+    again = engine.video.resume(job.id).wait(timeout=120)
+    assert again.id == job.id and again.state == JobState.COMPLETED
+    assert (read_mp4(again.result["video"]) == read_mp4(first.result["video"])).all()
+
+
+def test_gallery_lists_serves_and_deletes(engine: Engine, local):
+    local(WAN)
+    job = engine.video.generate(WAN, "a lighthouse", seed=2, **_defaults(WAN)).wait(timeout=120)
+    assert [j.id for j in engine.video.list()] == [job.id]
+    assert engine.video.list("failed") == []
+    media = engine.video.media(job.id, "video")
+    assert media["mime"] == "video/mp4" and media["bytes"] == Path(job.result["video"]).stat().st_size
+    assert engine.video.media(job.id, "thumbnail")["mime"] == "image/jpeg"
+    with pytest.raises(NotFoundError):
+        engine.video.media(job.id, "image")  # text-to-video has no input image
+    with pytest.raises(ValidationError):
+        engine.video.media(job.id, "audio")
+    gone = engine.video.delete(job.id)
+    assert gone["deleted"] == job.id and gone["bytes"] > 0
+    assert not Path(job.result["video"]).parent.exists()
+    assert engine.video.list() == []
+    with pytest.raises(NotFoundError):
+        engine.video.get(job.id)
+
+
+@pytest.mark.parametrize(("kwargs", "field", "nearest"), [
+    ({"num_frames": 8}, "num_frames", 9),
+    ({"width": 44}, "width", 48),
+    ({"height": 20}, "height", 16),
+    ({"steps": 0}, "steps", 1),
+    ({"guidance": 99.0}, "guidance", 30.0),
+])
+def test_bad_settings_name_the_constraint_and_the_nearest_value(engine: Engine, local, kwargs, field, nearest):
+    local(WAN)
+    with pytest.raises(ValidationError) as err:
+        engine.video.generate(WAN, "x", **{**_defaults(WAN), **kwargs})
+    assert err.value.details["field"] == field
+    assert err.value.details["nearest"] == nearest
+    assert str(nearest) in err.value.message
+    assert engine.video.list() == [] and engine.video.loaded() == []
+
+
+def test_other_bad_input_is_refused_before_anything_loads(engine: Engine, local, tmp_path):
+    local(WAN)
+    local(LTX)
+    with pytest.raises(ValidationError) as err:
+        engine.video.generate(WAN, "x", image=png_bytes(), **_defaults(WAN))
+    assert err.value.details["field"] == "image"
+    with pytest.raises(ValidationError):
+        engine.video.generate(LTX, "x", image=b"not an image", **_defaults(LTX))
+    with pytest.raises(ValidationError):
+        engine.video.generate(WAN, "   ", **_defaults(WAN))
+    with pytest.raises(ValidationError):
+        engine.video.generate(WAN, "x", seed=-1, **_defaults(WAN))
+    with pytest.raises(ValidationError):
+        engine.video.generate(WAN, "x", offload="turbo", **_defaults(WAN))
+    with pytest.raises(NotFoundError):
+        engine.video.generate(WAN, "x", lora=str(tmp_path / "missing.safetensors"), **_defaults(WAN))
+    assert engine.video.list() == [] and engine.video.loaded() == []
+
+
+def test_a_model_that_is_not_local_is_offered_for_download(engine: Engine):
+    with pytest.raises(NotFoundError) as err:
+        engine.video.generate(WAN, "x", **_defaults(WAN))
+    assert err.value.details["download"]["model"] == WAN
+    assert any("downloads.start" in step for step in err.value.resolution_steps)
+    # the catalog's real models are listed (not local) with their defaults, and can be planned
+    models = {m["id"]: m for m in engine.video.models()}
+    wan = models["Wan-AI/Wan2.1-T2V-1.3B-Diffusers"]
+    assert wan["local"] is False and wan["defaults"]["num_frames"] == 81 and wan["rules"]["frame_step"] == 4
+    plan = engine.video.plan("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
+    assert plan["local"] is False and plan["request"]["width"] == 832 and plan["reasoning"]
+
+
+def test_not_enough_memory_is_refused_before_loading(engine: Engine, local, monkeypatch):
+    from model_studio.engine import video as video_module
+
+    local(WAN)
+    gib = 2**30
+    monkeypatch.setattr(video_module, "device_memory", lambda: ("cuda:0", "Fake GPU", gib // 64, 8 * gib))
+    with pytest.raises(ResourceError) as err:
+        engine.video.generate(WAN, "x", **_defaults(WAN))
+    assert err.value.details  # the numbers
+    assert err.value.resolution_steps
+    assert engine.video.list() == [] and engine.video.loaded() == []
+
+
+def test_lora_weights_change_the_frames_and_are_unloaded_afterwards(engine: Engine, local, tmp_path):
+    torch = pytest.importorskip("torch")
+    peft = pytest.importorskip("peft")
+    from diffusers import WanPipeline
+
+    local(WAN)
+    folder = engine.library.local.get(WAN).snapshot
+    pipe = WanPipeline.from_pretrained(folder)
+    pipe.transformer.add_adapter(peft.LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v"],
+                                                 init_lora_weights=False))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, param in pipe.transformer.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 2.0)
+    layers = peft.get_peft_model_state_dict(pipe.transformer)
+    WanPipeline.save_lora_weights(str(tmp_path / "lora"), transformer_lora_layers=layers)
+    lora = str(tmp_path / "lora")
+
+    base = engine.video.generate(WAN, "a fox", seed=4, **_defaults(WAN)).wait(timeout=120)
+    styled = engine.video.generate(WAN, "a fox", seed=4, lora=lora, lora_scale=1.0, **_defaults(WAN)).wait(timeout=120)
+    after = engine.video.generate(WAN, "a fox", seed=4, **_defaults(WAN)).wait(timeout=120)
+    assert styled.params["lora"] == str(Path(lora).resolve()) and styled.params["lora_scale"] == 1.0
+    a, b, c = (read_mp4(j.result["video"]) for j in (base, styled, after))
+    assert not (a == b).all()
+    assert (a == c).all()
+
+
+def test_a_chat_model_is_not_taken_for_a_video_pipeline(engine: Engine):
+    engine.downloads.start("tiny-org/tiny-llama").wait(timeout=120)
+    with pytest.raises(ValidationError) as err:
+        engine.video.plan("tiny-org/tiny-llama")
+    assert "model_index.json" in err.value.message
+    assert "tiny-org/tiny-llama" not in {m["id"] for m in engine.video.models()}
