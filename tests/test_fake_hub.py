@@ -146,7 +146,7 @@ def test_list_models(fake_hub: FakeHub):
         "notes.txt",
     ]
     fake_hub.models_page_size = 1
-    assert len(list(api.list_models())) == 3
+    assert len(list(api.list_models())) == len(fake_hub.tiny_repos)
 
 
 def test_hf_download_cli(fake_hub: FakeHub, hf_env: Path):

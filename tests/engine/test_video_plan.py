@@ -156,8 +156,10 @@ def test_validate_frames_sizes_and_ranges():
     assert validate(wan) == {"width": 832, "height": 480, "num_frames": 81, "steps": 50, "guidance": 5.0,
                              "fps": 16}
     cog = _profile("THUDM/CogVideoX-5b")
-    assert cog.rules()["frame_step"] == 4 and cog.max_frames == 49
+    # CogVideoX decodes latent frames in pairs after the first: 8k+1 (the tiny one pads 13 to 16)
+    assert cog.rules()["frame_step"] == 8 and cog.max_frames == 49
     assert _field_error(cog, num_frames=53)["nearest"] == 49
+    assert _field_error(cog, num_frames=13)["nearest"] in (9, 17)
 
 
 def test_rules_and_presets():

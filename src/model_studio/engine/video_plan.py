@@ -265,7 +265,11 @@ class PipelineProfile:
 
     @property
     def frame_step(self) -> int:
-        return self.vae_temporal * self.patch[0]
+        # CogVideoX's VAE decodes the latent frames after the first in pairs, so their count must
+        # be even: (F - 1) / 4 even, i.e. F = 8k+1 (49 for the 1.0 models, 81 for 1.5). Other
+        # counts come out padded (13 frames asked, 16 returned), so they are refused here.
+        pairs = 2 if self.family == "cogvideox" else 1
+        return self.vae_temporal * self.patch[0] * pairs
 
     def rules(self) -> dict[str, Any]:
         return {
