@@ -1,6 +1,7 @@
 /**
- * The JupyterLab plugin: a left-sidebar "Model Studio" panel (library, downloads, system) over
- * the REST API, restored on reload, plus a palette command that reveals it.
+ * The JupyterLab plugin: a left-sidebar "Model Studio" panel (the tabs of `StudioTabs`: library,
+ * downloads, chat, training, video, running, system) over the REST API, restored on reload, plus
+ * a palette command that reveals it.
  */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, ReactWidget } from '@jupyterlab/apputils';

@@ -1,3 +1,4 @@
 import './base.css';
 import './uplot.css';
 import './training.css';
+import './video.css';

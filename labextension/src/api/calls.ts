@@ -1,10 +1,18 @@
 /**
- * Chat-model, training and dataset calls, written once over an operation invoker: the sidebar's RestSource
+ * Chat-model, training, dataset and video calls, written once over an operation invoker: the sidebar's RestSource
  * sends them as REST requests, the notebook widgets' WidgetSource as `{kind: "call"}` messages.
  */
 import { asDataset, asJob, asList, asText, compact, OPERATION } from './source';
 import type {
   ChatModel,
+  JobStateName,
+  VideoDeleteResult,
+  VideoMedia,
+  VideoMediaKind,
+  VideoModel,
+  VideoPlan,
+  VideoPlanRequest,
+  VideoRequest,
   DatasetInfo,
   Job,
   LoadedModel,
@@ -91,5 +99,53 @@ export abstract class OperationCalls {
 
   unloadModel(model: string): Promise<unknown> {
     return this.invoke(OPERATION.chatUnload, { model });
+  }
+
+  // Video --------------------------------------------------------------------------------------
+
+  async videoModels(): Promise<VideoModel[]> {
+    return asList<VideoModel>(await this.invoke(OPERATION.videoModels), 'models');
+  }
+
+  videoPlan(request: VideoPlanRequest): Promise<VideoPlan> {
+    return this.invoke(OPERATION.videoPlan, { ...compact({ ...request }), model: request.model });
+  }
+
+  async generateVideo(request: VideoRequest): Promise<Job> {
+    return asJob(
+      await this.invoke(OPERATION.videoGenerate, {
+        ...compact({ ...request }),
+        model: request.model,
+        prompt: request.prompt
+      })
+    );
+  }
+
+  async videoGenerations(state?: JobStateName | null, limit?: number | null): Promise<Job[]> {
+    return asList<Job>(
+      await this.invoke(OPERATION.videoList, compact({ state, limit })),
+      'generations',
+      'jobs'
+    );
+  }
+
+  async videoGeneration(jobId: string): Promise<Job> {
+    return asJob(await this.invoke(OPERATION.videoGet, { job_id: jobId }));
+  }
+
+  async cancelVideo(jobId: string): Promise<Job> {
+    return asJob(await this.invoke(OPERATION.videoCancel, { job_id: jobId }));
+  }
+
+  async resumeVideo(jobId: string): Promise<Job> {
+    return asJob(await this.invoke(OPERATION.videoResume, { job_id: jobId }));
+  }
+
+  deleteVideo(jobId: string): Promise<VideoDeleteResult> {
+    return this.invoke(OPERATION.videoDelete, { job_id: jobId });
+  }
+
+  videoMedia(jobId: string, what: VideoMediaKind | 'image'): Promise<VideoMedia> {
+    return this.invoke(OPERATION.videoMedia, { job_id: jobId, what });
   }
 }

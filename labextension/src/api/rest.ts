@@ -25,7 +25,8 @@ import type {
   SettingsResult,
   SettingsUpdate,
   StartDownload,
-  SystemSnapshot
+  SystemSnapshot,
+  VideoMediaKind
 } from './types';
 
 export const API_PREFIX = 'model-studio/api';
@@ -410,6 +411,24 @@ export class RestSource extends OperationCalls implements DataSource {
       return result();
     };
     return { promise: run(), stop: () => controller.abort() };
+  }
+
+  /**
+   * The authenticated file route of a generation's mp4 or thumbnail (HTTP Range, so `<video>`
+   * can seek). The token goes in the query only when the settings carry one (cookies otherwise).
+   */
+  videoUrl(job: Job | string, what: VideoMediaKind = 'video'): Promise<string> {
+    const id = typeof job === 'string' ? job : job.id;
+    const file = what === 'thumbnail' ? 'thumbnail.jpg' : 'video.mp4';
+    const url = URLExt.join(
+      this.settings.baseUrl,
+      API_PREFIX,
+      'video',
+      encodeURIComponent(id),
+      file
+    );
+    const token = this.settings.token;
+    return Promise.resolve(token ? `${url}?token=${encodeURIComponent(token)}` : url);
   }
 
   /** The event-stream URL; the token goes in the query because EventSource cannot set headers. */

@@ -26,7 +26,14 @@ import type {
   DatasetInfo,
   TrainingConfig,
   TrainingEstimate,
-  TrainingMetric
+  TrainingMetric,
+  VideoDeleteResult,
+  VideoMedia,
+  VideoMediaKind,
+  VideoModel,
+  VideoPlan,
+  VideoPlanRequest,
+  VideoRequest
 } from './types';
 
 export type Unsubscribe = () => void;
@@ -81,6 +88,28 @@ export interface DataSource {
   datasets(): Promise<DatasetInfo[]>;
   /** Import a dataset from its text content (`datasets.upload`). */
   uploadDataset(filename: string, content: string, name?: string | null): Promise<DatasetInfo>;
+  /** Video models the studio knows, local or downloadable (`video.models`). */
+  videoModels(): Promise<VideoModel[]>;
+  /** Where and how a generation would run, and its memory peak (`video.plan`). */
+  videoPlan(request: VideoPlanRequest): Promise<VideoPlan>;
+  /** Queue a generation (`video.generate`): a job of kind "video". */
+  generateVideo(request: VideoRequest): Promise<Job>;
+  /** Generations, newest first (`video.list`). */
+  videoGenerations(state?: JobStateName | null, limit?: number | null): Promise<Job[]>;
+  /** One generation (`video.get`). */
+  videoGeneration(jobId: string): Promise<Job>;
+  cancelVideo(jobId: string): Promise<Job>;
+  /** Run a stopped or failed generation again, same parameters and seed (`video.resume`). */
+  resumeVideo(jobId: string): Promise<Job>;
+  /** Delete a generation and its files (`video.delete`). */
+  deleteVideo(jobId: string): Promise<VideoDeleteResult>;
+  /**
+   * A URL a `<video>`/`<img>` can load for a completed generation: the server's file route
+   * (RestSource) or an object URL of the bytes from `video.media` (WidgetSource).
+   */
+  videoUrl(job: Job | string, what?: VideoMediaKind): Promise<string>;
+  /** A generation's file as base64 (`video.media`); "image" is an image-to-video input. */
+  videoMedia(jobId: string, what: VideoMediaKind | 'image'): Promise<VideoMedia>;
 }
 
 /** A job from an operation result that may be the job itself or `{job: ...}`. */
@@ -172,7 +201,16 @@ export const OPERATION = {
   trainingMerge: 'training.merge',
   trainingEstimate: 'training.estimate',
   datasetsList: 'datasets.list',
-  datasetsUpload: 'datasets.upload'
+  datasetsUpload: 'datasets.upload',
+  videoModels: 'video.models',
+  videoPlan: 'video.plan',
+  videoGenerate: 'video.generate',
+  videoList: 'video.list',
+  videoGet: 'video.get',
+  videoCancel: 'video.cancel',
+  videoResume: 'video.resume',
+  videoDelete: 'video.delete',
+  videoMedia: 'video.media'
 } as const;
 
 /** A failed operation, carrying the server's typed error (`{"error": {...}}`). */

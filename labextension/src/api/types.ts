@@ -346,3 +346,152 @@ export interface DatasetInfo {
   shape?: string | null;
   [key: string]: unknown;
 }
+
+/* ---- video (engine/video_plan: VideoProfile, Plan; engine/video: VideoService) ---- */
+
+export type VideoOffload = 'auto' | 'none' | 'model' | 'sequential' | 'cpu';
+export type VideoMediaKind = 'video' | 'thumbnail';
+
+/** What a model accepts: sizes, frame counts and ranges (`[min, max]`, max may be null). */
+export interface VideoRules {
+  size_multiple: number;
+  frame_step: number;
+  frame_offset: number;
+  min_frames: number;
+  max_frames: number | null;
+  steps: [number, number | null];
+  guidance: [number, number | null];
+  min_size: number;
+  max_size: number | null;
+  fps: [number, number | null];
+  [key: string]: unknown;
+}
+
+export interface VideoDefaults {
+  width: number;
+  height: number;
+  num_frames: number;
+  fps: number;
+  steps: number;
+  guidance: number;
+  [key: string]: unknown;
+}
+
+export interface VideoPreset {
+  label: string;
+  width: number;
+  height: number;
+}
+
+/** One entry of `video.models`. */
+export interface VideoModel {
+  id: string;
+  name: string;
+  local: boolean;
+  pipeline: string | null;
+  family: string | null;
+  task: Task | string | null;
+  image_to_video: boolean;
+  text_to_video: boolean;
+  size: number | null;
+  defaults: VideoDefaults;
+  rules: VideoRules;
+  presets: VideoPreset[];
+  lora: boolean;
+  [key: string]: unknown;
+}
+
+/** `video.plan` parameters (everything but `model` takes the model's defaults). */
+export interface VideoPlanRequest {
+  model: string;
+  width?: number | null;
+  height?: number | null;
+  num_frames?: number | null;
+  steps?: number | null;
+  guidance?: number | null;
+  fps?: number | null;
+  offload?: VideoOffload | string | null;
+  has_image?: boolean | null;
+}
+
+/** `video.generate` parameters. */
+export interface VideoRequest {
+  model: string;
+  prompt: string;
+  negative_prompt?: string | null;
+  /** PNG/JPEG as base64 (a `data:` URL prefix is allowed). */
+  image_base64?: string | null;
+  width?: number | null;
+  height?: number | null;
+  num_frames?: number | null;
+  fps?: number | null;
+  steps?: number | null;
+  guidance?: number | null;
+  seed?: number | null;
+  lora?: string | null;
+  lora_scale?: number | null;
+  offload?: VideoOffload | string | null;
+}
+
+/** One way to run a generation (`Strategy.to_dict()`). */
+export interface VideoStrategy {
+  name: string;
+  offload: string;
+  vae_tiling: boolean;
+  vae_slicing: boolean;
+  peak_bytes: number;
+  fits: boolean;
+  speed_rank: number;
+  reason: string;
+  [key: string]: unknown;
+}
+
+/** `video.plan`: where and how a generation would run, and its memory peak. */
+export interface VideoPlan {
+  device: string;
+  device_name: string;
+  free_bytes: number | null;
+  total_bytes: number | null;
+  dtype: string;
+  strategy: VideoStrategy;
+  options: VideoStrategy[];
+  fits: boolean;
+  weights_bytes: number | null;
+  activation_bytes: number | null;
+  vae_decode_bytes: number | null;
+  latent_shape: number[] | null;
+  tokens: number | null;
+  reasoning: string[];
+  gpu: boolean;
+  [key: string]: unknown;
+}
+
+/** A completed video job's `result`. */
+export interface VideoResult {
+  video: string;
+  thumbnail: string;
+  params_file?: string;
+  frames: number;
+  width: number;
+  height: number;
+  fps: number;
+  duration: number;
+  elapsed: number | null;
+  energy_wh: number | null;
+  bytes: number | null;
+  seed: number | null;
+  [key: string]: unknown;
+}
+
+/** `video.delete`. */
+export interface VideoDeleteResult {
+  deleted: string;
+  bytes: number;
+}
+
+/** `video.media` (for widgets, which cannot reach the file routes). */
+export interface VideoMedia {
+  mime: string;
+  base64: string;
+  bytes: number;
+}

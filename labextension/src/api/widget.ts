@@ -28,7 +28,9 @@ import type {
   SettingsResult,
   SettingsUpdate,
   StartDownload,
-  SystemSnapshot
+  SystemSnapshot,
+  VideoDeleteResult,
+  VideoMediaKind
 } from './types';
 
 /** The part of anywidget's `AnyModel` this module uses. */
@@ -61,6 +63,8 @@ export class WidgetSource extends OperationCalls implements DataSource {
   private readonly systemListeners = new Set<(snapshot: SystemSnapshot) => void>();
   private readonly chunkListeners = new Map<string, (text: string, tokens: number) => void>();
   private readonly onMessage = (msg: Message): void => this.handle(msg);
+  /** Object URLs of generations' media, per `<job id>/<what>` (revoked on dispose). */
+  private readonly mediaUrls = new Map<string, Promise<string>>();
 
   constructor(readonly model: AnyModelLike) {
     super();
@@ -76,6 +80,13 @@ export class WidgetSource extends OperationCalls implements DataSource {
       );
     }
     this.pending.clear();
+    for (const [, url] of this.mediaUrls) {
+      url.then(
+        u => URL.revokeObjectURL(u),
+        () => undefined
+      );
+    }
+    this.mediaUrls.clear();
     this.chunkListeners.clear();
     this.jobListeners.clear();
     this.systemListeners.clear();
@@ -200,6 +211,49 @@ export class WidgetSource extends OperationCalls implements DataSource {
       this.call(OPERATION.chatStop, { request_id: id }).catch(() => undefined);
     };
     return { promise, stop };
+  }
+
+  /** `video.media` in the kernel, decoded into a Blob: an object URL, cached per job and kind. */
+  videoUrl(job: Job | string, what: VideoMediaKind = 'video'): Promise<string> {
+    const id = typeof job === 'string' ? job : job.id;
+    const key = `${id}/${what}`;
+    let url = this.mediaUrls.get(key);
+    if (!url) {
+      url = this.videoMedia(id, what).then(media => {
+        const binary = atob(media.base64 ?? '');
+        const bytes = new Uint8Array(binary.length);
+        for (let i = 0; i < binary.length; i++) {
+          bytes[i] = binary.charCodeAt(i);
+        }
+        const fallback = what === 'thumbnail' ? 'image/jpeg' : 'video/mp4';
+        return URL.createObjectURL(new Blob([bytes], { type: media.mime || fallback }));
+      });
+      this.mediaUrls.set(key, url);
+      url.catch(() => {
+        if (this.mediaUrls.get(key) === url) {
+          this.mediaUrls.delete(key); // not ready yet, or gone: ask again next time
+        }
+      });
+    }
+    return url;
+  }
+
+  /** Forget (and revoke) the media URLs of a generation, e.g. after deleting it. */
+  forgetVideo(jobId: string): void {
+    for (const what of ['video', 'thumbnail'] as VideoMediaKind[]) {
+      const key = `${jobId}/${what}`;
+      this.mediaUrls.get(key)?.then(
+        u => URL.revokeObjectURL(u),
+        () => undefined
+      );
+      this.mediaUrls.delete(key);
+    }
+  }
+
+  async deleteVideo(jobId: string): Promise<VideoDeleteResult> {
+    const result = await super.deleteVideo(jobId);
+    this.forgetVideo(jobId);
+    return result;
   }
 
   subscribe(onJob: (job: Job) => void, onSystem?: (snapshot: SystemSnapshot) => void): Unsubscribe {

@@ -8,6 +8,7 @@ import { LibraryPanel } from './LibraryPanel';
 import { RunningPanel } from './RunningPanel';
 import { SystemPanel } from './SystemPanel';
 import { TrainingPanel } from './TrainingPanel';
+import { VideoPanel } from './VideoPanel';
 
 /** What a tab gets to render itself with. */
 export interface TabContext {
@@ -42,6 +43,7 @@ export const DEFAULT_TABS: StudioTab[] = [
     label: 'Training',
     render: ({ source }) => <TrainingPanel source={source} />
   },
+  { id: 'video', label: 'Video', render: ({ source }) => <VideoPanel source={source} /> },
   { id: 'running', label: 'Running', render: ({ source }) => <RunningPanel source={source} /> },
   { id: 'system', label: 'System', render: ({ source }) => <SystemPanel source={source} /> }
 ];

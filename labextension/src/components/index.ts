@@ -11,3 +11,4 @@ export { SystemPanel } from './SystemPanel';
 export { RunningPanel } from './RunningPanel';
 export { TrainingChart } from './TrainingChart';
 export { TrainingPanel } from './TrainingPanel';
+export { VideoPanel } from './VideoPanel';

@@ -11,6 +11,7 @@ from .library import ModelLibrary
 from .studio import Studio
 from .system import SystemMonitor
 from .training import TrainingMonitor
+from .video import VideoStudio
 
 __all__ = ["StudioWidget", "ModelLibrary", "Downloads", "SystemMonitor", "Studio", "ChatPlayground",
-           "TrainingMonitor"]
+           "TrainingMonitor", "VideoStudio"]

@@ -8,12 +8,12 @@ import traitlets
 
 from ._base import StudioWidget
 
-#: The dashboard's tabs, in order (training and video join as they land).
-TABS = ("library", "downloads", "chat", "training", "running", "system")
+#: The dashboard's tabs, in order.
+TABS = ("library", "downloads", "chat", "training", "video", "running", "system")
 
 
 class Studio(StudioWidget):
-    """The whole studio in tabs: library, downloads, chat, training, running (loaded models) and system.
+    """The whole studio in tabs: library, downloads, chat, training, video, running (loaded models) and system.
 
     ``tab`` is the open tab (synced: set it to switch, read it to see where the user is). The
     dashboard receives both ``job`` events and ``system`` events every ``interval`` seconds.
