@@ -102,3 +102,43 @@ class InfoView:
 
     def __repr__(self) -> str:
         return self.to_text()
+
+
+class VideoView:
+    """A finished generation: the video inline (an embedded ``<video>``) with its settings; in a
+    terminal, the path and the settings. ``job`` and ``path`` are the generation and its MP4."""
+
+    #: Larger videos are linked by path instead of embedded in the notebook.
+    MAX_EMBED_BYTES = 50 << 20
+
+    def __init__(self, job: Any) -> None:
+        self.job = job
+        result = job.result or {}
+        self.path = result.get("video")
+        p = job.params
+        self.caption = (f"{p.get('model')} · {p.get('width')}×{p.get('height')} · {result.get('frames')} frames "
+                        f"@ {result.get('fps')} fps · {p.get('steps')} steps · guidance {p.get('guidance')} · "
+                        f"seed {p.get('seed')} · {result.get('elapsed', 0):.1f} s")
+        if result.get("energy_wh") is not None:
+            self.caption += f" · {result['energy_wh']:.2f} Wh"
+
+    def to_text(self) -> str:
+        return f"{self.path}\n{self.caption}"
+
+    def to_html(self) -> str:
+        import base64
+        from pathlib import Path
+
+        path = Path(self.path or "")
+        caption = f"<div style='font-size:12px;opacity:.8'>{html.escape(self.caption)}</div>"
+        if not path.is_file() or path.stat().st_size > self.MAX_EMBED_BYTES:
+            return f"<p>{html.escape(str(path))}</p>{caption}"
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        return (f"<video controls autoplay loop muted playsinline style='max-width:100%' "
+                f"src='data:video/mp4;base64,{data}'></video>{caption}")
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return {"text/plain": self.to_text(), "text/html": self.to_html()}
+
+    def __repr__(self) -> str:
+        return self.to_text()

@@ -13,6 +13,11 @@
     %studio train --model M --data FILE [--steps N] [--lr X] [--rank R]
                                                     LoRA fine-tune (TrainingMonitor widget)
     %studio runs [--limit N]                        training runs, newest first
+    %studio video "PROMPT" --model M [--frames N] [--width W] [--height H] [--steps S] [--guidance G]
+                  [--seed S] [--fps F] [--negative TEXT] [--image PATH] [--lora PATH] [--lora-scale X]
+                  [--offload auto|none|model|sequential|cpu] [--download]
+                                                    generate a video: progress, then the video inline
+    %studio videos [--limit N]                      past generations, newest first
 
 and the cell magic ``%%chat MODEL [--temperature T] [--max-tokens N] [--system TEXT] [--seed S]``,
 whose body is the prompt (``{name}`` is filled from the notebook's variables); it streams the answer
@@ -155,6 +160,30 @@ class RunsArgs:
     limit: int = 20
 
 
+@dataclass(frozen=True)
+class VideoArgs:
+    prompt: str
+    model: str
+    frames: int | None = None
+    width: int | None = None
+    height: int | None = None
+    steps: int | None = None
+    guidance: float | None = None
+    seed: int | None = None
+    fps: int | None = None
+    negative: str = ""
+    image: str | None = None
+    lora: str | None = None
+    lora_scale: float = 1.0
+    offload: str = "auto"
+    download: bool = False
+
+
+@dataclass(frozen=True)
+class VideosArgs:
+    limit: int = 20
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -202,6 +231,24 @@ def build_parser() -> _Parser:
     p.add_argument("--lr", type=_positive_float, metavar="X", help="learning rate")
     p.add_argument("--rank", type=_positive_int, metavar="R", help="LoRA rank")
     p = add("runs", RunsArgs, "training runs, newest first")
+    p.add_argument("--limit", type=_positive_int, default=20, metavar="N")
+    p = add("video", VideoArgs, "generate a video from a prompt (and an image), showing progress, then the video")
+    p.add_argument("prompt", metavar="PROMPT", help="what the video shows (quote it)")
+    p.add_argument("--model", required=True, metavar="MODEL", help="a diffusers video model: org/name")
+    p.add_argument("--frames", type=_positive_int, metavar="N", help="number of frames (e.g. 4k+1 for Wan)")
+    p.add_argument("--width", type=_positive_int, metavar="W")
+    p.add_argument("--height", type=_positive_int, metavar="H")
+    p.add_argument("--steps", type=_positive_int, metavar="S", help="denoising steps")
+    p.add_argument("--guidance", type=float, metavar="G", help="classifier-free guidance scale")
+    p.add_argument("--seed", type=int, metavar="S", help="default: random (saved with the video)")
+    p.add_argument("--fps", type=_positive_int, metavar="F")
+    p.add_argument("--negative", default="", metavar="TEXT", help="negative prompt")
+    p.add_argument("--image", metavar="PATH", help="input image (image-to-video)")
+    p.add_argument("--lora", metavar="PATH", help="LoRA weights (.safetensors)")
+    p.add_argument("--lora-scale", dest="lora_scale", type=float, default=1.0, metavar="X")
+    p.add_argument("--offload", default="auto", choices=("auto", "none", "model", "sequential", "cpu"))
+    p.add_argument("--download", action="store_true", help="download the model first when it is not local")
+    p = add("videos", VideosArgs, "past video generations, newest first")
     p.add_argument("--limit", type=_positive_int, default=20, metavar="N")
     return parser
 
@@ -320,7 +367,8 @@ class StudioMagics(Magics):
     @line_magic
     def studio(self, line: str = "") -> Any:
         """The model studio: ``%studio`` (dashboard), ``models``, ``info``, ``pull``, ``rm``,
-        ``jobs``, ``system``, ``chat``, ``train``, ``runs``; ``%studio COMMAND --help`` for each."""
+        ``jobs``, ``system``, ``chat``, ``train``, ``runs``, ``video``, ``videos``; ``%studio COMMAND --help``
+        for each."""
         try:
             args = parse(line)
         except _HelpShown:
@@ -650,6 +698,87 @@ class StudioMagics(Magics):
                          f"run/{data.get('id')}" if data.get("state") == "completed" else ""))
         return Table(("id", "state", "base", "dataset", "steps", "loss", "chat model"), rows,
                      empty="no training runs yet; start one with %studio train --model M --data FILE")
+
+    def handle_video(self, args: VideoArgs) -> Any:
+        from .engine.refs import ModelRef
+        from .errors import NotFoundError
+
+        eng = self._engine()
+        repo_id = ModelRef.parse(args.model).repo_id
+        options = {"negative_prompt": args.negative, "image": args.image, "width": args.width, "height": args.height,
+                   "num_frames": args.frames, "fps": args.fps, "steps": args.steps, "guidance": args.guidance,
+                   "seed": args.seed, "lora": args.lora, "lora_scale": args.lora_scale, "offload": args.offload}
+        if args.image is not None:
+            from pathlib import Path
+
+            if not Path(args.image).expanduser().is_file():
+                raise NotFoundError(f"No image file at {args.image}", details={"image": args.image})
+        try:
+            job = eng.video.generate(repo_id, args.prompt, **options)
+        except NotFoundError as exc:
+            download = exc.details.get("download")
+            if not download:
+                raise
+            if not args.download:
+                size = human_size(download.get("size")) if download.get("size") else "size unknown"
+                print(f"{repo_id} is not on this machine ({size}); download it first: %studio pull {repo_id} "
+                      f"(or add --download)", file=sys.stderr)
+                return None
+            pulled = self._follow(eng, eng.downloads.start(repo_id))
+            if pulled is None or pulled.state.value != "completed":
+                return None
+            job = eng.video.generate(repo_id, args.prompt, **options)
+        return self._follow_video(eng, job)
+
+    def _follow_video(self, eng: Any, job: Any) -> Any:
+        """A tqdm bar of denoising steps (phase and ETA) until the clip is written; then the video.
+
+        Ctrl-C (interrupting the kernel) cancels the generation between two steps.
+        """
+        from tqdm import tqdm
+
+        from ._views import VideoView
+
+        bar = None
+        try:
+            while True:
+                job = job.refresh()
+                p = job.progress
+                if bar is None and p.total:
+                    bar = tqdm(total=int(p.total), initial=int(p.done), unit="step", desc=job.title or job.id,
+                               dynamic_ncols=True, leave=True, file=sys.stderr)
+                if bar is not None:
+                    if int(p.done) != bar.n:
+                        bar.n = int(p.done)
+                    bar.set_postfix_str(p.message or "", refresh=False)
+                    bar.refresh()
+                if not job.active:
+                    break
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            job = eng.video.cancel(job.id)
+            print(f"cancelled generation {job.id}", file=sys.stderr)
+            return None
+        finally:
+            if bar is not None:
+                bar.close()
+        if job.state.value == "failed":
+            raise error_from_dict(job.error or {"message": f"Generation {job.id} failed"})
+        if job.state.value != "completed":
+            print(f"generation {job.id} is {job.state.value}", file=sys.stderr)
+            return None
+        return VideoView(job)
+
+    def handle_videos(self, args: VideosArgs) -> Table:
+        eng = self._engine()
+        rows = []
+        for job in eng.video.list(limit=args.limit):
+            p, r = job.params, job.result or {}
+            rows.append((job.id, job.state.value, p.get("model"), (p.get("prompt") or "")[:40],
+                         f"{p.get('width')}x{p.get('height')}", p.get("num_frames"), p.get("steps"), p.get("seed"),
+                         human_duration(r.get("elapsed")) if r.get("elapsed") else "", r.get("video") or ""))
+        return Table(("id", "state", "model", "prompt", "size", "frames", "steps", "seed", "took", "video"), rows,
+                     empty='no generations yet; start one with %studio video "PROMPT" --model M')
 
     def handle_system(self, args: SystemArgs) -> Any:
         if self.notebook:

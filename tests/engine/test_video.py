@@ -253,3 +253,32 @@ def test_a_chat_model_is_not_taken_for_a_video_pipeline(engine: Engine):
         engine.video.plan("tiny-org/tiny-llama")
     assert "model_index.json" in err.value.message
     assert "tiny-org/tiny-llama" not in {m["id"] for m in engine.video.models()}
+
+
+def test_the_mp4_holds_the_pipelines_own_frames(engine: Engine, local, tmp_path):
+    """Our MP4 decodes to the same pixels as diffusers' own call + export_to_video (same seed)."""
+    torch = pytest.importorskip("torch")
+    from diffusers import DiffusionPipeline
+    from diffusers.utils import export_to_video
+
+    local(WAN)
+    d = TINY_VIDEO_DEFAULTS[WAN]
+    job = engine.video.generate(WAN, "a red kite", seed=9, fps=8, **_defaults(WAN)).wait(timeout=120)
+    pipe = DiffusionPipeline.from_pretrained(engine.library.local.get(WAN).snapshot)
+    pipe.set_progress_bar_config(disable=True)
+    out = pipe(prompt="a red kite", width=d["width"], height=d["height"], num_frames=d["num_frames"],
+               num_inference_steps=d["steps"], guidance_scale=5.0, output_type="np",
+               generator=torch.Generator().manual_seed(9))
+    bare = tmp_path / "bare.mp4"
+    export_to_video(list(out.frames[0]), str(bare), fps=8)
+    ours, theirs = read_mp4(job.result["video"]), read_mp4(bare)
+    assert ours.shape == theirs.shape
+    assert abs(ours.astype(int) - theirs.astype(int)).max() <= 2, "the MP4 is not the pipeline's output"
+    # and the thumbnail is the middle frame (JPEG: close, not exact)
+    from PIL import Image
+
+    thumb = Image.open(job.result["thumbnail"]).convert("RGB")
+    middle = (out.frames[0][len(out.frames[0]) // 2] * 255).round().astype("uint8")
+    import numpy as np
+
+    assert abs(np.asarray(thumb).astype(int) - middle.astype(int)).mean() < 12

@@ -633,7 +633,7 @@ def plan(
     else:
         dt = dtype or "float32"
         vae_dt = dt
-        reasoning.append(f"No CUDA GPU: runs on the CPU in {dt} against {_gib(free)} of free RAM.")
+        reasoning.append(f"No CUDA GPU: runs on the CPU against {_gib(free)} of free RAM.")
     e = _estimate(profile, width, height, num_frames, guidance, dt, vae_dt)
     options = _options(profile, e, gpu=gpu, dtype=dt, free=free, ram_free=ram_free)
     if not gpu and dtype is None and not any(o.fits for o in options):
@@ -643,6 +643,8 @@ def plan(
             reasoning.append(f"float32 needs {_gib(options[-1].peak_bytes)}, more than {_gib(free)} free RAM; "
                              "bfloat16 halves the weights and fits (slower on most CPUs).")
             dt, vae_dt, e, options = "bfloat16", "bfloat16", e16, opts16
+    if not gpu:
+        reasoning[0] = reasoning[0].removesuffix(".") + f", weights in {dt}."
     weights = sum(e.weights.values())
     acts = max(e.transformer_act, e.text_act)
     reasoning.append(f"{e.tokens} transformer tokens (latent {e.latent_shape[2:]}); weights {_gib(weights)}, "

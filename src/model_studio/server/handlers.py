@@ -229,6 +229,12 @@ class VideoFileHandler(AuthenticatedFileHandler):
     the authentication and refuses hidden files (a temporary ``.video…tmp.mp4`` is never served).
     """
 
+    def get_login_url(self) -> str:
+        # Like the API handlers: without a token, 403 (not a 302 to the login page).
+        if not self.current_user:
+            raise tornado.web.HTTPError(403)
+        return super().get_login_url()
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         StudioHandler.write_error(self, status_code, **kwargs)  # type: ignore[arg-type]
 
