@@ -372,6 +372,11 @@ OPERATIONS: tuple[Operation, ...] = (
                   Param("base", "str", "body", required=True), Param("dataset", "str", "body"), *_TRAIN_CONFIG)),
     Operation("video.models", "GET", "/video/models", lambda eng: {"models": eng.video.models()},
               "Video models: local diffusers pipelines and the catalog's, with defaults, rules and size presets"),
+    Operation("video.loaded", "GET", "/video/loaded", lambda eng: {"pipelines": eng.video.loaded()},
+              "Video pipelines held in memory (one per device), with their bytes and idle time"),
+    Operation("video.unload", "POST", "/video/unload", lambda eng, device: eng.video.unload(device),
+              "Free a held video pipeline (all devices when none is named)",
+              (Param("device", "str", "body", description="cpu, cuda:0, ...; default: every device"),)),
     Operation("video.plan", "POST", "/video/plan", _video_plan,
               "Validate a generation and plan its memory on this machine (nothing is loaded)", (
                   _BODY_MODEL_ID, *_VIDEO_SHAPE, _OFFLOAD,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -282,3 +283,30 @@ def test_the_mp4_holds_the_pipelines_own_frames(engine: Engine, local, tmp_path)
     import numpy as np
 
     assert abs(np.asarray(thumb).astype(int) - middle.astype(int)).mean() < 12
+
+
+def test_one_generation_at_a_time_per_device_in_submission_order(engine: Engine, local):
+    local(WAN)
+    first = engine.video.generate(WAN, "one", seed=1, **_defaults(WAN, steps=30))
+    second = engine.video.generate(WAN, "two", seed=2, **_defaults(WAN))
+    assert engine.video.get(second.id).state in (JobState.QUEUED, JobState.RUNNING)
+    first, second = first.wait(timeout=120), second.wait(timeout=120)
+    assert first.finished_at <= second.started_at
+
+
+def test_the_held_pipeline_is_listed_unloaded_and_freed_when_idle(engine: Engine, local):
+    local(WAN)
+    engine.video.generate(WAN, "x", seed=1, **_defaults(WAN)).wait(timeout=120)
+    [held] = engine.video.loaded()
+    assert held["model"] == WAN and held["device"] == "cpu" and held["memory_bytes"] > 10_000
+    assert held["busy"] is False and held["idle_seconds"] >= 0
+    freed = engine.video.unload()
+    assert freed == {"unloaded": [WAN], "freed_bytes": held["memory_bytes"]}
+    assert engine.video.loaded() == []
+    # an idle time-to-live frees it on its own
+    engine.settings.idle_ttl = 0.3
+    engine.video.generate(WAN, "x", seed=1, **_defaults(WAN)).wait(timeout=120)
+    deadline = time.monotonic() + 10
+    while engine.video.loaded() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert engine.video.loaded() == []

@@ -80,6 +80,10 @@ class _Stop(Exception):
 class _Loaded:
     key: tuple[Any, ...]
     pipe: Any
+    model: str = ""
+    memory_bytes: int = 0
+    loaded_at: float = 0.0
+    last_used: float = 0.0
     i2v: Any = None
 
 
@@ -101,6 +105,7 @@ class VideoService:
         self._loaded: dict[str, _Loaded] = {}
         self._stops: dict[str, JobState] = {}  # in-process stop requests, checked at every step
         self._last_progress: dict[str, Progress] = {}
+        self._busy: set[str] = set()  # devices generating now
         self._profiles: dict[tuple[str, str | None], PipelineProfile] = {}
         self._closed = False
         jobs.register_resumer(KIND, self.resume)
@@ -314,7 +319,14 @@ class VideoService:
 
     def _worker(self, device: str, q: queue.Queue[str | None]) -> None:
         while True:
-            job_id = q.get()
+            ttl = float(self.settings.idle_ttl or 0)
+            try:
+                # With a pipeline held, wait at most idle_ttl for the next job, then free it.
+                job_id = q.get(timeout=ttl if ttl > 0 and device in self._loaded else None)
+            except queue.Empty:
+                log.info("unloading the idle video pipeline on %s", device)
+                self._unload(device)
+                continue
             if job_id is None:
                 return
             try:
@@ -325,7 +337,14 @@ class VideoService:
                     self.store.set_state(job_id, JobState.CANCELLED)
                     self._discard(job_id)
                     continue
-                self._run(job, device)
+                self._busy.add(device)
+                try:
+                    self._run(job, device)
+                finally:
+                    self._busy.discard(device)
+                    held = self._loaded.get(device)
+                    if held is not None:
+                        held.last_used = time.time()
             except Exception:  # never let one job stop the queue
                 log.exception("video job %s", job_id)
             finally:
@@ -478,8 +497,10 @@ class VideoService:
             vae.enable_tiling()
         if plan_["vae_slicing"] and hasattr(vae, "enable_slicing"):
             vae.enable_slicing()
+        now = time.time()
         with self._lock:
-            self._loaded[device] = _Loaded(key, pipe)
+            self._loaded[device] = _Loaded(key, pipe, model=p["model"], memory_bytes=_module_bytes(pipe),
+                                           loaded_at=now, last_used=now)
         return pipe
 
     def _i2v(self, p: dict[str, Any], device: str, pipe: Any) -> Any:
@@ -521,16 +542,30 @@ class VideoService:
                 pass
 
     def loaded(self) -> list[dict[str, Any]]:
-        """Pipelines held in memory, one per device at most."""
+        """Pipelines held in memory (one per device at most), with their weights' bytes and idle time."""
+        now = time.time()
         with self._lock:
-            return [{"device": d, "path": h.key[0], "revision": h.key[1], "dtype": h.key[2], "offload": h.key[3]}
+            return [{"device": d, "model": h.model, "path": h.key[0], "revision": h.key[1], "dtype": h.key[2],
+                     "offload": h.key[3], "memory_bytes": h.memory_bytes, "busy": d in self._busy,
+                     "idle_seconds": 0.0 if d in self._busy else round(now - h.last_used, 1)}
                     for d, h in self._loaded.items()]
 
-    def unload(self) -> dict[str, Any]:
-        devices = list(self._loaded)
-        for device in devices:
-            self._unload(device)
-        return {"unloaded": devices}
+    def unload(self, device: str | None = None) -> dict[str, Any]:
+        """Free the pipeline held on ``device`` (all devices when None); not while it generates."""
+        devices = [device] if device else list(self._loaded)
+        busy = [d for d in devices if d in self._busy]
+        if busy:
+            raise ConflictError(f"A generation is running on {', '.join(busy)}; cancel it or wait",
+                                details={"devices": busy})
+        freed = 0
+        done = []
+        for d in devices:
+            held = self._loaded.get(d)
+            if held is not None:
+                freed += held.memory_bytes
+                done.append(held.model or d)
+                self._unload(d)
+        return {"unloaded": done, "freed_bytes": freed}
 
     # Outputs -----------------------------------------------------------------------------------
 
@@ -681,6 +716,16 @@ def _atomic_save(path: Path, write: Any, *, suffix: str = "") -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _module_bytes(pipe: Any) -> int:
+    """Bytes of the weights of a pipeline's torch components (parameters and buffers)."""
+    total = 0
+    for component in getattr(pipe, "components", {}).values():
+        for tensors in (getattr(component, "parameters", None), getattr(component, "buffers", None)):
+            if callable(tensors):
+                total += sum(t.numel() * t.element_size() for t in tensors())
+    return total
 
 
 def _dtype_keyword() -> str:

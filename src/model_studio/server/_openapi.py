@@ -93,6 +93,10 @@ _RESULTS: dict[str, tuple[dict[str, Any], tuple[int, ...]]] = {
     "video.models": ({"type": "object", "required": ["models"], "properties": {
         "models": {"type": "array", "items": {"$ref": "#/components/schemas/VideoModel"}}}}, ()),
     "video.plan": ({"$ref": "#/components/schemas/VideoPlan"}, (404, 507)),
+    "video.loaded": ({"type": "object", "required": ["pipelines"], "properties": {
+        "pipelines": {"type": "array", "items": {"type": "object"}}}}, ()),
+    "video.unload": ({"type": "object", "required": ["unloaded", "freed_bytes"], "properties": {
+        "unloaded": {"type": "array", "items": {"type": "string"}}, "freed_bytes": {"type": "integer"}}}, (409,)),
     "video.generate": ({"$ref": "#/components/schemas/Job"}, (404, 409, 501, 507)),
     "video.list": ({"type": "object", "required": ["generations"], "properties": {
         "generations": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}}}}, ()),
