@@ -310,3 +310,35 @@ def test_the_held_pipeline_is_listed_unloaded_and_freed_when_idle(engine: Engine
     while engine.video.loaded() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert engine.video.loaded() == []
+
+
+def test_energy_comes_from_nvml_where_a_gpu_reports_it(monkeypatch):
+    """GpuEnergy (used by video generations and training runs) with a stand-in pynvml and CUDA."""
+    import sys
+    import types
+
+    torch = pytest.importorskip("torch")
+    from model_studio.engine.energy import GpuEnergy
+
+    assert GpuEnergy().wh() is None  # no GPU here: no number rather than a made-up one
+    counter = {"mj": 1_000_000.0}
+    fake = types.SimpleNamespace(
+        nvmlInit=lambda: None,
+        nvmlDeviceGetHandleByIndex=lambda i: f"gpu{i}",
+        nvmlDeviceGetTotalEnergyConsumption=lambda h: counter["mj"],
+        nvmlDeviceGetPowerUsage=lambda h: 300_000,
+    )
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    energy = GpuEnergy()
+    counter["mj"] += 3.6e6  # 3.6 MJ = 1 Wh on the device's counter
+    assert energy.wh() == pytest.approx(1.0)
+    # without an energy counter, power samples (300 W) are integrated over time
+    def no_counter(_h):
+        raise RuntimeError("not supported")
+
+    fake.nvmlDeviceGetTotalEnergyConsumption = no_counter
+    sampled = GpuEnergy()
+    sampled.last -= 36.0  # 36 s at 300 W = 3 Wh
+    assert sampled.wh() == pytest.approx(3.0, rel=0.01)

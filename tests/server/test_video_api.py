@@ -227,3 +227,24 @@ async def test_the_files_of_a_real_generation_are_refused_without_a_token(api, h
         r = await http_server_client.fetch(url, raise_error=False, follow_redirects=False, request_timeout=10)
         assert r.code == 403, (name, r.code)
         assert b"ftyp" not in r.body[:64] and not r.body.startswith(b"\xff\xd8\xff")
+
+
+async def test_image_to_video_over_rest_keeps_the_input_image(api):
+    ltx = TINY_VIDEO_REPOS["ltx"]
+    r = await api("POST", "downloads", body={"model": ltx})
+    assert r.code == 202, r
+    await poll(api, f"downloads/{r.json['id']}", lambda j: j["state"] == "completed", 120)
+    image = png_base64((10, 200, 90))
+    body = {k: TINY_VIDEO_DEFAULTS[ltx][k] for k in ("width", "height", "num_frames", "steps")}
+    r = await api("POST", "video", body={"model": ltx, "prompt": "it moves", "image_base64": "data:image/png;base64,"
+                                         + image, "seed": 1, **body})
+    assert r.code == 202, r
+    job = await finished(api, r.json["id"])
+    assert job["state"] == "completed", job
+    assert job["params"]["task"] == "image-to-video"
+    r = await api("GET", f"video/{job['id']}/media", params={"what": "image"})
+    assert r.code == 200 and r.json["mime"] == "image/png"
+    from PIL import Image
+
+    kept = Image.open(io.BytesIO(base64.b64decode(r.json["base64"]))).convert("RGB")
+    assert kept.size == (32, 32) and kept.getpixel((5, 5)) == (10, 200, 90)
