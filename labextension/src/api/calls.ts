@@ -10,9 +10,11 @@ import type {
   VideoMedia,
   VideoMediaKind,
   VideoModel,
+  VideoPipeline,
   VideoPlan,
   VideoPlanRequest,
   VideoRequest,
+  VideoUnloadResult,
   DatasetInfo,
   Job,
   LoadedModel,
@@ -147,5 +149,13 @@ export abstract class OperationCalls {
 
   videoMedia(jobId: string, what: VideoMediaKind | 'image'): Promise<VideoMedia> {
     return this.invoke(OPERATION.videoMedia, { job_id: jobId, what });
+  }
+
+  async videoLoaded(): Promise<VideoPipeline[]> {
+    return asList<VideoPipeline>(await this.invoke(OPERATION.videoLoaded), 'pipelines');
+  }
+
+  unloadVideo(device?: string): Promise<VideoUnloadResult> {
+    return this.invoke(OPERATION.videoUnload, compact({ device }));
   }
 }

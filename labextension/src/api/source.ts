@@ -31,9 +31,11 @@ import type {
   VideoMedia,
   VideoMediaKind,
   VideoModel,
+  VideoPipeline,
   VideoPlan,
   VideoPlanRequest,
-  VideoRequest
+  VideoRequest,
+  VideoUnloadResult
 } from './types';
 
 export type Unsubscribe = () => void;
@@ -110,6 +112,10 @@ export interface DataSource {
   videoUrl(job: Job | string, what?: VideoMediaKind): Promise<string>;
   /** A generation's file as base64 (`video.media`); "image" is an image-to-video input. */
   videoMedia(jobId: string, what: VideoMediaKind | 'image'): Promise<VideoMedia>;
+  /** Video pipelines held in memory, one per device at most (`video.loaded`). */
+  videoLoaded(): Promise<VideoPipeline[]>;
+  /** Free the pipeline held on `device`, or on every device (`video.unload`; refused while it generates). */
+  unloadVideo(device?: string): Promise<VideoUnloadResult>;
 }
 
 /** A job from an operation result that may be the job itself or `{job: ...}`. */
@@ -210,7 +216,9 @@ export const OPERATION = {
   videoCancel: 'video.cancel',
   videoResume: 'video.resume',
   videoDelete: 'video.delete',
-  videoMedia: 'video.media'
+  videoMedia: 'video.media',
+  videoLoaded: 'video.loaded',
+  videoUnload: 'video.unload'
 } as const;
 
 /** A failed operation, carrying the server's typed error (`{"error": {...}}`). */

@@ -489,6 +489,27 @@ export interface VideoDeleteResult {
   bytes: number;
 }
 
+/** One pipeline held in memory by the video engine (`video.loaded`; one per device at most). */
+export interface VideoPipeline {
+  device: string;
+  model: string;
+  path: string;
+  revision: string | null;
+  dtype: string;
+  offload: 'cpu' | 'none' | 'model' | 'sequential' | string;
+  memory_bytes: number;
+  /** A generation is running on it (it cannot be unloaded then). */
+  busy: boolean;
+  idle_seconds: number;
+  [key: string]: unknown;
+}
+
+/** `video.unload`. */
+export interface VideoUnloadResult {
+  unloaded: string[];
+  freed_bytes: number;
+}
+
 /** `video.media` (for widgets, which cannot reach the file routes). */
 export interface VideoMedia {
   mime: string;

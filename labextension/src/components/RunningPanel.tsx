@@ -1,7 +1,7 @@
 import * as React from 'react';
 
 import type { DataSource } from '../api/source';
-import type { LoadedModel } from '../api/types';
+import type { LoadedModel, VideoPipeline } from '../api/types';
 import { ErrorBanner } from './ErrorBanner';
 import { formatBytes, formatDuration, testIdPart } from './format';
 
@@ -11,20 +11,29 @@ export interface RunningPanelProps {
   interval?: number;
 }
 
-/** Models held in memory (`chat.loaded`): backend, memory, context, idle time, Unload. */
+/**
+ * Models held in memory (`chat.loaded`): backend, memory, context, idle time, Unload; below them
+ * the video pipelines (`video.loaded`, one per device), each with its own Unload.
+ */
 export function RunningPanel(props: RunningPanelProps): JSX.Element {
   const { source } = props;
   const [models, setModels] = React.useState<LoadedModel[] | null>(null);
   const [error, setError] = React.useState<Error | null>(null);
   const [busy, setBusy] = React.useState<string | null>(null);
+  const [pipelines, setPipelines] = React.useState<VideoPipeline[] | null>(null);
+  const [unloadingDevice, setUnloadingDevice] = React.useState<string | null>(null);
 
   const refresh = React.useCallback(async () => {
-    try {
-      setModels(await source.loadedModels());
-      setError(null);
-    } catch (err) {
-      setError(err as Error);
+    const [chat, video] = await Promise.allSettled([source.loadedModels(), source.videoLoaded()]);
+    if (chat.status === 'fulfilled') {
+      setModels(chat.value);
     }
+    if (video.status === 'fulfilled') {
+      setPipelines(video.value);
+    }
+    const failed = [chat, video].find(r => r.status === 'rejected') as
+      PromiseRejectedResult | undefined;
+    setError(failed ? (failed.reason as Error) : null);
   }, [source]);
 
   React.useEffect(() => {
@@ -41,6 +50,18 @@ export function RunningPanel(props: RunningPanelProps): JSX.Element {
       setError(err as Error);
     } finally {
       setBusy(null);
+      void refresh();
+    }
+  };
+
+  const unloadVideo = async (device: string): Promise<void> => {
+    setUnloadingDevice(device);
+    try {
+      await source.unloadVideo(device);
+    } catch (err) {
+      setError(err as Error);
+    } finally {
+      setUnloadingDevice(null);
       void refresh();
     }
   };
@@ -99,6 +120,53 @@ export function RunningPanel(props: RunningPanelProps): JSX.Element {
           </div>
         )}
       </div>
+      {pipelines !== null && (
+        <section className="jp-ModelStudio-section" data-testid="running-video">
+          <h3 className="jp-ModelStudio-sectionTitle">Video pipelines</h3>
+          <div className="jp-ModelStudio-list" data-testid="running-video-list">
+            {pipelines.map(p => (
+              <div
+                className="jp-ModelStudio-job"
+                key={p.device}
+                data-testid={`running-video-${testIdPart(p.device)}`}
+                data-busy={p.busy ? 'true' : 'false'}
+              >
+                <div className="jp-ModelStudio-cardHead">
+                  <span className="jp-ModelStudio-cardTitle" title={p.path || p.model}>
+                    {p.model}
+                  </span>
+                  <span className="jp-ModelStudio-state" title="Device">
+                    {p.device}
+                  </span>
+                </div>
+                <div className="jp-ModelStudio-meta">
+                  <span title="Memory held">{formatBytes(p.memory_bytes)}</span>
+                  <span title="Weights dtype">{p.dtype}</span>
+                  <span title="Offload">offload {p.offload}</span>
+                  <span title={p.busy ? 'A generation is running' : 'Idle for'}>
+                    {p.busy ? 'generating' : `idle ${formatDuration(p.idle_seconds)}`}
+                  </span>
+                  <span className="jp-ModelStudio-spacer" />
+                  <button
+                    className="jp-ModelStudio-button jp-mod-warn"
+                    disabled={p.busy || unloadingDevice === p.device}
+                    title={p.busy ? 'Wait for the generation to finish, or cancel it' : undefined}
+                    data-testid="running-video-unload"
+                    onClick={() => void unloadVideo(p.device)}
+                  >
+                    Unload
+                  </button>
+                </div>
+              </div>
+            ))}
+            {pipelines.length === 0 && (
+              <div className="jp-ModelStudio-empty" data-testid="running-video-empty">
+                No video pipelines loaded. Generate a video to load one.
+              </div>
+            )}
+          </div>
+        </section>
+      )}
     </div>
   );
 }

@@ -652,7 +652,7 @@ export function VideoPanel(props: VideoPanelProps): JSX.Element {
               <input
                 type="file"
                 name="image"
-                accept="image/png,image/jpeg"
+                accept="image/png,image/jpeg,image/webp"
                 data-testid="video-image-input"
                 onChange={pickImage}
               />
@@ -835,7 +835,7 @@ export function VideoPanel(props: VideoPanelProps): JSX.Element {
         {model?.lora && (
           <>
             <label className="jms-video-lora">
-              LoRA (path or repo, optional)
+              LoRA weights (path of a .safetensors file or folder, optional)
               <input
                 type="text"
                 name="lora"
