@@ -342,3 +342,19 @@ def test_energy_comes_from_nvml_where_a_gpu_reports_it(monkeypatch):
     sampled = GpuEnergy()
     sampled.last -= 36.0  # 36 s at 300 W = 3 Wh
     assert sampled.wh() == pytest.approx(3.0, rel=0.01)
+
+
+def test_a_failure_while_queueing_leaves_a_failed_job_and_no_files(engine: Engine, local, monkeypatch):
+    from model_studio.engine import video as video_module
+
+    local(LTX)
+
+    def full_disk(path, write, suffix=""):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(video_module, "_atomic_save", full_disk)
+    with pytest.raises(OSError):
+        engine.video.generate(LTX, "x", image=png_bytes(), **_defaults(LTX))
+    [job] = engine.video.list()
+    assert job.state == JobState.FAILED and "No space left" in job.error["message"]
+    assert not (engine.settings.home_path / "outputs" / job.id).exists()

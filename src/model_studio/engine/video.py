@@ -296,15 +296,20 @@ class VideoService:
         }
         title = f"{repo_id.split('/')[-1]}: {prompt.strip()[:60]}"
         job = self.store.create(KIND, params, title=title)
-        out_dir = self.outputs_dir / job.id
-        out_dir.mkdir(parents=True, exist_ok=True)
-        if pil is not None:
-            image_path = out_dir / "input.png"
-            _atomic_save(image_path, lambda p: pil.save(p, format="PNG"))
-            params["image"] = str(image_path)
+        try:
+            if pil is not None:
+                out_dir = self.outputs_dir / job.id
+                out_dir.mkdir(parents=True, exist_ok=True)
+                image_path = out_dir / "input.png"
+                _atomic_save(image_path, lambda p: pil.save(p, format="PNG"))
+                params["image"] = str(image_path)
             job = self.store.set_state(job.id, JobState.QUEUED, params=params,
                                        progress=Progress(total=values["steps"], unit="steps", message="queued"))
-        self._enqueue(chosen.device, job.id)
+            self._enqueue(chosen.device, job.id)
+        except BaseException as exc:  # e.g. a full disk: the job must not stay queued forever
+            self._discard(job.id)
+            self.store.set_state(job.id, JobState.FAILED, error=_error_for(exc, params))
+            raise
         return job
 
     def _enqueue(self, device: str, job_id: str) -> None:
