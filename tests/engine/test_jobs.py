@@ -238,3 +238,17 @@ def test_gpu_stats_through_a_fake_nvml(monkeypatch):
     g = gpus[0]
     assert (g.name, g.memory_free, g.utilization, g.power, g.power_limit) == ("Fake GPU", 5 << 30, 40.0, 120.0, 250.0)
     assert g.processes[0].pid == 1 and g.processes[0].used_memory == 1 << 30
+
+
+def test_a_guarded_state_change_wins_only_from_the_expected_state(store):
+    job = store.create("video", {})
+    store.request(job.id, "cancel")
+    with pytest.raises(ConflictError):  # a cancel request is pending: the start loses
+        store.set_state(job.id, JobState.RUNNING, expect=(JobState.QUEUED,), expect_control="")
+    assert store.get(job.id).state == JobState.QUEUED
+    assert store.set_state(job.id, JobState.CANCELLED, expect=(JobState.QUEUED,),
+                           expect_control="cancel").state == JobState.CANCELLED
+    with pytest.raises(ConflictError) as err:  # already cancelled: a late start cannot revive it
+        store.set_state(job.id, JobState.RUNNING, expect=(JobState.QUEUED,))
+    assert err.value.details["state"] == "cancelled"
+    assert store.get(job.id).state == JobState.CANCELLED

@@ -22,6 +22,7 @@ from model_studio.errors import NotFoundError, ResourceError, ValidationError  #
 from tests.fixtures.video_models import TINY_VIDEO_DEFAULTS, TINY_VIDEO_REPOS  # noqa: E402
 
 WAN, LTX, COG = TINY_VIDEO_REPOS["wan"], TINY_VIDEO_REPOS["ltx"], TINY_VIDEO_REPOS["cogvideox"]
+WAN22 = TINY_VIDEO_REPOS["wan22"]
 
 
 def read_mp4(path: str | Path):
@@ -358,3 +359,60 @@ def test_a_failure_while_queueing_leaves_a_failed_job_and_no_files(engine: Engin
     [job] = engine.video.list()
     assert job.state == JobState.FAILED and "No space left" in job.error["message"]
     assert not (engine.settings.home_path / "outputs" / job.id).exists()
+
+
+def test_wan22_ti2v_is_listed_for_both_tasks_with_its_size_rule(engine: Engine, local, fake_hub):
+    """Wan 2.2 TI2V (WanPipeline with expand_timesteps): one model, text- and image-to-video, sizes in 32s."""
+    local(WAN22)
+    model = {m["id"]: m for m in engine.video.models()}[WAN22]
+    assert model["local"] is True and model["revision"] == fake_hub.tiny_repos[WAN22]
+    assert model["text_to_video"] is True and model["image_to_video"] is True
+    assert model["rules"]["size_multiple"] == 32 and model["rules"]["frame_step"] == 4
+    with pytest.raises(ValidationError) as err:
+        engine.video.generate(WAN22, "x", **_defaults(WAN22, width=48))
+    assert err.value.details["field"] == "width" and err.value.details["nearest"] in (32, 64)
+
+
+def test_wan22_text_to_video(engine: Engine, local):
+    local(WAN22)
+    d = TINY_VIDEO_DEFAULTS[WAN22]
+    job = engine.video.generate(WAN22, "a red fox runs in the snow", seed=7, **_defaults(WAN22)).wait(timeout=120)
+    assert job.state == JobState.COMPLETED, job.error
+    assert job.params["task"] == "text-to-video"
+    assert read_mp4(job.result["video"]).shape == (d["num_frames"], d["height"], d["width"], 3)
+    assert job.progress.done == job.progress.total == d["steps"]
+
+
+def test_wan22_image_to_video_through_wan_image_to_video_pipeline(engine: Engine, local):
+    local(WAN22)
+    d = TINY_VIDEO_DEFAULTS[WAN22]
+    runs = {}
+    for color in ((200, 40, 40), (40, 40, 200)):
+        job = engine.video.generate(WAN22, "the picture comes alive", image=png_bytes(color), seed=3,
+                                    **_defaults(WAN22)).wait(timeout=120)
+        assert job.state == JobState.COMPLETED, job.error
+        assert job.params["task"] == "image-to-video"
+        assert Path(job.params["image"]).name == "input.png" and Path(job.params["image"]).is_file()
+        runs[color] = read_mp4(job.result["video"])
+        assert runs[color].shape == (d["num_frames"], d["height"], d["width"], 3)
+    # the sibling pipeline shares the loaded components (from_pipe) and conditions on the image
+    [held] = engine.video.loaded()
+    assert held["model"] == WAN22
+    assert type(engine.video._loaded["cpu"].i2v).__name__ == "WanImageToVideoPipeline"
+    assert engine.video._loaded["cpu"].i2v.config.expand_timesteps is True
+    a, b = runs.values()
+    assert not (a == b).all()
+    text = engine.video.generate(WAN22, "the picture comes alive", seed=3, **_defaults(WAN22)).wait(timeout=120)
+    assert not (read_mp4(text.result["video"]) == a).all()
+
+
+def test_a_video_too_large_for_a_widget_message_names_its_path(engine: Engine, local, monkeypatch):
+    from model_studio.engine import video as video_module
+
+    local(WAN)
+    job = engine.video.generate(WAN, "x", seed=1, **_defaults(WAN)).wait(timeout=120)
+    monkeypatch.setattr(video_module, "MAX_MEDIA_BYTES", 100)
+    with pytest.raises(ValidationError) as err:
+        engine.video.media(job.id, "video")
+    assert err.value.details["path"] == job.result["video"]
+    assert engine.video.media_path(job.id, "video") == Path(job.result["video"])

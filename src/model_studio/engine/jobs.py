@@ -419,7 +419,12 @@ class JobStore:
         result: Any = None,
         progress: Progress | None = None,
         params: dict[str, Any] | None = None,
+        expect: Iterable[JobState] | None = None,
+        expect_control: str | None = None,
     ) -> Job:
+        """Change a job's state; with ``expect`` (and ``expect_control``), only from one of those states
+        (with that control request) and atomically, else ``ConflictError``: two threads racing to start
+        and to cancel a queued job cannot both win."""
         now = time.time()
         sets = ["state=?", "updated_at=?"]
         args: builtins.list[Any] = [JobState(state).value, now]
@@ -442,8 +447,19 @@ class JobStore:
             sets.append("params=?")
             args.append(json.dumps(params))
         args.append(job_id)
-        self._conn().execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id=?", args)
+        where = "id=?"
+        if expect is not None:
+            states = [JobState(s).value for s in expect]
+            where += f" AND state IN ({','.join('?' * len(states))})"
+            args += states
+            if expect_control is not None:
+                where += " AND control=?"
+                args.append(expect_control)
+        cur = self._conn().execute(f"UPDATE jobs SET {', '.join(sets)} WHERE {where}", args)
         job = self.get(job_id)
+        if expect is not None and cur.rowcount != 1:
+            raise ConflictError(f"Job {job_id} is {job.state.value}, not {' or '.join(states)}",
+                                details={"job_id": job_id, "state": job.state.value, "expected": states})
         self._notify(job, immediate=True)
         return job
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import inspect
 import io
 import json
@@ -62,6 +63,8 @@ KIND = "video"
 OFFLOAD_CHOICES = ("auto", "none", "model", "sequential", "cpu")
 MAX_PROMPT_CHARS = 10_000
 MAX_IMAGE_BYTES = 32 << 20
+#: Largest file ``media()`` sends as base64 (a widget message); bigger ones are read from the path.
+MAX_MEDIA_BYTES = 64 << 20
 MEDIA = {"video": ("video.mp4", "video/mp4"), "thumbnail": ("thumbnail.jpg", "image/jpeg"),
          "image": ("input.png", "image/png")}
 #: Pipeline classes (model_index.json ``_class_name``) that make videos; anything matching is listed.
@@ -338,9 +341,19 @@ class VideoService:
                 job = self.store.get(job_id)
                 if job.state != JobState.QUEUED:
                     continue
-                if job.control == "cancel" or self._stops.get(job_id) == JobState.CANCELLED:
-                    self.store.set_state(job_id, JobState.CANCELLED)
-                    self._discard(job_id)
+                # Start it only if it is still queued with no cancel request, in one atomic step:
+                # cancel() (this process) and resume() race with this thread for the same row.
+                try:
+                    self.store.set_state(job_id, JobState.RUNNING, expect=(JobState.QUEUED,), expect_control="",
+                                         progress=Progress(done=0, total=int(job.params["steps"]), unit="steps",
+                                                           message="loading pipeline",
+                                                           detail={"phase": "loading pipeline"}))
+                except ConflictError:
+                    # Asked to cancel (by another process) while queued: cancelled, never started.
+                    with contextlib.suppress(ConflictError):
+                        self.store.set_state(job_id, JobState.CANCELLED, expect=(JobState.QUEUED,),
+                                             expect_control="cancel")
+                        self._discard(job_id)
                     continue
                 self._busy.add(device)
                 try:
@@ -360,8 +373,6 @@ class VideoService:
         p = job.params
         job_id = job.id
         total = int(p["steps"])
-        self.store.set_state(job_id, JobState.RUNNING, progress=Progress(
-            done=0, total=total, unit="steps", message="loading pipeline", detail={"phase": "loading pipeline"}))
         out_dir = self.outputs_dir / job_id
         energy = GpuEnergy() if device != "cpu" else None
         started = time.monotonic()
@@ -647,8 +658,12 @@ class VideoService:
             return job
         self._stops[job_id] = JobState.CANCELLED
         if job.state == JobState.QUEUED and job.owner_pid == os.getpid():
-            self._discard(job_id)
-            return self.store.set_state(job_id, JobState.CANCELLED)
+            try:  # not started yet: it never will be (unless the worker took it this instant)
+                job = self.store.set_state(job_id, JobState.CANCELLED, expect=(JobState.QUEUED,))
+                self._discard(job_id)
+                return job
+            except ConflictError:
+                pass
         return self.store.request(job_id, "cancel")
 
     def resume(self, job_id: str) -> Job:
@@ -658,6 +673,9 @@ class VideoService:
         if p.get("image") and not Path(p["image"]).is_file():
             raise NotFoundError("The input image of this generation is gone", details={"job_id": job_id})
         self._resolve(p["model"])
+        # A cancel of this job while it was queued may still sit in _stops (its old queue entry not
+        # yet taken): it must not cancel the new run, so it goes before the job is queued again.
+        self._stops.pop(job_id, None)
         job = self.store.claim(job_id, RESUMABLE)
         self._enqueue(p.get("plan", {}).get("device") or "cpu", job_id)
         return job
@@ -689,6 +707,12 @@ class VideoService:
     def media(self, job_id: str, what: str = "video") -> dict[str, Any]:
         """A generation's file as base64 (for widgets, which have no file route)."""
         path = self.media_path(job_id, what)
+        size = path.stat().st_size
+        if size > MAX_MEDIA_BYTES:
+            raise ValidationError(f"The {what} is {size} bytes, over the {MAX_MEDIA_BYTES}-byte limit of a widget message",
+                                  details={"job_id": job_id, "what": what, "bytes": size, "path": str(path)},
+                                  resolution_steps=[f"Open it from {path}",
+                                                    f"Or fetch /model-studio/api/video/{job_id}/video.mp4"])
         data = path.read_bytes()
         return {"mime": MEDIA[what][1], "base64": base64.b64encode(data).decode("ascii"), "bytes": len(data)}
 
@@ -828,6 +852,10 @@ def _error_for(exc: BaseException, params: dict[str, Any]) -> dict[str, Any]:
             f"Out of memory while generating on {plan_.get('device', 'the device')}: {text[:300]}",
             details={"plan": plan_},
             resolution_steps=["Use a smaller size or fewer frames", "Choose offload 'model' or 'sequential'"])
+    elif isinstance(exc, NameError) and "ftfy" in text:
+        err = BackendUnavailableError("This pipeline cleans prompts with ftfy, which is not installed",
+                                      details={"missing": "ftfy"},
+                                      resolution_steps=["pip install ftfy (part of jupyter-model-studio[video])"])
     elif isinstance(exc, CancelledError):
         err = exc
     else:
