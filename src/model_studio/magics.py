@@ -357,6 +357,33 @@ def parse(line: str) -> Any:
     return args_type(**{k: v for k, v in vars(ns).items() if k in names})
 
 
+def _follow_steps(job: Any, postfix: Any) -> Any:
+    """A tqdm bar of a job's steps, with ``postfix(progress)`` beside it, until the job stops;
+    returns its final snapshot (Ctrl-C propagates, so the caller decides what stopping means)."""
+    from tqdm import tqdm
+
+    bar = None
+    try:
+        while True:
+            job = job.refresh()
+            p = job.progress
+            if bar is None and p.total:
+                bar = tqdm(total=int(p.total), initial=int(p.done), unit="step", desc=job.title or job.id,
+                           dynamic_ncols=True, leave=True, file=sys.stderr)
+            if bar is not None and (int(p.done) != bar.n or not job.active):
+                bar.n = int(p.done)
+                text = postfix(p)
+                if text:
+                    bar.set_postfix_str(text, refresh=False)
+                bar.refresh()
+            if not job.active:
+                return job
+            time.sleep(0.2)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
 # --- the magic ----------------------------------------------------------------------------------
 
 
@@ -641,33 +668,18 @@ class StudioMagics(Magics):
 
     def _follow_training(self, eng: Any, job: Any) -> Any:
         """A tqdm bar of steps (with the loss) until the run stops; Ctrl-C cancels it (resumable)."""
-        from tqdm import tqdm
 
-        bar = None
+        def loss(p: Any) -> str:
+            value = (p.detail or {}).get("loss")
+            return f"loss={value:.4f}" if value is not None else ""
+
         try:
-            while True:
-                job = job.refresh()
-                p = job.progress
-                if bar is None and p.total:
-                    bar = tqdm(total=int(p.total), initial=int(p.done), unit="step", desc=job.title or job.id,
-                               dynamic_ncols=True, leave=True, file=sys.stderr)
-                elif bar is not None and int(p.done) != bar.n:
-                    bar.n = int(p.done)
-                    loss = (p.detail or {}).get("loss")
-                    if loss is not None:
-                        bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-                    bar.refresh()
-                if not job.active:
-                    break
-                time.sleep(0.3)
+            job = _follow_steps(job, loss)
         except KeyboardInterrupt:
             job = eng.training.cancel(job.id)
             print(f"cancelling run {job.id}; resume it with ms.engine().training.resume({job.id!r})",
                   file=sys.stderr)
             return job
-        finally:
-            if bar is not None:
-                bar.close()
         if job.state.value == "failed":
             raise error_from_dict(job.error or {"message": f"Training run {job.id} failed"})
         if job.state.value == "completed":
@@ -735,33 +747,14 @@ class StudioMagics(Magics):
 
         Ctrl-C (interrupting the kernel) cancels the generation between two steps.
         """
-        from tqdm import tqdm
-
         from ._views import VideoView
 
-        bar = None
         try:
-            while True:
-                job = job.refresh()
-                p = job.progress
-                if bar is None and p.total:
-                    bar = tqdm(total=int(p.total), initial=int(p.done), unit="step", desc=job.title or job.id,
-                               dynamic_ncols=True, leave=True, file=sys.stderr)
-                if bar is not None:
-                    if int(p.done) != bar.n:
-                        bar.n = int(p.done)
-                    bar.set_postfix_str(p.message or "", refresh=False)
-                    bar.refresh()
-                if not job.active:
-                    break
-                time.sleep(0.2)
+            job = _follow_steps(job, lambda p: p.message or "")
         except KeyboardInterrupt:
             job = eng.video.cancel(job.id)
             print(f"cancelled generation {job.id}", file=sys.stderr)
             return None
-        finally:
-            if bar is not None:
-                bar.close()
         if job.state.value == "failed":
             raise error_from_dict(job.error or {"message": f"Generation {job.id} failed"})
         if job.state.value != "completed":

@@ -9,17 +9,6 @@ from model_studio import magics
 from tests.widgets.test_chat_widget import MODEL, FakeChat
 
 
-@pytest.fixture(scope="module")
-def shell():
-    from IPython.core.interactiveshell import InteractiveShell
-
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "model_studio")
-    yield ip
-    ip.run_line_magic("unload_ext", "model_studio")
-    InteractiveShell.clear_instance()
-
-
 @pytest.fixture
 def fake_chat(fake_hub, monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", fake_hub.url)

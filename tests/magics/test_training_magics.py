@@ -23,17 +23,6 @@ def fake_training(fake_hub, monkeypatch):
     model_studio._reset_engine()
 
 
-@pytest.fixture(scope="module")
-def shell():
-    from IPython.core.interactiveshell import InteractiveShell
-
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "model_studio")
-    yield ip
-    ip.run_line_magic("unload_ext", "model_studio")
-    InteractiveShell.clear_instance()
-
-
 def test_train_imports_the_data_starts_and_follows_to_the_end(shell, fake_training, tmp_path, capsys):
     path = data_file(tmp_path)
     job = shell.run_line_magic("studio", f"train --model {BASE} --data {path} --steps 4 --lr 1e-4 --rank 4")

@@ -8,39 +8,12 @@ import pytest
 pytest.importorskip("diffusers")
 pytest.importorskip("imageio_ffmpeg")
 
-import model_studio  # noqa: E402
 from model_studio._views import Table, VideoView  # noqa: E402
 from model_studio.engine.jobs import JobState  # noqa: E402
 from tests.fixtures.video_models import TINY_VIDEO_REPOS  # noqa: E402
 
 WAN = TINY_VIDEO_REPOS["wan"]
 TINY = "--frames 9 --width 32 --height 32 --steps 2"
-
-
-@pytest.fixture
-def studio_engine(fake_hub, monkeypatch):
-    """``model_studio.engine()`` pointing at the fake Hub (and the test's isolated home)."""
-    monkeypatch.setenv("HF_ENDPOINT", fake_hub.url)
-    model_studio._reset_engine()
-    yield model_studio.engine()
-    model_studio._reset_engine()
-
-
-@pytest.fixture(scope="module")
-def shell():
-    from IPython.core.interactiveshell import InteractiveShell
-
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "model_studio")
-    yield ip
-    ip.run_line_magic("unload_ext", "model_studio")
-    InteractiveShell.clear_instance()
-
-
-@pytest.fixture
-def studio(shell, studio_engine):
-    """Run ``%studio LINE`` and return what the magic returned."""
-    return lambda line="": shell.run_line_magic("studio", line)
 
 
 @pytest.fixture
