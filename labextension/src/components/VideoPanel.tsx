@@ -97,6 +97,40 @@ function parseInt_(value: string): number | null {
   return n === null ? null : Math.round(n);
 }
 
+/** A labelled number input of the form: its value, change handler and invalid state come from
+ * the form (`badField` is the field the last plan error named). */
+function NumberField(props: {
+  label: string;
+  name: keyof VideoForm;
+  testId: string;
+  form: VideoForm;
+  set: (name: keyof VideoForm) => (e: React.ChangeEvent<HTMLInputElement>) => void;
+  badField: string | null;
+  step?: number | string;
+  min?: number;
+  max?: number;
+  invalid?: boolean;
+  children?: React.ReactNode;
+}): JSX.Element {
+  return (
+    <label>
+      {props.label}
+      <input
+        type="number"
+        name={props.name}
+        data-testid={props.testId}
+        step={props.step}
+        min={props.min}
+        max={props.max}
+        aria-invalid={props.badField === props.name || props.invalid || undefined}
+        value={props.form[props.name]}
+        onChange={props.set(props.name)}
+      />
+      {props.children}
+    </label>
+  );
+}
+
 /** Local models first, then by name. */
 export function sortModels(models: VideoModel[]): VideoModel[] {
   return [...models].sort(
@@ -696,47 +730,40 @@ export function VideoPanel(props: VideoPanelProps): JSX.Element {
             </select>
           </label>
         )}
-        <label>
-          Width
-          <input
-            type="number"
-            name="width"
-            data-testid="video-width"
-            step={rules?.size_multiple ?? 1}
-            min={rules?.min_size ?? 1}
-            max={rules?.max_size ?? undefined}
-            aria-invalid={badField === 'width' || undefined}
-            value={form.width}
-            onChange={set('width')}
-          />
-        </label>
-        <label>
-          Height
-          <input
-            type="number"
-            name="height"
-            data-testid="video-height"
-            step={rules?.size_multiple ?? 1}
-            min={rules?.min_size ?? 1}
-            max={rules?.max_size ?? undefined}
-            aria-invalid={badField === 'height' || undefined}
-            value={form.height}
-            onChange={set('height')}
-          />
-        </label>
-        <label>
-          Frames
-          <input
-            type="number"
-            name="num_frames"
-            data-testid="video-frames"
-            step={rules?.frame_step ?? 1}
-            min={rules?.min_frames ?? 1}
-            max={rules?.max_frames ?? undefined}
-            aria-invalid={badField === 'num_frames' || !framesValid(frames, model) || undefined}
-            value={form.num_frames}
-            onChange={set('num_frames')}
-          />
+        <NumberField
+          label="Width"
+          name="width"
+          testId="video-width"
+          step={rules?.size_multiple ?? 1}
+          min={rules?.min_size ?? 1}
+          max={rules?.max_size ?? undefined}
+          badField={badField}
+          form={form}
+          set={set}
+        />
+        <NumberField
+          label="Height"
+          name="height"
+          testId="video-height"
+          step={rules?.size_multiple ?? 1}
+          min={rules?.min_size ?? 1}
+          max={rules?.max_size ?? undefined}
+          badField={badField}
+          form={form}
+          set={set}
+        />
+        <NumberField
+          label="Frames"
+          name="num_frames"
+          testId="video-frames"
+          step={rules?.frame_step ?? 1}
+          min={rules?.min_frames ?? 1}
+          max={rules?.max_frames ?? undefined}
+          invalid={!framesValid(frames, model)}
+          badField={badField}
+          form={form}
+          set={set}
+        >
           {rules && (
             <span
               className={`jms-video-hint${framesValid(frames, model) ? '' : ' jms-video-hintBad'}`}
@@ -748,47 +775,38 @@ export function VideoPanel(props: VideoPanelProps): JSX.Element {
                 : ''}
             </span>
           )}
-        </label>
-        <label>
-          FPS
-          <input
-            type="number"
-            name="fps"
-            data-testid="video-fps"
-            min={rules?.fps?.[0] ?? 1}
-            max={rules?.fps?.[1] ?? undefined}
-            aria-invalid={badField === 'fps' || undefined}
-            value={form.fps}
-            onChange={set('fps')}
-          />
-        </label>
-        <label>
-          Steps
-          <input
-            type="number"
-            name="steps"
-            data-testid="video-steps"
-            min={rules?.steps?.[0] ?? 1}
-            max={rules?.steps?.[1] ?? undefined}
-            aria-invalid={badField === 'steps' || undefined}
-            value={form.steps}
-            onChange={set('steps')}
-          />
-        </label>
-        <label>
-          Guidance
-          <input
-            type="number"
-            name="guidance"
-            data-testid="video-guidance"
-            step="any"
-            min={rules?.guidance?.[0] ?? 0}
-            max={rules?.guidance?.[1] ?? undefined}
-            aria-invalid={badField === 'guidance' || undefined}
-            value={form.guidance}
-            onChange={set('guidance')}
-          />
-        </label>
+        </NumberField>
+        <NumberField
+          label="FPS"
+          name="fps"
+          testId="video-fps"
+          min={rules?.fps?.[0] ?? 1}
+          max={rules?.fps?.[1] ?? undefined}
+          badField={badField}
+          form={form}
+          set={set}
+        />
+        <NumberField
+          label="Steps"
+          name="steps"
+          testId="video-steps"
+          min={rules?.steps?.[0] ?? 1}
+          max={rules?.steps?.[1] ?? undefined}
+          badField={badField}
+          form={form}
+          set={set}
+        />
+        <NumberField
+          label="Guidance"
+          name="guidance"
+          testId="video-guidance"
+          step="any"
+          min={rules?.guidance?.[0] ?? 0}
+          max={rules?.guidance?.[1] ?? undefined}
+          badField={badField}
+          form={form}
+          set={set}
+        />
         <label>
           Seed
           <span className="jms-video-seed">
