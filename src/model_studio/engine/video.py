@@ -594,16 +594,15 @@ class VideoService:
         frames = np.asarray(frames)
         if frames.dtype == np.uint8:  # a pipeline that returned bytes: export_to_video wants [0, 1]
             frames = frames.astype(np.float32) / 255.0
-        # export_to_video scales numpy frames by 255 itself; giving it bytes would wrap them around.
-        frames = np.clip(frames, 0.0, 1.0)
+        # export_to_video scales numpy frames by 255 itself (bytes would wrap around); diffusers'
+        # video processor already clamps to [0, 1], so the frames go as they are (no copy).
         out_dir.mkdir(parents=True, exist_ok=True)
         video = out_dir / "video.mp4"
         fps = int(p["fps"])
         # imageio picks the writer from the extension, so the temporary name ends in .mp4 too.
         _atomic_save(video, lambda tmp: export_to_video(list(frames), str(tmp), fps=fps), suffix=".mp4")
-        frames = (frames * 255).round().astype(np.uint8)
         thumb = out_dir / "thumbnail.jpg"
-        middle = Image.fromarray(frames[len(frames) // 2])
+        middle = Image.fromarray((np.clip(frames[len(frames) // 2], 0.0, 1.0) * 255).round().astype(np.uint8))
         middle.thumbnail((320, 320))
         _atomic_save(thumb, lambda tmp: middle.save(tmp, format="JPEG", quality=85))
         n, h, w = int(frames.shape[0]), int(frames.shape[1]), int(frames.shape[2])
