@@ -269,6 +269,8 @@ class VideoService:
             raise ConflictError("The engine is closing")
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValidationError("Give a prompt", details={"field": "prompt"})
+        if negative_prompt is not None and not isinstance(negative_prompt, str):
+            raise ValidationError("negative_prompt must be text", details={"field": "negative_prompt"})
         if len(prompt) > MAX_PROMPT_CHARS or len(negative_prompt or "") > MAX_PROMPT_CHARS:
             raise ValidationError(f"Prompts are limited to {MAX_PROMPT_CHARS} characters",
                                   details={"field": "prompt", "max": MAX_PROMPT_CHARS})
@@ -655,8 +657,10 @@ class VideoService:
         job = self.get(job_id)
         if job.done or job.state in (JobState.PAUSED, JobState.INTERRUPTED):
             return job
+        if job.owner_pid != os.getpid():  # another process runs it: it sees the request at its next step
+            return self.store.request(job_id, "cancel")
         self._stops[job_id] = JobState.CANCELLED
-        if job.state == JobState.QUEUED and job.owner_pid == os.getpid():
+        if job.state == JobState.QUEUED:
             try:  # not started yet: it never will be (unless the worker took it this instant)
                 job = self.store.set_state(job_id, JobState.CANCELLED, expect=(JobState.QUEUED,))
                 self._discard(job_id)
