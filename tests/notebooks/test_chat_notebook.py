@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.notebooks._nbval import run_nbval
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "chat.ipynb"
@@ -28,19 +27,4 @@ def test_chat_notebook_is_stored_without_outputs():
 def test_chat_notebook_runs_with_the_starter_model(fake_hub, tmp_path):
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip("llama-cpp-python is not installed")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "MODEL_STUDIO_", "PYTEST_"))}
-    env.update(
-        HF_ENDPOINT=fake_hub.url,
-        HF_HOME=str(tmp_path / "hf-home"),
-        HF_HUB_CACHE=str(tmp_path / "hf-home" / "hub"),
-        HF_HUB_DISABLE_XET="1",
-        HF_HUB_DISABLE_TELEMETRY="1",
-        MODEL_STUDIO_HOME=str(tmp_path / "studio-home"),
-        PYTHONPATH=str(ROOT),
-    )
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", str(NOTEBOOK.relative_to(ROOT)), "-p", "no:cacheprovider",
-         "-q", "--nbval-cell-timeout", "180"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=400,
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    run_nbval(NOTEBOOK, fake_hub.url, tmp_path, cell_timeout=180, timeout=400)

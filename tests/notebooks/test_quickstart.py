@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.notebooks._nbval import run_nbval
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "quickstart.ipynb"
@@ -22,23 +21,7 @@ def test_quickstart_is_stored_without_outputs():
 
 @pytest.mark.slow
 def test_quickstart_runs_against_the_fake_hub(fake_hub, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "MODEL_STUDIO_", "PYTEST_"))}
-    env.update(
-        HF_ENDPOINT=fake_hub.url,
-        HF_HOME=str(tmp_path / "hf-home"),
-        HF_HUB_CACHE=str(tmp_path / "hf-home" / "hub"),
-        HF_HUB_DISABLE_XET="1",
-        HF_HUB_DISABLE_TELEMETRY="1",
-        MODEL_STUDIO_HOME=str(tmp_path / "studio-home"),
-        MODEL_STUDIO_NO_STARTER="1",
-        PYTHONPATH=str(ROOT),
-    )
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", str(NOTEBOOK.relative_to(ROOT)), "-p", "no:cacheprovider",
-         "-q", "--nbval-cell-timeout", "120"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=280,
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    run_nbval(NOTEBOOK, fake_hub.url, tmp_path, cell_timeout=120, timeout=280, MODEL_STUDIO_NO_STARTER="1")
     assert (tmp_path / "hf-home" / "hub" / "models--tiny-org--tiny-llama-GGUF").is_dir()
 
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.video_models import TINY_VIDEO_DEFAULTS, TINY_VIDEO_REPOS
+from tests.notebooks._nbval import run_nbval
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "video.ipynb"
@@ -39,27 +37,12 @@ def test_video_notebook_runs_with_the_tiny_wan(fake_hub, tmp_path):
             pytest.skip(f"{module} is not installed")
     model = TINY_VIDEO_REPOS["wan"]
     size = TINY_VIDEO_DEFAULTS[model]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "MODEL_STUDIO_", "PYTEST_", "STUDIO_"))}
-    env.update(
-        HF_ENDPOINT=fake_hub.url,
-        HF_HOME=str(tmp_path / "hf-home"),
-        HF_HUB_CACHE=str(tmp_path / "hf-home" / "hub"),
-        HF_HUB_DISABLE_XET="1",
-        HF_HUB_DISABLE_TELEMETRY="1",
-        MODEL_STUDIO_HOME=str(tmp_path / "studio-home"),
-        STUDIO_VIDEO_MODEL=model,
-        STUDIO_VIDEO_WIDTH=str(size["width"]),
-        STUDIO_VIDEO_HEIGHT=str(size["height"]),
-        STUDIO_VIDEO_FRAMES=str(size["num_frames"]),
-        STUDIO_VIDEO_STEPS="2",
-        PYTHONPATH=str(ROOT),
-    )
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", str(NOTEBOOK.relative_to(ROOT)), "-p", "no:cacheprovider",
-         "-q", "--nbval-cell-timeout", "180"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    run_nbval(NOTEBOOK, fake_hub.url, tmp_path, cell_timeout=180, timeout=600,
+              STUDIO_VIDEO_MODEL=model,
+              STUDIO_VIDEO_WIDTH=str(size["width"]),
+              STUDIO_VIDEO_HEIGHT=str(size["height"]),
+              STUDIO_VIDEO_FRAMES=str(size["num_frames"]),
+              STUDIO_VIDEO_STEPS="2")
     outputs = sorted((tmp_path / "studio-home" / "outputs").glob("*/video.mp4"))
     assert len(outputs) == 2, outputs  # the Python generation and the magic's
     for video in outputs:
