@@ -45,3 +45,15 @@ def engine(settings):
     eng = Engine(settings)
     yield eng
     eng.close()
+
+
+@pytest.fixture
+def studio_engine(fake_hub, monkeypatch):
+    """``model_studio.engine()`` (the process-wide engine the widgets and magics use) pointing at the
+    fake Hub and the test's isolated home."""
+    import model_studio
+
+    monkeypatch.setenv("HF_ENDPOINT", fake_hub.url)
+    model_studio._reset_engine()
+    yield model_studio.engine()
+    model_studio._reset_engine()

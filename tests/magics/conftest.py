@@ -1,11 +1,9 @@
-"""Fixtures shared by the magics tests: an IPython shell with the extension loaded, and the
-process-wide engine pointed at the fake Hub."""
+"""Fixtures shared by the magics tests: an IPython shell with the extension loaded, and ``studio``
+to run ``%studio LINE`` on the process-wide engine (``studio_engine``, tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
-
-import model_studio
 
 
 @pytest.fixture(scope="module")
@@ -17,15 +15,6 @@ def shell():
     yield ip
     ip.run_line_magic("unload_ext", "model_studio")
     InteractiveShell.clear_instance()
-
-
-@pytest.fixture
-def studio_engine(fake_hub, monkeypatch):
-    """``model_studio.engine()`` pointing at the fake Hub (and the test's isolated home)."""
-    monkeypatch.setenv("HF_ENDPOINT", fake_hub.url)
-    model_studio._reset_engine()
-    yield model_studio.engine()
-    model_studio._reset_engine()
 
 
 @pytest.fixture

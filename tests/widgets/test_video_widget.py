@@ -24,15 +24,6 @@ TINY = {k: TINY_VIDEO_DEFAULTS[WAN][k] for k in ("width", "height", "num_frames"
 
 
 @pytest.fixture
-def studio_engine(fake_hub, monkeypatch):
-    """``model_studio.engine()`` pointing at the fake Hub (and the test's isolated home)."""
-    monkeypatch.setenv("HF_ENDPOINT", fake_hub.url)
-    model_studio._reset_engine()
-    yield model_studio.engine()
-    model_studio._reset_engine()
-
-
-@pytest.fixture
 def wan(studio_engine):
     """The tiny Wan on this machine."""
     job = studio_engine.downloads.start(WAN).wait(timeout=120)

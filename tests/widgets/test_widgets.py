@@ -14,15 +14,6 @@ GGUF = "tiny-org/tiny-llama-GGUF"
 
 
 @pytest.fixture
-def studio_engine(fake_hub, monkeypatch):
-    """``model_studio.engine()`` pointing at the fake Hub (and the test's isolated home)."""
-    monkeypatch.setenv("HF_ENDPOINT", fake_hub.url)
-    model_studio._reset_engine()
-    yield model_studio.engine()
-    model_studio._reset_engine()
-
-
-@pytest.fixture
 def make_widget(studio_engine, monkeypatch):
     """Build a widget whose ``send`` is captured into ``widget.sent``; closed after the test."""
     made = []
