@@ -57,3 +57,15 @@ def studio_engine(fake_hub, monkeypatch):
     model_studio._reset_engine()
     yield model_studio.engine()
     model_studio._reset_engine()
+
+
+@pytest.fixture
+def fake_training(studio_engine, monkeypatch):
+    """The process-wide engine with a FakeTraining (tests/widgets/test_training_widget.py) in place of
+    its training service: runs that step through as jobs without a worker process."""
+    from tests.widgets.test_training_widget import FakeTraining
+
+    fake = FakeTraining(studio_engine.jobs)
+    monkeypatch.setattr(studio_engine, "training", fake)
+    yield fake
+    fake.close()

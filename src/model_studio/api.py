@@ -209,8 +209,8 @@ def _training_estimate(eng: Engine, base, dataset, **config):
 
 
 def _video_generate(eng: Engine, model, prompt, image_base64, lora_scale, offload, **options):
-    return eng.video.generate(model, prompt, image=image_base64, lora_scale=1.0 if lora_scale is None else lora_scale,
-                              offload=offload, **{k: v for k, v in options.items() if v is not None}).to_dict()
+    return eng.video.generate(model, prompt, image=image_base64, lora_scale=lora_scale, offload=offload,
+                              **{k: v for k, v in options.items() if v is not None}).to_dict()
 
 
 def _video_plan(eng: Engine, model, offload, has_image, **values):

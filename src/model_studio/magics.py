@@ -720,11 +720,6 @@ class StudioMagics(Magics):
         options = {"negative_prompt": args.negative, "image": args.image, "width": args.width, "height": args.height,
                    "num_frames": args.frames, "fps": args.fps, "steps": args.steps, "guidance": args.guidance,
                    "seed": args.seed, "lora": args.lora, "lora_scale": args.lora_scale, "offload": args.offload}
-        if args.image is not None:
-            from pathlib import Path
-
-            if not Path(args.image).expanduser().is_file():
-                raise NotFoundError(f"No image file at {args.image}", details={"image": args.image})
         try:
             job = eng.video.generate(repo_id, args.prompt, **options)
         except NotFoundError as exc:

@@ -4,23 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-import model_studio
 from model_studio._views import Table
-from tests.widgets.test_training_widget import BASE, FakeTraining, data_file
-
-
-@pytest.fixture
-def fake_training(fake_hub, monkeypatch):
-    monkeypatch.setenv("HF_ENDPOINT", fake_hub.url)
-    model_studio._reset_engine()
-    eng = model_studio.engine()
-    fake = FakeTraining(eng.jobs)
-    real = getattr(eng, "training", None)
-    monkeypatch.setattr(eng, "training", fake, raising=False)
-    yield fake
-    fake.close()
-    monkeypatch.setattr(eng, "training", real, raising=False)
-    model_studio._reset_engine()
+from tests.widgets.test_training_widget import BASE, data_file
 
 
 def test_train_imports_the_data_starts_and_follows_to_the_end(shell, fake_training, tmp_path, capsys):

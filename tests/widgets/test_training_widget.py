@@ -110,20 +110,6 @@ class FakeTraining:
 
 
 @pytest.fixture
-def fake_training(fake_hub, monkeypatch):
-    monkeypatch.setenv("HF_ENDPOINT", fake_hub.url)
-    model_studio._reset_engine()
-    eng = model_studio.engine()
-    fake = FakeTraining(eng.jobs)
-    real = getattr(eng, "training", None)
-    monkeypatch.setattr(eng, "training", fake, raising=False)
-    yield fake
-    fake.close()
-    monkeypatch.setattr(eng, "training", real, raising=False)
-    model_studio._reset_engine()
-
-
-@pytest.fixture
 def widget(fake_training, monkeypatch):
     from model_studio.widgets import TrainingMonitor
 

@@ -63,6 +63,7 @@ KIND = "video"
 OFFLOAD_CHOICES = ("auto", "none", "model", "sequential", "cpu")
 MAX_PROMPT_CHARS = 10_000
 MAX_IMAGE_BYTES = 32 << 20
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")  # text ending so is a path (base64 never does)
 #: Largest file ``media()`` sends as base64 (a widget message); bigger ones are read from the path.
 MAX_MEDIA_BYTES = 64 << 20
 MEDIA = {"video": ("video.mp4", "video/mp4"), "thumbnail": ("thumbnail.jpg", "image/jpeg"),
@@ -222,35 +223,31 @@ class VideoService:
         if offload not in OFFLOAD_CHOICES:
             raise ValidationError(f"offload must be one of {', '.join(OFFLOAD_CHOICES)}",
                                   details={"field": "offload", "value": offload, "choices": list(OFFLOAD_CHOICES)})
+        import psutil
+
+        ram = psutil.virtual_memory()
         device, name, free, total = device_memory()
         if offload == "cpu":
-            device, name = "cpu", "CPU"
-            import psutil
-
-            vm = psutil.virtual_memory()
-            free, total = int(vm.available), int(vm.total)
-        elif device != "cpu":
-            free += self._held_on(device)  # a pipeline we hold there is unloaded before a new one loads
-        ram_free = None
-        try:
-            import psutil
-
-            ram_free = int(psutil.virtual_memory().available)
-        except Exception:
-            pass
+            device, name, free, total = "cpu", "CPU", int(ram.available), int(ram.total)
+        # The pipeline held there (the weights the peak already counts) is freed before another loads.
+        free += self._held_on(device)
+        ram_free = int(ram.available)
         return plan(profile, width=values["width"], height=values["height"], num_frames=values["num_frames"],
                     guidance=values["guidance"], device=device, free_bytes=free, total_bytes=total,
                     device_name=name, offload="auto" if offload == "cpu" else offload, ram_free=ram_free)
 
     def _held_on(self, device: str) -> int:
-        if device not in self._loaded:
+        held = self._loaded.get(device)
+        if held is None:
             return 0
-        try:
-            import torch
+        if device.startswith("cuda"):
+            try:
+                import torch
 
-            return int(torch.cuda.memory_reserved(device))
-        except Exception:
-            return 0
+                return int(torch.cuda.memory_reserved(device))
+            except Exception:
+                pass
+        return held.memory_bytes
 
     # Generating --------------------------------------------------------------------------------
 
@@ -805,8 +802,12 @@ def _decode_image(image: Any) -> Any:
     data: bytes
     if isinstance(image, bytes | bytearray):
         data = bytes(image)
-    elif isinstance(image, Path) or (isinstance(image, str) and len(image) < 4096 and Path(image).expanduser().is_file()):
+    elif isinstance(image, Path) or (isinstance(image, str) and len(image) < 4096 and (
+            image.lower().endswith(IMAGE_SUFFIXES) or Path(image).expanduser().is_file())):
         path = Path(image).expanduser()
+        if not path.is_file():
+            raise NotFoundError(f"No image file at {image}", details={"field": "image", "image": str(image)},
+                                resolution_steps=["Give the path of a PNG, JPEG or WebP file"])
         if path.stat().st_size > MAX_IMAGE_BYTES:
             raise ValidationError("The image is too large", details={"field": "image", "max_bytes": MAX_IMAGE_BYTES})
         data = path.read_bytes()
