@@ -209,6 +209,89 @@ def test_one_corrupted_transfer_is_downloaded_again_and_verified(engine, fake_hu
     assert sha256(pointer) == big_repo[BIG_FILE].sha256
 
 
+def assert_no_corrupt_bytes_cached(settings, entry) -> None:
+    """No blob, no snapshot entry and no partial holding anything but a prefix of the real file."""
+    store = storage(settings, BIG)
+    assert not (store / "blobs" / entry.sha256).exists()
+    assert not list((store / "snapshots").rglob(BIG_FILE))
+    real = entry.disk_path.read_bytes()
+    for partial in (store / "blobs").glob("*.incomplete"):
+        kept = partial.read_bytes()
+        assert len(kept) <= entry.size and real.startswith(kept), partial
+
+
+@pytest.mark.timeout(60)  # the old code restarted an over-long body forever: fail, do not hang
+@pytest.mark.parametrize("content_length", [True, False], ids=["declared", "close-delimited"])
+def test_a_body_longer_than_the_file_ends_in_integrity_error_after_the_retry_budget(
+        fake_hub, big_repo, settings, content_length):
+    # Given a server that always sends the file's bytes plus trailing garbage (the declared size unchanged)
+    settings.download_retries = 2
+    fake_hub.add_fault(f"{BIG}/{BIG_FILE}", "oversize", extra_bytes=64 * 1024 * 1024,
+                       content_length=content_length, times=10**9)
+    # When the file is pulled
+    with Engine(settings) as eng:
+        job = eng.downloads.start(BIG, files=[BIG_FILE]).wait(50, raise_on_error=False)
+    # Then it fails with a typed IntegrityError after the first try and 2 retries, no more
+    gets = len(fake_hub.file_requests(f"{BIG}/{BIG_FILE}"))
+    assert job.state == JobState.FAILED and job.error["type"] == "IntegrityError", (job.state, gets)
+    details = job.error["details"]
+    assert details["file"] == BIG_FILE and details["expected_size"] == BIG_SIZE
+    assert details["received_bytes"] > BIG_SIZE or details["declared_bytes"] > BIG_SIZE
+    assert gets == 3
+    # it stopped reading each endless body soon after the file's size (socket buffers aside)
+    assert fake_hub.bytes_sent(f"{BIG}/{BIG_FILE}") < 3 * (BIG_SIZE + 16 * 1024 * 1024)
+    # and nothing corrupt is left in the cache
+    assert_no_corrupt_bytes_cached(settings, big_repo[BIG_FILE])
+    with pytest.raises(IntegrityError):
+        job.raise_for_error()
+
+
+@pytest.mark.timeout(60)
+def test_a_body_longer_than_the_file_once_is_downloaded_again_and_verified(engine, fake_hub, big_repo, settings):
+    # Given a server that sends trailing garbage on the first request only
+    fake_hub.add_fault(f"{BIG}/{BIG_FILE}", "oversize", extra_bytes=1000, content_length=False, times=1)
+    # When the file is pulled
+    job = engine.downloads.start(BIG, files=[BIG_FILE]).wait(50)
+    # Then the second request gets the right bytes and the blob is verified
+    assert job.state == JobState.COMPLETED
+    assert [r.fault for r in fake_hub.file_requests(f"{BIG}/{BIG_FILE}")] == ["oversize", None]
+    pointer = storage(settings, BIG) / "snapshots" / job.result["commit"] / BIG_FILE
+    assert sha256(pointer) == big_repo[BIG_FILE].sha256
+    assert not list((storage(settings, BIG) / "blobs").glob("*.incomplete"))
+
+
+@pytest.mark.timeout(60)
+def test_a_server_ignoring_range_after_a_cut_restarts_from_zero_to_a_verified_file(
+        engine, fake_hub, big_repo, settings):
+    # Given a server without Range support whose first answer is cut after 1.5 MiB
+    fake_hub.add_fault(f"{BIG}/{BIG_FILE}", "ignore_range", times=10**9)
+    fake_hub.add_fault(f"{BIG}/{BIG_FILE}", "cut", after_bytes=1536 * 1024, times=1)
+    # When the file is pulled
+    job = engine.downloads.start(BIG, files=[BIG_FILE]).wait(50)
+    # Then the whole-file answer to the resume is not appended to the partial: the file starts over
+    requests = fake_hub.file_requests(f"{BIG}/{BIG_FILE}")
+    assert {k.lower() for k in requests[1].headers} >= {"range"} and requests[1].status == 200
+    pointer = storage(settings, BIG) / "snapshots" / job.result["commit"] / BIG_FILE
+    assert sha256(pointer) == big_repo[BIG_FILE].sha256
+    assert len(requests) <= 3
+
+
+@pytest.mark.timeout(60)
+def test_a_server_ignoring_range_and_always_cutting_runs_out_of_retries(fake_hub, big_repo, settings):
+    # Given a server without Range support that cuts every answer after 1.5 MiB
+    settings.download_retries = 2
+    fake_hub.add_fault(f"{BIG}/{BIG_FILE}", "ignore_range", times=10**9)
+    fake_hub.add_fault(f"{BIG}/{BIG_FILE}", "cut", after_bytes=1536 * 1024, times=10**9)
+    # When the file is pulled
+    with Engine(settings) as eng:
+        job = eng.downloads.start(BIG, files=[BIG_FILE]).wait(50, raise_on_error=False)
+    # Then bytes it already had do not count as progress: it ends in a NetworkError, not a loop
+    gets = len(fake_hub.file_requests(f"{BIG}/{BIG_FILE}"))
+    assert job.state == JobState.FAILED and job.error["type"] == "NetworkError", (job.state, gets)
+    assert gets <= 2 * (settings.download_retries + 1)
+    assert_no_corrupt_bytes_cached(settings, big_repo[BIG_FILE])
+
+
 def test_5xx_and_429_are_retried_then_succeed(engine, fake_hub, big_repo, settings):
     fake_hub.add_fault(f"{BIG}/{BIG_FILE}", "status", code=503, times=2)
     fake_hub.add_fault(f"{BIG}/config.json", "status", code=429, retry_after="0", times=1)

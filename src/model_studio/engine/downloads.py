@@ -599,11 +599,13 @@ class DownloadManager:
         hasher = _Hasher(rf)
         offset = hasher.seed_from(partial, run)
         tracker.set_file(rf.path, done=offset, state="downloading")
-        attempts = 0
+        attempts = 0  # failed requests since the file last grew past ``reached``
+        reached = offset  # the most bytes of this file held so far in this pass
         integrity_failures = 0
         last_byte = time.monotonic()
         while True:
             run.check()
+            corrupt: IntegrityError | None = None
             if offset < rf.size:
                 received = 0
                 try:
@@ -611,7 +613,18 @@ class DownloadManager:
                     offset += received
                     if offset < rf.size:
                         raise _Transient("connection closed before the end of the file")
+                except _Oversize as over:
+                    corrupt = IntegrityError(
+                        f"{rf.path} is longer than the Hub says: the server sent more than its "
+                        f"{rf.size} bytes",
+                        details={"repo_id": repo.repo_id, "file": rf.path, "expected_size": rf.size,
+                                 "received_bytes": over.received, "declared_bytes": over.declared},
+                        resolution_steps=["Retry the download later",
+                                          "If it keeps failing, a proxy or mirror may be altering the file"],
+                    )
                 except _RestartFromZero:
+                    # The server ignored or misread our Range. Not progress: ``reached`` stays, so a
+                    # server that also keeps cutting the connection runs out of attempts.
                     partial.unlink(missing_ok=True)
                     tracker.set_file(rf.path, done=0)
                     hasher = _Hasher(rf)
@@ -623,6 +636,8 @@ class DownloadManager:
                         received = exc.received
                     if received:
                         last_byte = time.monotonic()
+                    if offset > reached:
+                        reached = offset
                         attempts = 0
                     stalled = isinstance(exc, httpx.ReadTimeout) or getattr(exc, "read_timeout", False)
                     if stalled and time.monotonic() - last_byte < self.settings.stall_timeout:
@@ -636,31 +651,27 @@ class DownloadManager:
                             resolution_steps=["Resume the download later; it continues from "
                                               f"{_fmt(offset)}"],
                         ) from None
-                    retry_after = getattr(exc, "retry_after", None) or 0.0
-                    delay = max(retry_after, self.settings.retry_backoff * 2 ** (attempts - 1))
-                    delay = min(30.0, delay) * (0.8 + 0.4 * random.random())
-                    tracker.message = f"retrying {rf.path} in {delay:.1f}s ({exc})"
-                    tracker.set_file(rf.path, state="retrying")
-                    if run.stop.wait(delay):
-                        run.check()
-                    tracker.set_file(rf.path, state="downloading")
+                    self._wait_to_retry(run, tracker, rf, attempts, str(exc), getattr(exc, "retry_after", None))
                     continue
             # All bytes are here: verify before the blob becomes visible.
-            if offset != rf.size or not hasher.matches():
+            if corrupt is None and (offset != rf.size or not hasher.matches()):
+                corrupt = IntegrityError(
+                    f"{rf.path} does not match the Hub's {hasher.algorithm} "
+                    f"(expected {hasher.expected}, got {hasher.hexdigest()})",
+                    details={"repo_id": repo.repo_id, "file": rf.path, "algorithm": hasher.algorithm,
+                             "expected": hasher.expected, "actual": hasher.hexdigest(), "size": offset},
+                    resolution_steps=["Retry the download", "If it keeps failing, report the file"],
+                )
+            if corrupt is not None:
+                # Corrupt bytes are never kept, not even as a partial to resume from.
                 partial.unlink(missing_ok=True)
                 integrity_failures += 1
-                if integrity_failures >= 2:
-                    raise IntegrityError(
-                        f"{rf.path} does not match the Hub's {hasher.algorithm} "
-                        f"(expected {hasher.expected}, got {hasher.hexdigest()})",
-                        details={"repo_id": repo.repo_id, "file": rf.path, "algorithm": hasher.algorithm,
-                                 "expected": hasher.expected, "actual": hasher.hexdigest(), "size": offset},
-                        resolution_steps=["Retry the download", "If it keeps failing, report the file"],
-                    )
-                tracker.message = f"checksum mismatch on {rf.path}; downloading it again"
+                if integrity_failures > self.settings.download_retries:
+                    raise corrupt
                 tracker.set_file(rf.path, done=0)
                 hasher = _Hasher(rf)
-                offset = 0
+                offset = reached = attempts = 0
+                self._wait_to_retry(run, tracker, rf, integrity_failures, f"{corrupt}; downloading it again")
                 continue
             tracker.set_file(rf.path, state="verifying")
             from huggingface_hub.file_download import _chmod_and_move
@@ -668,10 +679,22 @@ class DownloadManager:
             _chmod_and_move(partial, blob)
             return
 
+    def _wait_to_retry(self, run: _Run, tracker: _ProgressTracker, rf: RemoteFile, attempt: int, why: str,
+                       retry_after: float | None = None) -> None:
+        """Exponential backoff with jitter (``retry_backoff`` doubling, at most 30 s) before try ``attempt + 1``."""
+        delay = max(retry_after or 0.0, self.settings.retry_backoff * 2 ** (attempt - 1))
+        delay = min(30.0, delay) * (0.8 + 0.4 * random.random())
+        tracker.message = f"retrying {rf.path} in {delay:.1f}s ({why})"
+        tracker.set_file(rf.path, state="retrying")
+        if run.stop.wait(delay):
+            run.check()
+        tracker.set_file(rf.path, state="downloading")
+
     def _stream(self, run: _Run, url: str, headers: dict[str, str], partial: Path, offset: int,
                 rf: RemoteFile, hasher: _Hasher, tracker: _ProgressTracker) -> int:
         """One HTTP request appending to ``partial`` from ``offset``; returns bytes received."""
-        req_headers = dict(headers)
+        # Byte for byte: a compressed answer would break Range offsets, the size check and the hash.
+        req_headers = {**headers, "Accept-Encoding": "identity"}
         if offset:
             req_headers["Range"] = f"bytes={offset}-"
         received = 0
@@ -699,13 +722,17 @@ class DownloadManager:
                     start = _content_range_start(resp.headers.get("Content-Range"))
                     if start != offset:
                         raise _RestartFromZero()
+                declared = _content_length(resp.headers.get("Content-Length"))
+                if declared is not None and offset + declared > rf.size:
+                    raise _Oversize(offset, offset + declared)  # refused before reading a byte of it
                 with open(partial, "ab") as fh:
                     for chunk in resp.iter_raw():  # as the network delivers: a cut loses nothing buffered
                         if run.stop.is_set():
                             fh.flush()
                             run.check()
                         if offset + received + len(chunk) > rf.size:
-                            raise _RestartFromZero()
+                            # Stop reading here: the body may never end.
+                            raise _Oversize(offset + received + len(chunk))
                         fh.write(chunk)
                         hasher.update(chunk)
                         received += len(chunk)
@@ -732,8 +759,17 @@ class _RestartFromZero(Exception):
     pass
 
 
+class _Oversize(Exception):
+    """The body ran (or was declared to run) past the file's size: corrupt, never appended."""
+
+    def __init__(self, received: int, declared: int | None = None) -> None:
+        super().__init__(received)
+        self.received = received  # bytes of the file held, counting the chunk that overran
+        self.declared = declared  # offset + Content-Length, when that already said too much
+
+
 class _StreamError(_Transient):
-    """A transport error after some bytes arrived (so the retry counter resets)."""
+    """A transport error after some bytes arrived (the stall clock restarts; attempts reset past ``reached``)."""
 
     def __init__(self, message: str, received: int, read_timeout: bool = False) -> None:
         super().__init__(message)
@@ -816,6 +852,13 @@ def _write_ref(storage: Path, revision: str, commit: str) -> None:
 def _retry_after(value: str | None) -> float | None:
     try:
         return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def _content_length(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
     except ValueError:
         return None
 
