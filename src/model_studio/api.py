@@ -33,8 +33,24 @@ class Param:
     description: str = ""
 
 
+# What a JupyterHub or custom jupyter_server Authorizer is asked to allow for each operation.
+ACTIONS = ("read", "write", "execute")
+# Largest JSON request body of an operation, in bytes (chat messages can be long); the upload
+# operations set their own (see _UPLOAD_BODY, _IMAGE_BODY).
+MAX_BODY = 8 << 20
+
+
 @dataclass(frozen=True)
 class Operation:
+    """One engine call with its REST route.
+
+    ``action`` is what the server's Authorizer must allow: ``read`` (listings, gets, checks that
+    change nothing), ``write`` (anything that changes state: downloads, deletes, settings,
+    datasets, training and video jobs, cancels) or ``execute`` (loading and running a model).
+    Left empty, it follows the HTTP method: GET reads, every other method writes.
+    ``max_body``: the largest accepted request body in bytes (413 above it).
+    """
+
     name: str
     http_method: str
     path: str  # relative to /model-studio/api, with {model} or {job_id}
@@ -42,6 +58,12 @@ class Operation:
     summary: str
     params: tuple[Param, ...] = field(default_factory=tuple)
     status: int = 200
+    action: str = ""
+    max_body: int = MAX_BODY
+
+    def __post_init__(self) -> None:
+        if not self.action:
+            object.__setattr__(self, "action", "read" if self.http_method == "GET" else "write")
 
 
 def _coerce(param: Param, value: Any) -> Any:
@@ -242,6 +264,11 @@ _VIDEO_SHAPE = (Param("width", "int", "body"), Param("height", "int", "body"), P
 _OFFLOAD = Param("offload", "str", "body", default="auto", choices=("auto", "none", "model", "sequential", "cpu"),
                  description="auto: the planner's choice")
 _BODY_MODEL_ID = Param("model", "str", "body", required=True, description="org/name or local/name")
+# Upload bodies: the file (engine.training.datasets.MAX_UPLOAD_BYTES, 50 MiB) as text, which JSON
+# escaping (quotes, newlines) can make up to twice as long, or as base64 (4/3); the image of an
+# image-to-video generation (engine.video.MAX_IMAGE_BYTES, 32 MiB) as base64. Plus room for the rest.
+_UPLOAD_BODY = 2 * (50 << 20) + (1 << 20)
+_IMAGE_BODY = (32 << 20) * 4 // 3 + (1 << 20)
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("library.search", "GET", "/library", _search, "Search catalog, Hub and local models", (
@@ -260,7 +287,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("library.fit", "GET", "/models/{model}/fit", _fit, "Will it fit in RAM / VRAM?",
               (_MODEL, Param("quantization", "str"), Param("context", "int"))),
     Operation("library.verify", "POST", "/models/{model}/verify", lambda eng, model: eng.library.verify(model),
-              "Re-check local files against the Hub's checksums", (_MODEL,)),
+              "Re-check local files against the Hub's checksums", (_MODEL,), action="read"),
     Operation("library.delete", "DELETE", "/models/{model}",
               lambda eng, model, dry_run: eng.library.delete(model, dry_run=dry_run),
               "Delete a model from the cache (dry_run: only report the bytes)",
@@ -301,19 +328,20 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("chat.load", "POST", "/chat/load", _chat_load, "Load a model for chat (reused when loaded)", (
         _BODY_MODEL, _BACKEND, Param("context_length", "int", "body"), Param("threads", "int", "body"),
         Param("gpu_layers", "int", "body"), Param("dtype", "str", "body", choices=("float32", "bfloat16", "float16")),
-        Param("chat_template", "str", "body"), Param("quantization", "str", "body"))),
+        Param("chat_template", "str", "body"), Param("quantization", "str", "body")), action="execute"),
     Operation("chat.unload", "POST", "/chat/unload",
               lambda eng, model, backend: eng.chat.unload(model, backend=backend),
               "Unload a model and free its memory", (_BODY_MODEL, _BACKEND)),
     Operation("chat.complete", "POST", "/chat/complete", _chat_complete, "A whole chat answer (no streaming)", (
         _BODY_MODEL, Param("messages", "list[object]", "body", required=True,
                            description="[{role: system|user|assistant, content}]"),
-        *_SAMPLING, _BACKEND, Param("quantization", "str", "body"), Param("context_length", "int", "body"))),
+        *_SAMPLING, _BACKEND, Param("quantization", "str", "body"), Param("context_length", "int", "body")),
+              action="execute"),
     Operation("batch.start", "POST", "/batches", _batch_start,
               "Answer a list of prompts as a resumable job", (
                   _BODY_MODEL, Param("prompts", "list[str]", "body", required=True),
                   Param("template", "str", "body", default="{prompt}"), Param("system", "str", "body"),
-                  *_SAMPLING, _BACKEND, Param("quantization", "str", "body")), status=202),
+                  *_SAMPLING, _BACKEND, Param("quantization", "str", "body")), status=202, action="execute"),
     Operation("batch.get", "GET", "/batches/{job_id}", lambda eng, job_id: eng.chat.batch_results(job_id),
               "A batch job and the answers so far", (_JOB,)),
     Operation("datasets.list", "GET", "/datasets",
@@ -328,7 +356,7 @@ OPERATIONS: tuple[Operation, ...] = (
                   Param("name", "str", "body", description="[A-Za-z0-9._-]{1,64}; default: from the filename"),
                   Param("mapping", "object", "body", description='shape fields to columns, e.g. '
                         '{"prompt": "question", "completion": "answer"}'),
-                  Param("overwrite", "bool", "body", default=False)), status=201),
+                  Param("overwrite", "bool", "body", default=False)), status=201, max_body=_UPLOAD_BODY),
     Operation("datasets.preview", "GET", "/datasets/{name}/preview",
               lambda eng, name, model, rows: _datasets(eng).preview(name, model=model, rows=rows),
               "First rows: raw, as chat messages, and through a model's chat template",
@@ -369,7 +397,8 @@ OPERATIONS: tuple[Operation, ...] = (
               (_JOB, Param("out_dir", "str", "body"))),
     Operation("training.estimate", "POST", "/training/estimate", _training_estimate,
               "Rough memory and time of a run", (
-                  Param("base", "str", "body", required=True), Param("dataset", "str", "body"), *_TRAIN_CONFIG)),
+                  Param("base", "str", "body", required=True), Param("dataset", "str", "body"), *_TRAIN_CONFIG),
+              action="read"),
     Operation("video.models", "GET", "/video/models", lambda eng: {"models": eng.video.models()},
               "Video models: local diffusers pipelines and the catalog's, with defaults, rules and size presets"),
     Operation("video.loaded", "GET", "/video/loaded", lambda eng: {"pipelines": eng.video.loaded()},
@@ -380,7 +409,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("video.plan", "POST", "/video/plan", _video_plan,
               "Validate a generation and plan its memory on this machine (nothing is loaded)", (
                   _BODY_MODEL_ID, *_VIDEO_SHAPE, _OFFLOAD,
-                  Param("has_image", "bool", "body", default=False, description="an input image will be given"))),
+                  Param("has_image", "bool", "body", default=False, description="an input image will be given")),
+              action="read"),
     Operation("video.generate", "POST", "/video", _video_generate,
               "Queue a text-to-video or image-to-video generation (checked and planned first)", (
                   _BODY_MODEL_ID, Param("prompt", "str", "body", required=True),
@@ -388,7 +418,7 @@ OPERATIONS: tuple[Operation, ...] = (
                   Param("image_base64", "str", "body", description="PNG/JPEG/WebP as base64 (a data: URL too)"),
                   *_VIDEO_SHAPE, Param("seed", "int", "body", description="0..2**32-1; default: random (saved)"),
                   Param("lora", "str", "body", description="path of LoRA weights (.safetensors or a folder)"),
-                  Param("lora_scale", "float", "body", default=1.0), _OFFLOAD), status=202),
+                  Param("lora_scale", "float", "body", default=1.0), _OFFLOAD), status=202, max_body=_IMAGE_BODY),
     Operation("video.list", "GET", "/video",
               lambda eng, state, limit: {"generations": [j.to_dict() for j in eng.video.list(state, limit=limit)]},
               "Generations, newest first (completed ones form the gallery)",

@@ -62,6 +62,12 @@ class ValidationError(StudioError, ValueError):
     http_status = 400
 
 
+class PayloadTooLargeError(ValidationError):
+    """The request body is over the documented size limit of its route."""
+
+    http_status = 413
+
+
 class NotFoundError(StudioError, LookupError):
     """A model, file, revision or job does not exist."""
 
@@ -72,6 +78,12 @@ class ConflictError(StudioError, RuntimeError):
     """The request is valid but clashes with the current state (e.g. delete while downloading)."""
 
     http_status = 409
+
+
+class PermissionDeniedError(StudioError, PermissionError):
+    """The server's Authorizer does not let this user do this (e.g. a read-only JupyterHub user)."""
+
+    http_status = 403
 
 
 class GatedRepoError(StudioError, PermissionError):
@@ -130,8 +142,10 @@ ERROR_TYPES: dict[str, type[StudioError]] = {
     for cls in (
         StudioError,
         ValidationError,
+        PayloadTooLargeError,
         NotFoundError,
         ConflictError,
+        PermissionDeniedError,
         GatedRepoError,
         NetworkError,
         IntegrityError,

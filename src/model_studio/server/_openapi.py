@@ -135,8 +135,11 @@ _VIDEO_SCHEMAS: dict[str, Any] = {
         "local": {"type": "boolean"}}},
 }
 
-_ERROR_TEXT = {400: "Invalid input (ValidationError)", 403: "Missing or invalid Jupyter token",
+_ERROR_TEXT = {400: "Invalid input (ValidationError)",
+               403: "Missing or invalid Jupyter token, or the server's Authorizer refuses the operation's "
+                    "x-authorization action (PermissionDeniedError)",
                404: "No such model, file, revision or job", 409: "Conflicts with the current state",
+               413: "The request body is over the operation's x-max-body-bytes (PayloadTooLargeError)",
                500: "Unexpected server error", 501: "An optional backend is not installed",
                502: "The Hub failed or sent bad data",
                507: "Not enough disk space or memory"}
@@ -198,7 +201,8 @@ def _param(p: api.Param) -> dict[str, Any]:
 
 def _operation(op: api.Operation, schemas: dict[str, Any]) -> dict[str, Any]:
     result, errors = _RESULTS.get(op.name, ({"type": "object"}, ()))
-    doc: dict[str, Any] = {"operationId": op.name, "summary": op.summary, "tags": [op.name.split(".")[0]]}
+    doc: dict[str, Any] = {"operationId": op.name, "summary": op.summary, "tags": [op.name.split(".")[0]],
+                           "x-authorization": {"resource": "model-studio", "action": op.action}}
     params = [_param(p) for p in op.params if p.where != "body"]
     if params:
         doc["parameters"] = params
@@ -217,8 +221,9 @@ def _operation(op: api.Operation, schemas: dict[str, Any]) -> dict[str, Any]:
         required = [p.name for p in body if p.required]
         if required:
             schema["required"] = required
-        doc["requestBody"] = {"required": bool(required),
+        doc["requestBody"] = {"required": bool(required), "x-max-body-bytes": op.max_body,
                               "content": {"application/json": {"schema": schema}}}
+        errors = (*errors, 413)
     responses: dict[str, Any] = {str(op.status): {
         "description": "Accepted: the job runs in the background" if op.status == 202 else "OK",
         "content": {"application/json": {"schema": result}}}}
@@ -256,7 +261,7 @@ def build_document() -> dict[str, Any]:
         paths.setdefault(op.path, {})[op.http_method.lower()] = _operation(op, schemas)
     paths["/events"] = {"get": {
         "operationId": "events", "summary": "Server-Sent Events: job changes and system snapshots",
-        "tags": ["events"],
+        "tags": ["events"], "x-authorization": {"resource": "model-studio", "action": "read"},
         "description": "`event: job` (data: a Job) for every job change in any process sharing the "
                        "studio home; `event: system` (data: a SystemSnapshot) every "
                        "ModelStudioApp.system_interval seconds; `: keep-alive` comments.",
@@ -267,7 +272,7 @@ def build_document() -> dict[str, Any]:
                              ("thumbnail.jpg", "image/jpeg", "The generation's thumbnail")):
         paths[f"/video/{{job_id}}/{name}"] = {"get": {
             "operationId": f"video.file.{name.split('.')[0]}", "summary": f"{what} (HTTP Range supported)",
-            "tags": ["video"],
+            "tags": ["video"], "x-authorization": {"resource": "model-studio", "action": "read"},
             "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}},
                            {"name": "Range", "in": "header", "required": False, "schema": {"type": "string"},
                             "description": "bytes=START-END: answered 206 with Content-Range"}],
@@ -278,6 +283,7 @@ def build_document() -> dict[str, Any]:
                           "404": {"$ref": "#/components/responses/E404"}}}}
     paths["/openapi.json"] = {"get": {
         "operationId": "openapi", "summary": "This document", "tags": ["meta"],
+        "x-authorization": {"resource": "model-studio", "action": "read"},
         "responses": {"200": {"description": "OpenAPI 3.1",
                               "content": {"application/json": {"schema": {"type": "object"}}}},
                       "403": {"$ref": "#/components/responses/E403"}}}}
@@ -286,7 +292,10 @@ def build_document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "jupyter-model-studio", "version": __version__,
                  "description": "REST API of the model studio's Jupyter Server extension. Every error "
-                                "has the shape {\"error\": {type, message, details, resolution_steps}}."},
+                                "has the shape {\"error\": {type, message, details, resolution_steps}}. "
+                                "Each operation's x-authorization names the action (read, write or "
+                                "execute) the server's Authorizer must allow on the resource "
+                                "model-studio; a JSON request body is at most x-max-body-bytes."},
         "servers": [{"url": "/model-studio/api", "description": "Relative to the Jupyter server's base URL"}],
         "security": [{"jupyterToken": []}],
         "paths": dict(sorted(paths.items())),

@@ -18,13 +18,15 @@ import time
 from typing import Any
 
 import tornado.web
+from jupyter_server.auth.decorator import authorized
 from tornado.iostream import StreamClosedError
 
-from .handlers import StudioHandler
+from .handlers import AUTH_RESOURCE, StudioHandler
 
 
 class EventStreamHandler(StudioHandler):
     @tornado.web.authenticated
+    @authorized("read", resource=AUTH_RESOURCE)
     async def get(self) -> None:
         options = self.settings.get("model_studio_events", {})
         system_interval = float(options.get("system_interval", 2.0))

@@ -1,8 +1,14 @@
 """Tornado handlers: one generic handler per route of ``api.OPERATIONS``, plus openapi.json.
 
-Every verb is async and authenticated; engine calls run in a worker thread so the server's event
-loop never waits on the Hub, the disk or SQLite. Errors always have the shape
-``{"error": {"type", "message", "details", "resolution_steps"}}`` with the error's HTTP status.
+Every verb is async, authenticated and authorized: the server's Authorizer (JupyterHub's, or a
+custom ``ServerApp.authorizer_class``) must allow the operation's action (``read``, ``write`` or
+``execute``, see ``api.Operation``) on the resource ``model-studio``. Engine calls run in a worker
+thread so the server's event loop never waits on the Hub, the disk or SQLite. Errors always have
+the shape ``{"error": {"type", "message", "details", "resolution_steps"}}`` with the error's HTTP
+status.
+
+Request bodies are JSON objects of at most ``Operation.max_body`` bytes (``api.MAX_BODY``, 8 MiB,
+unless the operation says otherwise; 413 above it), nested at most ``MAX_JSON_DEPTH`` levels (400).
 """
 
 from __future__ import annotations
@@ -16,17 +22,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import tornado.web
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler, AuthenticatedFileHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 
 from .. import api
-from ..errors import StudioError, ValidationError
+from ..errors import PayloadTooLargeError, PermissionDeniedError, StudioError, ValidationError
 
 if TYPE_CHECKING:
     from ..engine import Engine
 
 PREFIX = "/model-studio/api"
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
+# The resource every studio route is authorized on (REST, /v1, events, video files).
+AUTH_RESOURCE = "model-studio"
+# Deeper JSON is refused: no request needs it, and deep nesting exhausts the recursion limit
+# (of the parser, or later of json.dumps) and would end as a 500.
+MAX_JSON_DEPTH = 64
 
 # Path parameters of api.OPERATIONS and the URL segments they match.
 PATH_PATTERNS = {"model": r"[^/]+/[^/]+", "job_id": r"[^/]+", "name": r"[^/]+"}
@@ -46,8 +59,44 @@ def error_body(status: int, type_: str, message: str, details: dict | None = Non
     return {"error": {"type": type_, "message": message, "details": details or {}, "resolution_steps": []}}
 
 
+def parse_json_body(raw: bytes, max_bytes: int) -> Any:
+    """A request body as JSON; ``PayloadTooLargeError`` over ``max_bytes`` (before parsing),
+    ``ValidationError`` when it is not JSON or is nested deeper than ``MAX_JSON_DEPTH``."""
+    if len(raw) > max_bytes:
+        raise PayloadTooLargeError(f"The request body is {len(raw)} bytes, over this route's limit of {max_bytes}",
+                                   details={"size_bytes": len(raw), "max_bytes": max_bytes})
+    try:
+        value = json.loads(raw)
+        too_deep = _deeper_than(value, MAX_JSON_DEPTH)
+    except RecursionError:  # the parser's own limit (about 1000 levels)
+        too_deep = True
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ValidationError(f"The request body is not valid JSON: {exc}",
+                              resolution_steps=["Send a JSON object, e.g. {\"model\": \"org/name\"}"]) from None
+    if too_deep:
+        raise ValidationError(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep",
+                              details={"max_depth": MAX_JSON_DEPTH})
+    return value
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects in ``value`` nest more than ``limit`` levels (iterative: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 class StudioHandler(ExtensionHandlerMixin, APIHandler):
     """Base class: JSON responses, the shared engine, and errors in the studio's shape."""
+
+    auth_resource = AUTH_RESOURCE  # what jupyter_server's @authorized asks the Authorizer about
 
     @property
     def engine(self) -> Engine:
@@ -110,6 +159,7 @@ class OperationHandler(StudioHandler):
             self.set_header("Allow", ", ".join(sorted(self.operations)))
             raise tornado.web.HTTPError(405)
         try:
+            await self._authorize(op)
             values = self._collect(op, path)
             bound = api.bind(op, values)
             body = await self._result(op, bound)
@@ -127,6 +177,18 @@ class OperationHandler(StudioHandler):
         self.set_status(op.status)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(body)
+
+    async def _authorize(self, op: api.Operation) -> None:
+        """What jupyter_server's ``@authorized`` does, with the action of the operation this method
+        and path select (one handler serves e.g. GET and DELETE ``/models/{model}``)."""
+        allowed = await ensure_async(self.authorizer.is_authorized(self, self.current_user, op.action,
+                                                                   self.auth_resource))
+        if not allowed:
+            raise PermissionDeniedError(
+                f"You are not allowed to {op.action} {self.auth_resource} ({op.name})",
+                details={"action": op.action, "resource": self.auth_resource, "operation": op.name},
+                resolution_steps=[f"Ask the server's administrator for the '{op.action}' permission on "
+                                  f"'{self.auth_resource}'"])
 
     async def _result(self, op: api.Operation, bound: dict[str, Any]) -> bytes:
         """Run the operation in a worker thread; the JSON is encoded there too.
@@ -176,7 +238,7 @@ class OperationHandler(StudioHandler):
                                       details={"parameter": name})
             else:
                 values[name] = decoded[0]
-        body = self._json_body()
+        body = self._json_body(op)
         for name, value in body.items():
             param = where.get(name)
             if param is not None and param.where != "body":
@@ -185,15 +247,11 @@ class OperationHandler(StudioHandler):
             values[name] = value
         return values
 
-    def _json_body(self) -> dict[str, Any]:
+    def _json_body(self, op: api.Operation) -> dict[str, Any]:
         raw = self.request.body
         if not raw or not raw.strip():
             return {}
-        try:
-            body = json.loads(raw)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise ValidationError(f"The request body is not valid JSON: {exc}",
-                                  resolution_steps=["Send a JSON object, e.g. {\"model\": \"org/name\"}"]) from None
+        body = parse_json_body(raw, op.max_body)
         if not isinstance(body, dict):
             raise ValidationError("The request body must be a JSON object",
                                   details={"got": type(body).__name__})
@@ -214,6 +272,7 @@ class OpenAPIHandler(StudioHandler):
     _document: bytes | None = None
 
     @tornado.web.authenticated
+    @authorized("read", resource=AUTH_RESOURCE)
     async def get(self) -> None:
         if OpenAPIHandler._document is None:
             OpenAPIHandler._document = OPENAPI_PATH.read_bytes()
@@ -227,7 +286,11 @@ class VideoFileHandler(AuthenticatedFileHandler):
     tornado's StaticFileHandler answers HTTP Range requests (206 with Content-Range), so a
     ``<video>`` element can seek without fetching the whole file; jupyter_server's subclass adds
     the authentication and refuses hidden files (a temporary ``.video…tmp.mp4`` is never served).
+    Its ``get`` and ``head`` are ``@authorized`` (``read``) on ``auth_resource``: the studio's, not
+    the ``contents`` resource of the file handler.
     """
+
+    auth_resource = AUTH_RESOURCE
 
     def get_login_url(self) -> str:
         # Like the API handlers: without a token, 403 (not a 302 to the login page).
@@ -240,7 +303,9 @@ class VideoFileHandler(AuthenticatedFileHandler):
 
 
 class NotFoundHandler(StudioHandler):
-    """Unknown paths under the API prefix answer 404 in the error shape (not an HTML page)."""
+    """Unknown paths under the API prefix answer 404 in the error shape (not an HTML page).
+
+    Authenticated, not authorized: it serves nothing, and the 404 says so whatever the action."""
 
     @tornado.web.authenticated
     async def get(self, *args: str) -> None:

@@ -22,8 +22,15 @@ Routes: ``GET /models``, ``GET /models/{id}`` (the id may hold ``/``), ``POST /c
   penalty is ``repeat_penalty``. ``logprobs``, ``tools``/``functions``, ``logit_bias`` and a
   ``response_format`` other than text are refused with 400 rather than silently dropped.
 
+Authorization: the server's Authorizer (JupyterHub's, or a custom ``ServerApp.authorizer_class``)
+must allow ``read`` on ``model-studio`` to list models and ``execute`` to chat.
+
+A request body is at most ``MAX_REQUEST_BYTES`` (8 MiB; 413 above it), JSON nested at most
+``handlers.MAX_JSON_DEPTH`` levels.
+
 Errors have OpenAI's shape ``{"error": {"message", "type", "param", "code"}}``: 400 for bad input,
-401 without a valid token, 404 (``code: model_not_found``) for a model that is not local, 507 when
+401 without a valid token, 403 (``permission_error``) when the Authorizer refuses, 404
+(``code: model_not_found``) for a model that is not local, 413 for a body over the limit, 507 when
 memory is short, 503 when a backend is not installed. Errors that retrying cannot fix carry
 ``x-should-retry: false``, which the official clients honour.
 
@@ -46,6 +53,7 @@ from http import HTTPStatus
 from typing import Any
 
 import tornado.web
+from jupyter_server.auth.decorator import authorized
 from tornado.iostream import StreamClosedError
 
 from ..errors import (
@@ -56,10 +64,11 @@ from ..errors import (
     ValidationError,
 )
 from ._openai_request import ChatRequest, OpenAIError, parse_chat_request
-from .handlers import StudioHandler
+from .handlers import AUTH_RESOURCE, StudioHandler, parse_json_body
 
 PREFIX = "/model-studio/v1"
 OWNER = "model-studio"
+MAX_REQUEST_BYTES = 8 << 20  # a chat request body, in bytes (long conversations fit)
 
 
 def from_studio_error(exc: StudioError) -> OpenAIError:
@@ -69,8 +78,8 @@ def from_studio_error(exc: StudioError) -> OpenAIError:
         message += f" ({exc.resolution_steps[0]})"
     if isinstance(exc, NotFoundError):
         return OpenAIError(404, message, param="model", code="model_not_found")
-    if isinstance(exc, ValidationError):
-        return OpenAIError(400, message, param=exc.details.get("param"))
+    if isinstance(exc, ValidationError):  # 400, or 413 for a body over the limit
+        return OpenAIError(exc.http_status, message, param=exc.details.get("param"))
     if isinstance(exc, ResourceError):
         return OpenAIError(507, message, "server_error", code="insufficient_resources")
     if isinstance(exc, BackendUnavailableError):
@@ -168,6 +177,7 @@ class ModelsHandler(OpenAIHandler):
     """``GET /models`` and ``GET /models/{id}``."""
 
     @tornado.web.authenticated
+    @authorized("read", resource=AUTH_RESOURCE)
     async def get(self, model: str | None = None) -> None:
         try:
             models = await self.model_list()
@@ -195,12 +205,13 @@ class ChatCompletionsHandler(OpenAIHandler):
             self._stop.set()
 
     @tornado.web.authenticated
+    @authorized("execute", resource=AUTH_RESOURCE)
     async def post(self) -> None:
         try:
             try:
-                body = json.loads(self.request.body or b"")
-            except (UnicodeDecodeError, ValueError) as exc:
-                raise OpenAIError(400, f"The request body is not valid JSON: {exc}") from None
+                body = parse_json_body(self.request.body or b"", MAX_REQUEST_BYTES)
+            except StudioError as exc:  # not JSON, too deep (400) or too large (413)
+                raise from_studio_error(exc) from None
             request = parse_chat_request(body)
         except OpenAIError as err:
             self.write_openai_error(err)
@@ -332,7 +343,8 @@ def _stat_reason(stats: Any) -> str | None:
 
 
 class OpenAINotFoundHandler(OpenAIHandler):
-    """Unknown paths under ``/model-studio/v1`` answer 404 in OpenAI's shape."""
+    """Unknown paths under ``/model-studio/v1`` answer 404 in OpenAI's shape (authenticated; nothing
+    to authorize, it serves nothing)."""
 
     @tornado.web.authenticated
     async def get(self, *args: str) -> None:
