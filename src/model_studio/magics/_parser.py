@@ -106,6 +106,7 @@ def _add_argument(parser: argparse.ArgumentParser, name: str, field: FieldInfo) 
         kwargs["choices"] = get_args(kind)
     elif kind in (int, float):
         bound = next((m for m in field.metadata if hasattr(m, "ge") or hasattr(m, "gt")), None)
+        # unbounded: argparse's own "invalid int value: 'x'", as the magic has always said
         kwargs["type"] = kind if bound is None else _bounded(kind, bound)
     if extra.get("positional"):
         parser.add_argument(name, **kwargs)
