@@ -85,7 +85,7 @@ def test_studio_chat_outside_a_notebook_is_a_hint(shell, fake_chat):
 
 
 def test_studio_chat_in_a_notebook_is_the_playground(shell, fake_chat, monkeypatch):
-    monkeypatch.setattr(magics, "in_notebook", lambda _shell: True)
+    monkeypatch.setattr(magics._base, "in_notebook", lambda _shell: True)
     widget = shell.run_line_magic("studio", f"chat {MODEL}")
     try:
         assert type(widget).__name__ == "ChatPlayground" and widget.model == MODEL

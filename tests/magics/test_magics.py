@@ -15,8 +15,8 @@ GGUF = "tiny-org/tiny-llama-GGUF"
 def notebook(monkeypatch):
     """Pretend the shell is a notebook kernel; collect what the magic displays."""
     shown = []
-    monkeypatch.setattr(magics, "in_notebook", lambda shell: True)
-    monkeypatch.setattr(magics, "display", shown.append)
+    monkeypatch.setattr(magics._base, "in_notebook", lambda shell: True)
+    monkeypatch.setattr(magics._base, "display", shown.append)
     yield shown
     for obj in shown:
         if hasattr(obj, "close"):
@@ -156,3 +156,24 @@ def test_run_cell_shows_no_traceback(shell, studio_engine, capsys):
 def test_help_prints_and_returns_none(studio, capsys):
     assert studio("pull --help") is None
     assert "--quant" in capsys.readouterr().out
+
+
+def test_a_line_parses_into_its_commands_typed_arguments():
+    # Given lines for three commands, When parsed, Then each is its command's model, tagged by name
+    assert magics.parse("pull org/m --quant Q4_K_M") == magics.PullArgs(model="org/m", quant="Q4_K_M")
+    assert magics.parse("rm org/m -y").yes is True
+    video = magics.parse('video "a fox" --model w --lora-scale 0.5 --offload cpu')
+    assert (video.type, video.prompt, video.lora_scale, video.offload, video.frames) == ("video", "a fox", 0.5,
+                                                                                          "cpu", None)
+    assert magics.parse("").type == "dashboard"
+
+
+@pytest.mark.parametrize("command", [magics.DashboardArgs, *magics.COMMANDS])
+def test_every_command_is_dispatched_to_its_handler(shell, monkeypatch, command):
+    # Given a magic whose handler for this command only records that it ran
+    studio = shell.magics_manager.registry["StudioMagics"]
+    name = command.model_fields["type"].default
+    monkeypatch.setattr(studio, f"handle_{name}", lambda args: ("handled", args.type), raising=True)
+    # When the command's arguments are dispatched, Then that handler ran on them
+    args = command.model_construct()
+    assert studio.dispatch(args) == ("handled", name)

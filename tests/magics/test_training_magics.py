@@ -65,8 +65,8 @@ def test_train_in_a_notebook_shows_the_monitor(shell, fake_training, tmp_path, m
     from model_studio.widgets import TrainingMonitor
 
     shown = []
-    monkeypatch.setattr(magics, "in_notebook", lambda _shell: True)
-    monkeypatch.setattr(magics, "display", shown.append)
+    monkeypatch.setattr(magics._base, "in_notebook", lambda _shell: True)
+    monkeypatch.setattr(magics._base, "display", shown.append)
     job = shell.run_line_magic("studio", f"train --model {BASE} --data {data_file(tmp_path)} --steps 2")
     try:
         assert job is not None and job.kind == "train"

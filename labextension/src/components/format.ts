@@ -1,19 +1,34 @@
-/** Human-readable numbers for the panels (bytes are binary units, like `huggingface_hub`). */
+/** Human-readable numbers for the panels. */
 
-const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+const UNITS = ['kB', 'MB', 'GB', 'TB', 'PB'];
 
+/**
+ * Bytes as a short decimal size, as the Hub shows them (1 kB = 1000 bytes): `999 B`, `68.2 kB`,
+ * `1.5 GB`; `—` when unknown. One decimal, rounded half up with the same float arithmetic as
+ * `human_size` in `src/model_studio/_format.py`, so the sidebar and the terminal print the same
+ * text (tests/test_format.py runs both over one table).
+ */
 export function formatBytes(bytes: number | null | undefined): string {
-  if (bytes === null || bytes === undefined || !isFinite(bytes)) {
+  if (bytes === null || bytes === undefined || !Number.isFinite(bytes)) {
     return '—';
   }
+  const sign = bytes < 0 ? '-' : '';
   let value = Math.abs(bytes);
-  let unit = 0;
-  while (value >= 1024 && unit < UNITS.length - 1) {
-    value /= 1024;
-    unit += 1;
+  const whole = Math.floor(value + 0.5);
+  if (whole < 1000) {
+    return `${sign}${whole} B`;
   }
-  const digits = unit === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 2;
-  return `${bytes < 0 ? '-' : ''}${value.toFixed(digits)} ${UNITS[unit]}`;
+  let tenths = 0;
+  let unit = 0;
+  for (; unit < UNITS.length; unit++) {
+    value /= 1000;
+    tenths = Math.floor(value * 10 + 0.5);
+    // 999.95 kB rounds to 1000.0: say 1.0 MB instead
+    if (tenths < 10000 || unit === UNITS.length - 1) {
+      break;
+    }
+  }
+  return `${sign}${Math.floor(tenths / 10)}.${tenths % 10} ${UNITS[unit]}`;
 }
 
 export function formatRate(bytesPerSecond: number | null | undefined): string {

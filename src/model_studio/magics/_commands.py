@@ -1,0 +1,154 @@
+"""Every ``%studio`` command and the ``%%chat`` line, each declared once (see ``_parser``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from ..engine.library import TASKS
+from ._parser import Command, _Parser, add_arguments, option, parse_line, positional, subcommand_parser
+
+Offload = Literal["auto", "none", "model", "sequential", "cpu"]
+
+
+class DashboardArgs(Command):
+    """the studio dashboard (no command)"""
+
+    type: Literal["dashboard"] = "dashboard"
+
+
+class ModelsArgs(Command):
+    """search the catalog, the Hub and local models"""
+
+    type: Literal["models"] = "models"
+    local: bool = option(False, help="only models on this machine")
+    search: str = option("", metavar="TEXT", help="search text")
+    task: Literal[TASKS] | None = None  # type: ignore[valid-type]
+    limit: int = option(20, metavar="N", ge=1)
+
+
+class InfoArgs(Command):
+    """files, quantizations and fit of one model"""
+
+    type: Literal["info"] = "info"
+    model: str = positional(metavar="REPO")
+
+
+class PullArgs(Command):
+    """download a model, showing its progress"""
+
+    type: Literal["pull"] = "pull"
+    model: str = positional(metavar="REPO", help="org/name[@revision][:QUANT]")
+    quant: str | None = option(None, metavar="Q", help="GGUF quantization, e.g. Q4_K_M")
+    revision: str | None = option(None, metavar="REV", help="branch, tag or commit")
+
+
+class RmArgs(Command):
+    """delete a model from the cache"""
+
+    type: Literal["rm"] = "rm"
+    model: str = positional(metavar="REPO")
+    yes: bool = option(False, short="-y", help="delete without asking")
+
+
+class JobsArgs(Command):
+    """downloads and other jobs, newest first"""
+
+    type: Literal["jobs"] = "jobs"
+    active: bool = option(False, help="only queued and running jobs")
+    limit: int = option(20, metavar="N", ge=1)
+
+
+class SystemArgs(Command):
+    """CPU, RAM, disks and GPUs"""
+
+    type: Literal["system"] = "system"
+
+
+class ChatArgs(Command):
+    """the chat playground for one model"""
+
+    type: Literal["chat"] = "chat"
+    model: str = positional(metavar="MODEL", help="org/name[:QUANT] or local/<name>")
+
+
+class TrainArgs(Command):
+    """LoRA fine-tune a model on a data file, showing its progress"""
+
+    type: Literal["train"] = "train"
+    model: str = option(metavar="MODEL", help="the base: org/name or local/<name>")
+    data: str = option(metavar="FILE", help="a JSONL, CSV or Parquet file")
+    steps: int | None = option(None, metavar="N", help="optimizer steps", ge=1)
+    lr: float | None = option(None, metavar="X", help="learning rate", gt=0)
+    rank: int | None = option(None, metavar="R", help="LoRA rank", ge=1)
+
+
+class RunsArgs(Command):
+    """training runs, newest first"""
+
+    type: Literal["runs"] = "runs"
+    limit: int = option(20, metavar="N", ge=1)
+
+
+class VideoArgs(Command):
+    """generate a video from a prompt (and an image), showing progress, then the video"""
+
+    type: Literal["video"] = "video"
+    prompt: str = positional(metavar="PROMPT", help="what the video shows (quote it)")
+    model: str = option(metavar="MODEL", help="a diffusers video model: org/name")
+    frames: int | None = option(None, metavar="N", help="number of frames (e.g. 4k+1 for Wan)", ge=1)
+    width: int | None = option(None, metavar="W", ge=1)
+    height: int | None = option(None, metavar="H", ge=1)
+    steps: int | None = option(None, metavar="S", help="denoising steps", ge=1)
+    guidance: float | None = option(None, metavar="G", help="classifier-free guidance scale")
+    seed: int | None = option(None, metavar="S", help="default: random (saved with the video)")
+    fps: int | None = option(None, metavar="F", ge=1)
+    negative: str = option("", metavar="TEXT", help="negative prompt")
+    image: str | None = option(None, metavar="PATH", help="input image (image-to-video)")
+    lora: str | None = option(None, metavar="PATH", help="LoRA weights (.safetensors)")
+    lora_scale: float = option(1.0, metavar="X")
+    offload: Offload = "auto"
+    download: bool = option(False, help="download the model first when it is not local")
+
+
+class VideosArgs(Command):
+    """past video generations, newest first"""
+
+    type: Literal["videos"] = "videos"
+    limit: int = option(20, metavar="N", ge=1)
+
+
+StudioArgs = (DashboardArgs | ModelsArgs | InfoArgs | PullArgs | RmArgs | JobsArgs | SystemArgs | ChatArgs
+              | TrainArgs | RunsArgs | VideoArgs | VideosArgs)
+COMMANDS = (ModelsArgs, InfoArgs, PullArgs, RmArgs, JobsArgs, SystemArgs, ChatArgs, TrainArgs, RunsArgs,
+            VideoArgs, VideosArgs)
+
+
+class ChatCellArgs(Command):
+    """Stream a model's answer to the cell's prompt."""
+
+    model: str = positional(metavar="MODEL", help="org/name[:QUANT] or local/<name>")
+    temperature: float | None = option(None, metavar="T")
+    max_tokens: int | None = option(None, metavar="N", ge=1)
+    system: str | None = option(None, metavar="TEXT", help="the system prompt")
+    seed: int | None = option(None, metavar="S")
+
+
+def build_parser() -> _Parser:
+    return subcommand_parser("%studio", "The model studio: models, downloads, system.", COMMANDS,
+                             default=DashboardArgs)
+
+
+def build_chat_parser() -> _Parser:
+    parser = _Parser(prog="%%chat", description=ChatCellArgs.__doc__)
+    add_arguments(parser, ChatCellArgs)
+    return parser
+
+
+def parse(line: str) -> StudioArgs:
+    """``line`` (after ``%studio``) as its command's arguments; raises ``_UsageError`` or ``_HelpShown``."""
+    return parse_line(build_parser(), line)
+
+
+def parse_chat(line: str) -> ChatCellArgs:
+    """The ``%%chat`` line as its arguments; raises ``_UsageError`` or ``_HelpShown``."""
+    return parse_line(build_chat_parser(), line)

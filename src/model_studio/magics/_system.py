@@ -1,0 +1,46 @@
+"""``%studio`` (the dashboard), ``%studio jobs`` and ``%studio system``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._format import human_duration, human_rate, human_size, system_text
+from .._views import Table, TextView
+from ._base import Handlers
+from ._commands import DashboardArgs, JobsArgs, SystemArgs
+
+
+class SystemHandlers(Handlers):
+    def handle_dashboard(self, args: DashboardArgs) -> Any:
+        if self.notebook:
+            from ..widgets import Studio
+
+            return Studio()
+        eng = self._engine()
+        local = eng.library.list_local()
+        active = eng.jobs.list(states=("queued", "running"))
+        lines = [f"{len(local)} local model(s): " + (", ".join(m.id for m in local[:10]) or "-"),
+                 f"{len(active)} active job(s)" + "".join(f"\n  {j.id} {j.title} {j.state.value}" for j in active),
+                 system_text(eng.system.snapshot()),
+                 "(the dashboard is a widget: run %studio in JupyterLab or Notebook)"]
+        return TextView("\n".join(lines))
+
+    def handle_jobs(self, args: JobsArgs) -> Table:
+        eng = self._engine()
+        jobs = eng.jobs.list(states=("queued", "running") if args.active else None, limit=args.limit)
+        rows = []
+        for j in jobs:
+            p = j.progress
+            pct = f"{p.fraction * 100:.0f}%" if p.fraction is not None else ""
+            done = f"{pct} {human_size(p.done)}/{human_size(p.total)}" if p.total and p.unit == "bytes" else pct
+            rows.append((j.id, j.kind, j.title, j.state.value, done,
+                         human_rate(p.rate) if j.active else "", human_duration(p.eta) if j.active and p.eta else ""))
+        return Table(("id", "kind", "title", "state", "progress", "rate", "eta"), rows,
+                     empty="no active jobs" if args.active else "no jobs yet")
+
+    def handle_system(self, args: SystemArgs) -> Any:
+        if self.notebook:
+            from ..widgets import SystemMonitor
+
+            return SystemMonitor()
+        return TextView(system_text(self._engine().system.snapshot()))
