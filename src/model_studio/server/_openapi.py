@@ -76,6 +76,10 @@ _RESULTS: dict[str, tuple[dict[str, Any], tuple[int, ...]]] = {
     "batch.get": ({"type": "object", "required": ["job", "results"], "properties": {
         "job": {"$ref": "#/components/schemas/Job"},
         "results": {"type": "array", "items": {"type": "object"}}}}, (404,)),
+    "batch.list": ({"type": "object", "required": ["batches"], "properties": {
+        "batches": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}}}}, ()),
+    "batch.cancel": ({"$ref": "#/components/schemas/Job"}, (404, 409)),
+    "batch.resume": ({"$ref": "#/components/schemas/Job"}, (404, 409)),
     "training.start": ({"$ref": "#/components/schemas/Job"}, (404, 501)),
     "training.runs": ({"type": "object", "required": ["runs"], "properties": {
         "runs": {"type": "array", "items": {"type": "object"}}}}, ()),

@@ -18,7 +18,7 @@ from typing import Any
 from ...config import Settings
 from ...errors import NotFoundError, ValidationError, backend_unavailable
 from ..fit import gguf_metadata
-from ..jobs import JobStore
+from ..jobs import Job, JobStore
 from ..library import Library
 from ..local import LocalModel
 from ..refs import ModelRef
@@ -388,6 +388,18 @@ class ChatService:
     def batch_results(self, job_id: str) -> dict[str, Any]:
         """``{"job", "results": [{"index", "text", "stats"}]}`` of a batch, done or not."""
         return self.batches.results(job_id)
+
+    def batch_list(self, state: str | None = None, limit: int = 200) -> list[Job]:
+        """Batch jobs (``Job``), newest first, optionally only those in ``state``."""
+        return self.batches.list(state, limit=limit)
+
+    def batch_cancel(self, job_id: str) -> Job:
+        """Stop a batch, keeping its answers so far (it may run in another process); returns the ``Job``."""
+        return self.batches.cancel(job_id)
+
+    def batch_resume(self, job_id: str) -> Job:
+        """Continue a stopped, failed or interrupted batch with its unanswered prompts; returns the ``Job``."""
+        return self.batches.resume(job_id)
 
     def close(self) -> None:
         self.batches.close()
