@@ -143,7 +143,7 @@ def bind(op: Operation, values: dict[str, Any]) -> dict[str, Any]:
 def _search(eng: Engine, q, task, backend, status, format, sort, limit, hub):
     models = eng.library.search(q or "", task=task, backend=backend, status=status, format=format,
                                 sort=sort, limit=limit, hub=hub)
-    return {"models": [m.to_dict() for m in models], "hub_error": eng.library.hub_error if hub else None}
+    return {"models": [m.to_dict() for m in models], "hub_error": models.hub_error if hub else None}
 
 
 def _local(eng: Engine):

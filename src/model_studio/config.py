@@ -49,6 +49,20 @@ class Settings(Configurable):
     memory_budget = Int(0, help="Bytes of memory loaded models may hold (0: 80% of RAM).").tag(config=True)
     idle_ttl = Float(1800.0, help="Seconds an unused loaded model stays in memory.").tag(config=True)
     hub_search_ttl = Float(300.0, help="Seconds a Hub search answer is cached.").tag(config=True)
+    hub_connect_timeout = Float(
+        3.0, help="Seconds to connect to the Hub for metadata (search, model info, file lists); transfers "
+        "keep their own timeouts."
+    ).tag(config=True)
+    hub_timeout = Float(15.0, help="Seconds a Hub metadata call waits for the answer once connected.").tag(
+        config=True
+    )
+    hub_retry_after = Float(
+        30.0, help="Seconds Hub metadata calls fail at once after the Hub could not be reached (no retry storm)."
+    ).tag(config=True)
+    hub_search_wait = Float(
+        3.0, help="Seconds a search waits for the Hub before answering from the catalog and local models "
+        "(a late Hub answer is cached for the next search)."
+    ).tag(config=True)
     event_interval = Float(0.25, help="Seconds between coalesced job updates per job.").tag(config=True)
 
     @default("home")
@@ -104,6 +118,20 @@ class Settings(Configurable):
     def _ttl(self, proposal):
         if proposal["value"] < 0:
             raise ValidationError("idle_ttl must be >= 0 seconds", details={"value": proposal["value"]})
+        return proposal["value"]
+
+    @validate("hub_connect_timeout", "hub_timeout")
+    def _timeout(self, proposal):
+        if not proposal["value"] > 0:
+            raise ValidationError(f"{proposal['trait'].name} must be > 0 seconds",
+                                  details={"setting": proposal["trait"].name, "value": proposal["value"]})
+        return proposal["value"]
+
+    @validate("hub_retry_after", "hub_search_wait")
+    def _non_negative(self, proposal):
+        if proposal["value"] < 0:
+            raise ValidationError(f"{proposal['trait'].name} must be >= 0 seconds",
+                                  details={"setting": proposal["trait"].name, "value": proposal["value"]})
         return proposal["value"]
 
     # Derived paths ---------------------------------------------------------------------------

@@ -119,6 +119,7 @@ class Engine:
         self.training.close()
         self.chat.close()
         self.downloads.close()
+        self.hub.close()
         self.bus.close()
         self.jobs.close()
 

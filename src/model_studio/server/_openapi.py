@@ -33,7 +33,9 @@ _SCALARS = {"str": {"type": "string"}, "int": {"type": "integer"}, "float": {"ty
 _RESULTS: dict[str, tuple[dict[str, Any], tuple[int, ...]]] = {
     "library.search": ({"type": "object", "required": ["models", "hub_error"], "properties": {
         "models": {"type": "array", "items": {"$ref": "#/components/schemas/ModelInfo"}},
-        "hub_error": {"type": ["string", "null"], "description": "Why the Hub part is missing (offline, ...)"}}},
+        "hub_error": {"type": ["object", "null"], "required": ["type", "message", "details", "resolution_steps"],
+                      "description": "Why the Hub part is missing (unreachable, slow, ...): an error's inner "
+                                     "object, as under Error.error"}}},
         (502,)),
     "library.local": ({"type": "object", "required": ["models"], "properties": {
         "models": {"type": "array", "items": {"$ref": "#/components/schemas/ModelInfo"}}}}, ()),
