@@ -254,7 +254,11 @@ def build_document() -> dict[str, Any]:
     schemas["Progress"]["required"] = sorted(schemas["Progress"]["properties"])
     schemas["Settings"] = {"type": "object", "required": ["settings", "mutable"], "properties": {
         "settings": {"type": "object", "description": "Every setting (the Hub token only as hf_token_set)"},
-        "mutable": {"type": "array", "items": {"type": "string"}}}}
+        "mutable": {"type": "array", "items": {"type": "string"}},
+        "file_errors": {"type": "array", "description": "What was wrong with settings.json at start-up (each "
+                        "entry skipped)", "items": {"type": "object", "properties": {
+                            "setting": {"type": ["string", "null"]}, "message": {"type": "string"},
+                            "value": {}}}}}}
     schemas.update(_VIDEO_SCHEMAS)
     schemas["Error"] = {"type": "object", "required": ["error"], "properties": {"error": {
         "type": "object", "required": ["type", "message", "details", "resolution_steps"], "properties": {

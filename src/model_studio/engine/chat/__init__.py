@@ -9,6 +9,7 @@ resumable jobs (``batch.py``).
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
@@ -257,6 +258,8 @@ class ChatService:
     def run_model(self, model: str) -> tuple[str, str]:
         """(base model folder, adapter folder) of ``run/<job_id>``, a finished training run."""
         job_id = model.split("/", 1)[1]
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", job_id):  # a job id, never a path (run/../../x)
+            raise ValidationError(f"Invalid training run {model!r}: expected run/<job id>", details={"model": model})
         result_file = self.settings.home_path / "runs" / job_id / "result.json"
         try:
             result = json.loads(result_file.read_text())
