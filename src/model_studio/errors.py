@@ -116,6 +116,13 @@ class IntegrityError(StudioError):
     http_status = 502
 
 
+class BrokenFileError(IntegrityError):
+    """A model file on this machine cannot be used: empty, truncated, not in its format, or a link
+    to nothing. The request was fine and so is the Hub, hence 422 rather than 400 or 502."""
+
+    http_status = 422
+
+
 # --- resources ----------------------------------------------------------------------------------
 
 
@@ -159,6 +166,7 @@ ERROR_TYPES: dict[str, type[StudioError]] = {
         ForbiddenPathError,
         NetworkError,
         IntegrityError,
+        BrokenFileError,
         DiskSpaceError,
         ResourceError,
         CancelledError,
@@ -181,6 +189,18 @@ def error_from_dict(data: dict[str, Any]) -> StudioError:
         dict(body.get("details") or {}),
         list(body.get("resolution_steps") or []),
     )
+
+
+def broken_file(path: Any, problem: str, *, model: str | None = None,
+                resolution_steps: list[str] | None = None) -> BrokenFileError:
+    """The error for an unusable local file: ``"<path> <problem>"`` with what resolves it."""
+    details: dict[str, Any] = {"path": str(path), "problem": problem}
+    if model is not None:
+        details["model"] = model
+    return BrokenFileError(
+        f"{path} {problem}", details=details,
+        resolution_steps=resolution_steps or ["Delete the file and download it again, or replace it with a "
+                                              "complete copy"])
 
 
 def backend_unavailable(package: str, extra: str, purpose: str) -> BackendUnavailableError:

@@ -411,3 +411,110 @@ def test_chat_and_batch_operations(offline_engine, fake):
     assert got["job"]["state"] == "completed" and [r["text"] for r in got["results"]] == ["echo: x ", "echo: y "]
     assert api.call(eng, "chat.unload", {"model": "local/tiny-chat"})["unloaded"]
     assert api.call(eng, "chat.loaded")["models"] == []
+
+
+# --- load options: chat templates and bounds ----------------------------------------------------
+
+BAD_TEMPLATE = "{% if %}"
+ALTERNATING = ("{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('no system messages') }}"
+               "{% endif %}{{ m['content'] }}{% endfor %}")
+
+
+@pytest.fixture(scope="module")
+def tiny_gguf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with the tiny llama as a real GGUF llama.cpp loads in a blink."""
+    if not HAS_LLAMA:
+        pytest.skip("needs llama-cpp-python")
+    from tests.fixtures.models import make_tiny_llama_gguf
+
+    folder = tmp_path_factory.mktemp("tiny-gguf")
+    make_tiny_llama_gguf(folder / "tiny-llama.Q8_0.gguf", ftype="Q8_0")
+    return folder
+
+
+@pytest.fixture
+def tiny_engine(tmp_path: Path, tiny_gguf_dir: Path) -> Iterator[Engine]:
+    eng = Engine(Settings(home=str(tmp_path / "home"), hf_cache=str(tmp_path / "hub"),
+                          extra_model_dirs=[str(tiny_gguf_dir)], offline=True))
+    yield eng
+    eng.close()
+
+
+def test_a_chat_template_that_does_not_compile_is_refused_at_load(tiny_engine):
+    # When a template with a Jinja syntax error is given: refused, naming the error, nothing loaded
+    with pytest.raises(ValidationError) as err:
+        tiny_engine.chat.load("local/tiny-llama", chat_template=BAD_TEMPLATE, threads=1)
+    assert "Expected an expression" in err.value.message and err.value.details["line"] == 1
+    assert tiny_engine.chat.loaded() == []
+    # A good override loads and answers through it
+    template = CHAT_TEMPLATE.replace("assistant\n", "assistant\nSure. ")
+    out = tiny_engine.chat.complete("local/tiny-llama", QUESTION, max_tokens=2, temperature=0,
+                                    load_options={"chat_template": template, "threads": 1})
+    assert out["stats"]["completion_tokens"] >= 1
+    # A bad one later is refused before the loaded model is replaced
+    with pytest.raises(ValidationError):
+        tiny_engine.chat.load("local/tiny-llama", chat_template="{{ x | no_such_filter }}")
+    [loaded] = tiny_engine.chat.loaded()
+    assert loaded["options"]["chat_template"] == template
+
+
+def test_a_template_that_fails_on_the_messages_is_a_validation_error(tiny_engine):
+    tiny_engine.chat.load("local/tiny-llama", chat_template=ALTERNATING, threads=1)
+    assert tiny_engine.chat.complete("local/tiny-llama", QUESTION, max_tokens=2)["finish_reason"] in ("stop", "length")
+    with pytest.raises(ValidationError, match="failed on these messages: no system messages"):
+        tiny_engine.chat.complete("local/tiny-llama", [{"role": "system", "content": "be brief"}, *QUESTION],
+                                  max_tokens=2)
+
+
+def test_a_gguf_whose_own_template_does_not_compile_is_refused_at_load(tmp_path):
+    if not HAS_LLAMA:
+        pytest.skip("needs llama-cpp-python")
+    write_gguf(tmp_path / "models" / "odd-chat.gguf", chat_template="{% for m in messages %}")
+    with Engine(Settings(home=str(tmp_path / "home"), hf_cache=str(tmp_path / "hub"),
+                         extra_model_dirs=[str(tmp_path / "models")], offline=True)) as eng:
+        with pytest.raises(ValidationError) as err:
+            eng.chat.load("local/odd-chat")
+        assert "chat template of local/odd-chat" in err.value.message and "endfor" in err.value.message
+        assert eng.chat.loaded() == []
+
+
+def test_transformers_refuses_a_template_that_does_not_compile(tmp_path, tiny_model_cache):
+    from tests.fixtures.models import _build_cache
+
+    folder = tmp_path / "models" / "odd-llama"
+    shutil.copytree(_build_cache(tiny_model_cache)["llama"], folder)
+    (folder / "chat_template.jinja").write_text("{% if messages %}")
+    config = folder / "tokenizer_config.json"
+    import json
+
+    data = json.loads(config.read_text())
+    data.pop("chat_template", None)
+    config.write_text(json.dumps(data))
+    with Engine(Settings(home=str(tmp_path / "home"), hf_cache=str(tmp_path / "hub"),
+                         extra_model_dirs=[str(tmp_path / "models")], offline=True)) as eng:
+        with pytest.raises(ValidationError, match="chat template of local/odd-llama is not a valid Jinja"):
+            eng.chat.load("local/odd-llama")
+        with pytest.raises(ValidationError, match="The chat_template is not a valid Jinja template"):
+            eng.chat.load("local/odd-llama", chat_template=BAD_TEMPLATE)
+        assert eng.chat.loaded() == []
+        out = eng.chat.complete("local/odd-llama", [{"role": "user", "content": "Hi"}], max_tokens=2,
+                                load_options={"chat_template": CHAT_TEMPLATE}, temperature=0)
+        assert out["stats"]["completion_tokens"] >= 1
+
+
+def test_threads_gpu_layers_and_context_are_bounded(offline_engine, fake):
+    from model_studio.engine.chat.base import usable_cores
+
+    cores = usable_cores()
+    chat = offline_engine.chat
+    for options, words in [({"threads": 1024}, f"between 1 and {cores}"),
+                           ({"threads": cores + 1}, f"between 1 and {cores}"),
+                           ({"threads": 0}, "threads"),
+                           ({"gpu_layers": 2**40}, "gpu_layers"),
+                           ({"context_length": 257}, "between 16 and 256 tokens"),
+                           ({"context_length": 10**12}, "context_length")]:
+        with pytest.raises(ValidationError, match=words):
+            chat.load("local/tiny-chat:F32", backend="fake", **options)
+    assert fake.loads == []
+    loaded = chat.load("local/tiny-chat:F32", backend="fake", threads=1, gpu_layers=999, context_length=256)
+    assert loaded.options.threads == 1 and fake.loads == ["local/tiny-chat:F32"]

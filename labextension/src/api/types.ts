@@ -233,6 +233,8 @@ export interface ChatModel {
   loaded?: boolean;
   local?: boolean;
   size?: number | null;
+  /** Why the model cannot load (a broken file on disk), or null. */
+  error?: ErrorInfo | null;
   [key: string]: unknown;
 }
 

@@ -121,11 +121,18 @@ export function ModelCard(props: ModelCardProps): JSX.Element {
         <span
           className={`jp-ModelStudio-status jp-ModelStudio-status-${model.status}`}
           data-testid={`model-status-${tid}`}
+          title={model.error?.message}
         >
           {jobActive ? `downloading${percent !== null ? ` ${percent}%` : ''}` : model.status}
         </span>
       </div>
       {model.description && <div className="jp-ModelStudio-cardDesc">{model.description}</div>}
+      {model.error && (
+        <div className="jp-ModelStudio-cardProblem" data-testid={`model-problem-${tid}`}>
+          {model.error.message}
+          {model.error.resolution_steps?.length ? ` (${model.error.resolution_steps[0]})` : ''}
+        </div>
+      )}
       <div className="jp-ModelStudio-meta">
         {model.task && <span title="Task">{model.task}</span>}
         <span title="Size on the Hub (selected quantization)">{formatBytes(size)}</span>

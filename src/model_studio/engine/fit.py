@@ -12,6 +12,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import broken_file
+from .integrity import check_file
+
 MiB = 1 << 20
 GiB = 1 << 30
 
@@ -98,16 +101,28 @@ def gguf_metadata(path: Path) -> dict[str, Any]:
     """Architecture, sizes and chat template from a GGUF header (memory-mapped, nothing loaded).
 
     Parsing a header reads the whole vocabulary (~50k strings for a chat model, about a second),
-    so results are cached per file (path, size, mtime); callers get a copy.
+    so results are cached per file (path, size, mtime); callers get a copy. A missing, empty or
+    truncated file raises ``BrokenFileError``.
     """
-    st = Path(path).stat()
-    return dict(_gguf_metadata_cached(str(path), st.st_size, st.st_mtime_ns))
+    path = Path(path)
+    try:
+        st = path.stat()
+    except OSError:
+        check_file(path)  # raises BrokenFileError naming why (a link to nothing, no permission)
+        raise
+    try:
+        return dict(_gguf_metadata_cached(str(path), st.st_size, st.st_mtime_ns))
+    except (ValueError, KeyError, IndexError, TypeError, OSError) as exc:  # a header check_file let by
+        raise broken_file(path, f"is not a readable GGUF file ({type(exc).__name__}: {exc})") from None
 
 
 @functools.lru_cache(maxsize=64)
 def _gguf_metadata_cached(path: str, size: int, mtime_ns: int) -> dict[str, Any]:
     from gguf import GGUFReader
 
+    # Milliseconds, and it names the problem where GGUFReader fails in assorted ways on a cut file;
+    # a broken file raises, so only whole files are cached (and checked once).
+    check_file(Path(path))
     reader = GGUFReader(str(path), "r")
     arch = _gguf_field(reader, "general.architecture") or "llama"
     meta: dict[str, Any] = {"architecture": arch}

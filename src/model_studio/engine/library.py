@@ -186,6 +186,8 @@ class Library:
             last_modified=m.last_modified,
             pipeline=(m.model_index or {}).get("_class_name"),
         )
+        if m.error is not None:  # listed with the reason; info, fit and load raise it
+            info.status, info.error = "error", m.error
         return info
 
     def list_local(self) -> list[ModelInfo]:
@@ -212,7 +214,7 @@ class Library:
             out.gated = out.gated or hub.gated
             out.last_modified = out.last_modified or hub.last_modified
         if local is not None and out is not local:
-            out.status = "local"
+            out.status, out.error = local.status, local.error
             out.sources.append("local")
             out.local_path, out.local_size, out.commit = local.local_path, local.local_size, local.commit
             out.incomplete_bytes = local.incomplete_bytes
@@ -456,6 +458,8 @@ class Library:
                 out.architecture = out.architecture or meta.get("architecture")
                 out.context_length = out.context_length or meta.get("context_length")
                 out.parameters = out.parameters or meta.get("parameters")
+            else:
+                local.check()
             if local.config:
                 out.context_length = out.context_length or local.config.get("max_position_embeddings")
         if out.default_quantization is None and out.quantizations:
@@ -466,10 +470,12 @@ class Library:
         return out
 
     def _local_gguf(self, local: LocalModel, quant: str | None) -> Path | None:
+        """The first file of ``quant`` (or of any quantization); BrokenFileError if one is broken."""
         quants = local.quantizations
         if not quants:
             return None
         files = quants.get((quant or "").upper()) or next(iter(quants.values()))
+        local.check(files)
         first = sorted(files)[0]
         return local.file_path(first)
 
@@ -568,6 +574,7 @@ class Library:
                 shape.weights_bytes = sum(_size(local.file_path(f)) for f in files)
                 return shape
             if local.config:
+                local.check()
                 weights = sum(_size(local.file_path(f)) for f in local.files if f.endswith((".safetensors", ".bin")))
                 return shape_from_config(local.config, weights_bytes=weights or None)
         entry = self.catalog().get(ref.repo_id)

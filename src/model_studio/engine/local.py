@@ -2,7 +2,9 @@
 
 ``scan_cache_dir`` walks and stats every file of every repo on each call; a library listing needs
 the same facts many times a minute, so ``LocalScanner`` keeps each repo's scan and re-reads a repo
-only when one of its folders changed (a handful of ``stat`` calls per repo when warm).
+only when one of its folders changed (a handful of ``stat`` calls per repo when warm). Each scan
+also checks the files (``integrity.check_file``): a broken one is kept in ``LocalModel.errors`` so
+the model is listed with the reason instead of failing the listing.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import BrokenFileError, error_from_dict
+from .integrity import check_file
 from .refs import _SPLIT_RE, LOCAL_ORG, gguf_quant
 
 _MODEL_MARKERS = ("config.json", "model_index.json")
@@ -35,6 +39,18 @@ class LocalModel:
     last_modified: float = 0.0
     config: dict[str, Any] | None = None  # config.json of the snapshot
     model_index: dict[str, Any] | None = None  # model_index.json (diffusers)
+    errors: dict[str, dict[str, Any]] = field(default_factory=dict)  # file -> why it is unusable
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        """Why the model cannot be used (the first broken file's error), or None."""
+        return self.errors[min(self.errors)] if self.errors else None
+
+    def check(self, files: list[str] | None = None) -> None:
+        """Raise ``BrokenFileError`` when one of ``files`` (default: all) was found broken."""
+        broken = sorted(set(self.errors) & set(self.files if files is None else files))
+        if broken:
+            raise error_from_dict(self.errors[broken[0]])
 
     @property
     def formats(self) -> list[str]:
@@ -131,6 +147,7 @@ def scan_repo_folder(storage: Path) -> LocalModel | None:
         model.config = _read_json(snapshot / "config.json")
     if "model_index.json" in files:
         model.model_index = _read_json(snapshot / "model_index.json")
+    model.errors = check_files(model)
     return model
 
 
@@ -167,12 +184,13 @@ def scan_extra_folder(folder: Path, max_depth: int = 3) -> list[LocalModel]:
                 for fname in sub_files:
                     p = Path(sub_root) / fname
                     model_files.append(p.relative_to(here).as_posix())
-                    size += p.stat().st_size
+                    size += _file_size(p)
             m = LocalModel(id=f"{LOCAL_ORG}/{_local_name(here.name)}", path=here, source="folder",
                            size_on_disk=size, files=sorted(model_files), snapshot=here,
                            last_modified=_mtime(here) / 1e9)
             m.config = _read_json(here / "config.json") if "config.json" in files else None
             m.model_index = _read_json(here / "model_index.json") if "model_index.json" in files else None
+            m.errors = check_files(m)
             out.append(m)
             dirs[:] = []
             continue
@@ -183,13 +201,44 @@ def scan_extra_folder(folder: Path, max_depth: int = 3) -> list[LocalModel]:
             if fname.lower().endswith(".gguf") and "mmproj" not in fname.lower():
                 groups.setdefault(gguf_base_name(fname), []).append(fname)
         for base, names in groups.items():
-            stats = [(here / n).stat() for n in names]
-            out.append(LocalModel(
+            # lstat: a link to a missing file is still listed (with its error), not a crash
+            stats = [(here / n).lstat() for n in names]
+            m = LocalModel(
                 id=f"{LOCAL_ORG}/{_local_name(base)}", path=here / names[0] if len(names) == 1 else here,
-                source="folder", size_on_disk=sum(st.st_size for st in stats), files=names, snapshot=here,
-                last_modified=max(st.st_mtime for st in stats),
-            ))
+                source="folder", size_on_disk=sum(_file_size(here / n) for n in names), files=names,
+                snapshot=here, last_modified=max(st.st_mtime for st in stats),
+            )
+            m.errors = check_files(m)
+            out.append(m)
     return out
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+# Integrity ---------------------------------------------------------------------------------------
+
+
+def check_files(model: LocalModel) -> dict[str, dict[str, Any]]:
+    """Each unusable file of ``model`` with its ``BrokenFileError`` (as a dict): links to nothing,
+    unreadable files, and GGUF / safetensors files that are empty or cut short."""
+    if model.source == "cache":
+        steps = [f"Delete it and download it again: engine.library.delete({model.id!r}), then "
+                 f"engine.downloads.start({model.id!r})"]
+    else:
+        steps = ["Delete the file or replace it with a complete copy (download it again)"]
+    errors: dict[str, dict[str, Any]] = {}
+    for name in model.files:
+        try:
+            check_file(model.file_path(name), model=model.id)
+        except BrokenFileError as exc:
+            exc.resolution_steps = steps
+            errors[name] = exc.to_dict()["error"]
+    return errors
 
 
 def gguf_base_name(filename: str) -> str:

@@ -24,6 +24,8 @@ from ..library import Library
 from ..local import LocalModel
 from ..refs import ModelRef
 from .base import (
+    MAX_CONTEXT,
+    MAX_GPU_LAYERS,
     Backend,
     ChatChunk,
     ChatStats,
@@ -31,6 +33,7 @@ from .base import (
     LoadOptions,
     Message,
     SamplingParams,
+    usable_cores,
     validate_messages,
 )
 from .batch import BatchRunner
@@ -124,7 +127,8 @@ class ChatService:
     # Models ------------------------------------------------------------------------------------
 
     def models(self) -> list[dict[str, Any]]:
-        """Local text-generation models an installed backend can load, and whether they are loaded."""
+        """Local text-generation models an installed backend can load, and whether they are loaded;
+        a model with a broken file carries the reason in ``error`` (None otherwise)."""
         usable = {name: b for name, b in self._backends.items() if b.available()}
         loaded = {k[0].split(":")[0] for k in self.manager.keys()}
         out = []
@@ -141,7 +145,8 @@ class ChatService:
                         "backends": sorted(names, key=lambda n: n != default),
                         "default_backend": default if default in names else names[0],
                         "quantizations": [q.name for q in info.quantizations], "size": info.size,
-                        "context_length": info.context_length, "loaded": info.id in loaded})
+                        "context_length": info.context_length, "loaded": info.id in loaded,
+                        "error": info.error})  # a broken model is listed, with why it cannot load
         return out
 
     def resolve(self, model: str, quantization: str | None = None, backend: str | None = None) -> Resolved:
@@ -165,6 +170,7 @@ class ChatService:
                                     details={"model": str(ref), "local_quantizations": sorted(quants)},
                                     resolution_steps=[f"Use one of {', '.join(sorted(quants))}",
                                                       f"Or download it: engine.downloads.start('{ref.repo_id}:{quant}')"])
+            local.check(files)  # a broken file is a BrokenFileError now, not a crash in the backend
             path = local.file_path(sorted(files)[0])
             model_id = f"{ref.repo_id}:{quant}" if quant else ref.repo_id
             return Resolved(model_id, ref.repo_id, path, "gguf", quant, local)
@@ -172,6 +178,7 @@ class ChatService:
         if fmt is None or local.snapshot is None:
             raise ValidationError(f"{ref.repo_id} has no weights a chat backend can load ({', '.join(formats) or 'none'})",
                                   details={"model": str(ref), "formats": formats})
+        local.check()
         return Resolved(ref.repo_id, ref.repo_id, local.snapshot, fmt, None, local)
 
     def _wants_gguf(self, formats: list[str], backend: str | None) -> bool:
@@ -197,14 +204,14 @@ class ChatService:
                 raise ValidationError(f"Unknown load option(s): {', '.join(unknown)}",
                                       details={"unknown": unknown, "accepted": sorted(known)})
             options = LoadOptions(**{k: v for k, v in raw.items() if v is not None})
+        cores = usable_cores()
         checks = [
-            (options.context_length is None or (isinstance(options.context_length, int)
-                                                and 16 <= options.context_length <= 10_000_000),
-             "context_length must be between 16 and 10000000 tokens"),
-            (options.threads is None or (isinstance(options.threads, int) and 1 <= options.threads <= 1024),
-             "threads must be between 1 and 1024"),
-            (options.gpu_layers is None or (isinstance(options.gpu_layers, int) and options.gpu_layers >= -1),
-             "gpu_layers must be -1 (all), 0 (CPU only) or a number of layers"),
+            (_int_in(options.context_length, 16, MAX_CONTEXT),
+             f"context_length must be between 16 and {MAX_CONTEXT} tokens"),
+            (_int_in(options.threads, 1, cores),
+             f"threads must be between 1 and {cores} (the CPU cores this process may use)"),
+            (_int_in(options.gpu_layers, -1, MAX_GPU_LAYERS),
+             f"gpu_layers must be -1 (all), 0 (CPU only) or a number of layers up to {MAX_GPU_LAYERS}"),
             (options.dtype is None or options.dtype in DTYPES, f"dtype must be one of {', '.join(DTYPES)}"),
             (options.chat_template is None or (isinstance(options.chat_template, str)
                                                and 0 < len(options.chat_template) <= 200_000),
@@ -214,7 +221,7 @@ class ChatService:
         ]
         for ok, message in checks:
             if not ok:
-                raise ValidationError(message, details=options.to_dict())
+                raise ValidationError(message, details={**options.to_dict(), "cpu_cores": cores})
         return options
 
     def load(self, model: str, **load_options: Any) -> LoadedModel:
@@ -242,6 +249,15 @@ class ChatService:
         if res.format not in backend.formats:
             raise ValidationError(f"The {name} backend cannot load {res.format} models",
                                   details={"model": res.model_id, "backend": name, "formats": list(backend.formats)})
+        if options.chat_template is not None:  # refused before a loaded model is replaced
+            backend.check_chat_template(options.chat_template)
+        if options.context_length is not None:
+            trained = self.library.shape(res.repo_id, res.quantization).context_length
+            if trained and options.context_length > trained:
+                raise ValidationError(
+                    f"context_length must be between 16 and {trained} tokens, the context {res.repo_id} was "
+                    "trained on", details={"model": res.model_id, "context_length": options.context_length,
+                                           "trained_context_length": trained})
         key: Key = (res.model_id, name, options.adapter)
         current = self.manager.get(key)
         if current is not None and not _differs(current.options, options):
@@ -281,6 +297,8 @@ class ChatService:
                                   details={"model": model, "backend": options.backend})
         options = replace(options, backend="transformers", adapter=adapter)
         backend = self._backend("transformers")
+        if options.chat_template is not None:
+            backend.check_chat_template(options.chat_template)
         key: Key = (model, "transformers", adapter)
         current = self.manager.get(key)
         if current is not None and not _differs(current.options, options):
@@ -407,6 +425,11 @@ class ChatService:
     def close(self) -> None:
         self.batches.close()
         self.manager.close()
+
+
+def _int_in(value: Any, low: int, high: int) -> bool:
+    """None (the default), or an int (not a bool) within [low, high]."""
+    return value is None or (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high)
 
 
 def _default_backend(formats: list[str]) -> str:

@@ -8,7 +8,6 @@ falling back to a hand-written prompt format.
 from __future__ import annotations
 
 import importlib.util
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,10 +15,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ...errors import ValidationError, backend_unavailable
+from ...errors import ResourceError, ValidationError, backend_unavailable, broken_file
 from ..fit import kv_cache_bytes, shape_from_gguf
 from ._timing import Meter
-from .base import Backend, ChatChunk, LoadedModel, LoadOptions, Message, SamplingParams
+from .base import (
+    Backend,
+    ChatChunk,
+    LoadedModel,
+    LoadOptions,
+    Message,
+    SamplingParams,
+    template_error,
+    usable_cores,
+)
 
 DEFAULT_CONTEXT = 4096
 _PARAMS_LOCK = threading.Lock()
@@ -83,6 +91,25 @@ def split_parts(path: Path) -> list[Path]:
     return sorted(p for p in path.parent.glob(f"{prefix}-*-of-{m.group(2)}.gguf"))
 
 
+def _open(llama_cpp: Any, file: Path, model_id: str, kwargs: dict[str, Any]) -> Any:
+    """``llama_cpp.Llama(**kwargs)``; its bare ValueErrors become typed errors."""
+    try:
+        return llama_cpp.Llama(**kwargs)
+    except ValueError as exc:
+        text = str(exc)
+        if "Failed to load model" in text:  # llama.cpp's log (stderr) holds the detail
+            raise broken_file(
+                file, f"could not be read by llama-cpp-python {getattr(llama_cpp, '__version__', '')}: the "
+                      "file is damaged or its architecture is newer than this llama.cpp", model=model_id,
+                resolution_steps=["Download the file again",
+                                  "Or upgrade llama.cpp: pip install -U llama-cpp-python"]) from None
+        if "llama_context" in text:
+            raise ResourceError(f"llama.cpp could not allocate a context of {kwargs['n_ctx']} tokens for {model_id}",
+                                details={"model": model_id, "context_length": kwargs["n_ctx"]},
+                                resolution_steps=["Load it with a shorter context_length"]) from None
+        raise
+
+
 class LlamaCppModel(LoadedModel):
     backend = "llama-cpp"
 
@@ -99,7 +126,12 @@ class LlamaCppModel(LoadedModel):
         self._lock = threading.Lock()  # a llama_context runs one generation at a time
 
     def count_tokens(self, messages: list[Message]) -> int:
-        prompt = self.formatter(messages=messages).prompt
+        import jinja2
+
+        try:
+            prompt = self.formatter(messages=messages).prompt
+        except (jinja2.TemplateError, ValueError) as exc:  # llama-cpp's raise_exception() is a ValueError
+            raise template_error(exc, model=self.model_id, rendering=True) from None
         return len(self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
 
     def stream(self, messages: list[Message], params: SamplingParams,
@@ -159,6 +191,15 @@ class LlamaCppBackend(Backend):
         except Exception:
             return False
 
+    def check_chat_template(self, template: str, *, model: str | None = None) -> None:
+        import jinja2
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        try:  # the formatter compiles the template in the environment it renders with
+            Jinja2ChatFormatter(template=template, eos_token="", bos_token="")
+        except (jinja2.TemplateError, RecursionError) as exc:
+            raise template_error(exc, model=model) from None
+
     def load(self, model_id: str, path: str, options: LoadOptions) -> LoadedModel:
         try:
             import llama_cpp
@@ -175,14 +216,15 @@ class LlamaCppBackend(Backend):
         template = options.chat_template or meta.get("chat_template")
         if not template:
             raise no_template_error(model_id)
+        self.check_chat_template(template, model=None if options.chat_template else model_id)
         trained = meta.get("context_length") or DEFAULT_CONTEXT
         ctx = int(options.context_length or min(trained, DEFAULT_CONTEXT))
         gpu_layers = options.gpu_layers if options.gpu_layers is not None else (-1 if self.gpu_offload() else 0)
         kwargs: dict[str, Any] = dict(model_path=str(file), n_ctx=ctx, n_gpu_layers=gpu_layers, verbose=False)
         # llama-cpp-python defaults to half the cores; a chat studio on a laptop wants them all
-        kwargs["n_threads"] = options.threads or max(1, os.cpu_count() or 1)
+        kwargs["n_threads"] = options.threads or usable_cores()
         with _model_params(use_extra_buffers=not _cpu_has_amx()):
-            llm = llama_cpp.Llama(**kwargs)
+            llm = _open(llama_cpp, file, model_id, kwargs)
         eos_id, bos_id = llm.token_eos(), llm.token_bos()
         eos = llm.detokenize([eos_id], special=True).decode("utf-8", "replace") if eos_id >= 0 else ""
         bos = llm.detokenize([bos_id], special=True).decode("utf-8", "replace") if bos_id >= 0 else ""

@@ -17,7 +17,7 @@ from typing import Any
 from ...errors import ValidationError, backend_unavailable
 from ..fit import gguf_metadata
 from ._timing import Meter
-from .base import Backend, ChatChunk, LoadedModel, LoadOptions, Message, SamplingParams
+from .base import Backend, ChatChunk, LoadedModel, LoadOptions, Message, SamplingParams, template_error
 from .llama_cpp import no_template_error
 
 DTYPES = ("float32", "bfloat16", "float16")
@@ -39,7 +39,12 @@ class TransformersModel(LoadedModel):
         self._lock = threading.Lock()
 
     def _encode(self, messages: list[Message]) -> Any:
-        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        import jinja2
+
+        try:
+            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        except jinja2.TemplateError as exc:  # transformers' raise_exception() is a TemplateError
+            raise template_error(exc, model=self.model_id, rendering=True) from None
         return self.tokenizer(text, return_tensors="pt", add_special_tokens=False)
 
     def count_tokens(self, messages: list[Message]) -> int:
@@ -144,6 +149,18 @@ class TransformersBackend(Backend):
     def available(self) -> bool:
         return all(importlib.util.find_spec(m) is not None for m in ("torch", "transformers"))
 
+    def check_chat_template(self, template: str, *, model: str | None = None) -> None:
+        import jinja2
+
+        try:  # private, but it is what apply_chat_template renders with (and caches)
+            from transformers.utils.chat_template_utils import _compile_jinja_template
+        except ImportError:  # moved in some release: errors then surface, typed, at the first chat
+            return
+        try:
+            _compile_jinja_template(template)
+        except (jinja2.TemplateError, RecursionError) as exc:
+            raise template_error(exc, model=model) from None
+
     def load(self, model_id: str, path: str, options: LoadOptions) -> LoadedModel:
         try:
             import torch
@@ -159,6 +176,9 @@ class TransformersBackend(Backend):
             tokenizer.chat_template = gguf_metadata(target).get("chat_template")
         if not tokenizer.chat_template:  # refuse before the weights are read
             raise no_template_error(model_id)
+        own = tokenizer.chat_template if isinstance(tokenizer.chat_template, dict) else {"": tokenizer.chat_template}
+        for template in own.values():  # several named templates in some tokenizers
+            self.check_chat_template(template, model=None if options.chat_template else model_id)
         cuda = torch.cuda.is_available() and options.gpu_layers != 0
         dtype_name = options.dtype or ("bfloat16" if cuda and torch.cuda.is_bf16_supported() else
                                        "float16" if cuda else "float32")
