@@ -28,8 +28,10 @@ if TYPE_CHECKING:
 PREFIX = "/model-studio/api"
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 
-# Path parameters of api.OPERATIONS and the URL segments they match.
-PATH_PATTERNS = {"model": r"[^/]+/[^/]+", "job_id": r"[^/]+", "name": r"[^/]+"}
+# Path parameters of api.OPERATIONS and the URL segments they match. A model's name is never
+# "fit" or "verify": /models/x/fit is the fit route of a malformed model "x" (404 here, without asking
+# the Hub), not the info of a model "x/fit".
+PATH_PATTERNS = {"model": r"[^/]+/(?!(?:fit|verify)(?:/|$))[^/]+", "job_id": r"[^/]+", "name": r"[^/]+"}
 
 
 def route_pattern(path: str) -> str:
