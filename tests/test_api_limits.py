@@ -156,3 +156,14 @@ def test_video_and_upload_limits_are_the_engine_s():
     assert shape["prompt"].max_length == shape["negative_prompt"].max_length == video.MAX_PROMPT_CHARS
     assert shape["image_base64"].max_length >= video.MAX_IMAGE_BYTES * 4 // 3 + 8
     assert api.MAX_UPLOAD_BYTES == datasets.MAX_UPLOAD_BYTES
+
+
+def test_a_list_in_a_json_body_is_a_list_not_a_comma_separated_string():
+    # A stop string "a, b" split at its comma would stop on the wrong text: a body gives lists
+    op = api.BY_NAME["chat.complete"]
+    with pytest.raises(ValidationError) as err:
+        api.bind(op, {"model": "local/x", "messages": [{}], "stop": "a, b"})
+    assert err.value.details["parameter"] == "stop"
+    assert api.bind(op, {"model": "local/x", "messages": [{}], "stop": ["a, b"]})["stop"] == ["a, b"]
+    # a query string still spells a list with commas
+    assert api._coerce(api.Param("files", "list[str]", "query"), "a,b") == ["a", "b"]

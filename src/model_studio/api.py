@@ -95,7 +95,7 @@ def _coerce(param: Param, value: Any) -> Any:
             return value.lower() in ("true", "1", "yes")
         raise bad("true or false")
     if t == "list[str]":
-        if isinstance(value, str):
+        if isinstance(value, str) and param.where == "query":  # ?files=a,b (a JSON body gives a list)
             value = [v for v in value.split(",") if v]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise bad("a list of strings")

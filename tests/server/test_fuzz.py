@@ -3,7 +3,9 @@
 A real Jupyter server (a subprocess, like a user's) runs the studio against the session's fake Hub,
 a fresh studio home and root dir, with outgoing proxies pointed at a closed port so nothing can
 reach the internet. The ``st`` CLI generates requests from the document (valid and invalid) and
-checks every answer: no 5xx, a documented status, a body matching the documented schema.
+checks every answer: no 5xx, a documented status and content type, a body matching the documented
+schema, invalid input (past a documented limit, of the wrong type) refused with a 4xx, undocumented
+methods answered 405 with Allow.
 Bounded in examples (a few minutes on two cores).
 """
 
@@ -23,11 +25,14 @@ import pytest
 pytestmark = pytest.mark.slow
 
 TOKEN = "fuzz-token"
-MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "25"))
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "40"))
 # Endless or not a JSON operation: the event stream never ends (tests/server/test_events.py
 # checks it), the MP4 and JPEG routes serve files (test_video_api.py).
 EXCLUDED = ("events", "video.file.video", "video.file.thumbnail")
-CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+# Every check but two: positive_data_acceptance wants every schema-valid request accepted, but the
+# document leaves the grammar of model and dataset names to the engine (a made-up name is a 400 or
+# 404, as documented); missing_required_header wants 401 without a token, and Jupyter answers 403.
+EXCLUDED_CHECKS = "positive_data_acceptance,missing_required_header"
 
 
 def _free_port() -> int:
@@ -87,8 +92,8 @@ def server(tmp_path_factory, fake_hub_session):
 
 
 def _seed(url: str) -> dict[str, list[str]]:
-    """Things for the fuzzer to find: a dataset, a downloaded model and its job (otherwise nearly every
-    generated name or id is unknown and the requests stop at the 404)."""
+    """Things for the fuzzer to find: a dataset, two downloaded models and their jobs (otherwise nearly
+    every generated name or id is unknown and the requests stop at the 404)."""
     def call(method: str, path: str, **kwargs) -> dict:
         r = httpx.request(method, f"{url}/model-studio/api/{path}", headers={"Authorization": f"token {TOKEN}"},
                           timeout=60, trust_env=False, **kwargs)
@@ -96,28 +101,31 @@ def _seed(url: str) -> dict[str, list[str]]:
         return r.json()
 
     call("POST", "datasets", json={"filename": "fuzz.jsonl", "content": '{"prompt": "a", "completion": "b"}\n'})
-    job = call("POST", "downloads", json={"model": "tiny-org/tiny-readme"})
-    deadline = time.monotonic() + 60
-    while call("GET", f"downloads/{job['id']}")["state"] != "completed":
-        assert time.monotonic() < deadline, "the seed download did not complete"
+    jobs = [call("POST", "downloads", json={"model": model})["id"]
+            for model in ("tiny-org/tiny-readme", "tiny-org/tiny-llama-GGUF:Q8_0")]
+    deadline = time.monotonic() + 120
+    while any(call("GET", f"downloads/{job}")["state"] != "completed" for job in jobs):
+        assert time.monotonic() < deadline, "the seed downloads did not complete"
         time.sleep(0.2)
-    return {"jobs": [job["id"]], "datasets": ["fuzz"], "models": ["tiny-org/tiny-readme", "tiny-org/tiny-llama-GGUF"]}
+    return {"jobs": jobs, "datasets": ["fuzz"],
+            "models": ["tiny-org/tiny-readme", "tiny-org/tiny-llama-GGUF", "tiny-org/tiny-llama"]}
 
 
 def _config(seeds: dict[str, list[str]]) -> str:
-    """schemathesis.toml: half of the generated names and ids are the seeded ones."""
+    """schemathesis.toml: a share of the generated names and ids are the seeded ones."""
     lines = []
     for name, values in seeds.items():
         lines += [f"[dictionaries.{name}]", "values = [" + ", ".join(f'"{v}"' for v in values) + "]", ""]
-    lines += ["[parameters]",
-              '"path.job_id" = { dictionary = "jobs", probability = 0.5 }',
-              '"path.name" = { dictionary = "datasets", probability = 0.5 }',
-              '"path.model" = { dictionary = "models", probability = 0.5 }',
-              '"body.model" = { dictionary = "models", probability = 0.3 }',
-              '"body.dataset" = { dictionary = "datasets", probability = 0.3 }']
+    lines += ["[parameters]"]
+    for key, dictionary, probability in (("path.job_id", "jobs", 0.5), ("path.name", "datasets", 0.5),
+                                         ("path.model", "models", 0.5), ("body.model", "models", 0.3),
+                                         ("body.base", "models", 0.3), ("query.model", "models", 0.3),
+                                         ("body.dataset", "datasets", 0.3)):
+        lines.append(f'"{key}" = {{ dictionary = "{dictionary}", probability = {probability} }}')
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.timeout(1200)
 def test_fuzzed_requests_get_documented_answers_and_never_a_server_error(server):
     # Given a running server with a dataset and a downloaded model, and schemathesis' `st` CLI
     url, tmp = server
@@ -127,16 +135,16 @@ def test_fuzzed_requests_get_documented_answers_and_never_a_server_error(server)
     config.write_text(_config(_seed(url)))
     # When it generates requests for every operation (valid and invalid ones)
     cmd = [st, "--no-color", "--config-file", str(config), "run", f"{url}/model-studio/api/openapi.json",
-           "-H", f"Authorization: token {TOKEN}", "--checks", CHECKS, "--max-examples", str(MAX_EXAMPLES),
-           "--seed", "1", "--workers", "1", "--request-timeout", "60", "--phases", "examples,coverage,fuzzing",
+           "-H", f"Authorization: token {TOKEN}", "--checks", "all", "--exclude-checks", EXCLUDED_CHECKS,
+           "--max-examples", str(MAX_EXAMPLES), "--seed", "1", "--workers", "1", "--request-timeout", "60", "--phases", "examples,coverage,fuzzing",
            "--generation-database", "none", "--suppress-health-check", "all", "--output-truncate", "false",
            *[arg for op in EXCLUDED for arg in ("--exclude-operation-id", op)]]
     env = dict(os.environ, NO_PROXY="127.0.0.1,localhost")
     started = time.monotonic()
-    result = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=1500)
+    result = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=1100)
     out = result.stdout + result.stderr
     print(out[out.find("WARNINGS"):], f"\nst ran {time.monotonic() - started:.0f} s")
-    # Then every answer passed every check: no 5xx, documented statuses, content types and bodies
+    # Then every answer passed every check
     server_log = (tmp / "server.log").read_text()
     assert result.returncode == 0, out[-20000:] + "\n--- server log ---\n" + server_log[-5000:]
     assert " passed" in out or "No issues found" in out, out[-3000:]

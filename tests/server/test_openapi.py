@@ -78,7 +78,9 @@ def test_each_operation_is_documented_with_the_same_parameters(op):
         assert schema["additionalProperties"] is False
         assert set(schema.get("required", [])) == {p.name for p in body if p.required}
         for p in body:
-            assert schema["properties"][p.name]["type"] == _TYPES[p.type]
+            # an optional field may be null: "not given", the default (api.bind)
+            expected = _TYPES[p.type] if p.required else [_TYPES[p.type], "null"]
+            assert schema["properties"][p.name]["type"] == expected, p.name
             assert _limits(schema["properties"][p.name]) == _limits_of(p), p.name
     assert str(op.status) in item["responses"]
     assert {"400", "403", "500"} <= set(item["responses"])
@@ -226,6 +228,25 @@ async def test_unknown_datasets_are_404_as_documented(api, method, path, params)
     assert err["details"]["name"] == "missing"
     doc_path = "/datasets/{name}" + path.removeprefix("datasets/missing")
     assert "404" in DOC["paths"][doc_path][method.lower()]["responses"]
+
+
+@pytest.mark.parametrize(("method", "path", "allow"), [("PUT", "library", "GET"), ("TRACE", "system", "GET"),
+                                                       ("PATCH", "models/org/name", "DELETE, GET")])
+async def test_an_undocumented_method_is_405_with_the_allowed_ones(api, method, path, allow):
+    err = assert_error(await api(method, path), 405)
+    assert err["type"] == "HTTPError"
+    r = await api(method, path)
+    assert r.headers["Allow"] == allow
+    documented = {m.upper() for m in DOC["paths"]["/" + path.replace("org/name", "{model}")]}
+    assert set(allow.split(", ")) == documented
+
+
+@pytest.mark.parametrize("method", ["GET", "TRACE", "QUERY", "HEAD", "PUT"])
+async def test_no_route_is_404_whatever_the_method(api, method):
+    r = await api(method, "models/0", params={"dry_run": "true"})
+    assert r.code == 404, r
+    if method != "HEAD":
+        assert r.json["error"]["type"] == "HTTPError" and "No route" in r.json["error"]["message"], r
 
 
 def test_every_documented_error_status_has_its_response():

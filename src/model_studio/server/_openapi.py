@@ -237,6 +237,14 @@ _PATH_SCHEMAS = {
 }
 
 
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional body field also takes null, which means "not given" (api.bind: the default)."""
+    out = {**schema, "type": [schema["type"], "null"]}
+    if "enum" in out:
+        out["enum"] = [*out["enum"], None]
+    return out
+
+
 def _param(p: api.Param) -> dict[str, Any]:
     schema = _schema(p)
     description = schema.pop("description", "")
@@ -268,7 +276,8 @@ def _operation(op: api.Operation, schemas: dict[str, Any]) -> dict[str, Any]:
         doc["parameters"] = params
     body = [p for p in op.params if p.where == "body"]
     if body:
-        schema: dict[str, Any] = {"type": "object", "properties": {p.name: _schema(p) for p in body},
+        schema: dict[str, Any] = {"type": "object", "properties": {p.name: _nullable(_schema(p)) if not p.required
+                                                                   else _schema(p) for p in body},
                                   "additionalProperties": False}
         required = [p.name for p in body if p.required]
         if required:

@@ -106,10 +106,14 @@ class OperationHandler(StudioHandler):
     async def put(self, **path: str) -> None:
         await self._run(path)
 
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 405:  # set here: tornado clears the headers before an error is written
+            self.set_header("Allow", ", ".join(sorted(self.operations)))
+        super().write_error(status_code, **kwargs)
+
     async def _run(self, path: dict[str, str]) -> None:
         op = self.operations.get(self.request.method or "")
         if op is None:
-            self.set_header("Allow", ", ".join(sorted(self.operations)))
             raise tornado.web.HTTPError(405)
         try:
             values = self._collect(op, path)
@@ -248,7 +252,14 @@ class NotFoundHandler(StudioHandler):
     async def get(self, *args: str) -> None:
         raise tornado.web.HTTPError(404, f"No route {self.request.path}")
 
-    post = patch = delete = put = get
+    post = patch = delete = put = head = get
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 405:  # a method tornado does not serve (TRACE, QUERY, ...): still no route
+            self.set_status(404)
+            kwargs = {"exc_info": (None, tornado.web.HTTPError(404, f"No route {self.request.path}"), None)}
+            status_code = 404
+        super().write_error(status_code, **kwargs)
 
 
 def build_handlers(outputs_dir: Path | None = None) -> list[tuple[str, type, dict[str, Any]]]:
