@@ -267,8 +267,8 @@ def _video_plan(eng: Engine, model, offload, has_image, **values):
     return eng.video.plan(model, offload=offload, has_image=has_image, **values)
 
 
-# Limits mirrored from the engine's own checks (tests/server/test_openapi.py compares them):
-# video.MAX_PROMPT_CHARS, video.MAX_IMAGE_BYTES, training.datasets.MAX_UPLOAD_BYTES, refs' name rules.
+# Limits mirrored from the engine's own checks (tests/test_api_limits.py compares them):
+# video.MAX_PROMPT_CHARS, video.MAX_IMAGE_BYTES, training.datasets.MAX_UPLOAD_BYTES.
 MAX_PROMPT_CHARS = 10_000
 MAX_IMAGE_BASE64 = (32 << 20) * 4 // 3 + 8 + 256  # the engine's base64 limit, plus room for a data: URL prefix
 MAX_UPLOAD_BYTES = 50 << 20
