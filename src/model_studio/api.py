@@ -13,6 +13,7 @@ path, as ``engine.training.start(dataset="/data/x.jsonl")`` does; a *confined* c
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -68,6 +69,15 @@ class Param:
     default: Any = None
     choices: tuple[str, ...] | None = None
     description: str = ""
+    # Limits, enforced by _coerce and written into the OpenAPI schemas. Numbers: inclusive
+    # minimum/maximum, exclusive bounds for open intervals. Strings: max_length characters (for
+    # list[str], of each item); lists: max_items entries.
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: float | None = None
+    exclusive_maximum: float | None = None
+    max_length: int | None = None
+    max_items: int | None = None
     confine: PathRule | None = None  # a server path: confined for REST callers
 
 
@@ -105,7 +115,7 @@ class Operation:
 
 
 def _coerce(param: Param, value: Any) -> Any:
-    """Convert a query-string or JSON value to the parameter's type, or raise ValidationError."""
+    """Convert a query-string or JSON value to the parameter's type and limits, or raise ValidationError."""
     def bad(expected: str) -> ValidationError:
         return ValidationError(f"Parameter '{param.name}' must be {expected}, got {value!r}",
                                details={"parameter": param.name, "value": value})
@@ -117,22 +127,27 @@ def _coerce(param: Param, value: Any) -> Any:
         if param.choices is not None and value not in param.choices:
             raise ValidationError(f"Parameter '{param.name}' must be one of {', '.join(param.choices)}",
                                   details={"parameter": param.name, "value": value, "choices": list(param.choices)})
-        return value
+        return _check_length(param, value)
     if t == "int":
         if isinstance(value, bool):
             raise bad("an integer")
         if isinstance(value, str) and re.fullmatch(r"-?\d{1,18}", value.strip()):
-            return int(value)
-        if isinstance(value, int):
-            return value
-        raise bad("an integer")
+            value = int(value)
+        if not isinstance(value, int):
+            raise bad("an integer")
+        if not -(2**63) <= value < 2**63:  # what SQLite and the backends hold; beyond, they overflow
+            raise bad("a 64-bit integer")
+        return _check_range(param, value)
     if t == "float":
         if isinstance(value, bool):
             raise bad("a number")
         try:
-            return float(value)
-        except (TypeError, ValueError):
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
             raise bad("a number") from None
+        if not math.isfinite(number):
+            raise bad("a finite number")
+        return _check_range(param, number)
     if t == "bool":
         if isinstance(value, bool):
             return value
@@ -140,11 +155,13 @@ def _coerce(param: Param, value: Any) -> Any:
             return value.lower() in ("true", "1", "yes")
         raise bad("true or false")
     if t == "list[str]":
-        if isinstance(value, str):
+        if isinstance(value, str) and param.where == "query":  # ?files=a,b (a JSON body gives a list)
             value = [v for v in value.split(",") if v]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise bad("a list of strings")
-        return value
+        for item in value:
+            _check_length(param, item)
+        return _check_items(param, value)
     if t == "object":
         if not isinstance(value, dict):
             raise bad("an object")
@@ -152,7 +169,7 @@ def _coerce(param: Param, value: Any) -> Any:
     if t == "list[object]":
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise bad("a list of objects")
-        return value
+        return _check_items(param, value)
     raise AssertionError(f"unknown parameter type {t}")
 
 
@@ -203,6 +220,39 @@ def _inside(path: Path, roots: list[Path]) -> Path | None:
     except (OSError, RuntimeError, ValueError):  # a symlink loop (Python 3.11 raises RuntimeError)
         pass
     return None
+
+
+def _limit_error(param: Param, value: Any, message: str, **limit: Any) -> ValidationError:
+    shown = value if not isinstance(value, str | list) or len(value) <= 100 else f"<{len(value)} long>"
+    return ValidationError(f"Parameter '{param.name}' {message}",
+                           details={"parameter": param.name, "value": shown, **limit})
+
+
+def _check_range(param: Param, value: float) -> Any:
+    if param.minimum is not None and value < param.minimum:
+        raise _limit_error(param, value, f"must be at least {param.minimum:g}", minimum=param.minimum)
+    if param.maximum is not None and value > param.maximum:
+        raise _limit_error(param, value, f"must be at most {param.maximum:g}", maximum=param.maximum)
+    if param.exclusive_minimum is not None and value <= param.exclusive_minimum:
+        raise _limit_error(param, value, f"must be above {param.exclusive_minimum:g}",
+                           exclusive_minimum=param.exclusive_minimum)
+    if param.exclusive_maximum is not None and value >= param.exclusive_maximum:
+        raise _limit_error(param, value, f"must be below {param.exclusive_maximum:g}",
+                           exclusive_maximum=param.exclusive_maximum)
+    return value
+
+
+def _check_length(param: Param, value: str) -> str:
+    if param.max_length is not None and len(value) > param.max_length:
+        raise _limit_error(param, value, f"must be at most {param.max_length} characters long",
+                           max_length=param.max_length)
+    return value
+
+
+def _check_items(param: Param, value: list) -> list:
+    if param.max_items is not None and len(value) > param.max_items:
+        raise _limit_error(param, value, f"takes at most {param.max_items} items", max_items=param.max_items)
+    return value
 
 
 def bind(op: Operation, values: dict[str, Any], roots: Mapping[str, Path | str | None] | None = None
@@ -342,34 +392,65 @@ def _video_plan(eng: Engine, model, offload, has_image, **values):
 def _setting(name: str) -> Param:
     """A settings.update parameter typed and described from ``config.SETTING_LIMITS``."""
     limit = SETTING_LIMITS[name]
-    return Param(name, "int" if limit.type is int else "float", "body", description=limit.describe())
+    return Param(name, "int" if limit.type is int else "float", "body", description=limit.describe(),
+                 minimum=limit.minimum, maximum=limit.maximum)
 
+
+# Limits mirrored from the engine's own checks (tests/test_api_limits.py compares them):
+# video.MAX_PROMPT_CHARS, video.MAX_IMAGE_BYTES, training.datasets.MAX_UPLOAD_BYTES.
+MAX_PROMPT_CHARS = 10_000
+MAX_IMAGE_BASE64 = (32 << 20) * 4 // 3 + 8 + 256  # the engine's base64 limit, plus room for a data: URL prefix
+MAX_UPLOAD_BYTES = 50 << 20
+MAX_UPLOAD_BASE64 = MAX_UPLOAD_BYTES * 4 // 3 + 8
+MAX_NAME = 512  # org/name[@revision][:QUANT], a quantization, a revision: far above any real one
+MAX_PATH = 4096  # a file or folder path (PATH_MAX on Linux)
+MAX_LIST = 1000  # rows of a listing
 
 _STATES = ("queued", "running", "paused", "completed", "failed", "cancelled", "interrupted")
 _MODEL = Param("model", "str", "path", required=True, description="org/name (or local/name)")
 _JOB = Param("job_id", "str", "path", required=True)
 _DATASET = Param("name", "str", "path", required=True, description="dataset name")
-_BODY_MODEL = Param("model", "str", "body", required=True, description="org/name[:QUANT] or local/name")
-_BACKEND = Param("backend", "str", "body", description="llama-cpp, transformers (default: from the format)")
-_SAMPLING = (Param("temperature", "float", "body"), Param("top_p", "float", "body"), Param("top_k", "int", "body"),
-             Param("max_tokens", "int", "body"), Param("stop", "list[str]", "body"), Param("seed", "int", "body"),
-             Param("repeat_penalty", "float", "body"))
+_BODY_MODEL = Param("model", "str", "body", required=True, description="org/name[:QUANT] or local/name",
+                    max_length=MAX_NAME)
+_BACKEND = Param("backend", "str", "body", description="llama-cpp, transformers (default: from the format)",
+                 max_length=64)
+_QUANT = Param("quantization", "str", "body", max_length=MAX_NAME)
+# engine/chat/base.py SamplingParams.validate; the seed as llama.cpp and the video seed take it (32 bits).
+_SAMPLING = (Param("temperature", "float", "body", minimum=0, maximum=5),
+             Param("top_p", "float", "body", exclusive_minimum=0, maximum=1),
+             Param("top_k", "int", "body", minimum=0, maximum=10_000),
+             Param("max_tokens", "int", "body", minimum=1, maximum=1_000_000),
+             Param("stop", "list[str]", "body", max_items=16, max_length=1000),
+             Param("seed", "int", "body", minimum=0, maximum=2**32 - 1),
+             Param("repeat_penalty", "float", "body", exclusive_minimum=0, maximum=5))
+_CONTEXT_LENGTH = Param("context_length", "int", "body", minimum=16, maximum=10_000_000)
 
+# engine/training/config.py RunConfig.validate
 _TRAIN_CONFIG = (
-    Param("lora_r", "int", "body"), Param("lora_alpha", "int", "body"), Param("lora_dropout", "float", "body"),
-    Param("target_modules", "list[str]", "body"), Param("steps", "int", "body"), Param("epochs", "float", "body"),
-    Param("learning_rate", "float", "body"),
+    Param("lora_r", "int", "body", minimum=1, maximum=1024), Param("lora_alpha", "int", "body", minimum=1),
+    Param("lora_dropout", "float", "body", minimum=0, exclusive_maximum=1),
+    Param("target_modules", "list[str]", "body"), Param("steps", "int", "body", minimum=1, maximum=10_000_000),
+    Param("epochs", "float", "body", exclusive_minimum=0),
+    Param("learning_rate", "float", "body", exclusive_minimum=0, maximum=1),
     Param("lr_scheduler", "str", "body", choices=("linear", "cosine", "constant", "constant_with_warmup",
                                                   "cosine_with_restarts", "polynomial")),
-    Param("warmup_steps", "int", "body"), Param("batch_size", "int", "body"), Param("grad_accum", "int", "body"),
-    Param("max_seq_length", "int", "body"), Param("eval_every", "int", "body"),
-    Param("eval_fraction", "float", "body"), Param("save_every", "int", "body"), Param("seed", "int", "body"))
+    Param("warmup_steps", "int", "body", minimum=0), Param("batch_size", "int", "body", minimum=1),
+    Param("grad_accum", "int", "body", minimum=1), Param("max_seq_length", "int", "body", minimum=8),
+    Param("eval_every", "int", "body", minimum=1),
+    Param("eval_fraction", "float", "body", minimum=0, exclusive_maximum=0.9),
+    Param("save_every", "int", "body", minimum=1), Param("seed", "int", "body", minimum=0))
 
-_VIDEO_SHAPE = (Param("width", "int", "body"), Param("height", "int", "body"), Param("num_frames", "int", "body"),
-                Param("fps", "int", "body"), Param("steps", "int", "body"), Param("guidance", "float", "body"))
+# engine/video_plan.py validate: MAX_SIZE, FPS_RANGE, STEPS_RANGE, GUIDANCE_RANGE (each model narrows them:
+# sizes are multiples of its size_multiple, frame counts of the form k*frame_step+1)
+_VIDEO_SHAPE = (Param("width", "int", "body", minimum=1, maximum=4096),
+                Param("height", "int", "body", minimum=1, maximum=4096),
+                Param("num_frames", "int", "body", minimum=1), Param("fps", "int", "body", minimum=1, maximum=120),
+                Param("steps", "int", "body", minimum=1, maximum=200),
+                Param("guidance", "float", "body", minimum=0, maximum=30))
 _OFFLOAD = Param("offload", "str", "body", default="auto", choices=("auto", "none", "model", "sequential", "cpu"),
                  description="auto: the planner's choice")
-_BODY_MODEL_ID = Param("model", "str", "body", required=True, description="org/name or local/name")
+_BODY_MODEL_ID = Param("model", "str", "body", required=True, description="org/name or local/name",
+                       max_length=MAX_NAME)
 # Upload bodies: the file (engine.training.datasets.MAX_UPLOAD_BYTES, 50 MiB) as text, which JSON
 # escaping (quotes, newlines) can make up to twice as long, or as base64 (4/3); the image of an
 # image-to-video generation (engine.video.MAX_IMAGE_BYTES, 32 MiB) as base64. Plus room for the rest.
@@ -378,20 +459,21 @@ _IMAGE_BODY = (32 << 20) * 4 // 3 + (1 << 20)
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("library.search", "GET", "/library", _search, "Search catalog, Hub and local models", (
-        Param("q", "str", default=""), Param("task", "str", choices=("text-generation", "text-to-video",
+        Param("q", "str", default="", max_length=200), Param("task", "str", choices=("text-generation", "text-to-video",
                                                                      "image-to-video")),
         Param("backend", "str", choices=("llama-cpp", "transformers", "diffusers")),
         Param("status", "str", choices=("available", "downloading", "local", "error")),
         Param("format", "str", choices=("gguf", "safetensors", "diffusers", "pytorch")),
         Param("sort", "str", default="downloads", choices=("downloads", "size", "name", "likes", "recent")),
-        Param("limit", "int", default=50), Param("hub", "bool", default=True))),
+        Param("limit", "int", default=50, minimum=1, maximum=MAX_LIST), Param("hub", "bool", default=True))),
     Operation("library.local", "GET", "/library/local", _local, "Models on this machine"),
     Operation("library.backends", "GET", "/backends", lambda eng: {"backends": eng.library.backends()},
               "Installed backends, GPU use and suggestions"),
     Operation("library.info", "GET", "/models/{model}", _info, "Files, quantizations, licence, parameters",
-              (_MODEL, Param("variant", "str"), Param("revision", "str"))),
+              (_MODEL, Param("variant", "str", max_length=100), Param("revision", "str", max_length=200))),
     Operation("library.fit", "GET", "/models/{model}/fit", _fit, "Will it fit in RAM / VRAM?",
-              (_MODEL, Param("quantization", "str"), Param("context", "int"))),
+              (_MODEL, Param("quantization", "str", max_length=MAX_NAME),
+               Param("context", "int", minimum=1, maximum=10_000_000))),
     Operation("library.verify", "POST", "/models/{model}/verify", lambda eng, model: eng.library.verify(model),
               "Re-check local files against the Hub's checksums", (_MODEL,), action="read"),
     Operation("library.delete", "DELETE", "/models/{model}",
@@ -399,11 +481,13 @@ OPERATIONS: tuple[Operation, ...] = (
               "Delete a model from the cache (dry_run: only report the bytes)",
               (_MODEL, Param("dry_run", "bool", default=False))),
     Operation("downloads.start", "POST", "/downloads", _start, "Start (or resume) a download", (
-        Param("model", "str", "body", required=True, description="org/name[@revision][:QUANT]"),
-        Param("quantization", "str", "body"), Param("files", "list[str]", "body"),
-        Param("include", "list[str]", "body"), Param("revision", "str", "body")), status=202),
+        Param("model", "str", "body", required=True, description="org/name[@revision][:QUANT]",
+              max_length=MAX_NAME),
+        _QUANT, Param("files", "list[str]", "body", max_items=10_000, max_length=1000),
+        Param("include", "list[str]", "body", max_items=100, max_length=1000),
+        Param("revision", "str", "body", max_length=200)), status=202),
     Operation("downloads.list", "GET", "/downloads", _downloads, "Download jobs, newest first",
-              (Param("state", "str", choices=_STATES), Param("limit", "int", default=200))),
+              (Param("state", "str", choices=_STATES), Param("limit", "int", default=200, minimum=1, maximum=MAX_LIST))),
     Operation("downloads.get", "GET", "/downloads/{job_id}",
               lambda eng, job_id: eng.downloads.get(job_id).to_dict(), "One download job", (_JOB,)),
     Operation("downloads.cancel", "POST", "/downloads/{job_id}/cancel",
@@ -415,8 +499,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("downloads.resume", "POST", "/downloads/{job_id}/resume",
               lambda eng, job_id: eng.downloads.resume(job_id).to_dict(), "Resume a stopped download", (_JOB,)),
     Operation("jobs.list", "GET", "/jobs", _jobs, "All jobs (any kind), newest first", (
-        Param("kind", "str"), Param("state", "str", choices=_STATES), Param("since", "float"),
-        Param("limit", "int", default=200))),
+        Param("kind", "str", max_length=64), Param("state", "str", choices=_STATES),
+        Param("since", "float", description="only jobs updated after this Unix time (seconds)"),
+        Param("limit", "int", default=200, minimum=1, maximum=MAX_LIST))),
     Operation("jobs.get", "GET", "/jobs/{job_id}", _job, "One job", (_JOB,)),
     Operation("settings.get", "GET", "/settings", lambda eng: eng.settings_dict(), "Current settings"),
     Operation("settings.update", "PATCH", "/settings",
@@ -435,22 +520,25 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("chat.loaded", "GET", "/chat/loaded", lambda eng: {"models": eng.chat.loaded()},
               "Models in memory, with their memory and idle time"),
     Operation("chat.load", "POST", "/chat/load", _chat_load, "Load a model for chat (reused when loaded)", (
-        _BODY_MODEL, _BACKEND, Param("context_length", "int", "body"), Param("threads", "int", "body"),
-        Param("gpu_layers", "int", "body"), Param("dtype", "str", "body", choices=("float32", "bfloat16", "float16")),
-        Param("chat_template", "str", "body"), Param("quantization", "str", "body")), action="execute"),
+        _BODY_MODEL, _BACKEND, _CONTEXT_LENGTH, Param("threads", "int", "body", minimum=1, maximum=1024),
+        Param("gpu_layers", "int", "body", minimum=-1, description="-1: every layer on the GPU, 0: CPU only"),
+        Param("dtype", "str", "body", choices=("float32", "bfloat16", "float16")),
+        Param("chat_template", "str", "body", max_length=100_000), _QUANT), action="execute"),
     Operation("chat.unload", "POST", "/chat/unload",
               lambda eng, model, backend: eng.chat.unload(model, backend=backend),
               "Unload a model and free its memory", (_BODY_MODEL, _BACKEND)),
     Operation("chat.complete", "POST", "/chat/complete", _chat_complete, "A whole chat answer (no streaming)", (
-        _BODY_MODEL, Param("messages", "list[object]", "body", required=True,
+        _BODY_MODEL, Param("messages", "list[object]", "body", required=True, max_items=10_000,
                            description="[{role: system|user|assistant, content}]"),
-        *_SAMPLING, _BACKEND, Param("quantization", "str", "body"), Param("context_length", "int", "body")),
+        *_SAMPLING, _BACKEND, _QUANT, _CONTEXT_LENGTH),
               action="execute"),
     Operation("batch.start", "POST", "/batches", _batch_start,
               "Answer a list of prompts as a resumable job", (
-                  _BODY_MODEL, Param("prompts", "list[str]", "body", required=True),
-                  Param("template", "str", "body", default="{prompt}"), Param("system", "str", "body"),
-                  *_SAMPLING, _BACKEND, Param("quantization", "str", "body")), status=202, action="execute"),
+                  _BODY_MODEL, Param("prompts", "list[str]", "body", required=True, max_items=100_000,
+                                     max_length=MAX_PROMPT_CHARS),
+                  Param("template", "str", "body", default="{prompt}", max_length=MAX_PROMPT_CHARS),
+                  Param("system", "str", "body", max_length=MAX_PROMPT_CHARS),
+                  *_SAMPLING, _BACKEND, _QUANT), status=202, action="execute"),
     Operation("batch.get", "GET", "/batches/{job_id}", lambda eng, job_id: eng.chat.batch_results(job_id),
               "A batch job and the answers so far", (_JOB,)),
     Operation("batch.list", "GET", "/batches",
@@ -468,42 +556,51 @@ OPERATIONS: tuple[Operation, ...] = (
               "One dataset: format, shape, rows, columns, mapping", (_DATASET,)),
     Operation("datasets.upload", "POST", "/datasets", _dataset_upload,
               "Import a JSONL, CSV or Parquet file (every row validated first)", (
-                  Param("filename", "str", "body", required=True, description="ends .jsonl, .csv or .parquet"),
-                  Param("content", "str", "body", description="the file as text (JSONL, CSV)"),
-                  Param("content_base64", "str", "body", description="the file as base64 (any format)"),
-                  Param("name", "str", "body", description="[A-Za-z0-9._-]{1,64}; default: from the filename"),
+                  Param("filename", "str", "body", required=True, description="ends .jsonl, .csv or .parquet",
+                        max_length=255),
+                  Param("content", "str", "body", description="the file as text (JSONL, CSV)",
+                        max_length=MAX_UPLOAD_BYTES),
+                  Param("content_base64", "str", "body", description="the file as base64 (any format)",
+                        max_length=MAX_UPLOAD_BASE64),
+                  Param("name", "str", "body", description="[A-Za-z0-9._-]{1,64}; default: from the filename",
+                        max_length=64),
                   Param("mapping", "object", "body", description='shape fields to columns, e.g. '
                         '{"prompt": "question", "completion": "answer"}'),
                   Param("overwrite", "bool", "body", default=False)), status=201, max_body=_UPLOAD_BODY),
     Operation("datasets.preview", "GET", "/datasets/{name}/preview",
               lambda eng, name, model, rows: _datasets(eng).preview(name, model=model, rows=rows),
               "First rows: raw, as chat messages, and through a model's chat template",
-              (_DATASET, Param("model", "str", description="render with this model's chat template"),
-               Param("rows", "int", default=5))),
+              (_DATASET, Param("model", "str", description="render with this model's chat template",
+                               max_length=MAX_NAME),
+               Param("rows", "int", default=5, minimum=1, maximum=100))),
     Operation("datasets.stats", "GET", "/datasets/{name}/stats",
               lambda eng, name, model, max_seq_length: _datasets(eng).token_stats(
                   name, model, max_seq_length=max_seq_length),
               "Token lengths through a model's chat template; rows over the limit",
-              (_DATASET, Param("model", "str", required=True), Param("max_seq_length", "int", default=512))),
+              (_DATASET, Param("model", "str", required=True, max_length=MAX_NAME),
+               Param("max_seq_length", "int", default=512, minimum=8, maximum=10_000_000))),
     Operation("datasets.delete", "DELETE", "/datasets/{name}", lambda eng, name: _datasets(eng).delete(name),
               "Delete a dataset", (_DATASET,)),
     Operation("training.start", "POST", "/training/runs", _training_start,
               "Start a LoRA fine-tuning run (validated before the worker starts)", (
-                  Param("base", "str", "body", required=True, description="local/name, org/name[:QUANT]"),
-                  Param("dataset", "str", "body", required=True, confine=_DATA_FILE,
+                  Param("base", "str", "body", required=True, description="local/name, org/name[:QUANT]",
+                        max_length=MAX_NAME),
+                  Param("dataset", "str", "body", required=True, confine=_DATA_FILE, max_length=MAX_PATH,
                         description="a stored dataset's name, or a data file's path (REST: inside root_dir)"),
                   *_TRAIN_CONFIG), status=202),
     Operation("training.runs", "GET", "/training/runs", lambda eng, limit: {"runs": eng.training.runs(limit=limit)},
-              "Training runs, newest first, with their last metrics", (Param("limit", "int", default=200),)),
+              "Training runs, newest first, with their last metrics",
+              (Param("limit", "int", default=200, minimum=1, maximum=MAX_LIST),)),
     Operation("training.get", "GET", "/training/runs/{job_id}", lambda eng, job_id: eng.training.get(job_id).to_dict(),
               "One training run", (_JOB,)),
     Operation("training.metrics", "GET", "/training/runs/{job_id}/metrics",
               lambda eng, job_id, since_step: {"metrics": eng.training.metrics(job_id, since_step=since_step)},
               "Metrics per logged step (loss, eval_loss, learning_rate, grad_norm, tokens/s, energy)",
-              (_JOB, Param("since_step", "int", default=0))),
+              (_JOB, Param("since_step", "int", default=0, minimum=0))),
     Operation("training.logs", "GET", "/training/runs/{job_id}/logs",
               lambda eng, job_id, tail: {"log": eng.training.logs(job_id, tail=tail)},
-              "The worker's log (last lines)", (_JOB, Param("tail", "int", default=200))),
+              "The worker's log (last lines)",
+              (_JOB, Param("tail", "int", default=200, minimum=1, maximum=100_000))),
     Operation("training.cancel", "POST", "/training/runs/{job_id}/cancel",
               lambda eng, job_id: eng.training.cancel(job_id).to_dict(),
               "Stop a run (a checkpoint is saved for resume)", (_JOB,)),
@@ -513,12 +610,12 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("training.merge", "POST", "/training/runs/{job_id}/merge",
               lambda eng, job_id, out_dir: {"path": eng.training.merge(job_id, out_dir=out_dir)},
               "Merge the adapter into the base model and save a model folder",
-              (_JOB, Param("out_dir", "str", "body", confine=_SERVER_PATH,
+              (_JOB, Param("out_dir", "str", "body", confine=_SERVER_PATH, max_length=MAX_PATH,
                            description="default: the run's folder (REST: inside root_dir or the studio home)"))),
     Operation("training.estimate", "POST", "/training/estimate", _training_estimate,
               "Rough memory and time of a run", (
-                  Param("base", "str", "body", required=True),
-                  Param("dataset", "str", "body", confine=_DATA_FILE,
+                  Param("base", "str", "body", required=True, max_length=MAX_NAME),
+                  Param("dataset", "str", "body", confine=_DATA_FILE, max_length=MAX_PATH,
                         description="a stored dataset's name, or a data file's path (REST: inside root_dir)"),
                   *_TRAIN_CONFIG),
               action="read"),
@@ -528,7 +625,8 @@ OPERATIONS: tuple[Operation, ...] = (
               "Video pipelines held in memory (one per device), with their bytes and idle time"),
     Operation("video.unload", "POST", "/video/unload", lambda eng, device: eng.video.unload(device),
               "Free a held video pipeline (all devices when none is named)",
-              (Param("device", "str", "body", description="cpu, cuda:0, ...; default: every device"),)),
+              (Param("device", "str", "body", description="cpu, cuda:0, ...; default: every device",
+                     max_length=64),)),
     Operation("video.plan", "POST", "/video/plan", _video_plan,
               "Validate a generation and plan its memory on this machine (nothing is loaded)", (
                   _BODY_MODEL_ID, *_VIDEO_SHAPE, _OFFLOAD,
@@ -536,18 +634,21 @@ OPERATIONS: tuple[Operation, ...] = (
               action="read"),
     Operation("video.generate", "POST", "/video", _video_generate,
               "Queue a text-to-video or image-to-video generation (checked and planned first)", (
-                  _BODY_MODEL_ID, Param("prompt", "str", "body", required=True),
-                  Param("negative_prompt", "str", "body"),
-                  Param("image_base64", "str", "body", description="PNG/JPEG/WebP as base64 (a data: URL too)"),
-                  *_VIDEO_SHAPE, Param("seed", "int", "body", description="0..2**32-1; default: random (saved)"),
-                  Param("lora", "str", "body", confine=_SERVER_PATH,
+                  _BODY_MODEL_ID, Param("prompt", "str", "body", required=True, max_length=MAX_PROMPT_CHARS),
+                  Param("negative_prompt", "str", "body", max_length=MAX_PROMPT_CHARS),
+                  Param("image_base64", "str", "body", description="PNG/JPEG/WebP as base64 (a data: URL too)",
+                        max_length=MAX_IMAGE_BASE64),
+                  *_VIDEO_SHAPE, Param("seed", "int", "body", description="default: random (saved)",
+                                       minimum=0, maximum=2**32 - 1),
+                  Param("lora", "str", "body", confine=_SERVER_PATH, max_length=MAX_PATH,
                         description="path of LoRA weights (.safetensors or a folder; REST: inside root_dir or the "
                                     "studio home)"),
-                  Param("lora_scale", "float", "body", default=1.0), _OFFLOAD), status=202, max_body=_IMAGE_BODY),
+                  Param("lora_scale", "float", "body", default=1.0, minimum=-2, maximum=4), _OFFLOAD), status=202,
+              max_body=_IMAGE_BODY),
     Operation("video.list", "GET", "/video",
               lambda eng, state, limit: {"generations": [j.to_dict() for j in eng.video.list(state, limit=limit)]},
               "Generations, newest first (completed ones form the gallery)",
-              (Param("state", "str", choices=_STATES), Param("limit", "int", default=100))),
+              (Param("state", "str", choices=_STATES), Param("limit", "int", default=100, minimum=1, maximum=MAX_LIST))),
     Operation("video.get", "GET", "/video/{job_id}", lambda eng, job_id: eng.video.get(job_id).to_dict(),
               "One generation", (_JOB,)),
     Operation("video.cancel", "POST", "/video/{job_id}/cancel", lambda eng, job_id: eng.video.cancel(job_id).to_dict(),

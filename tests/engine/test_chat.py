@@ -373,6 +373,23 @@ def test_interrupted_batch_resumes_without_recomputing(offline_engine, fake):
     assert (offline_engine.settings.home_path / "batches" / f"{job.id}.jsonl").is_file()
 
 
+@pytest.mark.parametrize(("raised", "type_"), [(ResourceError("No room for the model"), "ResourceError"),
+                                               (RuntimeError("backend bug"), "StudioError")])
+def test_a_failed_batch_stores_the_error_object_like_every_job(offline_engine, fake, monkeypatch, raised, type_):
+    # Given a backend that fails to load the model
+    def load(*_args):
+        raise raised
+
+    monkeypatch.setattr(fake, "load", load)
+    # When a batch runs
+    job = offline_engine.chat.batch_start(PROMPTS, model="local/tiny-chat", load_options={"backend": "fake"})
+    done = job.wait(10, raise_on_error=False)
+    # Then its error is {type, message, details, resolution_steps}, as on downloads and videos
+    assert done.state == JobState.FAILED
+    assert set(done.error) == {"type", "message", "details", "resolution_steps"}, done.error
+    assert done.error["type"] == type_ and str(raised) in done.error["message"]
+
+
 def test_batch_takes_a_pandas_column_and_returns_a_series(offline_engine, fake):
     pd = pytest.importorskip("pandas")
     df = pd.DataFrame({"q": ["a", "b"]}, index=[10, 20])

@@ -171,3 +171,31 @@ async def test_disconnect_unsubscribes_from_the_feed(events, engine_of):
     while engine_of.feed._subscribers and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     assert engine_of.feed._subscribers == []
+
+
+async def test_event_data_matches_the_documented_schemas(events, api):
+    # Given the document's event stream: its media type and the schema of each event's data
+    import jsonschema
+
+    from model_studio.server.handlers import OPENAPI_PATH
+
+    doc = json.loads(OPENAPI_PATH.read_text())
+    content = doc["paths"]["/events"]["get"]["responses"]["200"]["content"]
+    assert set(content) == {"text/event-stream"}
+    schemas = content["text/event-stream"]["x-events"]
+    assert set(schemas) == {"job", "system"}
+
+    def validate(name: str, data) -> None:
+        jsonschema.Draft202012Validator({**schemas[name], "components": doc["components"]}).validate(data)
+
+    stream = await events()
+    # When a download runs, and the system snapshots arrive
+    r = await api("POST", "downloads", body={"model": "tiny-org/tiny-readme"})
+    assert r.code == 202, r
+    _, job = await stream.until(_is_job(r.json["id"], ("completed", "failed")))
+    _, system = await stream.until(lambda name, data: name == "system")
+    # Then each event's data validates against its documented schema
+    validate("job", job)
+    validate("system", system)
+    with pytest.raises(jsonschema.ValidationError):
+        validate("job", {**job, "state": "exploded"})

@@ -67,6 +67,8 @@ def test_each_operation_is_documented_with_the_same_parameters(op):
         assert doc["schema"].get("enum") == (list(param.choices) if param.choices else None), key
         assert doc["required"] == (param.required or param.where == "path"), key
         assert doc["schema"].get("default") == param.default, key
+        if param.where != "path":
+            assert _limits(doc["schema"]) == _limits_of(param), key
     body = [p for p in op.params if p.where == "body"]
     if not body:
         assert "requestBody" not in item
@@ -76,11 +78,31 @@ def test_each_operation_is_documented_with_the_same_parameters(op):
         assert schema["additionalProperties"] is False
         assert set(schema.get("required", [])) == {p.name for p in body if p.required}
         for p in body:
-            assert schema["properties"][p.name]["type"] == _TYPES[p.type]
+            # an optional field may be null: "not given", the default (api.bind)
+            expected = _TYPES[p.type] if p.required else [_TYPES[p.type], "null"]
+            assert schema["properties"][p.name]["type"] == expected, p.name
+            assert _limits(schema["properties"][p.name]) == _limits_of(p), p.name
     assert str(op.status) in item["responses"]
     assert {"400", "403", "500"} <= set(item["responses"])
-    if "{model}" in op.path or "{job_id}" in op.path:
+    if "{" in op.path or any(p.name in ("model", "base", "dataset") for p in op.params):
         assert "404" in item["responses"]
+
+
+_LIMIT_KEYS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "maxLength", "maxItems")
+
+
+def _limits(schema: dict) -> dict:
+    """The limits a parameter's schema states (maxLength of a list's items counts as the list's)."""
+    out = {k: schema[k] for k in _LIMIT_KEYS if k in schema}
+    if "maxLength" in schema.get("items", {}):
+        out["maxLength"] = schema["items"]["maxLength"]
+    return out
+
+
+def _limits_of(p) -> dict:
+    values = {"minimum": p.minimum, "maximum": p.maximum, "exclusiveMinimum": p.exclusive_minimum,
+              "exclusiveMaximum": p.exclusive_maximum, "maxLength": p.max_length, "maxItems": p.max_items}
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def test_security_scheme_is_the_jupyter_token():
@@ -117,13 +139,17 @@ def _response_schema(path: str, method: str, code: int) -> dict:
 
 
 async def test_real_responses_validate_against_the_documented_schemas(api):
-    # Given a completed download, each success and error body matches the document's schema
+    # Given a completed download and an imported dataset, each success and error body of the read
+    # routes (and a few writes) matches the document's schema for its status
     r = await api("POST", "downloads", body={"model": "tiny-org/tiny-readme"})
     _validate(r.json, _response_schema("/downloads", "post", 202))
     job_id = r.json["id"]
     await poll(api, f"downloads/{job_id}", lambda j: j["state"] == "completed")
+    r = await api("POST", "datasets", body={"filename": "qa.jsonl", "content": '{"prompt": "a", "completion": "b"}\n'})
+    _validate(r.json, _response_schema("/datasets", "post", 201))
     cases = [
         ("GET", "library", {"q": "tiny"}, "/library", "get", 200),
+        ("GET", "library", {"hub": "false"}, "/library", "get", 200),
         ("GET", "library/local", None, "/library/local", "get", 200),
         ("GET", "models/tiny-org/tiny-llama-GGUF", None, "/models/{model}", "get", 200),
         ("GET", "models/tiny-org/tiny-llama-GGUF/fit", None, "/models/{model}/fit", "get", 200),
@@ -136,16 +162,100 @@ async def test_real_responses_validate_against_the_documented_schemas(api):
         ("GET", "backends", None, "/backends", "get", 200),
         ("GET", "settings", None, "/settings", "get", 200),
         ("GET", "system", None, "/system", "get", 200),
+        ("GET", "chat/models", None, "/chat/models", "get", 200),
+        ("GET", "chat/loaded", None, "/chat/loaded", "get", 200),
+        ("POST", "chat/unload", None, "/chat/unload", "post", 400),
+        ("GET", "datasets", None, "/datasets", "get", 200),
+        ("GET", "datasets/qa", None, "/datasets/{name}", "get", 200),
+        ("GET", "datasets/qa/preview", {"rows": "1"}, "/datasets/{name}/preview", "get", 200),
+        ("GET", "training/runs", None, "/training/runs", "get", 200),
+        ("GET", "video/models", None, "/video/models", "get", 200),
+        ("GET", "video/loaded", None, "/video/loaded", "get", 200),
+        ("GET", "video", None, "/video", "get", 200),
+        ("DELETE", "datasets/qa", None, "/datasets/{name}", "delete", 200),
         ("GET", "jobs/nope", None, "/jobs/{job_id}", "get", 404),
+        ("GET", "datasets/qa", None, "/datasets/{name}", "get", 404),
         ("GET", "library", {"limit": "x"}, "/library", "get", 400),
+        ("GET", "library", {"limit": "1001"}, "/library", "get", 400),
     ]
     for method, path, params, doc_path, doc_method, code in cases:
-        r = await api(method, path, params=params)
+        r = await api(method, path, params=params, body={} if method == "POST" else None)
         assert r.code == code, (path, r)
         _validate(r.json, _response_schema(doc_path, doc_method, code))
     r = await api("GET", "system", headers={"Authorization": "token wrong"})
     assert_error(r, 403)
     _validate(r.json, _response_schema("/system", "get", 403))
+
+
+async def test_hub_error_is_the_error_object_when_the_hub_is_down(api, engine_of):
+    # Given a Hub that does not answer (nothing listens on port 9)
+    engine_of.settings.hf_endpoint = "http://127.0.0.1:9"
+    # When the library is searched
+    r = await api("GET", "library", params={"q": "nothing-cached-for-this-query"})
+    # Then the local part answers, and hub_error says why the Hub part is missing, as documented
+    assert r.code == 200, r
+    hub_error = r.json["hub_error"]
+    assert set(hub_error) == {"type", "message", "details", "resolution_steps"}, hub_error
+    assert hub_error["type"] == "NetworkError"
+    _validate(r.json, _response_schema("/library", "get", 200))
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "models/0/fit"), ("POST", "models/0/verify"),
+                                              ("GET", "models/org/fit"), ("DELETE", "models/org/verify"),
+                                              ("GET", "models/org/fit/fit")])
+async def test_a_fit_or_verify_path_without_org_name_is_404_and_never_asks_the_hub(api, fake_hub, method, path):
+    # /models/0/fit is the fit route of a model "0" (not org/name): not the info of a model "0/fit"
+    fake_hub.clear_requests()
+    err = assert_error(await api(method, path), 404)
+    assert err["type"] == "HTTPError" and "No route" in err["message"], err
+    assert fake_hub.requests == []
+    assert "404" in DOC["paths"]["/models/{model}/fit"]["get"]["responses"]
+    assert "404" in DOC["paths"]["/models/{model}/verify"]["post"]["responses"]
+
+
+async def test_models_named_like_a_route_word_still_reach_their_route(api):
+    # A name merely starting with "fit" is a model name like any other (the Hub says it does not exist)
+    assert_error(await api("GET", "models/nobody/fitness"), 404, "NotFoundError")
+    assert_error(await api("GET", "models/nobody/fitness/fit"), 404, "NotFoundError")
+
+
+@pytest.mark.parametrize(("method", "path", "params"), [
+    ("GET", "datasets/missing", None), ("DELETE", "datasets/missing", None),
+    ("GET", "datasets/missing/preview", None),
+    ("GET", "datasets/missing/stats", {"model": "tiny-org/tiny-llama"})])
+async def test_unknown_datasets_are_404_as_documented(api, method, path, params):
+    err = assert_error(await api(method, path, params=params), 404, "NotFoundError")
+    assert err["details"]["name"] == "missing"
+    doc_path = "/datasets/{name}" + path.removeprefix("datasets/missing")
+    assert "404" in DOC["paths"][doc_path][method.lower()]["responses"]
+
+
+@pytest.mark.parametrize(("method", "path", "allow"), [("PUT", "library", "GET"), ("TRACE", "system", "GET"),
+                                                       ("PATCH", "models/org/name", "DELETE, GET")])
+async def test_an_undocumented_method_is_405_with_the_allowed_ones(api, method, path, allow):
+    err = assert_error(await api(method, path), 405)
+    assert err["type"] == "HTTPError"
+    r = await api(method, path)
+    assert r.headers["Allow"] == allow
+    documented = {m.upper() for m in DOC["paths"]["/" + path.replace("org/name", "{model}")]}
+    assert set(allow.split(", ")) == documented
+
+
+@pytest.mark.parametrize("method", ["GET", "TRACE", "QUERY", "HEAD", "PUT"])
+async def test_no_route_is_404_whatever_the_method(api, method):
+    r = await api(method, "models/0", params={"dry_run": "true"})
+    assert r.code == 404, r
+    if method != "HEAD":
+        assert r.json["error"]["type"] == "HTTPError" and "No route" in r.json["error"]["message"], r
+
+
+def test_every_documented_error_status_has_its_response():
+    for path, methods in DOC["paths"].items():
+        for method, item in methods.items():
+            for code, resp in item["responses"].items():
+                assert "$ref" not in resp or resp["$ref"].rsplit("/E", 1)[1] == code, (path, method, code)
+                if "$ref" in resp:
+                    assert resp["$ref"].rsplit("/", 1)[1] in DOC["components"]["responses"]
 
 
 def _jupyter(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:

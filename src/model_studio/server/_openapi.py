@@ -6,7 +6,8 @@ re-generate it after changing an operation, then review the diff::
     python -m model_studio.server._openapi          # rewrite openapi.json
     python -m model_studio.server._openapi --check  # exit 1 if the file is stale
 
-tests/server/test_openapi.py checks the file against the registered routes independently.
+tests/server/test_openapi.py checks the file against the registered routes independently, and
+tests/server/test_fuzz.py runs schemathesis against a live server with it.
 """
 
 from __future__ import annotations
@@ -29,91 +30,112 @@ _SCALARS = {"str": {"type": "string"}, "int": {"type": "integer"}, "float": {"ty
             "list[str]": {"type": "array", "items": {"type": "string"}},
             "list[object]": {"type": "array", "items": {"type": "object"}}}
 
-# Operation name -> (schema of the success body, extra error statuses).
+_JOB = {"$ref": "#/components/schemas/Job"}
+_ERROR_INFO = {"$ref": "#/components/schemas/ErrorInfo"}
+
+
+def _obj(required: list[str], **props: Any) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": props}
+
+
+def _array(items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items}
+
+
+_STR, _INT, _NUM, _BOOL, _OBJ = ({"type": t} for t in ("string", "integer", "number", "boolean", "object"))
+_OPT_STR, _OPT_INT = {"type": ["string", "null"]}, {"type": ["integer", "null"]}
+
+# Operation name -> (schema of the success body, error statuses besides those every operation can
+# answer). Every operation: 400 (invalid input), 403 (token, authorization, a gated Hub repo), 500;
+# 404 too where it looks something up by name (a path parameter, a model, a dataset); see
+# _statuses(). The extra ones name the engine's typed errors the call can raise: 409
+# ConflictError/CancelledError, 501 BackendUnavailableError, 502 NetworkError/IntegrityError (the
+# Hub), 507 DiskSpaceError/ResourceError.
 _RESULTS: dict[str, tuple[dict[str, Any], tuple[int, ...]]] = {
-    "library.search": ({"type": "object", "required": ["models", "hub_error"], "properties": {
-        "models": {"type": "array", "items": {"$ref": "#/components/schemas/ModelInfo"}},
-        "hub_error": {"type": ["object", "null"], "required": ["type", "message", "details", "resolution_steps"],
-                      "description": "Why the Hub part is missing (unreachable, slow, ...): an error's inner "
-                                     "object, as under Error.error"}}},
-        (502,)),
-    "library.local": ({"type": "object", "required": ["models"], "properties": {
-        "models": {"type": "array", "items": {"$ref": "#/components/schemas/ModelInfo"}}}}, ()),
-    "library.backends": ({"type": "object", "required": ["backends"], "properties": {
-        "backends": {"type": "array", "items": {"type": "object"}}}}, ()),
-    "library.info": ({"$ref": "#/components/schemas/ModelInfo"}, (404, 502)),
-    "library.fit": ({"$ref": "#/components/schemas/FitResult"}, (404, 502)),
-    "library.verify": ({"type": "object", "required": ["model", "ok", "checked", "mismatches"], "properties": {
-        "model": {"type": "string"}, "ok": {"type": "boolean"}, "checked": {"type": "integer"},
-        "mismatches": {"type": "array", "items": {"type": "object"}}}}, (404, 502)),
-    "library.delete": ({"type": "object", "required": ["model", "freed_bytes", "revisions", "deleted"],
-                        "properties": {"model": {"type": "string"}, "freed_bytes": {"type": "integer"},
-                                       "revisions": {"type": "array", "items": {"type": "string"}},
-                                       "deleted": {"type": "boolean"}}}, (404, 409)),
-    "downloads.start": ({"$ref": "#/components/schemas/Job"}, (404, 409, 502, 507)),
-    "downloads.list": ({"type": "object", "required": ["downloads"], "properties": {
-        "downloads": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}}}}, ()),
-    "downloads.get": ({"$ref": "#/components/schemas/Job"}, (404,)),
-    "downloads.cancel": ({"$ref": "#/components/schemas/Job"}, (404, 409)),
-    "downloads.pause": ({"$ref": "#/components/schemas/Job"}, (404, 409)),
-    "downloads.resume": ({"$ref": "#/components/schemas/Job"}, (404, 409)),
-    "jobs.list": ({"type": "object", "required": ["jobs"], "properties": {
-        "jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}}}}, ()),
-    "jobs.get": ({"$ref": "#/components/schemas/Job"}, (404,)),
+    "library.search": (_obj(["models", "hub_error"], models=_array({"$ref": "#/components/schemas/ModelInfo"}),
+                            hub_error={"anyOf": [_ERROR_INFO, {"type": "null"}],
+                                       "description": "Why the Hub part is missing (offline, rate limited, "
+                                                      "...): the error's {type, message, details, "
+                                                      "resolution_steps}; null when the Hub answered"}),
+                       (502,)),
+    "library.local": (_obj(["models"], models=_array({"$ref": "#/components/schemas/ModelInfo"})), ()),
+    "library.backends": (_obj(["backends"], backends=_array(_obj(
+        ["name", "installed", "version", "install", "gpu", "local_models", "models", "suggestions"],
+        name=_STR, installed=_BOOL, version=_OPT_STR, install=_OPT_STR, gpu=_BOOL, local_models=_INT,
+        models=_array(_STR), suggestions=_array(_OBJ)))), ()),
+    "library.info": ({"$ref": "#/components/schemas/ModelInfo"}, (502,)),
+    "library.fit": ({"$ref": "#/components/schemas/FitResult"}, (502,)),
+    "library.verify": (_obj(["model", "ok", "checked", "mismatches"], model=_STR, commit=_OPT_STR, ok=_BOOL,
+                            checked=_INT, mismatches=_array(_OBJ), not_downloaded=_array(_STR),
+                            extra=_array(_STR)), (502,)),
+    "library.delete": (_obj(["model", "freed_bytes", "revisions", "deleted"], model=_STR, freed_bytes=_INT,
+                            revisions=_array(_STR), deleted=_BOOL), (409,)),
+    "downloads.start": (_JOB, (409, 502, 507)),
+    "downloads.list": (_obj(["downloads"], downloads=_array(_JOB)), ()),
+    "downloads.get": (_JOB, ()),
+    "downloads.cancel": (_JOB, (409,)),
+    "downloads.pause": (_JOB, (409,)),
+    "downloads.resume": (_JOB, (409, 502, 507)),
+    "jobs.list": (_obj(["jobs"], jobs=_array(_JOB)), ()),
+    "jobs.get": (_JOB, ()),
     "settings.get": ({"$ref": "#/components/schemas/Settings"}, ()),
     "settings.update": ({"$ref": "#/components/schemas/Settings"}, ()),
     "system.snapshot": ({"$ref": "#/components/schemas/SystemSnapshot"}, ()),
-    "chat.models": ({"type": "object", "required": ["models"], "properties": {
-        "models": {"type": "array", "items": {"type": "object"}}}}, ()),
-    "chat.loaded": ({"type": "object", "required": ["models"], "properties": {
-        "models": {"type": "array", "items": {"type": "object"}}}}, ()),
-    "chat.load": ({"type": "object", "required": ["model", "backend", "memory_bytes", "context_length"],
-                   "description": "The loaded model (describe())"}, (404, 501, 507)),
-    "chat.unload": ({"type": "object", "required": ["unloaded", "freed_bytes"], "properties": {
-        "unloaded": {"type": "array", "items": {"type": "object"}}, "freed_bytes": {"type": "integer"}}}, ()),
-    "chat.complete": ({"type": "object", "required": ["text", "stats"], "properties": {
-        "text": {"type": "string"}, "stats": {"type": "object"}, "model": {"type": "string"},
-        "finish_reason": {"type": "string"}}}, (404, 501, 507)),
-    "batch.start": ({"$ref": "#/components/schemas/Job"}, (404, 409, 501)),
-    "batch.get": ({"type": "object", "required": ["job", "results"], "properties": {
-        "job": {"$ref": "#/components/schemas/Job"},
-        "results": {"type": "array", "items": {"type": "object"}}}}, (404,)),
-    "batch.list": ({"type": "object", "required": ["batches"], "properties": {
-        "batches": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}}}}, ()),
-    "batch.cancel": ({"$ref": "#/components/schemas/Job"}, (404, 409)),
-    "batch.resume": ({"$ref": "#/components/schemas/Job"}, (404, 409)),
-    "training.start": ({"$ref": "#/components/schemas/Job"}, (404, 501)),
-    "training.runs": ({"type": "object", "required": ["runs"], "properties": {
-        "runs": {"type": "array", "items": {"type": "object"}}}}, ()),
-    "training.get": ({"$ref": "#/components/schemas/Job"}, (404,)),
-    "training.metrics": ({"type": "object", "required": ["metrics"], "properties": {
-        "metrics": {"type": "array", "items": {"type": "object"}}}}, (404,)),
-    "training.logs": ({"type": "object", "required": ["log"], "properties": {"log": {"type": "string"}}}, (404,)),
-    "training.cancel": ({"$ref": "#/components/schemas/Job"}, (404, 409)),
-    "training.resume": ({"$ref": "#/components/schemas/Job"}, (404, 409)),
-    "training.merge": ({"type": "object", "required": ["path"], "properties": {"path": {"type": "string"}}},
-                       (404, 409, 501)),
-    "training.estimate": ({"type": "object", "required": ["memory_bytes", "seconds_per_step", "seconds"],
-                           "properties": {"memory_bytes": {"type": "integer"}, "seconds_per_step": {"type": "number"},
-                                          "seconds": {"type": "number"}}}, (404,)),
-    "video.models": ({"type": "object", "required": ["models"], "properties": {
-        "models": {"type": "array", "items": {"$ref": "#/components/schemas/VideoModel"}}}}, ()),
-    "video.plan": ({"$ref": "#/components/schemas/VideoPlan"}, (404, 507)),
-    "video.loaded": ({"type": "object", "required": ["pipelines"], "properties": {
-        "pipelines": {"type": "array", "items": {"type": "object"}}}}, ()),
-    "video.unload": ({"type": "object", "required": ["unloaded", "freed_bytes"], "properties": {
-        "unloaded": {"type": "array", "items": {"type": "string"}}, "freed_bytes": {"type": "integer"}}}, (409,)),
-    "video.generate": ({"$ref": "#/components/schemas/Job"}, (404, 409, 501, 507)),
-    "video.list": ({"type": "object", "required": ["generations"], "properties": {
-        "generations": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}}}}, ()),
-    "video.get": ({"$ref": "#/components/schemas/Job"}, (404,)),
-    "video.cancel": ({"$ref": "#/components/schemas/Job"}, (404,)),
-    "video.resume": ({"$ref": "#/components/schemas/Job"}, (404, 409)),
-    "video.delete": ({"type": "object", "required": ["deleted", "bytes"], "properties": {
-        "deleted": {"type": "string"}, "bytes": {"type": "integer"}}}, (404, 409)),
-    "video.media": ({"type": "object", "required": ["mime", "base64", "bytes"], "properties": {
-        "mime": {"type": "string"}, "base64": {"type": "string"}, "bytes": {"type": "integer"}}}, (404,)),
+    "chat.models": (_obj(["models"], models=_array(_obj(
+        ["id", "name", "formats", "backends", "default_backend", "quantizations", "loaded"],
+        id=_STR, name=_STR, formats=_array(_STR), backends=_array(_STR), default_backend=_STR,
+        quantizations=_array(_STR), size=_OPT_INT, context_length=_OPT_INT, loaded=_BOOL))), ()),
+    "chat.loaded": (_obj(["models"], models=_array({"$ref": "#/components/schemas/LoadedModel"})), ()),
+    "chat.load": ({"$ref": "#/components/schemas/LoadedModel"}, (409, 501, 502, 507)),
+    "chat.unload": (_obj(["unloaded", "freed_bytes"], unloaded=_array(_obj(
+        ["model", "backend"], model=_STR, backend=_STR, adapter=_OPT_STR)), freed_bytes=_INT), ()),
+    "chat.complete": (_obj(["text", "model", "finish_reason", "stats"], text=_STR, model=_STR,
+                           finish_reason={"type": ["string", "null"], "description": "stop, length or cancelled"},
+                           stats={"type": ["object", "null"]}), (409, 501, 502, 507)),
+    "batch.start": (_JOB, (409, 501, 502, 507)),
+    "batch.get": (_obj(["job", "results"], job=_JOB, results=_array(_OBJ)), ()),
+    "batch.list": (_obj(["batches"], batches=_array(_JOB)), ()),
+    "batch.cancel": (_JOB, (409,)),
+    "batch.resume": (_JOB, (409, 501, 502, 507)),
+    "datasets.list": (_obj(["datasets"], datasets=_array({"$ref": "#/components/schemas/DatasetInfo"})), ()),
+    "datasets.get": ({"$ref": "#/components/schemas/DatasetInfo"}, ()),
+    "datasets.upload": ({"$ref": "#/components/schemas/DatasetInfo"}, (409, 501, 507)),
+    "datasets.preview": (_obj(["info", "model", "rows"], info={"$ref": "#/components/schemas/DatasetInfo"},
+                              model=_OPT_STR, rows=_array(_obj(["row", "raw", "messages", "rendered"],
+                                                               row=_INT, raw=_OBJ, messages=_array(_OBJ),
+                                                               rendered=_OPT_STR))), (501, 502)),
+    "datasets.stats": (_obj(["rows", "min", "max", "mean", "p95", "context_length", "max_seq_length", "limit",
+                             "truncated_rows"], rows=_INT, min=_INT, max=_INT, mean=_NUM, p95=_INT,
+                            context_length=_OPT_INT, max_seq_length=_INT, limit=_INT, truncated_rows=_INT),
+                       (501, 502)),
+    "datasets.delete": (_obj(["deleted", "freed_bytes"], deleted=_STR, freed_bytes=_INT), ()),
+    "training.start": (_JOB, (409, 501, 502, 507)),
+    "training.runs": (_obj(["runs"], runs=_array({"allOf": [_JOB, _obj(["final_metrics"], final_metrics={
+        "type": ["object", "null"]})]})), ()),
+    "training.get": (_JOB, ()),
+    "training.metrics": (_obj(["metrics"], metrics=_array(_OBJ)), ()),
+    "training.logs": (_obj(["log"], log=_STR), ()),
+    "training.cancel": (_JOB, (409,)),
+    "training.resume": (_JOB, (409, 501, 507)),
+    "training.merge": (_obj(["path"], path=_STR), (409, 501, 507)),
+    "training.estimate": (_obj(["memory_bytes", "seconds_per_step", "seconds"], memory_bytes=_INT,
+                               seconds_per_step=_NUM, seconds=_NUM, steps=_INT, parameters=_INT,
+                               trainable_parameters=_INT), (501, 502)),
+    "video.models": (_obj(["models"], models=_array({"$ref": "#/components/schemas/VideoModel"})), ()),
+    "video.plan": ({"$ref": "#/components/schemas/VideoPlan"}, (501, 502, 507)),
+    "video.loaded": (_obj(["pipelines"], pipelines=_array(_OBJ)), ()),
+    "video.unload": (_obj(["unloaded", "freed_bytes"], unloaded=_array(_STR), freed_bytes=_INT), (409,)),
+    "video.generate": (_JOB, (409, 501, 502, 507)),
+    "video.list": (_obj(["generations"], generations=_array(_JOB)), ()),
+    "video.get": (_JOB, ()),
+    "video.cancel": (_JOB, (409,)),
+    "video.resume": (_JOB, (409, 501, 507)),
+    "video.delete": (_obj(["deleted", "bytes"], deleted=_STR, bytes=_INT), (409,)),
+    "video.media": (_obj(["mime", "base64", "bytes"], mime=_STR, base64=_STR, bytes=_INT), ()),
 }
+
+# Parameters that name something the operation looks up (besides path parameters): unknown -> 404.
+_LOOKED_UP = {"model", "base", "dataset", "lora"}
 
 _STRATEGY = {"type": "object", "required": ["name", "offload", "vae_tiling", "vae_slicing", "peak_bytes", "fits"],
              "properties": {"name": {"type": "string"},
@@ -141,14 +163,17 @@ _VIDEO_SCHEMAS: dict[str, Any] = {
         "local": {"type": "boolean"}}},
 }
 
-_ERROR_TEXT = {400: "Invalid input (ValidationError)",
-               403: "Missing or invalid Jupyter token, or the server's Authorizer refuses the operation's "
-                    "x-authorization action (PermissionDeniedError)",
-               404: "No such model, file, revision or job", 409: "Conflicts with the current state",
+_ERROR_TEXT = {400: "Invalid input (ValidationError): a parameter's type, limit or value",
+               403: "No or a wrong Jupyter token, the server's Authorizer refusing the operation's "
+                    "x-authorization action (PermissionDeniedError), a path outside the allowed folders "
+                    "(ForbiddenPathError), or a gated Hub repository (GatedRepoError)",
+               404: "No such model, file, revision, dataset or job (NotFoundError), or no such route",
+               409: "Conflicts with the current state (ConflictError, CancelledError)",
                413: "The request body is over the operation's x-max-body-bytes (PayloadTooLargeError)",
-               500: "Unexpected server error", 501: "An optional backend is not installed",
-               502: "The Hub failed or sent bad data",
-               507: "Not enough disk space or memory"}
+               422: "A local model file is broken: empty, truncated or a dangling link (BrokenFileError)",
+               500: "Unexpected server error", 501: "An optional backend is not installed (BackendUnavailableError)",
+               502: "The Hub failed or sent bad data (NetworkError, IntegrityError)",
+               507: "Not enough disk space or memory (DiskSpaceError, ResourceError)"}
 
 
 def _type_schema(tp: Any, schemas: dict[str, Any]) -> dict[str, Any]:
@@ -188,25 +213,79 @@ def _dataclass_schema(cls: type, schemas: dict[str, Any]) -> None:
                              "required": sorted(props), "properties": props}
 
 
-def _param(p: api.Param) -> dict[str, Any]:
-    schema = dict(_SCALARS[p.type])
+def _schema(p: api.Param) -> dict[str, Any]:
+    """The JSON schema of one parameter: its type, choices, default and the limits _coerce enforces."""
+    schema = json.loads(json.dumps(_SCALARS[p.type]))  # a copy: items are nested
+    if p.description:
+        schema["description"] = p.description
     if p.choices:
         schema["enum"] = list(p.choices)
     if p.default is not None:
         schema["default"] = p.default
+    for key, value in (("minimum", p.minimum), ("maximum", p.maximum), ("exclusiveMinimum", p.exclusive_minimum),
+                       ("exclusiveMaximum", p.exclusive_maximum)):
+        if value is not None:
+            schema[key] = int(value) if p.type == "int" or float(value).is_integer() else value
+    if p.max_length is not None:
+        (schema["items"] if p.type == "list[str]" else schema)["maxLength"] = p.max_length
+    if p.max_items is not None:
+        schema["maxItems"] = p.max_items
+    return schema
+
+
+# Path parameters: what the routes match (server/handlers.py PATH_PATTERNS). A model is org/name with
+# its slash as a real path separator; the name "fit" or "verify" is the route of that name.
+_PATH_SCHEMAS = {
+    "model": {"type": "string", "pattern": "^[^/]+/[^/]+$",
+              "description": "org/name (or local/name); the slash is part of the path, not encoded. "
+                             "/models/{org}/fit and /models/{org}/verify are the fit and verify routes "
+                             "(a name of fit or verify answers 404)"},
+    "job_id": {"type": "string", "pattern": "^[^/]+$"},
+    "name": {"type": "string", "pattern": "^[^/]+$", "description": "dataset name"},
+}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional body field also takes null, which means "not given" (api.bind: the default)."""
+    out = {**schema, "type": [schema["type"], "null"]}
+    if "enum" in out:
+        out["enum"] = [*out["enum"], None]
+    return out
+
+
+def _param(p: api.Param) -> dict[str, Any]:
+    schema = _schema(p)
+    description = schema.pop("description", "")
+    if p.where == "path" and p.name in _PATH_SCHEMAS:
+        schema = dict(_PATH_SCHEMAS[p.name])
+        description = schema.pop("description", description)
     out: dict[str, Any] = {"name": p.name, "in": p.where, "required": p.required or p.where == "path",
                            "schema": schema}
-    if p.description:
-        out["description"] = p.description
-    if p.name == "model" and p.where == "path":
-        out["description"] = "org/name (or local/name); the slash is part of the path, not encoded"
+    if description:
+        out["description"] = description
     if p.type == "list[str]" and p.where == "query":
         out.update(style="form", explode=True)
     return out
 
 
+# Parameters naming a model whose local files the call reads.
+_READS_MODEL_FILES = {"model", "base"}
+
+
+def _statuses(op: api.Operation) -> list[int]:
+    """Every error status ``op`` can answer (see _RESULTS)."""
+    codes = {400, 403, 500, *_RESULTS.get(op.name, ({}, ()))[1]}
+    if "{" in op.path or any(p.name in _LOOKED_UP for p in op.params):
+        codes.add(404)
+    if any(p.name in _READS_MODEL_FILES for p in op.params):
+        codes.add(422)  # a broken local model file (BrokenFileError)
+    if any(p.where == "body" for p in op.params):
+        codes.add(413)  # over x-max-body-bytes
+    return sorted(codes)
+
+
 def _operation(op: api.Operation, schemas: dict[str, Any]) -> dict[str, Any]:
-    result, errors = _RESULTS.get(op.name, ({"type": "object"}, ()))
+    result = _RESULTS.get(op.name, ({"type": "object"}, ()))[0]
     doc: dict[str, Any] = {"operationId": op.name, "summary": op.summary, "tags": [op.name.split(".")[0]],
                            "x-authorization": {"resource": "model-studio", "action": op.action}}
     params = [_param(p) for p in op.params if p.where != "body"]
@@ -214,26 +293,18 @@ def _operation(op: api.Operation, schemas: dict[str, Any]) -> dict[str, Any]:
         doc["parameters"] = params
     body = [p for p in op.params if p.where == "body"]
     if body:
-        props = {}
-        for p in body:
-            props[p.name] = dict(_SCALARS[p.type])
-            if p.description:
-                props[p.name]["description"] = p.description
-            if p.default is not None:
-                props[p.name]["default"] = p.default
-            if p.choices:
-                props[p.name]["enum"] = list(p.choices)
-        schema: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
+        schema: dict[str, Any] = {"type": "object", "properties": {p.name: _nullable(_schema(p)) if not p.required
+                                                                   else _schema(p) for p in body},
+                                  "additionalProperties": False}
         required = [p.name for p in body if p.required]
         if required:
             schema["required"] = required
         doc["requestBody"] = {"required": bool(required), "x-max-body-bytes": op.max_body,
                               "content": {"application/json": {"schema": schema}}}
-        errors = (*errors, 413)
     responses: dict[str, Any] = {str(op.status): {
         "description": "Accepted: the job runs in the background" if op.status == 202 else "OK",
         "content": {"application/json": {"schema": result}}}}
-    for code in sorted({400, 403, 500, *errors}):
+    for code in _statuses(op):
         responses[str(code)] = {"$ref": f"#/components/responses/E{code}"}
     doc["responses"] = responses
     return doc
@@ -245,13 +316,27 @@ def build_document() -> dict[str, Any]:
     from ..engine.jobs import Job
     from ..engine.library import ModelInfo
     from ..engine.system import SystemSnapshot
+    from ..engine.training.datasets import DatasetInfo
 
     schemas: dict[str, Any] = {}
-    for cls in (Job, ModelInfo, FitResult, SystemSnapshot):
+    for cls in (Job, ModelInfo, FitResult, SystemSnapshot, DatasetInfo):
         _dataclass_schema(cls, schemas)
     schemas["Job"]["properties"].pop("_store", None)
+    schemas["Job"]["required"] = sorted(schemas["Job"]["properties"])
+    schemas["Job"]["properties"]["error"] = {"anyOf": [_ERROR_INFO, {"type": "null"}],
+                                             "description": "Why the job failed (null unless it did)"}
     schemas["Progress"]["properties"]["fraction"] = {"type": ["number", "null"]}
     schemas["Progress"]["required"] = sorted(schemas["Progress"]["properties"])
+    schemas["FitResult"]["properties"]["fits"] = {"type": "boolean", "description": "verdict is not 'no'"}
+    schemas["FitResult"]["required"] = sorted(schemas["FitResult"]["properties"])
+    schemas["DatasetInfo"]["properties"].pop("extra", None)  # to_dict() leaves out the store's bookkeeping
+    schemas["DatasetInfo"]["required"] = sorted(schemas["DatasetInfo"]["properties"])
+    schemas["LoadedModel"] = _obj(["model", "backend", "path", "memory_bytes", "context_length", "options"],
+                                  model=_STR, backend=_STR, path=_STR, memory_bytes=_INT, context_length=_INT,
+                                  options=_OBJ, id=_STR, adapter=_OPT_STR, last_used=_NUM, idle_seconds=_NUM,
+                                  in_use=_BOOL)
+    schemas["LoadedModel"]["description"] = ("A model in memory (chat.loaded adds id, adapter, last_used, "
+                                             "idle_seconds and in_use)")
     schemas["Settings"] = {"type": "object", "required": ["settings", "mutable"], "properties": {
         "settings": {"type": "object", "description": "Every setting (the Hub token only as hf_token_set)"},
         "mutable": {"type": "array", "items": {"type": "string"}},
@@ -260,11 +345,12 @@ def build_document() -> dict[str, Any]:
                             "setting": {"type": ["string", "null"]}, "message": {"type": "string"},
                             "value": {}}}}}}
     schemas.update(_VIDEO_SCHEMAS)
-    schemas["Error"] = {"type": "object", "required": ["error"], "properties": {"error": {
+    schemas["ErrorInfo"] = {
         "type": "object", "required": ["type", "message", "details", "resolution_steps"], "properties": {
             "type": {"type": "string", "description": "ValidationError, NotFoundError, HTTPError, ..."},
             "message": {"type": "string"}, "details": {"type": "object"},
-            "resolution_steps": {"type": "array", "items": {"type": "string"}}}}}}
+            "resolution_steps": {"type": "array", "items": {"type": "string"}}}}
+    schemas["Error"] = {"type": "object", "required": ["error"], "properties": {"error": _ERROR_INFO}}
 
     paths: dict[str, Any] = {}
     for op in api.OPERATIONS:
@@ -272,11 +358,16 @@ def build_document() -> dict[str, Any]:
     paths["/events"] = {"get": {
         "operationId": "events", "summary": "Server-Sent Events: job changes and system snapshots",
         "tags": ["events"], "x-authorization": {"resource": "model-studio", "action": "read"},
-        "description": "`event: job` (data: a Job) for every job change in any process sharing the "
-                       "studio home; `event: system` (data: a SystemSnapshot) every "
-                       "ModelStudioApp.system_interval seconds; `: keep-alive` comments.",
+        "description": "A `retry: 3000` line, then `event: job` (data: a Job as JSON) for every job change in "
+                       "any process sharing the studio home, `event: system` (data: a SystemSnapshot as JSON) "
+                       "every ModelStudioApp.system_interval seconds, and `: keep-alive` comments after "
+                       "ModelStudioApp.event_keepalive seconds of silence. `x-events` names each event's "
+                       "data schema.",
         "responses": {"200": {"description": "An endless event stream",
-                              "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                              "content": {"text/event-stream": {
+                                  "schema": {"type": "string"},
+                                  "x-events": {"job": {"$ref": "#/components/schemas/Job"},
+                                               "system": {"$ref": "#/components/schemas/SystemSnapshot"}}}}},
                       "403": {"$ref": "#/components/responses/E403"}}}}
     for name, mime, what in (("video.mp4", "video/mp4", "The generated MP4"),
                              ("thumbnail.jpg", "image/jpeg", "The generation's thumbnail")):
@@ -290,7 +381,8 @@ def build_document() -> dict[str, Any]:
                                                                                    "format": "binary"}}}},
                           "206": {"description": "The requested byte range"},
                           "403": {"$ref": "#/components/responses/E403"},
-                          "404": {"$ref": "#/components/responses/E404"}}}}
+                          "404": {"$ref": "#/components/responses/E404"},
+                          "416": {"description": "The range is outside the file"}}}}
     paths["/openapi.json"] = {"get": {
         "operationId": "openapi", "summary": "This document", "tags": ["meta"],
         "x-authorization": {"resource": "model-studio", "action": "read"},

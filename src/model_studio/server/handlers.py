@@ -41,8 +41,10 @@ AUTH_RESOURCE = "model-studio"
 # (of the parser, or later of json.dumps) and would end as a 500.
 MAX_JSON_DEPTH = 64
 
-# Path parameters of api.OPERATIONS and the URL segments they match.
-PATH_PATTERNS = {"model": r"[^/]+/[^/]+", "job_id": r"[^/]+", "name": r"[^/]+"}
+# Path parameters of api.OPERATIONS and the URL segments they match. A model's name is never
+# "fit" or "verify": /models/x/fit is the fit route of a malformed model "x" (404 here, without asking
+# the Hub), not the info of a model "x/fit".
+PATH_PATTERNS = {"model": r"[^/]+/(?!(?:fit|verify)(?:/|$))[^/]+", "job_id": r"[^/]+", "name": r"[^/]+"}
 
 
 def route_pattern(path: str) -> str:
@@ -153,10 +155,14 @@ class OperationHandler(StudioHandler):
     async def put(self, **path: str) -> None:
         await self._run(path)
 
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 405:  # set here: tornado clears the headers before an error is written
+            self.set_header("Allow", ", ".join(sorted(self.operations)))
+        super().write_error(status_code, **kwargs)
+
     async def _run(self, path: dict[str, str]) -> None:
         op = self.operations.get(self.request.method or "")
         if op is None:
-            self.set_header("Allow", ", ".join(sorted(self.operations)))
             raise tornado.web.HTTPError(405)
         try:
             await self._authorize(op)
@@ -317,7 +323,14 @@ class NotFoundHandler(StudioHandler):
     async def get(self, *args: str) -> None:
         raise tornado.web.HTTPError(404, f"No route {self.request.path}")
 
-    post = patch = delete = put = get
+    post = patch = delete = put = head = get
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 405:  # a method tornado does not serve (TRACE, QUERY, ...): still no route
+            self.set_status(404)
+            kwargs = {"exc_info": (None, tornado.web.HTTPError(404, f"No route {self.request.path}"), None)}
+            status_code = 404
+        super().write_error(status_code, **kwargs)
 
 
 def build_handlers(outputs_dir: Path | None = None) -> list[tuple[str, type, dict[str, Any]]]:

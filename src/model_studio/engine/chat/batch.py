@@ -308,10 +308,10 @@ class BatchRunner:
             self.store.set_state(job_id, JobState.COMPLETED, progress=progress,
                                  result={"count": total, "path": str(self._answers_path(job_id))})
         except StudioError as exc:
-            self.store.set_state(job_id, JobState.FAILED, error=exc.to_dict())
+            self.store.set_state(job_id, JobState.FAILED, error=exc.to_dict()["error"])
         except Exception as exc:  # a backend bug must still end the job, with its message
             log.exception("batch %s failed", job_id)
-            self.store.set_state(job_id, JobState.FAILED, error=StudioError(f"{type(exc).__name__}: {exc}").to_dict())
+            self.store.set_state(job_id, JobState.FAILED, error=StudioError(f"{type(exc).__name__}: {exc}").to_dict()["error"])
         finally:
             with self._lock:
                 # A resume right after this run stopped may have registered its own run already.
