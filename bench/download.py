@@ -1,6 +1,6 @@
 """Download throughput: model_studio's engine against ``hf download`` on the same fake Hub.
 
-The fake Hub (tests/fixtures/hub.py) runs in its own process and serves the bytes with
+The fake Hub (tests/fixtures/hub/) runs in its own process and serves the bytes with
 ``sendfile``. For every workload and repeat both sides download into a fresh cache:
 
 - ours:  a child ``python`` that builds an ``Engine`` and runs ``downloads.start(repo).wait()``

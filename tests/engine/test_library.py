@@ -12,6 +12,7 @@ from model_studio.config import Settings
 from model_studio.engine import Engine
 from model_studio.engine.fit import GpuFree, ModelShape, estimate
 from model_studio.engine.library import CATALOG_PATH
+from model_studio.engine.units import human_size
 from model_studio.errors import ConflictError, NotFoundError, ValidationError
 from tests.fixtures.models import make_random_file
 
@@ -228,6 +229,20 @@ def test_fit_verdicts_for_llama3_8b_q4(gpu_free, ram_free, verdict, layers):
     if verdict == "partial":
         assert 0 < result.gpu_layers < 32
     assert result.total_bytes >= result.weights_bytes + result.kv_cache_bytes
+
+
+@pytest.mark.parametrize("gpu_free,ram_free,sizes", [
+    (24 * GiB, 16 * GiB, "of 25.8 GB free"),  # 24 GiB
+    (2 * GiB, 2 * GiB, ", 2.1 GB RAM free, 2.1 GB free on GPU 0"),  # 2 GiB
+])
+def test_fit_messages_state_sizes_in_decimal_units_as_the_hub_does(gpu_free, ram_free, sizes):
+    # Given an 8B Q4 model and the free memory, when its fit is estimated
+    result = estimate("meta/llama3-8b", LLAMA3_8B, context=8192, ram_free=ram_free,
+                      gpus=[GpuFree(0, "Test GPU", gpu_free, 24 * GiB)])
+    # Then the message gives the need and the free memory in GB (1 GB = 10^9 bytes)
+    assert f"needs {human_size(result.total_bytes)}" in result.message
+    assert result.message.endswith(sizes), result.message
+    assert "GiB" not in result.message
 
 
 def test_fit_uses_local_gguf_metadata(engine):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from model_studio.engine.units import human_size
 from model_studio.engine.video_plan import GiB, PipelineProfile, plan, validate
 from model_studio.errors import ResourceError, ValidationError
 
@@ -85,6 +86,17 @@ def test_tokens_and_latent_shape():
     result = plan(_profile(WAN13), width=832, height=480, num_frames=81, device="cuda:0", free_bytes=80 * GiB)
     assert result.latent_shape == [1, 16, 21, 60, 104]
     assert result.tokens == 21 * 30 * 52
+
+
+def test_plan_states_sizes_in_decimal_units_as_the_hub_does():
+    # Given a GPU with 80 GiB free, when a plan is made
+    result = plan(_profile(WAN13), width=832, height=480, num_frames=81, device="cuda:0", free_bytes=80 * GiB,
+                  device_name="Test GPU", ram_free=64 * GiB)
+    # Then its reasoning and each option's reason say GB (1 GB = 10^9 bytes): 80 GiB is 85.9 GB
+    text = "\n".join([*result.reasoning, *(o.reason for o in result.options)])
+    assert "CUDA GPU Test GPU with 85.9 GB free" in text
+    assert f"of {human_size(80 * GiB)} free, the fastest option" in text
+    assert "GiB" not in text
 
 
 def test_forced_offload_that_does_not_fit_suggests_a_setting_that_fits():

@@ -7,8 +7,8 @@ import { DownloadsPanel } from './DownloadsPanel';
 import { LibraryPanel } from './LibraryPanel';
 import { RunningPanel } from './RunningPanel';
 import { SystemPanel } from './SystemPanel';
-import { TrainingPanel } from './TrainingPanel';
-import { VideoPanel } from './VideoPanel';
+import { TrainingPanel } from './training';
+import { VideoPanel } from './video';
 
 /** What a tab gets to render itself with. */
 export interface TabContext {

@@ -11,5 +11,5 @@ export type { StudioTab, TabContext } from './StudioTabs';
 export { SystemPanel } from './SystemPanel';
 export { RunningPanel } from './RunningPanel';
 export { TrainingChart } from './TrainingChart';
-export { TrainingPanel } from './TrainingPanel';
-export { VideoPanel } from './VideoPanel';
+export { TrainingPanel } from './training';
+export { VideoPanel } from './video';

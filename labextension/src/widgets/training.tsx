@@ -1,6 +1,6 @@
 import * as React from 'react';
 
-import { TrainingPanel } from '../components/TrainingPanel';
+import { TrainingPanel } from '../components/training';
 import { mount, RenderProps, trait } from './mount';
 
 export default {

@@ -1,6 +1,6 @@
 import * as React from 'react';
 
-import { VideoPanel } from '../components/VideoPanel';
+import { VideoPanel } from '../components/video';
 import { mount, RenderProps, trait } from './mount';
 
 /** The `VideoStudio` widget: traits `job_id` (generation shown; empty = newest) and `model`. */

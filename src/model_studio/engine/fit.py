@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import broken_file
 from .integrity import check_file
+from .units import human_size
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -216,8 +217,8 @@ def estimate(
     if best is not None and need_gpu <= best.free * GPU_HEADROOM:
         return FitResult(verdict="gpu", overhead_bytes=GPU_OVERHEAD, total_bytes=need_gpu,
                          gpu_index=best.index, gpu_layers=layers or 0,
-                         message=f"Fits on GPU {best.index} ({best.name}): needs {_gb(need_gpu)} of "
-                                 f"{_gb(best.free)} free", **base)
+                         message=f"Fits on GPU {best.index} ({best.name}): needs {human_size(need_gpu)} of "
+                                 f"{human_size(best.free)} free", **base)
     need_cpu = weights + kv + CPU_OVERHEAD
     if best is not None:
         n_layers = layers or 32
@@ -229,17 +230,14 @@ def estimate(
             return FitResult(verdict="partial", overhead_bytes=GPU_OVERHEAD + CPU_OVERHEAD,
                              total_bytes=need_cpu + GPU_OVERHEAD, gpu_index=best.index, gpu_layers=on_gpu,
                              message=f"Partial offload: {on_gpu} of {n_layers} layers on GPU {best.index} "
-                                     f"({_gb(on_gpu * per_layer)}), {_gb(rest)} in RAM", **base)
+                                     f"({human_size(on_gpu * per_layer)}), {human_size(rest)} in RAM", **base)
     if need_cpu <= ram_free * RAM_HEADROOM:
-        where = "no usable GPU" if best is None else f"GPU {best.index} has only {_gb(best.free)} free"
+        where = "no usable GPU" if best is None else f"GPU {best.index} has only {human_size(best.free)} free"
         return FitResult(verdict="cpu", overhead_bytes=CPU_OVERHEAD, total_bytes=need_cpu,
-                         message=f"Runs on the CPU ({where}): needs {_gb(need_cpu)} of {_gb(ram_free)} free RAM",
+                         message=f"Runs on the CPU ({where}): needs {human_size(need_cpu)} of {human_size(ram_free)} free RAM",
                          **base)
     return FitResult(verdict="no", overhead_bytes=CPU_OVERHEAD, total_bytes=need_cpu,
-                     message=f"Does not fit: needs {_gb(need_cpu)}, {_gb(ram_free)} RAM free"
-                             + (f", {_gb(best.free)} free on GPU {best.index}" if best else ""),
+                     message=f"Does not fit: needs {human_size(need_cpu)}, {human_size(ram_free)} RAM free"
+                             + (f", {human_size(best.free)} free on GPU {best.index}" if best else ""),
                      **base)
 
-
-def _gb(n: float) -> str:
-    return f"{n / GiB:.2f} GiB"

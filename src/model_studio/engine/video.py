@@ -91,10 +91,6 @@ class _Loaded:
     i2v: Any = None
 
 
-def _gib(n: int | float) -> str:
-    return f"{n / 2**30:.1f} GiB"
-
-
 class VideoService:
     """Generate videos, plan their memory, and keep a gallery of past generations."""
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ResourceError, ValidationError
+from .units import human_size
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -95,10 +96,6 @@ GPU_STRATEGIES = [
 CPU_STRATEGIES = [("cpu", "cpu", False, False), ("cpu_vae_tiling", "cpu", True, True)]
 TORCH_COMPONENTS = ("transformer", "transformer_2", "text_encoder", "image_encoder", "vae")
 _BLOCK_RE = re.compile(r"(?:^|\.)(?:blocks|transformer_blocks|layers|single_transformer_blocks)\.(\d+)\.")
-
-
-def _gib(n: float) -> str:
-    return f"{n / GiB:.1f} GiB"
 
 
 def _family(pipeline: str) -> str:
@@ -538,17 +535,17 @@ def _peak(profile: PipelineProfile, e: _Estimate, offload: str, tiled: bool, dty
         weights = sum(e.weights.values())
         phase, (_, act) = max(phases.items(), key=lambda kv: kv[1][1])
         raw = weights + act + overhead
-        why = f"all weights {_gib(weights)} + {phase} activations {_gib(act)}"
+        why = f"all weights {human_size(weights)} + {phase} activations {human_size(act)}"
     elif offload == "model":
         phase, (w, act) = max(phases.items(), key=lambda kv: kv[1][0] + kv[1][1])
         raw = w + act + overhead
-        why = f"one component at a time, peak in the {phase} ({_gib(w)} weights + {_gib(act)} activations)"
+        why = f"one component at a time, peak in the {phase} ({human_size(w)} weights + {human_size(act)} activations)"
     else:  # sequential: ~one leaf module (plus the next) at a time
         nb = DTYPE_BYTES[dtype]
         leaf = max(profile.block_params, profile.max_tensor_params) * nb * SEQUENTIAL_PREFETCH
         phase, (_, act) = max(phases.items(), key=lambda kv: kv[1][1])
         raw = leaf + act + overhead
-        why = f"~one block on the GPU ({_gib(leaf)}) + {phase} activations {_gib(act)}"
+        why = f"~one block on the GPU ({human_size(leaf)}) + {phase} activations {human_size(act)}"
     return int(raw * SAFETY), why
 
 
@@ -558,12 +555,12 @@ def _options(profile: PipelineProfile, e: _Estimate, *, gpu: bool, dtype: str, f
     for rank, (name, offload, tiled, sliced) in enumerate(GPU_STRATEGIES if gpu else CPU_STRATEGIES):
         peak, why = _peak(profile, e, offload, tiled, dtype)
         fits = peak <= free
-        reason = f"peak {_gib(peak)}: {why}" + ("" if fits else f"; exceeds {_gib(free)} free")
+        reason = f"peak {human_size(peak)}: {why}" + ("" if fits else f"; exceeds {human_size(free)} free")
         if fits and offload in ("model", "sequential") and ram_free is not None:
             need = e.host_weights + OFFLOAD_RAM_OVERHEAD
             if need > ram_free:
                 fits = False
-                reason += f"; needs {_gib(need)} of host RAM for the offloaded weights, {_gib(ram_free)} free"
+                reason += f"; needs {human_size(need)} of host RAM for the offloaded weights, {human_size(ram_free)} free"
         out.append(Strategy(name, offload, tiled, sliced, peak, fits, rank, reason))
     return out
 
@@ -593,14 +590,14 @@ def _smaller_settings(profile: PipelineProfile, width: int, height: int, frames:
         if s:
             steps.append(f"Use a smaller size: width={preset['width']}, height={preset['height']} "
                          f"({preset['label']}) with {frames} frames fits with {s.name} "
-                         f"(peak {_gib(s.peak_bytes)}).")
+                         f"(peak {human_size(s.peak_bytes)}).")
             break
     f = frames - profile.frame_step
     while f >= 1:
         s = fitting(width, height, f)
         if s:
             steps.append(f"Use fewer frames: num_frames={f} at {width}x{height} fits with {s.name} "
-                         f"(peak {_gib(s.peak_bytes)}).")
+                         f"(peak {human_size(s.peak_bytes)}).")
             break
         f -= profile.frame_step
     return steps
@@ -628,28 +625,28 @@ def plan(
     if gpu:
         dt = dtype or "bfloat16"
         vae_dt = profile.vae_dtype or dt
-        reasoning.append(f"CUDA GPU {device_name or device} with {_gib(free)} free: weights in {dt}"
+        reasoning.append(f"CUDA GPU {device_name or device} with {human_size(free)} free: weights in {dt}"
                          + (f", VAE in {vae_dt}" if vae_dt != dt else "") + ".")
     else:
         dt = dtype or "float32"
         vae_dt = dt
-        reasoning.append(f"No CUDA GPU: runs on the CPU against {_gib(free)} of free RAM.")
+        reasoning.append(f"No CUDA GPU: runs on the CPU against {human_size(free)} of free RAM.")
     e = _estimate(profile, width, height, num_frames, guidance, dt, vae_dt)
     options = _options(profile, e, gpu=gpu, dtype=dt, free=free, ram_free=ram_free)
     if not gpu and dtype is None and not any(o.fits for o in options):
         e16 = _estimate(profile, width, height, num_frames, guidance, "bfloat16", "bfloat16")
         opts16 = _options(profile, e16, gpu=False, dtype="bfloat16", free=free, ram_free=ram_free)
         if any(o.fits for o in opts16):
-            reasoning.append(f"float32 needs {_gib(options[-1].peak_bytes)}, more than {_gib(free)} free RAM; "
+            reasoning.append(f"float32 needs {human_size(options[-1].peak_bytes)}, more than {human_size(free)} free RAM; "
                              "bfloat16 halves the weights and fits (slower on most CPUs).")
             dt, vae_dt, e, options = "bfloat16", "bfloat16", e16, opts16
     if not gpu:
         reasoning[0] = reasoning[0].removesuffix(".") + f", weights in {dt}."
     weights = sum(e.weights.values())
     acts = max(e.transformer_act, e.text_act)
-    reasoning.append(f"{e.tokens} transformer tokens (latent {e.latent_shape[2:]}); weights {_gib(weights)}, "
-                     f"transformer activations {_gib(e.transformer_act)}, VAE decode {_gib(e.vae_act)} "
-                     f"({_gib(e.vae_act_tiled)} tiled).")
+    reasoning.append(f"{e.tokens} transformer tokens (latent {e.latent_shape[2:]}); weights {human_size(weights)}, "
+                     f"transformer activations {human_size(e.transformer_act)}, VAE decode {human_size(e.vae_act)} "
+                     f"({human_size(e.vae_act_tiled)} tiled).")
     wanted = [o for o in options if offload in ("auto", "cpu") or o.offload == offload]
     chosen = next((o for o in wanted if o.fits), None)
     if chosen is None:
@@ -659,14 +656,14 @@ def plan(
                                   vae_dtype=vae_dt, free=free, ram_free=ram_free, offload=offload)
         if offload not in ("auto", "cpu") and any(o.fits for o in options):
             alt = next(o for o in options if o.fits)
-            steps.insert(0, f"Use offload='auto' (picks {alt.name}, peak {_gib(alt.peak_bytes)}).")
-        steps.append(f"Use a GPU with at least {_gib(best.peak_bytes)} free"
+            steps.insert(0, f"Use offload='auto' (picks {alt.name}, peak {human_size(alt.peak_bytes)}).")
+        steps.append(f"Use a GPU with at least {human_size(best.peak_bytes)} free"
                      + (" (or a machine with a CUDA GPU)." if not gpu else "."))
         steps.append("Free GPU memory held by other processes or notebooks." if gpu
                      else "Close other programs to free RAM.")
         raise ResourceError(
             f"{profile.pipeline} at {width}x{height}, {num_frames} frames does not fit{mode}: needs at least "
-            f"{_gib(best.peak_bytes)} ({best.name}), {_gib(free)} free on {device_name or device}.",
+            f"{human_size(best.peak_bytes)} ({best.name}), {human_size(free)} free on {device_name or device}.",
             details={"needed": best.peak_bytes, "free": free, "device": device, "dtype": dt,
                      "strategy": best.name, "ram_free": ram_free,
                      "peaks": {o.name: o.peak_bytes for o in options},
@@ -675,13 +672,13 @@ def plan(
         )
     first = options[0]
     if chosen is first:
-        reasoning.append(f"Everything fits: {chosen.name} peaks at {_gib(chosen.peak_bytes)} of "
-                         f"{_gib(free)} free, the fastest option.")
+        reasoning.append(f"Everything fits: {chosen.name} peaks at {human_size(chosen.peak_bytes)} of "
+                         f"{human_size(free)} free, the fastest option.")
     else:
         skipped = [o for o in wanted if o.speed_rank < chosen.speed_rank]
         for o in skipped:
             reasoning.append(f"{o.name} does not fit: {o.reason}.")
-        reasoning.append(f"Chose {chosen.name}: {chosen.reason}; fits in {_gib(free)} free.")
+        reasoning.append(f"Chose {chosen.name}: {chosen.reason}; fits in {human_size(free)} free.")
         if chosen.offload == "sequential":
             reasoning.append("Sequential offload streams weights block by block and is much slower.")
     return Plan(
@@ -705,4 +702,4 @@ def device_memory() -> tuple[str, str, int, int]:
     import psutil
 
     vm = psutil.virtual_memory()
-    return "cpu", f"CPU ({_gib(vm.total)} RAM)", int(vm.available), int(vm.total)
+    return "cpu", f"CPU ({human_size(vm.total)} RAM)", int(vm.available), int(vm.total)

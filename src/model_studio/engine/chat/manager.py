@@ -22,7 +22,8 @@ import psutil
 
 from ...config import Settings
 from ...errors import ResourceError
-from ..fit import RAM_HEADROOM, FitResult, _gb
+from ..fit import RAM_HEADROOM, FitResult
+from ..units import human_size
 from .base import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class ModelManager:
                 entry.model = model
                 entry.last_used = time.time()
             self._ensure_timer()
-            log.info("loaded %s (%s)", key, _gb(entry.bytes))
+            log.info("loaded %s (%s)", key, human_size(entry.bytes))
             return model
 
     def _make_room(self, key: Key, need: int, fit: FitResult | None) -> None:
@@ -118,7 +119,7 @@ class ModelManager:
         details: dict[str, Any] = {"model": key[0], "backend": key[1], "need_bytes": need, "budget_bytes": budget}
         if need > budget:
             raise ResourceError(
-                f"{key[0]} needs about {_gb(need)}, more than the memory budget of {_gb(budget)}",
+                f"{key[0]} needs about {human_size(need)}, more than the memory budget of {human_size(budget)}",
                 details=details,
                 resolution_steps=["Raise the budget: engine.update_settings({'memory_budget': BYTES})",
                                   "Or pick a smaller quantization or a shorter context_length"])
@@ -140,7 +141,7 @@ class ModelManager:
             if short_ram:
                 msg = f"{key[0]} does not fit in memory: {fit.message if fit else ''}"
             else:
-                msg = (f"{key[0]} needs about {_gb(need)}; {_gb(used)} of the {_gb(budget)} budget is held by "
+                msg = (f"{key[0]} needs about {human_size(need)}; {human_size(used)} of the {human_size(budget)} budget is held by "
                        f"models in use")
             raise ResourceError(msg, details={**details, "used_bytes": used},
                                 resolution_steps=["Unload a model: engine.chat.unload(MODEL)",
