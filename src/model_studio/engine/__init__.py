@@ -12,9 +12,8 @@ from ..config import Settings
 from ..errors import ValidationError
 from .chat import ChatService
 from .downloads import DownloadManager
-from .feed import JobFeed
 from .hub import HubClient
-from .jobs import EventBus, Job, JobState, JobStore, Progress
+from .jobs import EventBus, Job, JobFeed, JobRunner, JobState, JobStore, Progress
 from .library import Library, ModelInfo
 from .refs import ModelRef
 from .system import SystemMonitor
@@ -43,6 +42,8 @@ class Engine:
             self._load_saved_settings()
         self.bus = EventBus(self.settings.event_interval)
         self.jobs = JobStore(self.settings.state_db, self.bus)
+        # One runner for every kind of job: one queue per lane, one poller for other processes' requests.
+        self.runner = JobRunner(self.jobs)
         interrupted = self.jobs.mark_orphans_interrupted()
         if interrupted:
             log.info("marked %d jobs of exited processes as interrupted", len(interrupted))
@@ -119,6 +120,7 @@ class Engine:
         self.training.close()
         self.chat.close()
         self.downloads.close()
+        self.runner.close()
         self.bus.close()
         self.jobs.close()
 
