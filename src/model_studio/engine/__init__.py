@@ -49,7 +49,8 @@ class Engine:
             log.info("marked %d jobs of exited processes as interrupted", len(interrupted))
         self.hub = HubClient(self.settings)
         self.system = SystemMonitor([self.settings.home_path, self.settings.cache_path])
-        self.downloads = DownloadManager(self.settings, self.jobs, self.hub, on_change=self._model_changed)
+        self.downloads = DownloadManager(self.settings, self.jobs, self.hub, self.runner,
+                                         on_change=self._model_changed)
         self.library = Library(self.settings, self.hub, self.system, self.downloads.active_repos)
         self.feed = JobFeed(self.jobs)
         self.chat = ChatService(self.settings, self.library, self.jobs)
@@ -103,7 +104,7 @@ class Engine:
             self.library.local.folders = self.settings.model_dirs()
             self.library.invalidate()
         if "max_concurrent_downloads" in changes:
-            self.downloads._pump()
+            self.runner.pump()
         saved = {k: getattr(self.settings, k) for k in self.MUTABLE_SETTINGS}
         tmp = self._settings_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(saved, indent=2))

@@ -21,6 +21,7 @@ from ..fit import gguf_metadata
 from ..jobs import JobStore
 from ..library import Library
 from ..local import LocalModel
+from ..quants import default_quant
 from ..refs import ModelRef
 from .base import (
     Backend,
@@ -37,7 +38,6 @@ from .llama_cpp import LlamaCppBackend
 from .manager import Key, ModelManager
 from .transformers import DTYPES, TransformersBackend
 
-_DEFAULT_QUANTS = ("Q4_K_M", "Q4_K_S", "Q5_K_M", "Q4_0", "Q4_1", "Q8_0", "Q6_K", "Q5_K_S", "F16", "BF16", "F32")
 _SAMPLING = {f.name for f in fields(SamplingParams)}
 
 
@@ -156,8 +156,8 @@ class ChatService:
         formats = local.formats
         if "gguf" in formats and self._wants_gguf(formats, backend):
             quants = local.quantizations
-            quant = ref.variant.upper() if ref.variant else next(
-                (q for q in _DEFAULT_QUANTS if q in quants), sorted(quants)[0] if quants else None)
+            quant = ref.variant.upper() if ref.variant else default_quant(
+                {q: _local_bytes(local, names) for q, names in quants.items()})
             files = quants.get(quant or "") if quant else [f for f in local.files if f.endswith(".gguf")]
             if not files:
                 raise NotFoundError(f"{ref.repo_id} has no local quantization {quant}",
@@ -392,6 +392,14 @@ class ChatService:
     def close(self) -> None:
         self.batches.close()
         self.manager.close()
+
+
+def _local_bytes(local: LocalModel, names: list[str]) -> int | None:
+    """Bytes on disk of some files of a local model (None if one cannot be read)."""
+    try:
+        return sum(local.file_path(n).stat().st_size for n in names)
+    except OSError:
+        return None
 
 
 def _default_backend(formats: list[str]) -> str:
