@@ -5,21 +5,58 @@ routes from this table, widgets answer ``{"kind": "call", "method": name, "param
 messages through ``call()``, and the OpenAPI document is checked against it, so the sidebar and a
 notebook widget can never drift apart. Parameters are validated here (typed ``ValidationError``
 naming the parameter), results are plain JSON.
+
+Two kinds of caller: a trusted Python caller (a notebook widget in the user's kernel) reaches any
+path, as ``engine.training.start(dataset="/data/x.jsonl")`` does; a *confined* caller (REST) passes
+``roots`` and may only name server paths inside them (see ``PathRule``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ValidationError
+from .config import MAX_MODEL_DIRS, MAX_PATH_CHARS, SETTING_LIMITS
+from .errors import ForbiddenPathError, ValidationError
 
 if TYPE_CHECKING:
     from .engine import Engine
 
 _MISSING = object()
+
+#: Keys of ``roots`` (see ``call``): Jupyter's root_dir (the user's notebooks and data) and the studio home.
+ROOT_DIR = "root_dir"
+STUDIO_HOME = "home"
+
+
+@dataclass(frozen=True)
+class PathRule:
+    """A parameter that names a file or folder on the server.
+
+    For a confined caller the value must resolve (``~`` expanded, symlinks followed, ``..`` applied)
+    inside one of ``roots``; the resolved absolute path is what the engine receives. A relative
+    path is taken from the first root, as Jupyter's contents API does (unless ``relative`` is off).
+    ``is_name`` picks the values that are not paths at all (a stored dataset's name).
+    """
+
+    roots: tuple[str, ...]
+    is_name: Callable[[str], bool] | None = None
+    relative: bool = True
+    hint: str = ""
+
+
+def _is_dataset_name(value: str) -> bool:
+    from .engine.training.service import looks_like_path  # the engine's own rule, kept
+
+    return not looks_like_path(value)
+
+
+_DATA_FILE = PathRule((ROOT_DIR,), is_name=_is_dataset_name,
+                      hint="Or upload the file (POST /datasets) and give the dataset's name")
+_SERVER_PATH = PathRule((ROOT_DIR, STUDIO_HOME))
 
 
 @dataclass(frozen=True)
@@ -31,6 +68,7 @@ class Param:
     default: Any = None
     choices: tuple[str, ...] | None = None
     description: str = ""
+    confine: PathRule | None = None  # a server path: confined for REST callers
 
 
 # What a JupyterHub or custom jupyter_server Authorizer is asked to allow for each operation.
@@ -118,8 +156,62 @@ def _coerce(param: Param, value: Any) -> Any:
     raise AssertionError(f"unknown parameter type {t}")
 
 
-def bind(op: Operation, values: dict[str, Any]) -> dict[str, Any]:
-    """Validate ``values`` against ``op``'s parameters; unknown names are rejected."""
+def _confine(param: Param, value: str, roots: Mapping[str, Path | str | None]) -> str:
+    """``value`` resolved inside one of the parameter's roots, else ForbiddenPathError (403).
+
+    The answer is the same whether or not an outside path exists, so nothing about files outside
+    the roots can be learned from it.
+    """
+    rule = param.confine
+    assert rule is not None
+    if rule.is_name is not None and rule.is_name(value):
+        return value
+    if not value.strip() or "\x00" in value or len(value) > MAX_PATH_CHARS:
+        raise ValidationError(f"Parameter '{param.name}' must be a path of 1 to {MAX_PATH_CHARS} characters "
+                              "without NUL", details={"parameter": param.name})
+    allowed = [Path(r) for k in rule.roots if (r := roots.get(k))]
+    try:
+        path = Path(value).expanduser()
+    except RuntimeError:  # "~someone" without a home directory: a plain (relative) name
+        path = Path(value)
+    if not path.is_absolute() and not rule.relative:
+        raise ValidationError(f"Parameter '{param.name}' must be an absolute path, got {value[:200]!r}",
+                              details={"parameter": param.name, "value": value[:200]})
+    resolved = _inside(path, allowed)
+    if resolved is None:
+        shown = [str(r) for r in allowed]
+        raise ForbiddenPathError(
+            f"Parameter '{param.name}' must name a path inside {' or '.join(shown) or 'an allowed folder'}",
+            details={"parameter": param.name, "allowed_roots": shown},
+            resolution_steps=[s for s in (f"Give a path inside {' or '.join(shown)}" if shown else "",
+                                          rule.hint) if s])
+    return str(resolved)
+
+
+def _inside(path: Path, roots: list[Path]) -> Path | None:
+    """``path`` resolved (relative: from the first root), if that lies inside one of ``roots``."""
+    if not roots:
+        return None
+    try:
+        # Non-strict: every symlink that exists is followed, a missing tail (an output folder still
+        # to be made) is normalised, so "root/new/../../x" and links out of the root are seen for what they are.
+        real = (roots[0] / path).resolve()
+        for root in roots:
+            base = root.resolve()
+            if real == base or base in real.parents:
+                return real
+    except (OSError, RuntimeError, ValueError):  # a symlink loop (Python 3.11 raises RuntimeError)
+        pass
+    return None
+
+
+def bind(op: Operation, values: dict[str, Any], roots: Mapping[str, Path | str | None] | None = None
+         ) -> dict[str, Any]:
+    """Validate ``values`` against ``op``'s parameters; unknown names are rejected.
+
+    ``roots`` (REST: ``{ROOT_DIR: ..., STUDIO_HOME: ...}``) confines path parameters to those
+    folders; ``None`` is a trusted Python caller, whose paths are passed on as given.
+    """
     known = {p.name for p in op.params}
     unknown = sorted(set(values) - known)
     if unknown:
@@ -133,7 +225,11 @@ def bind(op: Operation, values: dict[str, Any]) -> dict[str, Any]:
                 raise ValidationError(f"Parameter '{p.name}' is required", details={"parameter": p.name})
             out[p.name] = p.default
         else:
-            out[p.name] = _coerce(p, value)
+            value = _coerce(p, value)
+            if p.confine is not None and roots is not None:
+                value = ([_confine(p, v, roots) for v in value] if isinstance(value, list)
+                         else _confine(p, value, roots))
+            out[p.name] = value
     return out
 
 
@@ -143,7 +239,7 @@ def bind(op: Operation, values: dict[str, Any]) -> dict[str, Any]:
 def _search(eng: Engine, q, task, backend, status, format, sort, limit, hub):
     models = eng.library.search(q or "", task=task, backend=backend, status=status, format=format,
                                 sort=sort, limit=limit, hub=hub)
-    return {"models": [m.to_dict() for m in models], "hub_error": eng.library.hub_error if hub else None}
+    return {"models": [m.to_dict() for m in models], "hub_error": models.hub_error if hub else None}
 
 
 def _local(eng: Engine):
@@ -231,12 +327,22 @@ def _training_estimate(eng: Engine, base, dataset, **config):
 
 
 def _video_generate(eng: Engine, model, prompt, image_base64, lora_scale, offload, **options):
-    return eng.video.generate(model, prompt, image=image_base64, lora_scale=lora_scale, offload=offload,
+    from .engine.video import decode_base64
+
+    # Decoded here: given as text, the engine would also read a server file of that name.
+    image = decode_base64(image_base64, "image_base64") if image_base64 is not None else None
+    return eng.video.generate(model, prompt, image=image, lora_scale=lora_scale, offload=offload,
                               **{k: v for k, v in options.items() if v is not None}).to_dict()
 
 
 def _video_plan(eng: Engine, model, offload, has_image, **values):
     return eng.video.plan(model, offload=offload, has_image=has_image, **values)
+
+
+def _setting(name: str) -> Param:
+    """A settings.update parameter typed and described from ``config.SETTING_LIMITS``."""
+    limit = SETTING_LIMITS[name]
+    return Param(name, "int" if limit.type is int else "float", "body", description=limit.describe())
 
 
 _STATES = ("queued", "running", "paused", "completed", "failed", "cancelled", "interrupted")
@@ -316,9 +422,12 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("settings.update", "PATCH", "/settings",
               lambda eng, **changes: eng.update_settings({k: v for k, v in changes.items() if v is not None}),
               "Change settings at run time", (
-                  Param("max_concurrent_downloads", "int", "body"), Param("files_per_download", "int", "body"),
-                  Param("memory_budget", "int", "body"), Param("idle_ttl", "float", "body"),
-                  Param("extra_model_dirs", "list[str]", "body"))),
+                  _setting("max_concurrent_downloads"), _setting("files_per_download"),
+                  _setting("memory_budget"), _setting("idle_ttl"),
+                  Param("extra_model_dirs", "list[str]", "body",
+                        description=f"at most {MAX_MODEL_DIRS} absolute folder paths (REST: inside root_dir or "
+                                    "the studio home)",
+                        confine=PathRule((ROOT_DIR, STUDIO_HOME), relative=False)))),
     Operation("system.snapshot", "GET", "/system", lambda eng: eng.system.snapshot().to_dict(),
               "CPU, RAM, disks and GPUs"),
     Operation("chat.models", "GET", "/chat/models", lambda eng: {"models": eng.chat.models()},
@@ -344,6 +453,15 @@ OPERATIONS: tuple[Operation, ...] = (
                   *_SAMPLING, _BACKEND, Param("quantization", "str", "body")), status=202, action="execute"),
     Operation("batch.get", "GET", "/batches/{job_id}", lambda eng, job_id: eng.chat.batch_results(job_id),
               "A batch job and the answers so far", (_JOB,)),
+    Operation("batch.list", "GET", "/batches",
+              lambda eng, state, limit: {"batches": [j.to_dict() for j in eng.chat.batch_list(state, limit=limit)]},
+              "Batch jobs, newest first", (Param("state", "str", choices=_STATES), Param("limit", "int", default=200))),
+    Operation("batch.cancel", "POST", "/batches/{job_id}/cancel",
+              lambda eng, job_id: eng.chat.batch_cancel(job_id).to_dict(),
+              "Stop a batch (the answers so far are kept; resume continues it)", (_JOB,)),
+    Operation("batch.resume", "POST", "/batches/{job_id}/resume",
+              lambda eng, job_id: eng.chat.batch_resume(job_id).to_dict(),
+              "Continue a cancelled, failed or interrupted batch with its unanswered prompts", (_JOB,)),
     Operation("datasets.list", "GET", "/datasets",
               lambda eng: {"datasets": [d.to_dict() for d in _datasets(eng).list()]}, "Imported training datasets"),
     Operation("datasets.get", "GET", "/datasets/{name}", lambda eng, name: _datasets(eng).get(name).to_dict(),
@@ -372,7 +490,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("training.start", "POST", "/training/runs", _training_start,
               "Start a LoRA fine-tuning run (validated before the worker starts)", (
                   Param("base", "str", "body", required=True, description="local/name, org/name[:QUANT]"),
-                  Param("dataset", "str", "body", required=True, description="a stored dataset or a file path"),
+                  Param("dataset", "str", "body", required=True, confine=_DATA_FILE,
+                        description="a stored dataset's name, or a data file's path (REST: inside root_dir)"),
                   *_TRAIN_CONFIG), status=202),
     Operation("training.runs", "GET", "/training/runs", lambda eng, limit: {"runs": eng.training.runs(limit=limit)},
               "Training runs, newest first, with their last metrics", (Param("limit", "int", default=200),)),
@@ -394,10 +513,14 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("training.merge", "POST", "/training/runs/{job_id}/merge",
               lambda eng, job_id, out_dir: {"path": eng.training.merge(job_id, out_dir=out_dir)},
               "Merge the adapter into the base model and save a model folder",
-              (_JOB, Param("out_dir", "str", "body"))),
+              (_JOB, Param("out_dir", "str", "body", confine=_SERVER_PATH,
+                           description="default: the run's folder (REST: inside root_dir or the studio home)"))),
     Operation("training.estimate", "POST", "/training/estimate", _training_estimate,
               "Rough memory and time of a run", (
-                  Param("base", "str", "body", required=True), Param("dataset", "str", "body"), *_TRAIN_CONFIG),
+                  Param("base", "str", "body", required=True),
+                  Param("dataset", "str", "body", confine=_DATA_FILE,
+                        description="a stored dataset's name, or a data file's path (REST: inside root_dir)"),
+                  *_TRAIN_CONFIG),
               action="read"),
     Operation("video.models", "GET", "/video/models", lambda eng: {"models": eng.video.models()},
               "Video models: local diffusers pipelines and the catalog's, with defaults, rules and size presets"),
@@ -417,7 +540,9 @@ OPERATIONS: tuple[Operation, ...] = (
                   Param("negative_prompt", "str", "body"),
                   Param("image_base64", "str", "body", description="PNG/JPEG/WebP as base64 (a data: URL too)"),
                   *_VIDEO_SHAPE, Param("seed", "int", "body", description="0..2**32-1; default: random (saved)"),
-                  Param("lora", "str", "body", description="path of LoRA weights (.safetensors or a folder)"),
+                  Param("lora", "str", "body", confine=_SERVER_PATH,
+                        description="path of LoRA weights (.safetensors or a folder; REST: inside root_dir or the "
+                                    "studio home)"),
                   Param("lora_scale", "float", "body", default=1.0), _OFFLOAD), status=202, max_body=_IMAGE_BODY),
     Operation("video.list", "GET", "/video",
               lambda eng, state, limit: {"generations": [j.to_dict() for j in eng.video.list(state, limit=limit)]},
@@ -440,12 +565,16 @@ OPERATIONS: tuple[Operation, ...] = (
 BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS}
 
 
-def call(engine: Engine, name: str, params: dict[str, Any] | None = None) -> Any:
-    """Run operation ``name`` with JSON ``params`` (validated) and return its JSON result."""
+def call(engine: Engine, name: str, params: dict[str, Any] | None = None, *,
+         roots: Mapping[str, Path | str | None] | None = None) -> Any:
+    """Run operation ``name`` with JSON ``params`` (validated) and return its JSON result.
+
+    ``roots`` confines path parameters (see ``bind``); ``None`` (a kernel's widgets) keeps full paths.
+    """
     op = BY_NAME.get(name) if isinstance(name, str) else None
     if op is None:
         raise ValidationError(f"Unknown operation {name!r}", details={"operation": name,
                                                                       "known": sorted(BY_NAME)})
     if params is not None and not isinstance(params, dict):
         raise ValidationError("params must be an object", details={"operation": name})
-    return op.handler(engine, **bind(op, params or {}))
+    return op.handler(engine, **bind(op, params or {}, roots))

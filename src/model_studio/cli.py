@@ -43,8 +43,8 @@ def cmd_search(eng, args) -> int:
     rows = [(m.id, m.task, ",".join(m.formats), human_size(m.size), m.status, m.license, _quants(m))
             for m in models]
     print(table(("id", "task", "formats", "size", "status", "license", "quants"), rows))
-    if eng.library.hub_error and not args.offline:
-        print(f"(Hub unreachable, showing catalog and local models: {eng.library.hub_error['message']})",
+    if models.hub_error and not args.offline:
+        print(f"(Hub unreachable, showing catalog and local models: {models.hub_error['message']})",
               file=sys.stderr)
     return EXIT_OK
 

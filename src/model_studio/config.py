@@ -6,13 +6,135 @@ so a Jupyter config file (``c.Settings.max_concurrent_downloads = 4``) can set i
 
 from __future__ import annotations
 
+import logging
+import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from traitlets import Bool, Float, Int, List, Unicode, default, validate
 from traitlets.config import Configurable
 
 from .errors import ValidationError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The type and inclusive bounds of one numeric setting."""
+
+    type: type  # int or float; a bool is neither
+    minimum: int | float
+    maximum: int | float
+    unit: str
+    note: str = ""
+
+    def describe(self) -> str:
+        """``1 to 32 jobs`` (with the note), for messages, help texts and API descriptions."""
+        text = f"{_number(self.minimum)} to {_number(self.maximum)} {self.unit}"
+        return text + (f" ({self.note})" if self.note else "")
+
+    def check(self, name: str, value: Any) -> int | float:
+        """``value`` as this setting's type, or a ValidationError naming the setting.
+
+        Booleans are not numbers (``True`` is not 1) and non-finite floats (NaN, Infinity, and
+        ``1e309``, which JSON parses to Infinity) are refused: they could not be saved as JSON.
+        """
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        if not numeric or (self.type is int and not isinstance(value, int)):
+            problem = "an integer" if self.type is int else "a number"
+        elif isinstance(value, float) and not math.isfinite(value):
+            problem = "a finite number"
+        elif not self.minimum <= value <= self.maximum:
+            problem = "a number"
+        else:
+            return self.type(value)
+        raise ValidationError(f"{name} must be {problem} from {self.describe()}, got {_shown(value)}",
+                              details={"setting": name, "value": json_safe(value), "minimum": self.minimum,
+                                       "maximum": self.maximum, "unit": self.unit})
+
+
+#: Bounds of every numeric setting, defined once: the traits below enforce them, ``api.py``'s
+#: settings.update parameters and the OpenAPI schema read them.
+SETTING_LIMITS: dict[str, Limit] = {
+    "max_concurrent_downloads": Limit(int, 1, 32, "jobs"),
+    "files_per_download": Limit(int, 1, 32, "files"),
+    "download_retries": Limit(int, 0, 100, "attempts"),
+    "retry_backoff": Limit(float, 0.0, 600.0, "seconds"),
+    "stall_timeout": Limit(float, 0.0, 86_400.0, "seconds"),
+    "memory_budget": Limit(int, 0, 2**50, "bytes", "0: 80% of RAM"),
+    "idle_ttl": Limit(float, 0.0, 2_592_000.0, "seconds", "0: never unload; 30 days at most"),
+    "hub_search_ttl": Limit(float, 0.0, 86_400.0, "seconds"),
+    "hub_connect_timeout": Limit(float, 0.1, 600.0, "seconds"),
+    "hub_timeout": Limit(float, 0.1, 3_600.0, "seconds"),
+    "hub_retry_after": Limit(float, 0.0, 86_400.0, "seconds"),
+    "hub_search_wait": Limit(float, 0.0, 600.0, "seconds"),
+    "event_interval": Limit(float, 0.0, 60.0, "seconds"),
+}
+#: ``extra_model_dirs``: at most this many folders, each an absolute path (after ``~``) of at most
+#: ``MAX_PATH_CHARS`` characters without NUL.
+MAX_MODEL_DIRS = 64
+MAX_PATH_CHARS = 4096
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` if strict JSON can hold it, else a short text (NaN, Infinity, objects)."""
+    if value is None or isinstance(value, bool | int | str):
+        return value[:200] if isinstance(value, str) else value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    return _shown(value)
+
+
+def _number(value: int | float) -> int | float:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def check_model_dirs(value: Any, name: str = "extra_model_dirs") -> list[str]:
+    """``value`` if it is a list of at most ``MAX_MODEL_DIRS`` absolute folder paths, else ValidationError."""
+    if not isinstance(value, list | tuple):
+        raise ValidationError(f"{name} must be a list of folder paths, got {_shown(value)}",
+                              details={"setting": name, "value": json_safe(value)})
+    if len(value) > MAX_MODEL_DIRS:
+        raise ValidationError(f"{name} holds {len(value)} folders; at most {MAX_MODEL_DIRS} are allowed",
+                              details={"setting": name, "count": len(value), "maximum": MAX_MODEL_DIRS})
+    for i, entry in enumerate(value):
+        problem = None
+        if not isinstance(entry, str) or not entry.strip():
+            problem = "must be a non-empty folder path"
+        elif len(entry) > MAX_PATH_CHARS:
+            problem = f"is longer than {MAX_PATH_CHARS} characters"
+        elif "\x00" in entry:
+            problem = "contains a NUL character"
+        elif not Path(entry).expanduser().is_absolute():
+            problem = "must be an absolute path (or start with ~)"
+        if problem:
+            raise ValidationError(f"{name}[{i}] {problem}, got {_shown(entry)}",
+                                  details={"setting": name, "index": i, "value": json_safe(entry)})
+    return list(value)
+
+
+class _BoundedInt(Int):  # type: ignore[type-arg]
+    """An Int whose type and bounds come from ``SETTING_LIMITS`` (no bools, no floats)."""
+
+    def validate(self, obj: Any, value: Any) -> int:
+        name = str(self.name)
+        return int(SETTING_LIMITS[name].check(name, value))
+
+
+class _BoundedFloat(Float):  # type: ignore[type-arg]
+    """A Float whose bounds come from ``SETTING_LIMITS``; finite only (no NaN, no Infinity, no bools)."""
+
+    def validate(self, obj: Any, value: Any) -> float:
+        name = str(self.name)
+        return float(SETTING_LIMITS[name].check(name, value))
 
 
 def _env(name: str, fallback: str | None = None) -> str | None:
@@ -36,20 +158,40 @@ class Settings(Configurable):
         config=True
     )
     offline = Bool(help="Never call the Hub (HF_HUB_OFFLINE).").tag(config=True)
-    max_concurrent_downloads = Int(2, help="Download jobs running at once.").tag(config=True)
-    files_per_download = Int(4, help="Files of one download fetched in parallel.").tag(config=True)
-    download_retries = Int(5, help="Attempts per file for transient network errors.").tag(config=True)
-    retry_backoff = Float(0.5, help="First retry delay in seconds; doubles each attempt.").tag(config=True)
-    stall_timeout = Float(20.0, help="Seconds without a byte before a transfer counts as failed.").tag(
+    max_concurrent_downloads = _BoundedInt(2, help="Download jobs running at once.").tag(config=True)
+    files_per_download = _BoundedInt(4, help="Files of one download fetched in parallel.").tag(config=True)
+    download_retries = _BoundedInt(5, help="Attempts per file for transient network errors.").tag(config=True)
+    retry_backoff = _BoundedFloat(0.5, help="First retry delay in seconds; doubles each attempt.").tag(
+        config=True
+    )
+    stall_timeout = _BoundedFloat(20.0, help="Seconds without a byte before a transfer counts as failed.").tag(
         config=True
     )
     extra_model_dirs = List(Unicode(), help="Folders scanned for loose GGUF files and model folders.").tag(
         config=True
     )
-    memory_budget = Int(0, help="Bytes of memory loaded models may hold (0: 80% of RAM).").tag(config=True)
-    idle_ttl = Float(1800.0, help="Seconds an unused loaded model stays in memory.").tag(config=True)
-    hub_search_ttl = Float(300.0, help="Seconds a Hub search answer is cached.").tag(config=True)
-    event_interval = Float(0.25, help="Seconds between coalesced job updates per job.").tag(config=True)
+    memory_budget = _BoundedInt(0, help="Bytes of memory loaded models may hold (0: 80% of RAM).").tag(
+        config=True
+    )
+    idle_ttl = _BoundedFloat(1800.0, help="Seconds an unused loaded model stays in memory (0: never unload).").tag(
+        config=True
+    )
+    hub_search_ttl = _BoundedFloat(300.0, help="Seconds a Hub search answer is cached.").tag(config=True)
+    hub_connect_timeout = _BoundedFloat(
+        3.0, help="Seconds to connect to the Hub for metadata (search, model info, file lists); transfers "
+        "keep their own timeouts."
+    ).tag(config=True)
+    hub_timeout = _BoundedFloat(15.0, help="Seconds a Hub metadata call waits for the answer once connected.").tag(
+        config=True
+    )
+    hub_retry_after = _BoundedFloat(
+        30.0, help="Seconds Hub metadata calls fail at once after the Hub could not be reached (no retry storm)."
+    ).tag(config=True)
+    hub_search_wait = _BoundedFloat(
+        3.0, help="Seconds a search waits for the Hub before answering from the catalog and local models "
+        "(a late Hub answer is cached for the next search)."
+    ).tag(config=True)
+    event_interval = _BoundedFloat(0.25, help="Seconds between coalesced job updates per job.").tag(config=True)
 
     @default("home")
     def _home_default(self) -> str:
@@ -77,34 +219,22 @@ class Settings(Configurable):
 
     @default("extra_model_dirs")
     def _extra_default(self) -> list[str]:
+        # A relative folder in the variable means one below the current folder, as in a shell.
         raw = _env("MODEL_STUDIO_MODEL_DIRS") or ""
-        return [p for p in raw.split(os.pathsep) if p]
+        return [str(Path(p).expanduser().absolute()) for p in raw.split(os.pathsep) if p][:MAX_MODEL_DIRS]
 
     @default("max_concurrent_downloads")
     def _concurrency_default(self) -> int:
-        return int(_env("MODEL_STUDIO_MAX_DOWNLOADS", "2") or 2)
+        raw = _env("MODEL_STUDIO_MAX_DOWNLOADS", "2") or "2"
+        try:
+            return int(SETTING_LIMITS["max_concurrent_downloads"].check("MODEL_STUDIO_MAX_DOWNLOADS", int(raw)))
+        except ValueError:  # ValidationError is a ValueError too: a bad variable must not stop the studio
+            log.warning("ignoring MODEL_STUDIO_MAX_DOWNLOADS=%r (expected 1..32)", raw)
+            return 2
 
-    @validate("max_concurrent_downloads", "files_per_download")
-    def _positive(self, proposal):
-        value = proposal["value"]
-        if not 1 <= value <= 32:
-            raise ValidationError(
-                f"{proposal['trait'].name} must be between 1 and 32, got {value}",
-                details={"setting": proposal["trait"].name, "value": value},
-            )
-        return value
-
-    @validate("memory_budget")
-    def _budget(self, proposal):
-        if proposal["value"] < 0:
-            raise ValidationError("memory_budget must be >= 0 bytes", details={"value": proposal["value"]})
-        return proposal["value"]
-
-    @validate("idle_ttl")
-    def _ttl(self, proposal):
-        if proposal["value"] < 0:
-            raise ValidationError("idle_ttl must be >= 0 seconds", details={"value": proposal["value"]})
-        return proposal["value"]
+    @validate("extra_model_dirs")
+    def _dirs(self, proposal):
+        return check_model_dirs(proposal["value"])
 
     # Derived paths ---------------------------------------------------------------------------
 

@@ -92,6 +92,15 @@ class GatedRepoError(StudioError, PermissionError):
     http_status = 403
 
 
+class ForbiddenPathError(StudioError, PermissionError):
+    """A server path outside the folders this caller may reach (REST: Jupyter's root_dir, the studio home).
+
+    403 whether or not the path exists, so a caller cannot probe the server's files.
+    """
+
+    http_status = 403
+
+
 # --- network and integrity ----------------------------------------------------------------------
 
 
@@ -147,6 +156,7 @@ ERROR_TYPES: dict[str, type[StudioError]] = {
         ConflictError,
         PermissionDeniedError,
         GatedRepoError,
+        ForbiddenPathError,
         NetworkError,
         IntegrityError,
         DiskSpaceError,

@@ -61,7 +61,8 @@ def lab(request, tmp_path_factory, fake_hub_session):
         MODEL_STUDIO_HOME=str(tmp / "home"), HF_HOME=str(tmp / "hf"), HF_HUB_CACHE=str(tmp / "hf" / "hub"),
         HF_ENDPOINT=fake_hub_session.url, HF_HUB_DISABLE_XET="1", MODEL_STUDIO_NO_STARTER="1",
         JUPYTER_CONFIG_DIR=str(tmp / "jupyter-config"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
-        PYTHONPATH=str(REPO),
+        # The repository first; a PYTHONPATH already set (a worktree's src) is kept after it.
+        PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
     )
     for name in getattr(request.module, "LAB_ENV_DROP", ()):
         env.pop(name, None)

@@ -82,7 +82,7 @@ def test_hub_search_is_cached_and_offline_is_tolerated(engine, fake_hub):
     assert len(hub_calls) == 1
     engine.settings.hf_endpoint = "http://127.0.0.1:9"  # the Hub goes away (nothing listens there)
     results = engine.library.search("qwen", limit=10)
-    assert results and engine.library.hub_error["type"] == "NetworkError"
+    assert results and results.hub_error["type"] == "NetworkError"
 
 
 def test_info_lists_files_quantizations_sizes_and_metadata(engine, fake_hub):

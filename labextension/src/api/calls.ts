@@ -1,5 +1,5 @@
 /**
- * Chat-model, training, dataset and video calls, written once over an operation invoker: the sidebar's RestSource
+ * Chat-model, batch, training, dataset and video calls, written once over an operation invoker: the sidebar's RestSource
  * sends them as REST requests, the notebook widgets' WidgetSource as `{kind: "call"}` messages.
  */
 import { asDataset, asJob, asList, asText, compact, OPERATION } from './source';
@@ -101,6 +101,24 @@ export abstract class OperationCalls {
 
   unloadModel(model: string): Promise<unknown> {
     return this.invoke(OPERATION.chatUnload, { model });
+  }
+
+  // Batches ------------------------------------------------------------------------------------
+
+  async batches(state?: JobStateName | null, limit?: number | null): Promise<Job[]> {
+    return asList<Job>(
+      await this.invoke(OPERATION.batchList, compact({ state, limit })),
+      'batches',
+      'jobs'
+    );
+  }
+
+  async cancelBatch(jobId: string): Promise<Job> {
+    return asJob(await this.invoke(OPERATION.batchCancel, { job_id: jobId }));
+  }
+
+  async resumeBatch(jobId: string): Promise<Job> {
+    return asJob(await this.invoke(OPERATION.batchResume, { job_id: jobId }));
   }
 
   // Video --------------------------------------------------------------------------------------

@@ -116,6 +116,12 @@ export interface DataSource {
   videoLoaded(): Promise<VideoPipeline[]>;
   /** Free the pipeline held on `device`, or on every device (`video.unload`; refused while it generates). */
   unloadVideo(device?: string): Promise<VideoUnloadResult>;
+  /** Batch jobs (kind "batch"), newest first (`batch.list`). */
+  batches(state?: JobStateName | null, limit?: number | null): Promise<Job[]>;
+  /** Stop a batch; the answers so far are kept (`batch.cancel`). */
+  cancelBatch(jobId: string): Promise<Job>;
+  /** Continue a stopped batch with its unanswered prompts only (`batch.resume`). */
+  resumeBatch(jobId: string): Promise<Job>;
 }
 
 /** A job from an operation result that may be the job itself or `{job: ...}`. */
@@ -218,7 +224,10 @@ export const OPERATION = {
   videoDelete: 'video.delete',
   videoMedia: 'video.media',
   videoLoaded: 'video.loaded',
-  videoUnload: 'video.unload'
+  videoUnload: 'video.unload',
+  batchList: 'batch.list',
+  batchCancel: 'batch.cancel',
+  batchResume: 'batch.resume'
 } as const;
 
 /** A failed operation, carrying the server's typed error (`{"error": {...}}`). */

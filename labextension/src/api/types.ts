@@ -205,6 +205,8 @@ export interface BackendInfo {
 export interface SettingsResult {
   settings: Record<string, unknown>;
   mutable: string[];
+  /** What was wrong with settings.json at start-up (each entry was skipped). */
+  file_errors?: { setting: string | null; message: string; value?: unknown }[];
 }
 
 export type SettingsUpdate = Partial<{

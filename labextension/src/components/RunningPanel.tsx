@@ -2,6 +2,7 @@ import * as React from 'react';
 
 import type { DataSource } from '../api/source';
 import type { LoadedModel, VideoPipeline } from '../api/types';
+import { BatchJobs } from './BatchJobs';
 import { ErrorBanner } from './ErrorBanner';
 import { formatBytes, formatDuration, testIdPart } from './format';
 
@@ -13,7 +14,8 @@ export interface RunningPanelProps {
 
 /**
  * Models held in memory (`chat.loaded`): backend, memory, context, idle time, Unload; below them
- * the video pipelines (`video.loaded`, one per device), each with its own Unload.
+ * the video pipelines (`video.loaded`, one per device), each with its own Unload, and the batch
+ * jobs (`batch.list`) with their progress, Cancel and Resume.
  */
 export function RunningPanel(props: RunningPanelProps): JSX.Element {
   const { source } = props;
@@ -167,6 +169,7 @@ export function RunningPanel(props: RunningPanelProps): JSX.Element {
           </div>
         </section>
       )}
+      <BatchJobs source={source} />
     </div>
   );
 }

@@ -1,3 +1,4 @@
+export { BatchJobs } from './BatchJobs';
 export { ChatMarkdown } from './ChatMarkdown';
 export { ChatPanel } from './ChatPanel';
 export { DownloadsPanel } from './DownloadsPanel';

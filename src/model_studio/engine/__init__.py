@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import tempfile
+import threading
 import types
+from pathlib import Path
 from typing import Any
 
-from ..config import Settings
+from traitlets import TraitError
+
+from ..config import Settings, json_safe
 from ..errors import ValidationError
 from .chat import ChatService
 from .downloads import DownloadManager
@@ -38,6 +44,9 @@ class Engine:
         explicit = settings is not None
         self.settings = settings or Settings()
         self.settings.home_path.mkdir(parents=True, exist_ok=True)
+        #: Problems found in settings.json at start-up (each entry skipped), shown by settings_dict().
+        self.settings_file_errors: list[dict[str, Any]] = []
+        self._settings_lock = threading.Lock()
         if not explicit:
             self._load_saved_settings()
         self.bus = EventBus(self.settings.event_interval)
@@ -60,56 +69,101 @@ class Engine:
     # Settings ----------------------------------------------------------------------------------
 
     @property
-    def _settings_file(self):
+    def _settings_file(self) -> Path:
         return self.settings.home_path / "settings.json"
 
     def _load_saved_settings(self) -> None:
+        """Apply settings.json key by key: a bad file or value is logged, listed in
+        ``settings_dict()["file_errors"]`` and skipped, never fatal (the studio starts with defaults)."""
+        path = self._settings_file
         try:
-            saved = json.loads(self._settings_file.read_text())
-        except (OSError, ValueError):
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return
+        except (OSError, UnicodeDecodeError) as exc:
+            self._settings_file_error(None, f"{path.name} could not be read ({exc}); using the defaults")
+            return
+        try:
+            saved = json.loads(text)  # NaN/Infinity (written by older versions) parse; the traits refuse them
+        except (ValueError, RecursionError) as exc:
+            self._settings_file_error(None, f"{path.name} is not valid JSON ({exc}); using the defaults")
+            return
+        if not isinstance(saved, dict):
+            self._settings_file_error(None, f"{path.name} must hold a JSON object, not {type(saved).__name__}; "
+                                            "using the defaults")
             return
         for key, value in saved.items():
-            if key in self.MUTABLE_SETTINGS:
-                try:
-                    setattr(self.settings, key, value)
-                except Exception:
-                    log.warning("ignoring saved setting %s=%r", key, value)
+            if key not in self.MUTABLE_SETTINGS:
+                self._settings_file_error(key, f"{key!r} is not a setting that can be saved; ignored")
+                continue
+            try:
+                setattr(self.settings, key, value)
+            except (ValidationError, TraitError) as exc:
+                message = exc.message if isinstance(exc, ValidationError) else str(exc)
+                self._settings_file_error(key, f"{message}; the default is used", value)
+
+    def _settings_file_error(self, key: str | None, message: str, value: Any = None) -> None:
+        log.warning("model_studio: %s: %s", self._settings_file, message)
+        entry: dict[str, Any] = {"setting": key, "message": message}
+        if key is not None:
+            entry["value"] = json_safe(value)
+        self.settings_file_errors.append(entry)
 
     def settings_dict(self) -> dict[str, Any]:
-        """Every setting with its value, and which ones can change at run time."""
+        """Every setting with its value, which ones can change at run time, and what was wrong with
+        settings.json at start-up (``file_errors``). Always strict JSON (no NaN or Infinity)."""
         names = sorted(self.settings.trait_names(config=True))
         values = {n: getattr(self.settings, n) for n in names if n != "hf_token"}
         values["hf_token_set"] = bool(self.settings.hf_token)
-        return {"settings": values, "mutable": list(self.MUTABLE_SETTINGS)}
+        return {"settings": values, "mutable": list(self.MUTABLE_SETTINGS),
+                "file_errors": list(self.settings_file_errors)}
 
     def update_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
-        """Change run-time settings (validated, all or nothing) and save them for the next start."""
+        """Change run-time settings (validated, all or nothing) and save them for the next start.
+
+        Raises ValidationError naming the first bad setting; then nothing changes and nothing is saved.
+        """
         if not isinstance(changes, dict) or not changes:
             raise ValidationError("Give at least one setting to change", details={"mutable": list(self.MUTABLE_SETTINGS)})
-        bad = sorted(set(changes) - set(self.MUTABLE_SETTINGS))
+        bad = sorted(str(k) for k in set(changes) - set(self.MUTABLE_SETTINGS))
         if bad:
             raise ValidationError(f"Cannot change {', '.join(bad)} at run time",
                                   details={"settings": bad, "mutable": list(self.MUTABLE_SETTINGS)})
-        trial = Settings(**{k: getattr(self.settings, k) for k in self.MUTABLE_SETTINGS})
-        try:
+        with self._settings_lock:
+            trial = Settings(**{k: getattr(self.settings, k) for k in self.MUTABLE_SETTINGS})
             for key, value in changes.items():
-                setattr(trial, key, value)  # validators raise ValidationError; TraitError for bad types
-        except ValidationError:
-            raise
-        except Exception as exc:
-            raise ValidationError(f"Invalid setting: {exc}", details={"changes": changes}) from None
-        for key in changes:
-            setattr(self.settings, key, getattr(trial, key))
+                try:
+                    setattr(trial, key, value)  # the traits raise ValidationError naming the setting
+                except TraitError as exc:  # e.g. a list where a folder list holds a number
+                    raise ValidationError(f"Invalid value for {key}: {exc}",
+                                          details={"setting": key, "value": json_safe(value)}) from None
+            saved = {k: getattr(trial, k) for k in self.MUTABLE_SETTINGS}
+            self._save_settings(saved)
+            for key in changes:
+                setattr(self.settings, key, getattr(trial, key))
+            # The file now holds only valid values: what was wrong with it before is history.
+            self.settings_file_errors = []
         if "extra_model_dirs" in changes:
             self.library.local.folders = self.settings.model_dirs()
             self.library.invalidate()
         if "max_concurrent_downloads" in changes:
             self.runner.pump()
-        saved = {k: getattr(self.settings, k) for k in self.MUTABLE_SETTINGS}
-        tmp = self._settings_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(saved, indent=2))
-        tmp.replace(self._settings_file)
         return self.settings_dict()
+
+    def _save_settings(self, saved: dict[str, Any]) -> None:
+        """Write settings.json atomically: a temporary file unique to this call, then a rename, so
+        two processes (server and kernel) saving at once never mix or truncate each other's file."""
+        home = self.settings.home_path
+        fd, tmp = tempfile.mkstemp(prefix=".settings.", suffix=".json.tmp", dir=home)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(saved, f, indent=2, allow_nan=False)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self._settings_file)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def _model_changed(self, repo_id: str) -> None:
         self.library.invalidate(repo_id)
@@ -122,6 +176,7 @@ class Engine:
         self.chat.close()
         self.downloads.close()
         self.runner.close()
+        self.hub.close()
         self.bus.close()
         self.jobs.close()
 

@@ -2,19 +2,34 @@
 
 huggingface_hub reads ``HF_ENDPOINT`` at import time; the engine passes its own endpoint explicitly
 so a test (or a user switching mirrors) can point one engine at another hub without re-importing.
+
+A Hub that is down must not freeze the studio. huggingface_hub's own calls have no timeout (a
+stalled Hub blocks for ever) and its listings retry connection errors for ~23 s. Metadata calls
+here therefore carry a short connect timeout and no retries, a failed connection is remembered for
+``hub_retry_after`` seconds (a circuit breaker: calls in that window fail at once, one probe goes
+through when it ends), and callers that must not wait (search) run Hub calls in the client's own
+small thread pool, never in the threads other routes need.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from itertools import islice
+from pathlib import Path
+from typing import Any, TypeVar
 
 from .. import __version__
 from ..config import Settings
 from ..errors import GatedRepoError, NetworkError, NotFoundError, StudioError, ValidationError
 from .refs import HEX40, HEX64, safe_filename
+
+T = TypeVar("T")
+HUB_WORKERS = 4  # Hub calls in flight at once for callers that do not wait (search)
 
 
 @dataclass(frozen=True)
@@ -52,6 +67,9 @@ class HubClient:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._breaker = _Breaker()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     @property
     def endpoint(self) -> str:
@@ -82,11 +100,49 @@ class HubClient:
                 resolution_steps=["Unset HF_HUB_OFFLINE (or Settings.offline) to reach the Hub."],
             )
 
+    @property
+    def timeout(self) -> tuple[float, float, float, float]:
+        """httpx timeouts (connect, read, write, pool) in seconds for metadata calls; a tuple works
+        with whichever httpx flavour huggingface_hub uses."""
+        connect, read = self.settings.hub_connect_timeout, self.settings.hub_timeout
+        return (connect, read, read, connect)
+
+    @contextlib.contextmanager
+    def metadata_call(self, what: str, **context: Any) -> Iterator[None]:
+        """Guard one Hub metadata call: offline and breaker checks, typed errors, and a failed
+        connection remembered so the calls after it fail fast instead of each waiting."""
+        self.require_online(what)
+        endpoint = self.endpoint
+        probe = self._breaker.enter(endpoint, self.settings.hub_retry_after)
+        failure: str | None = None
+        try:
+            with hub_errors(**context):
+                yield
+        except NetworkError as exc:
+            cause = exc.__cause__
+            if cause is not None and _is_network_exception(cause):  # no answer, not an HTTP error status
+                failure = f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__
+            raise
+        finally:
+            self._breaker.leave(endpoint, failure, probe)
+
+    def submit(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Future[T]:
+        """Run a Hub call in the client's own small pool (callers then wait as long as they choose)."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(HUB_WORKERS, thread_name_prefix="model-studio-hub")
+            return self._pool.submit(fn, *args, **kwargs)
+
+    def close(self) -> None:
+        """Drop queued Hub calls; running ones end within their timeouts."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
     def repo(self, repo_id: str, revision: str | None = None) -> RemoteRepo:
         """A repo revision with every file's size and checksums."""
-        self.require_online(f"fetch metadata for {repo_id}")
-        with hub_errors(repo_id=repo_id, revision=revision):
-            info = self.api().model_info(repo_id, revision=revision, files_metadata=True)
+        info = self.model_info(repo_id, revision)
         commit = info.sha or ""
         if not HEX40.match(commit):
             raise NetworkError(f"The Hub gave no commit for {repo_id}", details={"repo_id": repo_id})
@@ -106,15 +162,79 @@ class HubClient:
             files.append(RemoteFile(path=path, size=int(size or 0), blob_id=blob_id, sha256=sha256))
         return RemoteRepo(repo_id=repo_id, commit=commit, files=files, info=info)
 
-    def model_info(self, repo_id: str, revision: str | None = None) -> Any:
-        self.require_online(f"fetch metadata for {repo_id}")
-        with hub_errors(repo_id=repo_id, revision=revision):
-            return self.api().model_info(repo_id, revision=revision, files_metadata=True)
+    def model_info(self, repo_id: str, revision: str | None = None, *, files_metadata: bool = True) -> Any:
+        timeout: Any = self.timeout  # huggingface_hub annotates a float; httpx takes the tuple
+        with self.metadata_call(f"fetch metadata for {repo_id}", repo_id=repo_id, revision=revision):
+            return self.api().model_info(repo_id, revision=revision, files_metadata=files_metadata, timeout=timeout)
 
-    def list_models(self, **kwargs: Any) -> list[Any]:
-        self.require_online("search the Hub")
-        with hub_errors():
-            return list(self.api().list_models(**kwargs))
+    def list_models(self, *, search: str | None = None, pipeline_tag: str | None = None,
+                    sort: str | None = None, limit: int = 50, full: bool = False) -> list[Any]:
+        """``HfApi.list_models``, as one timed request per page without its ~23 s of retries."""
+        from huggingface_hub import ModelInfo, get_session
+        from huggingface_hub.utils import hf_raise_for_status
+
+        params: dict[str, Any] = {"limit": limit}
+        for key, value in (("search", search), ("pipeline_tag", pipeline_tag), ("sort", sort)):
+            if value:
+                params[key] = value
+        if full:
+            params["full"] = True
+        url: str | None = f"{self.endpoint}/api/models"
+        items: list[dict[str, Any]] = []
+        with self.metadata_call("search the Hub"):
+            while url is not None and len(items) < limit:
+                r = get_session().get(url, params=params, headers=self.headers(), timeout=self.timeout)
+                hf_raise_for_status(r)
+                items.extend(r.json())
+                url, params = r.links.get("next", {}).get("url"), {}  # the next link carries the query
+        return [ModelInfo(**{"siblings": None, **item}) for item in islice(items, limit)]
+
+    def verify_checksums(self, repo_id: str, commit: str, cache_dir: Path) -> Any:
+        """``HfApi.verify_repo_checksums`` behind a short, timed probe: its file listing has no
+        timeout and retries for ~23 s, so an unreachable Hub is found out first."""
+        self.model_info(repo_id, commit, files_metadata=False)
+        with self.metadata_call(f"verify {repo_id}", repo_id=repo_id, revision=commit):
+            return self.api().verify_repo_checksums(repo_id, revision=commit, cache_dir=cache_dir)
+
+
+class _Breaker:
+    """Per endpoint: after a failed connection, calls fail fast until ``retry_after`` seconds pass;
+    then one probe goes through while the others still fail fast."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: dict[str, tuple[float, str]] = {}  # endpoint -> (monotonic time it opened, cause)
+        self._probing: set[str] = set()
+
+    def enter(self, endpoint: str, retry_after: float) -> bool:
+        """Let a call through (True when it is the probe after a window), or raise NetworkError."""
+        with self._lock:
+            state = self._open.get(endpoint)
+            if state is None:
+                return False
+            opened, cause = state
+            wait = opened + retry_after - time.monotonic()
+            if wait <= 0 and endpoint not in self._probing:
+                self._probing.add(endpoint)
+                return True
+        retry_in = round(max(wait, 0.0), 1)
+        when = f"in {retry_in:g} s" if retry_in > 0 else "now"
+        raise NetworkError(
+            f"The Hub is unreachable ({cause}); the studio tries it again {when}",
+            details={"cause": cause, "retry_in": retry_in, "unreachable_for": round(time.monotonic() - opened, 1)},
+            resolution_steps=["Check your network connection or HF_ENDPOINT",
+                              "Catalog and local models still work; retry in a moment"],
+        )
+
+    def leave(self, endpoint: str, failure: str | None, probe: bool) -> None:
+        """Record how a call that went through ended: ``failure`` says why the Hub gave no answer."""
+        with self._lock:
+            if probe:
+                self._probing.discard(endpoint)
+            if failure is None:
+                self._open.pop(endpoint, None)
+            else:
+                self._open[endpoint] = (time.monotonic(), failure)
 
 
 def _is_network_exception(exc: BaseException) -> bool:

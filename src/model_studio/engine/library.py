@@ -9,6 +9,8 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +77,15 @@ class ModelInfo:
         return asdict(self)
 
 
+class SearchResults(list[ModelInfo]):
+    """The models a search found, and ``hub_error`` (the error shape's inner dict) when the Hub part
+    is missing: per call, so concurrent searches never see each other's."""
+
+    def __init__(self, models: list[ModelInfo], hub_error: dict[str, Any] | None = None) -> None:
+        super().__init__(models)
+        self.hub_error = hub_error
+
+
 def _backends_for(formats: list[str]) -> list[str]:
     out = []
     if "gguf" in formats:
@@ -118,8 +129,9 @@ class Library:
         self._active_downloads = active_downloads or (lambda: set())
         self._catalog: dict[str, dict[str, Any]] | None = None
         self._hub_cache: dict[tuple, tuple[float, list[ModelInfo]]] = {}
+        self._hub_pending: dict[tuple, Future[list[ModelInfo]]] = {}  # one Hub call per search key
+        self._hub_overdue: set[Future[list[ModelInfo]]] = set()  # calls a search stopped waiting for
         self._lock = threading.Lock()
-        self.hub_error: dict[str, Any] | None = None  # why the last Hub search failed (offline)
         self._local_infos: dict[str, tuple[LocalModel, ModelInfo]] = {}
 
     # Catalog -----------------------------------------------------------------------------------
@@ -235,8 +247,12 @@ class Library:
         sort: str = "downloads",
         limit: int = 50,
         hub: bool = True,
-    ) -> list[ModelInfo]:
-        """Catalog, Hub and local models matching ``query`` and the filters, merged by id."""
+    ) -> SearchResults:
+        """Catalog, Hub and local models matching ``query`` and the filters, merged by id.
+
+        The Hub part waits at most ``hub_search_wait`` seconds; without it the answer comes from the
+        catalog and local models, with ``hub_error`` saying why.
+        """
         _check_choice("task", task, TASKS)
         _check_choice("backend", backend, BACKENDS)
         _check_choice("status", status, STATUSES)
@@ -248,8 +264,10 @@ class Library:
         q = query.strip().lower()
         local = {m.id: m for m in (self._from_local(x) for x in self.local.models())}
         hub_models: dict[str, ModelInfo] = {}
+        hub_error = None
         if hub and status != "local" and not self.settings.offline:
-            hub_models = {m.id: m for m in self._hub_search(q, task, limit)}
+            found, hub_error = self._hub_search(q, task, limit)
+            hub_models = {m.id: m for m in found}
         ids = list(dict.fromkeys([*local, *self.catalog(), *hub_models]))
         active = self._active_downloads()
         out = []
@@ -275,23 +293,55 @@ class Library:
             "name": lambda m: m.id.lower(),
             "recent": lambda m: -(m.last_modified or 0),
         }
-        return sorted(out, key=keys[sort])[:limit]
+        return SearchResults(sorted(out, key=keys[sort])[:limit], hub_error)
 
-    def _hub_search(self, query: str, task: str | None, limit: int) -> list[ModelInfo]:
+    def _hub_search(self, query: str, task: str | None, limit: int) -> tuple[list[ModelInfo], dict | None]:
+        """Hub models for a search and why they are missing, if they are (cached answers first).
+
+        The call runs in the Hub client's own pool, so a Hub that is down or slow holds none of the
+        threads other routes need; a search waits for it at most ``hub_search_wait`` seconds, and not
+        at all while an earlier call is already overdue. A late answer still fills the cache.
+        """
         key = (query, task, limit)
-        now = time.monotonic()
         with self._lock:
             hit = self._hub_cache.get(key)
-        if hit is not None and now - hit[0] < self.settings.hub_search_ttl:
-            return hit[1]
+            if hit is not None and time.monotonic() - hit[0] < self.settings.hub_search_ttl:
+                return hit[1], None
+            future = self._hub_pending.get(key)
+            started = future is None
+            if future is None:
+                future = self._hub_pending[key] = self.hub.submit(self._fetch_hub, key)
+            wait = 0.0 if self._hub_overdue else self.settings.hub_search_wait
+        if started:  # outside the lock: a call already done runs its callback at once
+            future.add_done_callback(lambda f: self._hub_call_done(key, f))
         try:
-            # full=True brings each result's file names, so GGUF quantizations show in the list
-            results = self.hub.list_models(search=query or None, pipeline_tag=task, sort="downloads",
-                                           limit=limit, full=True)
-            self.hub_error = None
-        except StudioError as exc:  # offline is fine: catalog and local still answer
-            self.hub_error = exc.to_dict()["error"]
-            return hit[1] if hit else []
+            return future.result(timeout=wait), None
+        except FutureTimeout:
+            with self._lock:
+                if not future.done():
+                    self._hub_overdue.add(future)
+            error = NetworkError(
+                "The Hub has not answered yet; showing catalog and local models",
+                details={"waited": wait, "pending": True},
+                resolution_steps=["Search again in a moment: the Hub's answer is kept when it arrives",
+                                  "Check your network connection or HF_ENDPOINT"])
+            return (hit[1] if hit else []), error.to_dict()["error"]
+        except StudioError as exc:  # offline or unreachable is fine: catalog and local still answer
+            return (hit[1] if hit else []), exc.to_dict()["error"]
+
+    def _hub_call_done(self, key: tuple, future: Future[list[ModelInfo]]) -> None:
+        with self._lock:
+            if self._hub_pending.get(key) is future:
+                del self._hub_pending[key]
+            self._hub_overdue.discard(future)
+
+    def _fetch_hub(self, key: tuple) -> list[ModelInfo]:
+        """One Hub search (in the Hub pool), converted and cached."""
+        query, task, limit = key
+        # full=True brings each result's file names, so GGUF quantizations show in the list
+        results = self.hub.list_models(search=query or None, pipeline_tag=task, sort="downloads",
+                                       limit=limit, full=True)
+        now = time.monotonic()
         models = []
         for r in results:
             tags = list(getattr(r, "tags", None) or [])
@@ -493,12 +543,7 @@ class Library:
             raise ValidationError(f"{ref.repo_id} has files that point outside the cache: {escaped}",
                                   details={"model": ref.repo_id, "files": escaped},
                                   resolution_steps=["Delete the model and download it again"])
-        self.hub.require_online(f"verify {ref.repo_id}")
-        from .hub import hub_errors
-
-        with hub_errors(repo_id=ref.repo_id, revision=local.commit):
-            result = self.hub.api().verify_repo_checksums(ref.repo_id, revision=local.commit,
-                                                          cache_dir=self.settings.cache_path)
+        result = self.hub.verify_checksums(ref.repo_id, local.commit, self.settings.cache_path)
         keys = ("path", "expected", "actual", "algorithm")
         mismatches = [{k: (m[k] if isinstance(m, dict) else getattr(m, k)) for k in keys} for m in result.mismatches]
         return {"model": ref.repo_id, "commit": local.commit, "ok": not mismatches and not result.extra_paths,

@@ -791,6 +791,21 @@ def _quiet_loading() -> Iterator[None]:
             tlog.enable_progress_bar()
 
 
+def decode_base64(text: Any, field: str = "image") -> bytes:
+    """The bytes of an image given as base64 text (a ``data:`` URL too); never read as a file path."""
+    if not isinstance(text, str):
+        raise ValidationError(f"{field} must be base64 text", details={"field": field})
+    text = text.split(",", 1)[1] if text.startswith("data:") and "," in text else text
+    if len(text) > MAX_IMAGE_BYTES * 4 // 3 + 8:
+        raise ValidationError("The image is too large", details={"field": field, "max_bytes": MAX_IMAGE_BYTES})
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationError(f"{field} must be a file path, PNG/JPEG bytes or base64 text" if field == "image"
+                              else f"{field} must be base64 text (PNG, JPEG or WebP)",
+                              details={"field": field}) from None
+
+
 def _decode_image(image: Any) -> Any:
     """A PIL RGB image from a path, bytes, base64 (or data: URL) text or a PIL image."""
     try:
@@ -812,14 +827,7 @@ def _decode_image(image: Any) -> Any:
             raise ValidationError("The image is too large", details={"field": "image", "max_bytes": MAX_IMAGE_BYTES})
         data = path.read_bytes()
     elif isinstance(image, str):
-        text = image.split(",", 1)[1] if image.startswith("data:") and "," in image else image
-        if len(text) > MAX_IMAGE_BYTES * 4 // 3 + 8:
-            raise ValidationError("The image is too large", details={"field": "image", "max_bytes": MAX_IMAGE_BYTES})
-        try:
-            data = base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError):
-            raise ValidationError("image must be a file path, PNG/JPEG bytes or base64 text",
-                                  details={"field": "image"}) from None
+        data = decode_base64(image)
     else:
         raise ValidationError(f"image must be a path, bytes, base64 text or a PIL image, not {type(image).__name__}",
                               details={"field": "image"})

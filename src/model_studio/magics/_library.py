@@ -31,8 +31,8 @@ class LibraryHandlers(Handlers):
         rows = [(m.id, m.task, ",".join(m.formats), human_size(m.size), m.status, m.license,
                  ",".join(q.name for q in m.quantizations)) for m in models]
         note = None
-        if eng.library.hub_error:
-            note = f"Hub unreachable, showing catalog and local models: {eng.library.hub_error['message']}"
+        if models.hub_error:
+            note = f"Hub unreachable, showing catalog and local models: {models.hub_error['message']}"
         return Table(("id", "task", "formats", "size", "status", "license", "quants"), rows,
                      empty="no models match", note=note)
 

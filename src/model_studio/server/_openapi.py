@@ -33,7 +33,9 @@ _SCALARS = {"str": {"type": "string"}, "int": {"type": "integer"}, "float": {"ty
 _RESULTS: dict[str, tuple[dict[str, Any], tuple[int, ...]]] = {
     "library.search": ({"type": "object", "required": ["models", "hub_error"], "properties": {
         "models": {"type": "array", "items": {"$ref": "#/components/schemas/ModelInfo"}},
-        "hub_error": {"type": ["string", "null"], "description": "Why the Hub part is missing (offline, ...)"}}},
+        "hub_error": {"type": ["object", "null"], "required": ["type", "message", "details", "resolution_steps"],
+                      "description": "Why the Hub part is missing (unreachable, slow, ...): an error's inner "
+                                     "object, as under Error.error"}}},
         (502,)),
     "library.local": ({"type": "object", "required": ["models"], "properties": {
         "models": {"type": "array", "items": {"$ref": "#/components/schemas/ModelInfo"}}}}, ()),
@@ -76,6 +78,10 @@ _RESULTS: dict[str, tuple[dict[str, Any], tuple[int, ...]]] = {
     "batch.get": ({"type": "object", "required": ["job", "results"], "properties": {
         "job": {"$ref": "#/components/schemas/Job"},
         "results": {"type": "array", "items": {"type": "object"}}}}, (404,)),
+    "batch.list": ({"type": "object", "required": ["batches"], "properties": {
+        "batches": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}}}}, ()),
+    "batch.cancel": ({"$ref": "#/components/schemas/Job"}, (404, 409)),
+    "batch.resume": ({"$ref": "#/components/schemas/Job"}, (404, 409)),
     "training.start": ({"$ref": "#/components/schemas/Job"}, (404, 501)),
     "training.runs": ({"type": "object", "required": ["runs"], "properties": {
         "runs": {"type": "array", "items": {"type": "object"}}}}, ()),
@@ -248,7 +254,11 @@ def build_document() -> dict[str, Any]:
     schemas["Progress"]["required"] = sorted(schemas["Progress"]["properties"])
     schemas["Settings"] = {"type": "object", "required": ["settings", "mutable"], "properties": {
         "settings": {"type": "object", "description": "Every setting (the Hub token only as hf_token_set)"},
-        "mutable": {"type": "array", "items": {"type": "string"}}}}
+        "mutable": {"type": "array", "items": {"type": "string"}},
+        "file_errors": {"type": "array", "description": "What was wrong with settings.json at start-up (each "
+                        "entry skipped)", "items": {"type": "object", "properties": {
+                            "setting": {"type": ["string", "null"]}, "message": {"type": "string"},
+                            "value": {}}}}}}
     schemas.update(_VIDEO_SCHEMAS)
     schemas["Error"] = {"type": "object", "required": ["error"], "properties": {"error": {
         "type": "object", "required": ["type", "message", "details", "resolution_steps"], "properties": {

@@ -161,7 +161,7 @@ class OperationHandler(StudioHandler):
         try:
             await self._authorize(op)
             values = self._collect(op, path)
-            bound = api.bind(op, values)
+            bound = api.bind(op, values, self._roots())
             body = await self._result(op, bound)
         except StudioError as exc:
             self.write_json(exc.to_dict(), exc.http_status)
@@ -189,6 +189,12 @@ class OperationHandler(StudioHandler):
                 details={"action": op.action, "resource": self.auth_resource, "operation": op.name},
                 resolution_steps=[f"Ask the server's administrator for the '{op.action}' permission on "
                                   f"'{self.auth_resource}'"])
+
+    def _roots(self) -> dict[str, Any]:
+        """The folders a REST caller's paths must stay inside: Jupyter's root_dir (what its contents
+        API serves) and the studio home. A kernel's widgets call the same operations unconfined."""
+        root_dir = self.settings.get("server_root_dir") or getattr(self.contents_manager, "root_dir", None)
+        return {api.ROOT_DIR: root_dir, api.STUDIO_HOME: self.engine.settings.home_path}
 
     async def _result(self, op: api.Operation, bound: dict[str, Any]) -> bytes:
         """Run the operation in a worker thread; the JSON is encoded there too.

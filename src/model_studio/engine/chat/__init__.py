@@ -9,6 +9,7 @@ resumable jobs (``batch.py``).
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
@@ -18,7 +19,7 @@ from typing import Any
 from ...config import Settings
 from ...errors import NotFoundError, ValidationError, backend_unavailable
 from ..fit import gguf_metadata
-from ..jobs import JobStore
+from ..jobs import Job, JobStore
 from ..library import Library
 from ..local import LocalModel
 from ..quants import default_quant
@@ -257,6 +258,8 @@ class ChatService:
     def run_model(self, model: str) -> tuple[str, str]:
         """(base model folder, adapter folder) of ``run/<job_id>``, a finished training run."""
         job_id = model.split("/", 1)[1]
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", job_id):  # a job id, never a path (run/../../x)
+            raise ValidationError(f"Invalid training run {model!r}: expected run/<job id>", details={"model": model})
         result_file = self.settings.home_path / "runs" / job_id / "result.json"
         try:
             result = json.loads(result_file.read_text())
@@ -388,6 +391,18 @@ class ChatService:
     def batch_results(self, job_id: str) -> dict[str, Any]:
         """``{"job", "results": [{"index", "text", "stats"}]}`` of a batch, done or not."""
         return self.batches.results(job_id)
+
+    def batch_list(self, state: str | None = None, limit: int = 200) -> list[Job]:
+        """Batch jobs (``Job``), newest first, optionally only those in ``state``."""
+        return self.batches.list(state, limit=limit)
+
+    def batch_cancel(self, job_id: str) -> Job:
+        """Stop a batch, keeping its answers so far (it may run in another process); returns the ``Job``."""
+        return self.batches.cancel(job_id)
+
+    def batch_resume(self, job_id: str) -> Job:
+        """Continue a stopped, failed or interrupted batch with its unanswered prompts; returns the ``Job``."""
+        return self.batches.resume(job_id)
 
     def close(self) -> None:
         self.batches.close()

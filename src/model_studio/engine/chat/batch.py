@@ -1,8 +1,9 @@
 """Batches of prompts as resumable jobs (kind ``batch``).
 
 Each answer is appended to ``<home>/batches/<job_id>.jsonl`` the moment it is complete, and the
-prompts sit beside it (``<job_id>.prompts.json``), so a cancelled, paused or interrupted batch
-resumes at the first prompt without an answer, in this process or another.
+prompts sit beside it (``<job_id>.prompts.json``), so a cancelled, paused, failed or interrupted
+batch resumes at the first prompt without an answer, in this process or another. Cancel reaches a
+batch run by another process through the job store's control flag (see ``_watch``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...config import Settings
-from ...errors import NotFoundError, StudioError, ValidationError
-from ..jobs import RESUMABLE, Job, JobState, JobStore, Progress
+from ...errors import ConflictError, NotFoundError, StudioError, ValidationError
+from ..jobs import RESUMABLE, Job, JobState, JobStore, Progress, owner_alive
 
 if TYPE_CHECKING:
     from . import ChatService
@@ -108,20 +109,77 @@ class BatchRunner:
             if job.active or job.state == JobState.COMPLETED:
                 return job
             if job.state in RESUMABLE:
-                return self.resume(job.id)
+                try:
+                    return self.resume(job.id)
+                except ConflictError:  # resumed by someone else this instant
+                    return self.store.get(job.id)
         job = self.store.create(KIND, params, title=f"{len(items)} prompts · {model}")
         self.folder.mkdir(parents=True, exist_ok=True)
         self._prompts_path(job.id).write_text(json.dumps(items))
         self._launch(job.id)
         return job
 
-    def resume(self, job_id: str) -> Job:
-        """Continue a stopped batch at its first unanswered prompt."""
+    def get(self, job_id: str) -> Job:
+        """The batch job ``job_id``; ``NotFoundError`` for an unknown id or a job of another kind."""
         job = self.store.get(job_id)
         if job.kind != KIND:
-            raise ValidationError(f"Job {job_id} is not a batch", details={"job_id": job_id})
-        if job.active or job.state == JobState.COMPLETED:
+            raise NotFoundError(f"No batch {job_id!r}", details={"job_id": job_id, "kind": job.kind})
+        return job
+
+    def list(self, state: str | None = None, limit: int = 200) -> list[Job]:
+        """Batch jobs, newest first, optionally only those in ``state``."""
+        return self.store.list(KIND, [JobState(state)] if state else None, limit=limit)
+
+    def _settled(self, job_id: str) -> Job:
+        """The batch, with a queued or running one whose owner process died seen as ``interrupted``."""
+        job = self.get(job_id)
+        if job.active and job.owner_pid != self.store.owner_pid and not owner_alive(job.owner_pid, None):
+            self.store.mark_orphans_interrupted()
+            job = self.get(job_id)
+        return job
+
+    def cancel(self, job_id: str) -> Job:
+        """Stop a batch: the answer being generated is dropped, the answers so far are kept.
+
+        A batch of this process stops at once; one run by another process stops when that process
+        sees the job store's cancel flag (within a fraction of a second). A paused or interrupted
+        batch becomes ``cancelled``; cancelling a cancelled one changes nothing; a completed or
+        failed batch is a ``ConflictError``. ``resume`` continues any of them later.
+        """
+        job = self._settled(job_id)
+        if job.state == JobState.CANCELLED:
             return job
+        if job.state in (JobState.COMPLETED, JobState.FAILED):
+            raise ConflictError(f"Batch {job_id} is {job.state.value}; there is nothing to cancel",
+                                details={"job_id": job_id, "state": job.state.value})
+        if job.state in (JobState.PAUSED, JobState.INTERRUPTED):
+            return self.store.set_state(job_id, JobState.CANCELLED, expect=(JobState.PAUSED, JobState.INTERRUPTED))
+        with self._lock:
+            run = self._runs.get(job_id)
+        if run is not None:
+            run.request("cancel")
+        return self.store.request(job_id, "cancel")
+
+    def resume(self, job_id: str) -> Job:
+        """Continue a cancelled, paused, failed or interrupted batch with its unanswered prompts only.
+
+        ``ConflictError`` if it is still queued or running (cancel it first, or wait) or completed.
+        """
+        job = self._settled(job_id)
+        if job.active:
+            raise ConflictError(f"Batch {job_id} is {job.state.value}" +
+                                ("; it stops soon (cancel requested)" if job.control else ""),
+                                details={"job_id": job_id, "state": job.state.value},
+                                resolution_steps=["Wait for it to finish, or cancel it before resuming"])
+        if job.state == JobState.COMPLETED:
+            raise ConflictError(f"Batch {job_id} is completed; every prompt has an answer",
+                                details={"job_id": job_id, "state": job.state.value},
+                                resolution_steps=[f"Read the answers: GET /batches/{job_id}"])
+        if not self._prompts_path(job_id).is_file():
+            raise NotFoundError(f"The prompts of batch {job_id} are gone", details={
+                "job_id": job_id, "path": str(self._prompts_path(job_id))})
+        # Atomic: of two resumes racing (two processes, a double click) one wins, the other gets
+        # ConflictError, so no prompt is answered twice.
         job = self.store.claim(job_id, RESUMABLE)
         self._launch(job_id)
         return job
@@ -163,9 +221,7 @@ class BatchRunner:
         return out
 
     def results(self, job_id: str) -> dict[str, Any]:
-        job = self.store.get(job_id)
-        if job.kind != KIND:
-            raise NotFoundError(f"No batch {job_id!r}", details={"job_id": job_id})
+        job = self.get(job_id)
         answers = self.answers(job_id)
         return {"job": job.to_dict(), "results": [answers[i] for i in sorted(answers)]}
 
@@ -175,7 +231,12 @@ class BatchRunner:
         """Start or resume, wait with a progress bar, and return the answers in input order."""
         index = None
         if resume is not None:
-            job = self.resume(resume)
+            job = self.get(resume)
+            if job.state != JobState.COMPLETED:
+                try:
+                    job = self.resume(resume)
+                except ConflictError:  # running already (here or elsewhere): follow it
+                    job = self.get(resume)
             if prompts is not None:
                 index = prompts_from(prompts, column)[1]
         else:
@@ -253,7 +314,9 @@ class BatchRunner:
             self.store.set_state(job_id, JobState.FAILED, error=StudioError(f"{type(exc).__name__}: {exc}").to_dict())
         finally:
             with self._lock:
-                self._runs.pop(job_id, None)
+                # A resume right after this run stopped may have registered its own run already.
+                if self._runs.get(job_id) is run:
+                    del self._runs[job_id]
 
     def _stopped(self, run: _Run, progress: Progress) -> None:
         state = JobState.PAUSED if run.control == "pause" else JobState.CANCELLED

@@ -34,6 +34,16 @@ KIND = "train"
 EXIT_CANCELLED, EXIT_NAN, EXIT_OOM = 3, 4, 5
 
 
+#: Suffixes that make a ``dataset`` argument a file path even when no such file exists.
+PATH_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
+
+
+def looks_like_path(dataset: str) -> bool:
+    """True if ``dataset`` is written as a file path (a separator or a data file suffix) rather than
+    a stored dataset's name. (An existing file of that name is read as a path too; see ``_rows``.)"""
+    return "/" in dataset or "\\" in dataset or Path(dataset).suffix in PATH_SUFFIXES
+
+
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "--", name).strip("-") or "base"
 
@@ -93,8 +103,7 @@ class TrainingService:
         """Training rows as ``{"messages": [...]}`` or ``{"text": ...}``, and the dataset's name."""
         store = self.datasets
         path = Path(dataset).expanduser()
-        if not path.is_file() and ("/" in dataset or "\\" in dataset or path.suffix in (".jsonl", ".json", ".csv",
-                                                                                         ".parquet")):
+        if not path.is_file() and looks_like_path(dataset):
             raise NotFoundError(f"No dataset file at {dataset}", details={"field": "dataset", "dataset": dataset},
                                 resolution_steps=["Give a stored dataset's name or the path of a data file"])
         if store is not None:
@@ -336,9 +345,8 @@ class TrainingService:
 
     def logs(self, job_id: str, tail: int = 200) -> str:
         """The last ``tail`` lines of the worker's log."""
-        path = self.runs_dir / job_id / "log.txt"
+        path = self.run_dir(job_id) / "log.txt"  # a known run first: the id must not be a path (../..)
         if not path.exists():
-            self.get(job_id)
             return ""
         with path.open(errors="replace") as f:
             return "".join(deque(f, maxlen=max(1, int(tail))))
