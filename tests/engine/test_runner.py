@@ -126,6 +126,33 @@ def test_pause_then_resume_continues_where_it_stopped(store, runner):
     assert steps.started == [job.id, job.id]
 
 
+def test_a_job_resumed_the_instant_its_run_stops_runs_again(store, runner):
+    # Given a job whose first run pauses itself, and a subscriber that resumes it as soon as the
+    # paused state is written (in the run's thread, before the runner has tidied the run up)
+    runs: list[int] = []
+
+    def run(job, control):
+        runs.append(1)
+        if len(runs) == 1:
+            raise Stopped(JobState.PAUSED)
+        return {"runs": len(runs)}
+
+    runner.register("demo", run)
+    store.register_resumer("demo", runner.resume)
+    resumed: list[str] = []
+
+    def on_change(job):
+        if job.state == JobState.PAUSED and not resumed:
+            resumed.append(job.id)
+            store.resume(job.id)
+
+    store.bus.subscribe(on_change)
+    job = runner.create("demo", {})
+    # Then the second run happens and completes (the job is not left queued)
+    assert job.wait(10).result == {"runs": 2}
+    assert resumed == [job.id]
+
+
 def test_a_pause_of_a_kind_that_cannot_pause_cancels_it(store, runner):
     steps = Steps(total=1, delay=600)
     runner.register("demo", steps, pausable=False)

@@ -135,7 +135,7 @@ class _Kind:
 @dataclass
 class _Lane:
     queue: collections.deque[str] = field(default_factory=collections.deque)
-    running: set[str] = field(default_factory=set)
+    running: set[Control] = field(default_factory=set)  # one per run (a job resumed at once runs anew)
 
 
 class JobRunner:
@@ -207,7 +207,8 @@ class JobRunner:
             raise ConflictError("The engine is closing", details={"job_id": job.id})
         lane = spec.lane(job)
         with self._lock:
-            if job.id not in self._queued and job.id not in self._controls:
+            # (Its previous run may still be finishing here: the new one waits in the lane all the same.)
+            if job.id not in self._queued:
                 self._lanes.setdefault(lane, _Lane()).queue.append(job.id)
                 self._queued[job.id] = lane
                 self._kind[job.id] = job.kind
@@ -243,8 +244,10 @@ class JobRunner:
             if job.state in resume:
                 try:
                     return self.store.resume(job.id)
-                except ConflictError:  # taken by another process this instant
-                    continue
+                except ConflictError:  # resumed by another process this instant: follow that run
+                    fresh = self.store.get(job.id)
+                    if fresh.state in reuse or fresh.active:
+                        return fresh
         return None
 
     # Stopping ---------------------------------------------------------------------------------
@@ -310,8 +313,8 @@ class JobRunner:
                         break
                     lane.queue.popleft()
                     self._queued.pop(job_id, None)
-                    lane.running.add(job_id)
                     control = Control(self.store, job_id, functools.partial(self.state_for, kind))
+                    lane.running.add(control)
                     self._controls[job_id] = control
                     starts.append((job_id, control))
             for job_id, control in starts:
@@ -330,11 +333,13 @@ class JobRunner:
             log.exception("job %s: the runner failed", job_id)
         finally:
             with self._lock:
-                self._controls.pop(job_id, None)
-                self._threads.pop(job_id, None)
-                self._kind.pop(job_id, None)
+                if self._controls.get(job_id) is control:  # not a new run of the same job
+                    del self._controls[job_id]
+                    self._threads.pop(job_id, None)
+                    if job_id not in self._queued:
+                        self._kind.pop(job_id, None)
                 for lane in self._lanes.values():
-                    lane.running.discard(job_id)
+                    lane.running.discard(control)
             self.pump()
 
     def _execute(self, job_id: str, control: Control) -> None:
