@@ -64,7 +64,7 @@ class Engine:
         self.feed = JobFeed(self.jobs)
         self.chat = ChatService(self.settings, self.library, self.jobs)
         self.training = TrainingService(self.settings, self.jobs, self.chat)
-        self.video = VideoService(self.settings, self.jobs, self.library)
+        self.video = VideoService(self.settings, self.jobs, self.library, self.runner)
 
     # Settings ----------------------------------------------------------------------------------
 
