@@ -62,7 +62,7 @@ class Engine:
                                          on_change=self._model_changed)
         self.library = Library(self.settings, self.hub, self.system, self.downloads.active_repos)
         self.feed = JobFeed(self.jobs)
-        self.chat = ChatService(self.settings, self.library, self.jobs)
+        self.chat = ChatService(self.settings, self.library, self.jobs, self.runner)
         self.training = TrainingService(self.settings, self.jobs, self.chat, self.runner)
         self.video = VideoService(self.settings, self.jobs, self.library, self.runner)
 

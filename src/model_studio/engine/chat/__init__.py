@@ -19,7 +19,7 @@ from typing import Any
 from ...config import Settings
 from ...errors import NotFoundError, ValidationError, backend_unavailable
 from ..fit import gguf_metadata
-from ..jobs import Job, JobStore
+from ..jobs import Job, JobRunner, JobStore
 from ..library import Library
 from ..local import LocalModel
 from ..quants import default_quant
@@ -81,7 +81,7 @@ class ChatStream:
 class ChatService:
     """Backends, loaded models and generation for one engine."""
 
-    def __init__(self, settings: Settings, library: Library, jobs: JobStore) -> None:
+    def __init__(self, settings: Settings, library: Library, jobs: JobStore, runner: JobRunner) -> None:
         self.settings = settings
         self.library = library
         self.jobs = jobs
@@ -90,7 +90,7 @@ class ChatService:
         self._lock = threading.Lock()
         for backend in (LlamaCppBackend(), TransformersBackend()):
             self.register_backend(backend)
-        self.batches = BatchRunner(self, settings, jobs)
+        self.batches = BatchRunner(self, settings, jobs, runner)
 
     # Backends ----------------------------------------------------------------------------------
 
