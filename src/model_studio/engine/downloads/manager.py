@@ -23,7 +23,7 @@ from filelock import Timeout as LockTimeout
 from ...config import Settings
 from ...errors import DiskSpaceError, NotFoundError, ValidationError
 from ..hub import HubClient, RemoteFile, RemoteRepo
-from ..jobs import Control, Job, JobRunner, JobState, JobStore, Progress, Stopped
+from ..jobs import ACTIVE, Control, Job, JobRunner, JobState, JobStore, Progress, Stopped
 from ..refs import HEX40, HEX64, ModelRef, ensure_within, safe_filename
 from .cache import blob_ok, disk_free, fmt_bytes, link, pointer_ok, repo_folder, write_ref
 from .progress import ProgressTracker
@@ -119,7 +119,7 @@ class DownloadManager:
         return self.store.list(KIND, states, limit=limit)
 
     def active_repos(self) -> set[str]:
-        jobs = self.store.list(KIND, ("queued", "running"), limit=1000)
+        jobs = self.store.list(KIND, ACTIVE, limit=1000)
         return {str(j.params["repo_id"]) for j in jobs if j.params.get("repo_id")}
 
     def close(self) -> None:

@@ -45,6 +45,7 @@ class JobState(str, Enum):
 ACTIVE = frozenset({JobState.QUEUED, JobState.RUNNING})
 TERMINAL = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
 RESUMABLE = frozenset({JobState.PAUSED, JobState.CANCELLED, JobState.INTERRUPTED, JobState.FAILED})
+_ACTIVE_SQL = f"({','.join(repr(s.value) for s in sorted(ACTIVE))})"  # ('queued','running') for SQL
 
 
 @dataclass
@@ -414,7 +415,7 @@ class JobStore:
             if job.state in TERMINAL or job.state in (JobState.PAUSED, JobState.INTERRUPTED):
                 return job
         self._conn().execute(
-            "UPDATE jobs SET control=?, updated_at=? WHERE id=? AND state IN ('queued','running')",
+            f"UPDATE jobs SET control=?, updated_at=? WHERE id=? AND state IN {_ACTIVE_SQL}",
             (control, time.time(), job_id),
         )
         with self._changed:
@@ -439,7 +440,7 @@ class JobStore:
         """Make this process the owner of a stopped job and queue it again (atomically)."""
         states = [JobState(s).value for s in from_states]
         cur = self._conn().execute(
-            f"UPDATE jobs SET state='queued', control='', owner_pid=?, owner_started=?, updated_at=?, "
+            f"UPDATE jobs SET state='{JobState.QUEUED.value}', control='', owner_pid=?, owner_started=?, updated_at=?, "
             f"finished_at=NULL, error=NULL WHERE id=? AND state IN ({','.join('?' * len(states))})",
             (self.owner_pid, self.owner_started, time.time(), job_id, *states),
         )
@@ -455,7 +456,7 @@ class JobStore:
     def mark_orphans_interrupted(self) -> builtins.list[str]:
         """Jobs whose owner process is gone become ``interrupted``; returns their ids."""
         rows = self._conn().execute(
-            "SELECT id, owner_pid, owner_started FROM jobs WHERE state IN ('queued','running')"
+            f"SELECT id, owner_pid, owner_started FROM jobs WHERE state IN {_ACTIVE_SQL}"
         ).fetchall()
         gone = []
         for job_id, pid, started in rows:
@@ -465,8 +466,8 @@ class JobStore:
                 gone.append(job_id)
         for job_id in gone:
             self._conn().execute(
-                "UPDATE jobs SET state='interrupted', control='', updated_at=?, finished_at=? "
-                "WHERE id=? AND state IN ('queued','running')",
+                f"UPDATE jobs SET state='{JobState.INTERRUPTED.value}', control='', updated_at=?, finished_at=? "
+                f"WHERE id=? AND state IN {_ACTIVE_SQL}",
                 (time.time(), time.time(), job_id),
             )
         return gone

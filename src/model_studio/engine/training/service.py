@@ -389,7 +389,7 @@ class TrainingService:
 
     def _measured_step_seconds(self, base_model: str) -> float | None:
         """Median step time of the latest completed run of the same base, if any."""
-        for job in self.store.list(KIND, ("completed",), limit=20):
+        for job in self.store.list(KIND, (JobState.COMPLETED,), limit=20):
             if job.params.get("base_model") != base_model:
                 continue
             rows = _read_jsonl(self.runs_dir / job.id / "metrics.jsonl") if (
