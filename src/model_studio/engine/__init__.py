@@ -18,9 +18,8 @@ from ..config import Settings, json_safe
 from ..errors import ValidationError
 from .chat import ChatService
 from .downloads import DownloadManager
-from .feed import JobFeed
 from .hub import HubClient
-from .jobs import EventBus, Job, JobState, JobStore, Progress
+from .jobs import EventBus, Job, JobFeed, JobRunner, JobState, JobStore, Progress
 from .library import Library, ModelInfo
 from .refs import ModelRef
 from .system import SystemMonitor
@@ -52,17 +51,20 @@ class Engine:
             self._load_saved_settings()
         self.bus = EventBus(self.settings.event_interval)
         self.jobs = JobStore(self.settings.state_db, self.bus)
+        # One runner for every kind of job: one queue per lane, one poller for other processes' requests.
+        self.runner = JobRunner(self.jobs)
         interrupted = self.jobs.mark_orphans_interrupted()
         if interrupted:
             log.info("marked %d jobs of exited processes as interrupted", len(interrupted))
         self.hub = HubClient(self.settings)
         self.system = SystemMonitor([self.settings.home_path, self.settings.cache_path])
-        self.downloads = DownloadManager(self.settings, self.jobs, self.hub, on_change=self._model_changed)
+        self.downloads = DownloadManager(self.settings, self.jobs, self.hub, self.runner,
+                                         on_change=self._model_changed)
         self.library = Library(self.settings, self.hub, self.system, self.downloads.active_repos)
         self.feed = JobFeed(self.jobs)
-        self.chat = ChatService(self.settings, self.library, self.jobs)
-        self.training = TrainingService(self.settings, self.jobs, self.chat)
-        self.video = VideoService(self.settings, self.jobs, self.library)
+        self.chat = ChatService(self.settings, self.library, self.jobs, self.runner)
+        self.training = TrainingService(self.settings, self.jobs, self.chat, self.runner)
+        self.video = VideoService(self.settings, self.jobs, self.library, self.runner)
 
     # Settings ----------------------------------------------------------------------------------
 
@@ -145,7 +147,7 @@ class Engine:
             self.library.local.folders = self.settings.model_dirs()
             self.library.invalidate()
         if "max_concurrent_downloads" in changes:
-            self.downloads._pump()
+            self.runner.pump()
         return self.settings_dict()
 
     def _save_settings(self, saved: dict[str, Any]) -> None:
@@ -173,6 +175,7 @@ class Engine:
         self.training.close()
         self.chat.close()
         self.downloads.close()
+        self.runner.close()
         self.hub.close()
         self.bus.close()
         self.jobs.close()

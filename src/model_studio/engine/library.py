@@ -20,6 +20,7 @@ from ..errors import ConflictError, NetworkError, NotFoundError, StudioError, Va
 from .fit import FitResult, GpuFree, ModelShape, estimate, gguf_metadata, shape_from_config, shape_from_gguf
 from .hub import HubClient
 from .local import LocalModel, LocalScanner
+from .quants import default_quant
 from .refs import ModelRef, ensure_within, gguf_quant
 from .system import SystemMonitor
 
@@ -463,10 +464,7 @@ class Library:
             if local.config:
                 out.context_length = out.context_length or local.config.get("max_position_embeddings")
         if out.default_quantization is None and out.quantizations:
-            from .downloads import _DEFAULT_QUANTS
-
-            names = [q.name for q in out.quantizations]
-            out.default_quantization = next((q for q in _DEFAULT_QUANTS if q in names), names[0])
+            out.default_quantization = default_quant({q.name: q.size for q in out.quantizations})
         return out
 
     def _local_gguf(self, local: LocalModel, quant: str | None) -> Path | None:

@@ -7,10 +7,11 @@ suit the pipeline (``ValidationError`` names the constraint and the nearest vali
 finds a strategy that fits the device (``ResourceError`` with the numbers otherwise), all before a
 single weight is loaded.
 
-One worker thread per device runs the queue, one generation at a time, and keeps the last
-pipeline loaded for the next one. Progress comes from ``callback_on_step_end``; a cancel request
-(from any process, through the job store) raises out of that callback, so the job ends between
-two steps and no video is written. Output: ``<home>/outputs/<job_id>/`` holds ``video.mp4``
+The engine's job runner queues generations in one lane per device (one generation at a time
+each); the last pipeline stays loaded for the next one, until ``idle_ttl`` passes without use.
+Progress comes from ``callback_on_step_end``; a cancel request (from any process, through the job
+store) raises out of that callback (``Control.check``), so the job ends between two steps and no
+video is written. Output: ``<home>/outputs/<job_id>/`` holds ``video.mp4``
 (diffusers' ``export_to_video``; written to a temporary name and renamed, so a file called
 ``video.mp4`` is always whole), ``thumbnail.jpg``, ``params.json`` (every parameter, the model
 revision, the seed and the memory plan) and ``input.png`` for image-to-video.
@@ -20,13 +21,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import inspect
 import io
 import json
 import logging
 import os
-import queue
 import random
 import re
 import shutil
@@ -41,7 +40,6 @@ from typing import TYPE_CHECKING, Any
 from ..config import Settings
 from ..errors import (
     BackendUnavailableError,
-    CancelledError,
     ConflictError,
     NotFoundError,
     ResourceError,
@@ -49,7 +47,7 @@ from ..errors import (
     ValidationError,
 )
 from .energy import GpuEnergy
-from .jobs import RESUMABLE, Job, JobState, JobStore, Progress
+from .jobs import Control, Job, JobRunner, JobState, JobStore, Progress, Stopped
 from .local import LocalModel
 from .refs import ModelRef, ensure_within
 from .video_plan import PipelineProfile, Plan, device_memory, plan, validate
@@ -72,14 +70,6 @@ MEDIA = {"video": ("video.mp4", "video/mp4"), "thumbnail": ("thumbnail.jpg", "im
 VIDEO_PIPELINE = re.compile(r"(Video|^Wan|CogVideoX|^LTX|Mochi|Hunyuan|Allegro|Latte|SkyReels|EasyAnimate)")
 
 
-class _Stop(Exception):
-    """Raised from the step callback to leave the pipeline between two steps."""
-
-    def __init__(self, state: JobState) -> None:
-        super().__init__(state.value)
-        self.state = state
-
-
 @dataclass
 class _Loaded:
     key: tuple[Any, ...]
@@ -94,20 +84,22 @@ class _Loaded:
 class VideoService:
     """Generate videos, plan their memory, and keep a gallery of past generations."""
 
-    def __init__(self, settings: Settings, jobs: JobStore, library: Library) -> None:
+    def __init__(self, settings: Settings, jobs: JobStore, library: Library, runner: JobRunner) -> None:
         self.settings = settings
         self.store = jobs
         self.library = library
+        self.runner = runner
         self.outputs_dir = settings.home_path / "outputs"
         self._lock = threading.Lock()
-        self._queues: dict[str, queue.Queue[str | None]] = {}
-        self._workers: dict[str, threading.Thread] = {}
         self._loaded: dict[str, _Loaded] = {}
-        self._stops: dict[str, JobState] = {}  # in-process stop requests, checked at every step
-        self._last_progress: dict[str, Progress] = {}
         self._busy: set[str] = set()  # devices generating now
+        self._idle_timers: dict[str, threading.Timer] = {}
         self._profiles: dict[tuple[str, str | None], PipelineProfile] = {}
         self._closed = False
+        # A pause cannot keep a half-denoised clip: it cancels; closing the engine interrupts (resumable).
+        runner.register(KIND, self._run, lane=_lane, concurrency=1, pausable=False,
+                        close_state=JobState.INTERRUPTED, on_stop=self._on_stop,
+                        error_for=lambda exc, job: _typed_error(exc, job.params))
         jobs.register_resumer(KIND, self.resume)
 
     # Models ------------------------------------------------------------------------------------
@@ -303,118 +295,88 @@ class VideoService:
                 params["image"] = str(image_path)
             job = self.store.set_state(job.id, JobState.QUEUED, params=params,
                                        progress=Progress(total=values["steps"], unit="steps", message="queued"))
-            self._enqueue(chosen.device, job.id)
+            self.runner.submit(job)
         except BaseException as exc:  # e.g. a full disk: the job must not stay queued forever
             self._discard(job.id)
             self.store.set_state(job.id, JobState.FAILED, error=_error_for(exc, params))
             raise
         return job
 
-    def _enqueue(self, device: str, job_id: str) -> None:
-        with self._lock:
-            q = self._queues.get(device)
-            if q is None:
-                q = self._queues[device] = queue.Queue()
-                worker = threading.Thread(target=self._worker, args=(device, q), name=f"video-{device}", daemon=True)
-                self._workers[device] = worker
-                worker.start()
-        q.put(job_id)
-
-    def _worker(self, device: str, q: queue.Queue[str | None]) -> None:
-        while True:
-            ttl = float(self.settings.idle_ttl or 0)
-            try:
-                # With a pipeline held, wait at most idle_ttl for the next job, then free it.
-                job_id = q.get(timeout=ttl if ttl > 0 and device in self._loaded else None)
-            except queue.Empty:
-                log.info("unloading the idle video pipeline on %s", device)
-                self._unload(device)
-                continue
-            if job_id is None:
-                return
-            try:
-                job = self.store.get(job_id)
-                if job.state != JobState.QUEUED:
-                    continue
-                # Start it only if it is still queued with no cancel request, in one atomic step:
-                # cancel() (this process) and resume() race with this thread for the same row.
-                try:
-                    self.store.set_state(job_id, JobState.RUNNING, expect=(JobState.QUEUED,), expect_control="",
-                                         progress=Progress(done=0, total=int(job.params["steps"]), unit="steps",
-                                                           message="loading pipeline",
-                                                           detail={"phase": "loading pipeline"}))
-                except ConflictError:
-                    # Asked to cancel (by another process) while queued: cancelled, never started.
-                    with contextlib.suppress(ConflictError):
-                        self.store.set_state(job_id, JobState.CANCELLED, expect=(JobState.QUEUED,),
-                                             expect_control="cancel")
-                        self._discard(job_id)
-                    continue
-                self._busy.add(device)
-                try:
-                    self._run(job, device)
-                finally:
-                    self._busy.discard(device)
-                    held = self._loaded.get(device)
-                    if held is not None:
-                        held.last_used = time.time()
-            except Exception:  # never let one job stop the queue
-                log.exception("video job %s", job_id)
-            finally:
-                self._stops.pop(job_id, None)
-                self._last_progress.pop(job_id, None)
-
-    def _run(self, job: Job, device: str) -> None:
+    def _run(self, job: Job, control: Control) -> dict[str, Any]:
+        """One generation on the runner's lane of its device: frames, MP4, thumbnail, params.json."""
         p = job.params
-        job_id = job.id
+        device = _device(job)
         total = int(p["steps"])
-        out_dir = self.outputs_dir / job_id
+        out_dir = self.outputs_dir / job.id
+        control.progress(Progress(done=0, total=total, unit="steps", message="loading pipeline",
+                                  detail={"phase": "loading pipeline"}), force=True)
+        self._busy.add(device)
+        timer = self._idle_timers.pop(device, None)
+        if timer is not None:
+            timer.cancel()
         energy = GpuEnergy() if device != "cpu" else None
         started = time.monotonic()
         try:
-            frames = self._generate_frames(job, device, energy)
-            self._progress(job_id, total, total, "writing mp4", None)
+            frames = self._generate_frames(job, device, energy, control)
+            self._progress(control, total, total, "writing mp4", None)
             result = self._write_outputs(job, frames, out_dir)
             result["elapsed"] = round(time.monotonic() - started, 3)
             result["energy_wh"] = energy.wh() if energy is not None else None
             self._write_params(job, out_dir, result)
-            self.store.set_state(job_id, JobState.COMPLETED, result=result, progress=Progress(
-                done=total, total=total, unit="steps", message="done", detail={"phase": "done"}))
-        except _Stop as stop:
-            self._discard(job_id, keep_input=stop.state == JobState.INTERRUPTED)
-            # the store writes progress at most twice a second: record the step it stopped at
-            self.store.set_state(job_id, stop.state, progress=self._last_progress.get(job_id))
-        except StudioError as exc:
-            self._discard(job_id, keep_input=True)
-            self.store.set_state(job_id, JobState.FAILED, error=exc.to_dict()["error"])
-        except Exception as exc:
-            self._discard(job_id, keep_input=True)
-            self.store.set_state(job_id, JobState.FAILED, error=_error_for(exc, p))
+            control.last_progress = Progress(done=total, total=total, unit="steps", message="done",
+                                             detail={"phase": "done"})
+            return result
+        except Stopped:
+            raise  # _on_stop removes the outputs
+        except BaseException:
+            self._discard(job.id, keep_input=True)
+            raise
+        finally:
+            self._busy.discard(device)
+            held = self._loaded.get(device)
+            if held is not None:
+                held.last_used = time.time()
+                self._unload_when_idle(device)
 
-    def _progress(self, job_id: str, done: int, total: int, phase: str, rate: float | None) -> None:
+    def _on_stop(self, job: Job, state: JobState) -> None:
+        # No video of a stopped generation; an interrupted one keeps its input image to run again.
+        self._discard(job.id, keep_input=state == JobState.INTERRUPTED)
+
+    def _unload_when_idle(self, device: str) -> None:
+        """Free the pipeline on ``device`` once ``idle_ttl`` seconds pass with no generation there."""
+        ttl = float(self.settings.idle_ttl or 0)
+        if ttl <= 0 or self._closed:
+            return
+
+        def unload_if_idle() -> None:
+            held = self._loaded.get(device)
+            if held is not None and device not in self._busy and time.time() - held.last_used >= ttl * 0.99:
+                log.info("unloading the idle video pipeline on %s", device)
+                self._unload(device)
+
+        timer = threading.Timer(ttl, unload_if_idle)
+        timer.daemon = True
+        old = self._idle_timers.pop(device, None)
+        if old is not None:
+            old.cancel()
+        self._idle_timers[device] = timer
+        timer.start()
+
+    def _progress(self, control: Control, done: int, total: int, phase: str, rate: float | None) -> None:
         eta = (total - done) / rate if rate else None
-        progress = Progress(done=done, total=total, unit="steps", rate=rate, eta=eta, message=phase,
-                            detail={"phase": phase, "step": done})
-        self._last_progress[job_id] = progress
-        self.store.set_progress(job_id, progress)
+        control.progress(Progress(done=done, total=total, unit="steps", rate=rate, eta=eta, message=phase,
+                                  detail={"phase": phase, "step": done}))
 
-    def _check_stop(self, job_id: str) -> None:
-        state = self._stops.get(job_id)
-        if state is None and self.store.control(job_id) == "cancel":
-            state = JobState.CANCELLED
-        if state is not None:
-            raise _Stop(state)
-
-    def _generate_frames(self, job: Job, device: str, energy: GpuEnergy | None) -> Any:
+    def _generate_frames(self, job: Job, device: str, energy: GpuEnergy | None, control: Control) -> Any:
         import torch
 
         p = job.params
-        job_id, total = job.id, int(p["steps"])
-        self._check_stop(job_id)
+        total = int(p["steps"])
+        control.check()
         pipe = self._pipeline(p, device)
         if p.get("image"):
             pipe = self._i2v(p, device, pipe)
-        self._check_stop(job_id)
+        control.check()
         kwargs = self._call_kwargs(pipe, p)
         first: list[tuple[float, int]] = []  # (time, steps done) at the first callback
 
@@ -424,13 +386,13 @@ class VideoService:
                 first.append((now, done))
             t_first, d_first = first[0]
             rate = (done - d_first) / (now - t_first) if done > d_first and now > t_first else None
-            self._progress(job_id, done, total, "denoising" if done < total else "decoding", rate)
-            self._check_stop(job_id)
+            self._progress(control, done, total, "denoising" if done < total else "decoding", rate)
+            control.check()  # reads the store too: a cancel from another process ends it at this step
             return callback_kwargs
 
         # The first step includes warm-up, so the rate counts from the first callback on.
         kwargs["callback_on_step_end"] = on_step_end
-        self._progress(job_id, 0, total, "denoising", None)
+        self._progress(control, 0, total, "denoising", None)
         lora_loaded = False
         try:
             if p.get("lora"):
@@ -650,17 +612,7 @@ class VideoService:
         job = self.get(job_id)
         if job.done or job.state in (JobState.PAUSED, JobState.INTERRUPTED):
             return job
-        if job.owner_pid != os.getpid():  # another process runs it: it sees the request at its next step
-            return self.store.request(job_id, "cancel")
-        self._stops[job_id] = JobState.CANCELLED
-        if job.state == JobState.QUEUED:
-            try:  # not started yet: it never will be (unless the worker took it this instant)
-                job = self.store.set_state(job_id, JobState.CANCELLED, expect=(JobState.QUEUED,))
-                self._discard(job_id)
-                return job
-            except ConflictError:
-                pass
-        return self.store.request(job_id, "cancel")
+        return self.runner.cancel(job_id)
 
     def resume(self, job_id: str) -> Job:
         """Run a cancelled, failed or interrupted generation again with the same parameters and seed."""
@@ -669,12 +621,7 @@ class VideoService:
         if p.get("image") and not Path(p["image"]).is_file():
             raise NotFoundError("The input image of this generation is gone", details={"job_id": job_id})
         self._resolve(p["model"])
-        # A cancel of this job while it was queued may still sit in _stops (its old queue entry not
-        # yet taken): it must not cancel the new run, so it goes before the job is queued again.
-        self._stops.pop(job_id, None)
-        job = self.store.claim(job_id, RESUMABLE)
-        self._enqueue(p.get("plan", {}).get("device") or "cpu", job_id)
-        return job
+        return self.runner.resume(job_id)
 
     def delete(self, job_id: str) -> dict[str, Any]:
         """Delete a finished generation and its files."""
@@ -713,18 +660,11 @@ class VideoService:
         return {"mime": MEDIA[what][1], "base64": base64.b64encode(data).decode("ascii"), "bytes": len(data)}
 
     def close(self) -> None:
-        """Stop the queues: a running generation ends as ``interrupted`` at its next step."""
+        """Stop this process's generations: they end as ``interrupted`` (a running one at its next step)."""
         self._closed = True
-        with self._lock:
-            queues = list(self._queues.items())
-            workers = list(self._workers.values())
-        for job in self.store.list(KIND, [JobState.RUNNING], limit=1000):
-            if job.owner_pid == os.getpid():
-                self._stops[job.id] = JobState.INTERRUPTED
-        for _device, q in queues:
-            q.put(None)
-        for worker in workers:
-            worker.join(timeout=10)
+        self.runner.close([KIND], timeout=10)
+        for timer in list(self._idle_timers.values()):
+            timer.cancel()
         for device in list(self._loaded):
             self._unload(device)
 
@@ -850,8 +790,24 @@ def _check_lora(lora: str) -> Path:
     return path.resolve()
 
 
+def _device(job: Job) -> str:
+    return (job.params.get("plan") or {}).get("device") or "cpu"
+
+
+def _lane(job: Job) -> str:
+    """One queue per device: generations on the same device run one at a time, in order."""
+    return f"{KIND}:{_device(job)}"
+
+
 def _error_for(exc: BaseException, params: dict[str, Any]) -> dict[str, Any]:
-    """The job's error for an exception from diffusers/torch: out-of-memory is a ResourceError."""
+    """The job's error (the one shape) for an exception while queueing or generating."""
+    return JobRunner.error_shape(_typed_error(exc, params))
+
+
+def _typed_error(exc: BaseException, params: dict[str, Any]) -> StudioError:
+    """The typed error for an exception from diffusers/torch: out-of-memory is a ResourceError."""
+    if isinstance(exc, StudioError):
+        return exc
     name = type(exc).__name__
     text = str(exc)
     if name == "OutOfMemoryError" or "out of memory" in text.lower():
@@ -864,11 +820,9 @@ def _error_for(exc: BaseException, params: dict[str, Any]) -> dict[str, Any]:
         err = BackendUnavailableError("This pipeline cleans prompts with ftfy, which is not installed",
                                       details={"missing": "ftfy"},
                                       resolution_steps=["pip install ftfy (part of jupyter-model-studio[video])"])
-    elif isinstance(exc, CancelledError):
-        err = exc
     else:
         err = StudioError(f"Generation failed: {name}: {text[:500]}", details={"exception": name})
-    return err.to_dict()["error"]
+    return err
 
 
 __all__ = ["KIND", "VideoService", "OFFLOAD_CHOICES"]

@@ -19,9 +19,10 @@ from typing import Any
 from ...config import Settings
 from ...errors import NotFoundError, ValidationError, backend_unavailable
 from ..fit import gguf_metadata
-from ..jobs import Job, JobStore
+from ..jobs import Job, JobRunner, JobStore
 from ..library import Library
 from ..local import LocalModel
+from ..quants import default_quant
 from ..refs import ModelRef
 from .base import (
     MAX_CONTEXT,
@@ -41,7 +42,6 @@ from .llama_cpp import LlamaCppBackend
 from .manager import Key, ModelManager
 from .transformers import DTYPES, TransformersBackend
 
-_DEFAULT_QUANTS = ("Q4_K_M", "Q4_K_S", "Q5_K_M", "Q4_0", "Q4_1", "Q8_0", "Q6_K", "Q5_K_S", "F16", "BF16", "F32")
 _SAMPLING = {f.name for f in fields(SamplingParams)}
 
 
@@ -84,7 +84,7 @@ class ChatStream:
 class ChatService:
     """Backends, loaded models and generation for one engine."""
 
-    def __init__(self, settings: Settings, library: Library, jobs: JobStore) -> None:
+    def __init__(self, settings: Settings, library: Library, jobs: JobStore, runner: JobRunner) -> None:
         self.settings = settings
         self.library = library
         self.jobs = jobs
@@ -93,7 +93,7 @@ class ChatService:
         self._lock = threading.Lock()
         for backend in (LlamaCppBackend(), TransformersBackend()):
             self.register_backend(backend)
-        self.batches = BatchRunner(self, settings, jobs)
+        self.batches = BatchRunner(self, settings, jobs, runner)
 
     # Backends ----------------------------------------------------------------------------------
 
@@ -162,8 +162,8 @@ class ChatService:
         formats = local.formats
         if "gguf" in formats and self._wants_gguf(formats, backend):
             quants = local.quantizations
-            quant = ref.variant.upper() if ref.variant else next(
-                (q for q in _DEFAULT_QUANTS if q in quants), sorted(quants)[0] if quants else None)
+            quant = ref.variant.upper() if ref.variant else default_quant(
+                {q: _local_bytes(local, names) for q, names in quants.items()})
             files = quants.get(quant or "") if quant else [f for f in local.files if f.endswith(".gguf")]
             if not files:
                 raise NotFoundError(f"{ref.repo_id} has no local quantization {quant}",
@@ -430,6 +430,14 @@ class ChatService:
 def _int_in(value: Any, low: int, high: int) -> bool:
     """None (the default), or an int (not a bool) within [low, high]."""
     return value is None or (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high)
+
+
+def _local_bytes(local: LocalModel, names: list[str]) -> int | None:
+    """Bytes on disk of some files of a local model (None if one cannot be read)."""
+    try:
+        return sum(local.file_path(n).stat().st_size for n in names)
+    except OSError:
+        return None
 
 
 def _default_backend(formats: list[str]) -> str:

@@ -2,8 +2,9 @@
 
 Each answer is appended to ``<home>/batches/<job_id>.jsonl`` the moment it is complete, and the
 prompts sit beside it (``<job_id>.prompts.json``), so a cancelled, paused, failed or interrupted
-batch resumes at the first prompt without an answer, in this process or another. Cancel reaches a
-batch run by another process through the job store's control flag (see ``_watch``).
+batch resumes at the first prompt without an answer, in this process or another. The engine's job
+runner runs the batches (no limit on how many at once) and honours cancel and pause from any
+process through the job store's control flag.
 """
 
 from __future__ import annotations
@@ -11,14 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...config import Settings
-from ...errors import ConflictError, NotFoundError, StudioError, ValidationError
-from ..jobs import RESUMABLE, Job, JobState, JobStore, Progress, owner_alive
+from ...errors import ConflictError, NotFoundError, ValidationError
+from ..jobs import RESUMABLE, Control, Job, JobRunner, JobState, JobStore, Progress, Stopped, owner_alive
 
 if TYPE_CHECKING:
     from . import ChatService
@@ -26,18 +25,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KIND = "batch"
-
-
-class _Run:
-    def __init__(self, job_id: str) -> None:
-        self.job_id = job_id
-        self.stop = threading.Event()
-        self.control = ""
-        self.thread: threading.Thread | None = None
-
-    def request(self, control: str) -> None:
-        self.control = self.control or control
-        self.stop.set()
 
 
 def prompts_from(prompts: Any, column: str | None) -> tuple[list[str], Any]:
@@ -66,13 +53,13 @@ def prompts_from(prompts: Any, column: str | None) -> tuple[list[str], Any]:
 
 
 class BatchRunner:
-    def __init__(self, chat: ChatService, settings: Settings, store: JobStore) -> None:
+    def __init__(self, chat: ChatService, settings: Settings, store: JobStore, runner: JobRunner) -> None:
         self.chat = chat
         self.settings = settings
         self.store = store
-        self._runs: dict[str, _Run] = {}
-        self._lock = threading.Lock()
-        self._closed = False
+        self.runner = runner
+        # No limit on batches at once (each asks the model host one prompt at a time), as before.
+        runner.register(KIND, self._work, concurrency=None, close_state=JobState.PAUSED)
         store.register_resumer(KIND, self.resume)
 
     @property
@@ -103,21 +90,15 @@ class BatchRunner:
                   "load_options": load_options or {}, "count": len(items)}
         fingerprint = hashlib.sha256(json.dumps([params, items], sort_keys=True).encode()).hexdigest()
         params["fingerprint"] = fingerprint
-        for job in self.store.list(KIND, limit=500):
-            if job.params.get("fingerprint") != fingerprint:
-                continue
-            if job.active or job.state == JobState.COMPLETED:
-                return job
-            if job.state in RESUMABLE:
-                try:
-                    return self.resume(job.id)
-                except ConflictError:  # resumed by someone else this instant
-                    return self.store.get(job.id)
+        found = self.runner.find_or_resume(KIND, lambda job: job.params.get("fingerprint") == fingerprint,
+                                           reuse={JobState.QUEUED, JobState.RUNNING, JobState.COMPLETED},
+                                           resume=RESUMABLE)
+        if found is not None:
+            return found
         job = self.store.create(KIND, params, title=f"{len(items)} prompts · {model}")
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._prompts_path(job.id).write_text(json.dumps(items))
-        self._launch(job.id)
-        return job
+        self._prompts_path(job.id).write_text(json.dumps(items))  # before it is queued: the run reads it
+        return self.runner.submit(job)
 
     def get(self, job_id: str) -> Job:
         """The batch job ``job_id``; ``NotFoundError`` for an unknown id or a job of another kind."""
@@ -154,11 +135,7 @@ class BatchRunner:
                                 details={"job_id": job_id, "state": job.state.value})
         if job.state in (JobState.PAUSED, JobState.INTERRUPTED):
             return self.store.set_state(job_id, JobState.CANCELLED, expect=(JobState.PAUSED, JobState.INTERRUPTED))
-        with self._lock:
-            run = self._runs.get(job_id)
-        if run is not None:
-            run.request("cancel")
-        return self.store.request(job_id, "cancel")
+        return self.runner.cancel(job_id)
 
     def resume(self, job_id: str) -> Job:
         """Continue a cancelled, paused, failed or interrupted batch with its unanswered prompts only.
@@ -178,31 +155,9 @@ class BatchRunner:
         if not self._prompts_path(job_id).is_file():
             raise NotFoundError(f"The prompts of batch {job_id} are gone", details={
                 "job_id": job_id, "path": str(self._prompts_path(job_id))})
-        # Atomic: of two resumes racing (two processes, a double click) one wins, the other gets
-        # ConflictError, so no prompt is answered twice.
-        job = self.store.claim(job_id, RESUMABLE)
-        self._launch(job_id)
-        return job
-
-    def _launch(self, job_id: str) -> None:
-        run = _Run(job_id)
-        with self._lock:
-            self._runs[job_id] = run
-        run.thread = threading.Thread(target=self._work, args=(run,), name=f"batch-{job_id}", daemon=True)
-        run.thread.start()
-        threading.Thread(target=self._watch, args=(run,), name=f"batch-watch-{job_id}", daemon=True).start()
-
-    def _watch(self, run: _Run) -> None:
-        """Honour cancel/pause asked through the job store (another process, the REST API)."""
-        while run.thread is not None and run.thread.is_alive() and not run.stop.is_set():
-            try:
-                control = self.store.control(run.job_id)
-            except Exception:
-                control = ""
-            if control:
-                run.request(control)
-                return
-            time.sleep(0.1)
+        # Atomic (the store's claim): of two resumes racing (two processes, a double click) one
+        # wins, the other gets ConflictError, so no prompt is answered twice.
+        return self.runner.resume(job_id)
 
     # Results -----------------------------------------------------------------------------------
 
@@ -272,66 +227,40 @@ class BatchRunner:
 
     # The job -----------------------------------------------------------------------------------
 
-    def _work(self, run: _Run) -> None:
-        job_id = run.job_id
-        try:
-            job = self.store.get(job_id)
-            p = job.params
-            items: list[str] = json.loads(self._prompts_path(job_id).read_text())
-            done = self.answers(job_id)
-            total = len(items)
-            progress = Progress(len(done), total, unit="prompts", message=f"{len(done)} of {total} answered")
-            self.store.set_state(job_id, JobState.RUNNING, progress=progress)
-            options = dict(p.get("load_options") or {})
-            with open(self._answers_path(job_id), "a", encoding="utf-8") as fh:
-                for i, prompt in enumerate(items):
-                    if i in done:
-                        continue
-                    if run.stop.is_set():
-                        self._stopped(run, progress)
-                        return
-                    messages = ([{"role": "system", "content": p["system"]}] if p.get("system") else [])
-                    messages.append({"role": "user", "content": p["template"].replace("{prompt}", prompt)})
-                    stream = self.chat.stream(p["model"], messages, cancel=run.stop, load_options=options,
-                                              **p.get("sampling", {}))
-                    text = "".join(chunk.text for chunk in stream)
-                    if stream.finish_reason == "cancelled" or run.stop.is_set():
-                        self._stopped(run, progress)
-                        return
-                    record = {"index": i, "text": text, "finish_reason": stream.finish_reason,
-                              "stats": stream.stats.to_dict() if stream.stats else None}
-                    fh.write(json.dumps(record) + "\n")
-                    fh.flush()
-                    progress.done += 1
-                    progress.message = f"{int(progress.done)} of {total} answered"
-                    self.store.set_progress(job_id, progress, force=True)
-            self.store.set_state(job_id, JobState.COMPLETED, progress=progress,
-                                 result={"count": total, "path": str(self._answers_path(job_id))})
-        except StudioError as exc:
-            self.store.set_state(job_id, JobState.FAILED, error=exc.to_dict()["error"])
-        except Exception as exc:  # a backend bug must still end the job, with its message
-            log.exception("batch %s failed", job_id)
-            self.store.set_state(job_id, JobState.FAILED, error=StudioError(f"{type(exc).__name__}: {exc}").to_dict()["error"])
-        finally:
-            with self._lock:
-                # A resume right after this run stopped may have registered its own run already.
-                if self._runs.get(job_id) is run:
-                    del self._runs[job_id]
-
-    def _stopped(self, run: _Run, progress: Progress) -> None:
-        state = JobState.PAUSED if run.control == "pause" else JobState.CANCELLED
-        self.store.set_state(run.job_id, state, progress=progress)
+    def _work(self, job: Job, control: Control) -> dict[str, Any]:
+        """Answer the prompts without an answer yet, appending each answer as it completes."""
+        p = job.params
+        items: list[str] = json.loads(self._prompts_path(job.id).read_text())
+        done = self.answers(job.id)
+        total = len(items)
+        progress = Progress(len(done), total, unit="prompts", message=f"{len(done)} of {total} answered")
+        control.progress(progress, force=True)
+        options = dict(p.get("load_options") or {})
+        with open(self._answers_path(job.id), "a", encoding="utf-8") as fh:
+            for i, prompt in enumerate(items):
+                if i in done:
+                    continue
+                control.check()
+                messages = ([{"role": "system", "content": p["system"]}] if p.get("system") else [])
+                messages.append({"role": "user", "content": p["template"].replace("{prompt}", prompt)})
+                stream = self.chat.stream(p["model"], messages, cancel=control.event, load_options=options,
+                                          **p.get("sampling", {}))
+                text = "".join(chunk.text for chunk in stream)
+                if stream.finish_reason == "cancelled" or control.stopped:  # the cut answer is not kept
+                    control.check()
+                    raise Stopped(JobState.CANCELLED)
+                record = {"index": i, "text": text, "finish_reason": stream.finish_reason,
+                          "stats": stream.stats.to_dict() if stream.stats else None}
+                fh.write(json.dumps(record) + "\n")
+                fh.flush()
+                progress.done += 1
+                progress.message = f"{int(progress.done)} of {total} answered"
+                control.progress(progress, force=True)
+        return {"count": total, "path": str(self._answers_path(job.id))}
 
     def close(self) -> None:
         """Pause this process's batches (they resume later) and wait briefly for them."""
-        with self._lock:
-            runs = list(self._runs.values())
-        for run in runs:
-            run.request("pause")
-        deadline = time.monotonic() + 5.0
-        for run in runs:
-            if run.thread is not None:
-                run.thread.join(max(0.0, deadline - time.monotonic()))
+        self.runner.close([KIND], timeout=5.0)
 
 
 def _bar(total: int, desc: str) -> Any:

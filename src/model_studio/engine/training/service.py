@@ -1,9 +1,10 @@
 """``engine.training``: LoRA runs as jobs of kind ``train``, each in its own worker process.
 
 A run lives in ``<home>/runs/<job_id>/`` (config.json, data.jsonl, metrics.jsonl, log.txt,
-checkpoints, adapter/, result.json). A monitor thread in the engine's process tails the metrics
-into the job's progress, turns a cancel request into the worker's control file and maps the
-worker's exit code to the job's state, so a crashed or killed worker never takes the engine down.
+checkpoints, adapter/, result.json). The engine's job runner owns the job; its ``run`` launches the
+worker process, tails the metrics into the job's progress, turns a stop request into the worker's
+control file and maps the worker's exit code to the job's end, so a crashed or killed worker never
+takes the engine down.
 """
 
 from __future__ import annotations
@@ -21,8 +22,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...config import Settings
-from ...errors import CancelledError, ConflictError, NotFoundError, ValidationError
-from ..jobs import RESUMABLE, Job, JobState, JobStore, Progress
+from ...errors import (
+    CancelledError,
+    ConflictError,
+    NotFoundError,
+    ResourceError,
+    StudioError,
+    ValidationError,
+)
+from ..jobs import Control, Job, JobRunner, JobState, JobStore, Progress, Stopped
 from .config import RunConfig, estimate
 
 if TYPE_CHECKING:
@@ -48,27 +56,26 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "--", name).strip("-") or "base"
 
 
-class _Run:
-    def __init__(self, job_id: str, proc: subprocess.Popen[bytes], total: int | None) -> None:
-        self.job_id = job_id
-        self.proc = proc
-        self.total = total
-        self.thread: threading.Thread | None = None
-        self.detached = False
-
-
 class TrainingService:
     """Start, watch, cancel, resume and merge LoRA fine-tuning runs."""
 
-    def __init__(self, settings: Settings, jobs: JobStore, chat: ChatService) -> None:
+    def __init__(self, settings: Settings, jobs: JobStore, chat: ChatService, runner: JobRunner) -> None:
         self.settings = settings
         self.store = jobs
         self.chat = chat
+        self.runner = runner
         self.runs_dir = settings.home_path / "runs"
         self.bases_dir = settings.home_path / "bases"
-        self._running: dict[str, _Run] = {}
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}  # workers of this process's runs
+        self._launched: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
         self._closed = False
+        # Every run has its own process: no limit here (the GPU arbiter and the planner say what fits).
+        # A pause keeps nothing a cancel does not (both save a checkpoint): it cancels.
+        runner.register(KIND, self._run, concurrency=None, pausable=False, close_state=JobState.INTERRUPTED,
+                        error_for=lambda exc, job: StudioError(
+                            f"Lost track of the training run: {exc}",
+                            details={"job_id": job.id, "log_tail": self.logs(job.id, 40)}))
         self.datasets: Any = None
         try:
             from .datasets import DatasetStore
@@ -163,7 +170,7 @@ class TrainingService:
         cfg.extra = {"base_path": info["base_path"], "base_dir": info.get("base_dir"),
                      "data_path": str(run_dir / "data.jsonl")}
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-        return self._spawn(job.id, resume=False)
+        return self._launch(job.id, lambda: self.runner.submit(job.id))
 
     def resume(self, job_id: str) -> Job:
         """Continue a cancelled, interrupted or failed run from its latest checkpoint."""
@@ -176,126 +183,124 @@ class TrainingService:
             raise ConflictError(f"The worker of run {job_id} (pid {old_pid}) still runs",
                                 details={"job_id": job_id, "worker_pid": old_pid},
                                 resolution_steps=["Wait for it to stop, or end that process first"])
-        self.store.claim(job_id, RESUMABLE)
-        return self._spawn(job_id, resume=True)
+        return self._launch(job_id, lambda: self.runner.resume(job_id))
 
-    def _spawn(self, job_id: str, *, resume: bool) -> Job:
+    def _launch(self, job_id: str, queue: Any) -> Job:
+        """Queue the run and return once its worker process runs (or the job ended): the caller gets
+        the job ``running`` with its ``worker_pid``, as before the runner."""
+        launched = self._launched[job_id] = threading.Event()
+        try:
+            queue()
+            while not launched.wait(0.05):
+                job = self.store.get(job_id)
+                if not job.active:  # e.g. the worker could not start: the job's typed error
+                    job.raise_for_error()
+                    return job
+            return self.store.get(job_id)
+        finally:
+            self._launched.pop(job_id, None)
+
+    def _run(self, job: Job, control: Control) -> dict[str, Any]:
+        """Launch the worker (``--resume`` if the run had one before), watch it, map its exit code."""
+        job_id = job.id
         run_dir = self.runs_dir / job_id
+        resume = "worker_pid" in job.params
         (run_dir / "control").unlink(missing_ok=True)
-        job = self.store.get(job_id)
         cmd = [sys.executable, "-m", "model_studio.engine.training.worker", str(run_dir)]
         if resume:
             cmd.append("--resume")
-        logf = (run_dir / "log.txt").open("ab")
-        try:
-            proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    cwd=str(run_dir))
-        except OSError as exc:
-            logf.close()
-            self.store.set_state(job_id, JobState.FAILED, error={
-                "type": "StudioError", "message": f"Could not start the training worker: {exc}",
-                "details": {"job_id": job_id}, "resolution_steps": []})
-            raise
-        finally:
-            if not logf.closed:
-                logf.close()
+        with (run_dir / "log.txt").open("ab") as logf:
+            try:
+                proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        cwd=str(run_dir))
+            except OSError as exc:
+                raise StudioError(f"Could not start the training worker: {exc}", details={"job_id": job_id}) from None
         total = job.params.get("total_steps")
         params = {**job.params, "worker_pid": proc.pid, "run_dir": str(run_dir)}
-        done = self._last_step(run_dir)
-        job = self.store.set_state(job_id, JobState.RUNNING, params=params, progress=Progress(
-            done=done, total=total, unit="steps", message="resuming" if resume else "loading the base model"))
-        run = _Run(job_id, proc, total)
+        control.last_progress = Progress(done=self._last_step(run_dir), total=total, unit="steps",
+                                         message="resuming" if resume else "loading the base model")
+        self.store.set_state(job_id, JobState.RUNNING, params=params, progress=control.last_progress)
         with self._lock:
-            self._running[job_id] = run
-        run.thread = threading.Thread(target=self._monitor, args=(run,), name=f"train-{job_id}", daemon=True)
-        run.thread.start()
-        return job
+            self._procs[job_id] = proc
+        launched = self._launched.get(job_id)
+        if launched is not None:
+            launched.set()
+        try:
+            code, last = self._watch(job_id, proc, total, control)
+        finally:
+            with self._lock:
+                self._procs.pop(job_id, None)
+        return self._finish(job_id, total, code, last, control)
 
     def _last_step(self, run_dir: Path) -> int:
         rows = _read_jsonl(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
         return int(rows[-1]["step"]) if rows else 0
 
-    def _monitor(self, run: _Run) -> None:
-        job_id, proc = run.job_id, run.proc
-        run_dir = self.runs_dir / job_id
-        metrics = run_dir / "metrics.jsonl"
+    def _watch(self, job_id: str, proc: subprocess.Popen[bytes], total: int | None,
+               control: Control) -> tuple[int, dict[str, Any]]:
+        """Tail the worker's metrics into the job's progress until it exits; a stop request becomes
+        the worker's control file (it saves a checkpoint, then exits). Returns (exit code, last metrics)."""
+        metrics = self.runs_dir / job_id / "metrics.jsonl"
         offset = 0
         first: tuple[float, int] | None = None
         last: dict[str, Any] = {}
         sent_cancel = False
-        try:
-            while True:
-                code = proc.poll()
-                if metrics.exists():
-                    with metrics.open() as f:
-                        f.seek(offset)
-                        chunk = f.read()
-                    complete = chunk[:chunk.rfind("\n") + 1] if "\n" in chunk else ""
-                    offset += len(complete.encode()) if complete else 0
-                    for line in complete.splitlines():
-                        try:
-                            rec = json.loads(line)
-                        except ValueError:
-                            continue
-                        if rec.get("loss") is not None or rec.get("eval_loss") is not None:
-                            last = {**last, **{k: v for k, v in rec.items() if v is not None}}
-                        now = time.monotonic()
-                        step = int(rec.get("step") or 0)
-                        if first is None:
-                            first = (now, step)
-                    if last:
-                        step = int(last.get("step") or 0)
-                        rate = eta = None
-                        if first is not None and step > first[1]:
-                            rate = (step - first[1]) / max(time.monotonic() - first[0], 1e-6)
-                            if run.total:
-                                eta = max(0.0, (run.total - step) / rate)
-                        self.store.set_progress(job_id, Progress(
-                            done=step, total=run.total, unit="steps", rate=rate, eta=eta, message="training",
-                            detail={"loss": last.get("loss"), "epoch": last.get("epoch"),
-                                    "eval_loss": last.get("eval_loss"),
-                                    "learning_rate": last.get("learning_rate")}))
-                if code is not None:
-                    break
-                if not sent_cancel and self.store.control(job_id) in ("cancel", "pause"):
-                    (run_dir / "control").write_text("cancel")
-                    sent_cancel = True
-                time.sleep(0.2)
-            self._finish(run, code, last)
-        except Exception as exc:  # never let the monitor die silently
-            log.exception("monitor of %s failed", job_id)
-            try:
-                self.store.set_state(job_id, JobState.FAILED, error={
-                    "type": "StudioError", "message": f"Lost track of the training run: {exc}",
-                    "details": {"job_id": job_id, "log_tail": self.logs(job_id, 40)}, "resolution_steps": []})
-            except Exception:
-                pass
-        finally:
-            with self._lock:
-                self._running.pop(job_id, None)
+        while True:
+            code = proc.poll()
+            if metrics.exists():
+                with metrics.open() as f:
+                    f.seek(offset)
+                    chunk = f.read()
+                complete = chunk[:chunk.rfind("\n") + 1] if "\n" in chunk else ""
+                offset += len(complete.encode()) if complete else 0
+                for line in complete.splitlines():
+                    try:
+                        rec = json.loads(line)
+                    except ValueError:
+                        continue
+                    if rec.get("loss") is not None or rec.get("eval_loss") is not None:
+                        last = {**last, **{k: v for k, v in rec.items() if v is not None}}
+                    if first is None:
+                        first = (time.monotonic(), int(rec.get("step") or 0))
+                if last:
+                    step = int(last.get("step") or 0)
+                    rate = eta = None
+                    if first is not None and step > first[1]:
+                        rate = (step - first[1]) / max(time.monotonic() - first[0], 1e-6)
+                        if total:
+                            eta = max(0.0, (total - step) / rate)
+                    control.progress(Progress(
+                        done=step, total=total, unit="steps", rate=rate, eta=eta, message="training",
+                        detail={"loss": last.get("loss"), "epoch": last.get("epoch"),
+                                "eval_loss": last.get("eval_loss"), "learning_rate": last.get("learning_rate")}))
+            if code is not None:
+                return code, last
+            if not sent_cancel and control.stopped:  # cancel, pause (here or another process), or close
+                (self.runs_dir / job_id / "control").write_text("cancel")
+                sent_cancel = True
+            time.sleep(0.2)
 
-    def _finish(self, run: _Run, code: int, last: dict[str, Any]) -> None:
-        job_id = run.job_id
+    def _finish(self, job_id: str, total: int | None, code: int, last: dict[str, Any],
+                control: Control) -> dict[str, Any]:
+        """The run's result for exit code 0; else ``Stopped`` (cancelled, interrupted) or a typed error."""
         run_dir = self.runs_dir / job_id
         step = int(last.get("step") or 0)
-        progress = Progress(done=step, total=run.total, unit="steps", message="",
+        progress = Progress(done=step, total=total, unit="steps", message="",
                             detail={"loss": last.get("loss"), "epoch": last.get("epoch"),
                                     "eval_loss": last.get("eval_loss")})
+        control.last_progress = progress
         if code == 0 and (run_dir / "result.json").exists():
             result = json.loads((run_dir / "result.json").read_text())
             result["model"] = f"run/{job_id}"
             progress.done = result.get("steps", step)
             progress.message = "done"
-            self.store.set_state(job_id, JobState.COMPLETED, result=result, progress=progress)
-            return
-        if run.detached:  # the engine closed under it: resumable from its checkpoint
+            return result  # type: ignore[no-any-return]
+        if control.state == JobState.INTERRUPTED:  # the engine closed under it: resumable from its checkpoint
             progress.message = "interrupted (checkpoint saved)" if code == EXIT_CANCELLED else "interrupted"
-            self.store.set_state(job_id, JobState.INTERRUPTED, progress=progress)
-            return
+            raise Stopped(JobState.INTERRUPTED)
         if code == EXIT_CANCELLED:
             progress.message = "cancelled (checkpoint saved)"
-            self.store.set_state(job_id, JobState.CANCELLED, progress=progress)
-            return
+            raise Stopped(JobState.CANCELLED)
         reason: dict[str, Any] = {}
         try:
             reason = json.loads((run_dir / "error.json").read_text())
@@ -305,24 +310,19 @@ class TrainingService:
             message = f"The training worker was killed (signal {-code})"
         else:
             message = str(reason.get("message") or f"The training worker exited with code {code}")
-        err_type = "ResourceError" if code == EXIT_OOM else "StudioError"
+        error = ResourceError if code == EXIT_OOM else StudioError
         steps = (["Lower batch_size or max_seq_length, or use a smaller base model"] if code == EXIT_OOM else
                  ["Lower learning_rate"] if code == EXIT_NAN else [])
         steps.append(f"Resume it from its last checkpoint: engine.training.resume('{job_id}')")
-        error = {"type": err_type, "message": message, "resolution_steps": steps,
-                 "details": {"job_id": job_id, "exit_code": code, "step": step, "log_tail": self.logs(job_id, 40)}}
-        self.store.set_state(job_id, JobState.FAILED, error=error, progress=progress)
+        raise error(message, resolution_steps=steps,
+                    details={"job_id": job_id, "exit_code": code, "step": step, "log_tail": self.logs(job_id, 40)})
 
     def cancel(self, job_id: str) -> Job:
         """Stop a run; the worker saves a checkpoint first (resume it later)."""
         job = self.get(job_id)
         if not job.active:
             return job
-        with self._lock:
-            run = self._running.get(job_id)
-        if run is not None:
-            (self.runs_dir / job_id / "control").write_text("cancel")
-        return self.store.request(job_id, "cancel")
+        return self.runner.cancel(job_id)
 
     # Results -----------------------------------------------------------------------------------
 
@@ -389,7 +389,7 @@ class TrainingService:
 
     def _measured_step_seconds(self, base_model: str) -> float | None:
         """Median step time of the latest completed run of the same base, if any."""
-        for job in self.store.list(KIND, ("completed",), limit=20):
+        for job in self.store.list(KIND, (JobState.COMPLETED,), limit=20):
             if job.params.get("base_model") != base_model:
                 continue
             rows = _read_jsonl(self.runs_dir / job.id / "metrics.jsonl") if (
@@ -409,22 +409,13 @@ class TrainingService:
     def close(self) -> None:
         """Ask running workers to save a checkpoint and stop; they become ``interrupted`` (resumable)."""
         self._closed = True
+        self.runner.close([KIND], timeout=15.0)
         with self._lock:
-            runs = list(self._running.values())
-        for run in runs:
-            run.detached = True
-            try:
-                (self.runs_dir / run.job_id / "control").write_text("cancel")
-            except OSError:
-                pass
-        deadline = time.monotonic() + 15.0
-        for run in runs:
-            try:
-                run.proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                run.proc.kill()
-            if run.thread is not None:
-                run.thread.join(5.0)
+            stuck = list(self._procs.values())
+        for proc in stuck:  # no checkpoint within the time: stop it anyway (still interrupted, resumable)
+            proc.kill()
+        if stuck:
+            self.runner.close([KIND], timeout=5.0)
 
 
 def _worker_alive(pid: int, run_dir: Path) -> bool:

@@ -1,9 +1,9 @@
-"""Jobs: one model for all long work (downloads, training runs, video generations).
+"""The job store: one model for all long work (downloads, training runs, video generations, batches).
 
 A ``JobStore`` keeps jobs in ``state.sqlite`` (WAL mode) so every process on the machine (the
 Jupyter server, each kernel, the CLI) sees the same jobs. Cancel and pause are a ``control`` flag on
-the row that the owning process honours. An in-process ``EventBus`` publishes job changes to
-subscribers, coalesced per job so a fast download never floods a comm or the database.
+the row that the owning process honours (``runner.JobRunner`` does). Changes are published on an
+``events.EventBus``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from typing import Any
 
 import psutil
 
-from ..errors import CancelledError, ConflictError, NotFoundError, ValidationError, error_from_dict
+from ...errors import CancelledError, ConflictError, NotFoundError, ValidationError, error_from_dict
+from .events import EventBus
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class JobState(str, Enum):
 ACTIVE = frozenset({JobState.QUEUED, JobState.RUNNING})
 TERMINAL = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
 RESUMABLE = frozenset({JobState.PAUSED, JobState.CANCELLED, JobState.INTERRUPTED, JobState.FAILED})
+_ACTIVE_SQL = f"({','.join(repr(s.value) for s in sorted(ACTIVE))})"  # ('queued','running') for SQL
 
 
 @dataclass
@@ -181,86 +183,6 @@ class Job:
 
     def resume(self) -> Job:
         return self._require_store().resume(self.id)
-
-
-Subscriber = Callable[[Job], None]
-
-
-class EventBus:
-    """Publishes job snapshots to subscribers, at most one update per job every ``interval`` seconds.
-
-    State changes are delivered at once; progress updates in between are coalesced so that only the
-    latest snapshot of each job is sent.
-    """
-
-    def __init__(self, interval: float = 0.25) -> None:
-        self.interval = interval
-        self._subscribers: list[Subscriber] = []
-        self._pending: dict[str, Job] = {}
-        self._last_sent: dict[str, float] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._closed = False
-        self._thread: threading.Thread | None = None
-
-    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        with self._lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
-
-    def publish(self, job: Job, *, immediate: bool = False) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if not self._subscribers:
-                return
-            due = immediate or now - self._last_sent.get(job.id, 0.0) >= self.interval
-            if due:
-                self._pending.pop(job.id, None)
-                self._last_sent[job.id] = now
-            else:
-                self._pending[job.id] = job
-                self._ensure_thread()
-                return
-        self._deliver(job)
-
-    def _ensure_thread(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._run, name="model-studio-events", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        # Ticks every ``interval`` while anything is pending; cheap enough to keep simple.
-        while not self._closed:
-            self._stop.wait(self.interval)
-            now = time.monotonic()
-            ready: list[Job] = []
-            with self._lock:
-                for job_id, job in list(self._pending.items()):
-                    if now - self._last_sent.get(job_id, 0.0) >= self.interval:
-                        ready.append(job)
-                        del self._pending[job_id]
-                        self._last_sent[job_id] = now
-            for job in ready:
-                self._deliver(job)
-
-    def _deliver(self, job: Job) -> None:
-        with self._lock:
-            subscribers = list(self._subscribers)
-        for callback in subscribers:
-            try:
-                callback(job)
-            except Exception:  # a broken subscriber must not break the job
-                log.exception("job event subscriber failed")
-
-    def close(self) -> None:
-        self._closed = True
-        self._stop.set()
 
 
 _SCHEMA = """
@@ -493,7 +415,7 @@ class JobStore:
             if job.state in TERMINAL or job.state in (JobState.PAUSED, JobState.INTERRUPTED):
                 return job
         self._conn().execute(
-            "UPDATE jobs SET control=?, updated_at=? WHERE id=? AND state IN ('queued','running')",
+            f"UPDATE jobs SET control=?, updated_at=? WHERE id=? AND state IN {_ACTIVE_SQL}",
             (control, time.time(), job_id),
         )
         with self._changed:
@@ -504,11 +426,21 @@ class JobStore:
         row = self._conn().execute("SELECT control FROM jobs WHERE id=?", (job_id,)).fetchone()
         return row[0] if row else "cancel"
 
+    def controls(self, job_ids: Iterable[str]) -> dict[str, str]:
+        """The pending control request of each job that has one (one query for many jobs)."""
+        ids = builtins.list(job_ids)
+        if not ids:
+            return {}
+        rows = self._conn().execute(
+            f"SELECT id, control FROM jobs WHERE control!='' AND id IN ({','.join('?' * len(ids))})", ids
+        ).fetchall()
+        return dict(rows)
+
     def claim(self, job_id: str, from_states: Iterable[JobState]) -> Job:
         """Make this process the owner of a stopped job and queue it again (atomically)."""
         states = [JobState(s).value for s in from_states]
         cur = self._conn().execute(
-            f"UPDATE jobs SET state='queued', control='', owner_pid=?, owner_started=?, updated_at=?, "
+            f"UPDATE jobs SET state='{JobState.QUEUED.value}', control='', owner_pid=?, owner_started=?, updated_at=?, "
             f"finished_at=NULL, error=NULL WHERE id=? AND state IN ({','.join('?' * len(states))})",
             (self.owner_pid, self.owner_started, time.time(), job_id, *states),
         )
@@ -524,7 +456,7 @@ class JobStore:
     def mark_orphans_interrupted(self) -> builtins.list[str]:
         """Jobs whose owner process is gone become ``interrupted``; returns their ids."""
         rows = self._conn().execute(
-            "SELECT id, owner_pid, owner_started FROM jobs WHERE state IN ('queued','running')"
+            f"SELECT id, owner_pid, owner_started FROM jobs WHERE state IN {_ACTIVE_SQL}"
         ).fetchall()
         gone = []
         for job_id, pid, started in rows:
@@ -534,8 +466,8 @@ class JobStore:
                 gone.append(job_id)
         for job_id in gone:
             self._conn().execute(
-                "UPDATE jobs SET state='interrupted', control='', updated_at=?, finished_at=? "
-                "WHERE id=? AND state IN ('queued','running')",
+                f"UPDATE jobs SET state='{JobState.INTERRUPTED.value}', control='', updated_at=?, finished_at=? "
+                f"WHERE id=? AND state IN {_ACTIVE_SQL}",
                 (time.time(), time.time(), job_id),
             )
         return gone
