@@ -145,14 +145,14 @@ def test_training_limits_are_the_engine_s(p):
 
 
 def test_video_and_upload_limits_are_the_engine_s():
-    from model_studio.engine import video, video_plan
+    from model_studio.engine import video
     from model_studio.engine.training import datasets
 
     shape = {p.name: p for p in api.BY_NAME["video.generate"].params}
-    assert (shape["width"].maximum, shape["height"].maximum) == (video_plan.MAX_SIZE, video_plan.MAX_SIZE)
-    assert (shape["steps"].minimum, shape["steps"].maximum) == video_plan.STEPS_RANGE
-    assert (shape["guidance"].minimum, shape["guidance"].maximum) == video_plan.GUIDANCE_RANGE
-    assert (shape["fps"].minimum, shape["fps"].maximum) == video_plan.FPS_RANGE
+    assert (shape["width"].maximum, shape["height"].maximum) == (video.MAX_SIZE, video.MAX_SIZE)
+    assert (shape["steps"].minimum, shape["steps"].maximum) == video.STEPS_RANGE
+    assert (shape["guidance"].minimum, shape["guidance"].maximum) == video.GUIDANCE_RANGE
+    assert (shape["fps"].minimum, shape["fps"].maximum) == video.FPS_RANGE
     assert shape["prompt"].max_length == shape["negative_prompt"].max_length == video.MAX_PROMPT_CHARS
     assert shape["image_base64"].max_length >= video.MAX_IMAGE_BYTES * 4 // 3 + 8
     assert api.MAX_UPLOAD_BYTES == datasets.MAX_UPLOAD_BYTES

@@ -212,11 +212,11 @@ def test_a_model_that_is_not_local_is_offered_for_download(engine: Engine):
 
 
 def test_not_enough_memory_is_refused_before_loading(engine: Engine, local, monkeypatch):
-    from model_studio.engine import video as video_module
+    from model_studio.engine.video import service as video_service
 
     local(WAN)
     gib = 2**30
-    monkeypatch.setattr(video_module, "device_memory", lambda: ("cuda:0", "Fake GPU", gib // 64, 8 * gib))
+    monkeypatch.setattr(video_service, "device_memory", lambda: ("cuda:0", "Fake GPU", gib // 64, 8 * gib))
     with pytest.raises(ResourceError) as err:
         engine.video.generate(WAN, "x", **_defaults(WAN))
     assert err.value.details  # the numbers
@@ -341,14 +341,14 @@ def test_energy_comes_from_nvml_where_a_gpu_reports_it(monkeypatch):
 
 
 def test_a_failure_while_queueing_leaves_a_failed_job_and_no_files(engine: Engine, local, monkeypatch):
-    from model_studio.engine import video as video_module
+    from model_studio.engine.video import outputs as video_outputs
 
     local(LTX)
 
     def full_disk(path, write, suffix=""):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(video_module, "_atomic_save", full_disk)
+    monkeypatch.setattr(video_outputs, "_atomic_save", full_disk)
     with pytest.raises(OSError):
         engine.video.generate(LTX, "x", image=png_bytes(), **_defaults(LTX))
     [job] = engine.video.list()
@@ -393,8 +393,8 @@ def test_wan22_image_to_video_through_wan_image_to_video_pipeline(engine: Engine
     # the sibling pipeline shares the loaded components (from_pipe) and conditions on the image
     [held] = engine.video.loaded()
     assert held["model"] == WAN22
-    assert type(engine.video._loaded["cpu"].i2v).__name__ == "WanImageToVideoPipeline"
-    assert engine.video._loaded["cpu"].i2v.config.expand_timesteps is True
+    assert type(engine.video.pipelines._loaded["cpu"].i2v).__name__ == "WanImageToVideoPipeline"
+    assert engine.video.pipelines._loaded["cpu"].i2v.config.expand_timesteps is True
     a, b = runs.values()
     assert not (a == b).all()
     text = engine.video.generate(WAN22, "the picture comes alive", seed=3, **_defaults(WAN22)).wait(timeout=120)
@@ -402,11 +402,11 @@ def test_wan22_image_to_video_through_wan_image_to_video_pipeline(engine: Engine
 
 
 def test_a_video_too_large_for_a_widget_message_names_its_path(engine: Engine, local, monkeypatch):
-    from model_studio.engine import video as video_module
+    from model_studio.engine.video import outputs as video_outputs
 
     local(WAN)
     job = engine.video.generate(WAN, "x", seed=1, **_defaults(WAN)).wait(timeout=120)
-    monkeypatch.setattr(video_module, "MAX_MEDIA_BYTES", 100)
+    monkeypatch.setattr(video_outputs, "MAX_MEDIA_BYTES", 100)
     with pytest.raises(ValidationError) as err:
         engine.video.media(job.id, "video")
     assert err.value.details["path"] == job.result["video"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from model_studio.engine.units import human_size
-from model_studio.engine.video_plan import GiB, PipelineProfile, plan, validate
+from model_studio.engine.video import GiB, PipelineProfile, plan, validate
 from model_studio.errors import ResourceError, ValidationError
 
 CATALOG = Path(__file__).resolve().parents[2] / "src" / "model_studio" / "engine" / "catalog.json"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
 from pathlib import Path
 
 import pytest
@@ -137,18 +138,35 @@ async def test_unknown_generation_files_are_json_404s(api):
     assert_error(await api("GET", f"video/{UNKNOWN}/media"), 404, "NotFoundError")
 
 
-async def test_cancel_a_long_generation_ends_cancelled_without_a_file(api, engine_of):
+async def test_cancel_a_long_generation_ends_cancelled_without_a_file(api, engine_of, monkeypatch):
+    # Given a generation held after its first denoising step until the cancel request has been made
+    # (tiny steps are fast enough to finish before a poll sees them otherwise)
+    service = engine_of.video
+    original = service._progress
+    release = threading.Event()
+
+    def progress(control, done, total, phase, rate):
+        original(control, done, total, phase, rate)
+        if phase == "denoising" and done == 1:
+            control.progress(control.last_progress, force=True)  # shown now, not coalesced
+            release.wait(120)
+
+    monkeypatch.setattr(service, "_progress", progress)
     await download_wan(api)
     job = await generate(api, steps=200, seed=1)
-    # wait until it is denoising, then cancel it
-    await poll(api, f"video/{job['id']}", lambda j: j["state"] == "running" and j["progress"]["done"] >= 1, 120,
-               interval=0.05)
-    r = await api("POST", f"video/{job['id']}/cancel")
-    assert r.code == 200, r
-    assert r.json["id"] == job["id"]
+    try:
+        # When it is seen denoising over REST and cancelled
+        await poll(api, f"video/{job['id']}", lambda j: j["state"] == "running" and j["progress"]["done"] >= 1,
+                   120, interval=0.05)
+        r = await api("POST", f"video/{job['id']}/cancel")
+        assert r.code == 200, r
+        assert r.json["id"] == job["id"]
+    finally:
+        release.set()
+    # Then it ends cancelled at that step, with no video
     done = await finished(api, job["id"], 60)
     assert done["state"] == "cancelled", done
-    assert done["progress"]["done"] < 200
+    assert done["progress"]["done"] == 1
     assert_error(await api("GET", f"video/{job['id']}/video.mp4"), 404)
     assert not (engine_of.settings.home_path / "outputs" / job["id"] / "video.mp4").exists()
 
@@ -187,10 +205,10 @@ async def test_a_model_that_is_not_local_is_404_with_the_download(api):
 
 
 async def test_not_enough_memory_is_507_with_resolution_steps(api, monkeypatch):
-    from model_studio.engine import video as video_module
+    from model_studio.engine.video import service as video_service
 
     await download_wan(api)
-    monkeypatch.setattr(video_module, "device_memory", lambda: ("cuda:0", "Fake", 1 << 20, 8 << 30))
+    monkeypatch.setattr(video_service, "device_memory", lambda: ("cuda:0", "Fake", 1 << 20, 8 << 30))
     err = assert_error(await api("POST", "video", body={"model": WAN, "prompt": "x", **TINY}), 507, "ResourceError")
     assert err["resolution_steps"] and err["details"]
     err = assert_error(await api("POST", "video/plan", body={"model": WAN, **TINY, "offload": "none"}), 507,

@@ -1,0 +1,318 @@
+"""The video service: checks a request, queues it on the job runner, runs it, and keeps the gallery.
+
+A generation is a Job of kind ``video``. ``generate()`` checks everything before it queues: the
+model is local (``NotFoundError`` offers the download otherwise), sizes, frames, steps and guidance
+suit the pipeline (``ValidationError`` names the constraint and the nearest valid value, see
+``rules.validate``), the input image decodes, the LoRA file exists, and the memory planner finds a
+strategy that fits the device (``ResourceError`` with the numbers otherwise), all before a single
+weight is loaded.
+
+The engine's job runner queues generations in one lane per device (one generation at a time each);
+the last pipeline stays loaded for the next one (``pipelines.PipelineCache``). A stopped generation
+writes no video (``outputs.Outputs.discard``).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ...config import Settings
+from ...errors import (
+    BackendUnavailableError,
+    ConflictError,
+    NotFoundError,
+    ResourceError,
+    StudioError,
+    ValidationError,
+)
+from ..energy import GpuEnergy
+from ..jobs import Control, Job, JobRunner, JobState, JobStore, Progress, Stopped
+from ..refs import ModelRef
+from .denoise import generate_frames
+from .inputs import _check_lora, _decode_image
+from .models import VideoModels
+from .outputs import MEDIA, Outputs
+from .pipelines import PipelineCache
+from .planner import Plan, device_memory, plan
+from .profiles import PipelineProfile
+from .rules import validate
+
+if TYPE_CHECKING:
+    from ..library import Library
+
+KIND = "video"
+OFFLOAD_CHOICES = ("auto", "none", "model", "sequential", "cpu")
+MAX_PROMPT_CHARS = 10_000
+
+
+class VideoService:
+    """Generate videos, plan their memory, and keep a gallery of past generations."""
+
+    def __init__(self, settings: Settings, jobs: JobStore, library: Library, runner: JobRunner) -> None:
+        self.settings = settings
+        self.store = jobs
+        self.library = library
+        self.runner = runner
+        self.outputs_dir = settings.home_path / "outputs"
+        self.outputs = Outputs(self.outputs_dir)
+        self.catalog = VideoModels(library)
+        self.pipelines = PipelineCache(settings, self.catalog.profile, self.catalog.cached_profile)
+        self._closed = False
+        # A pause cannot keep a half-denoised clip: it cancels; closing the engine interrupts (resumable).
+        runner.register(KIND, self._run, lane=_lane, concurrency=1, pausable=False,
+                        close_state=JobState.INTERRUPTED, on_stop=self._on_stop,
+                        error_for=lambda exc, job: _typed_error(exc, job.params))
+        jobs.register_resumer(KIND, self.resume)
+
+    # Models ------------------------------------------------------------------------------------
+
+    def profile(self, model: str) -> PipelineProfile:
+        """The pipeline profile of ``model``: from its files when local, else from the catalog."""
+        return self.catalog.profile(model)
+
+    def models(self) -> list[dict[str, Any]]:
+        """Video models: every local diffusers video pipeline, then the catalog's, local first."""
+        return self.catalog.models()
+
+    # Planning ----------------------------------------------------------------------------------
+
+    def plan(self, model: str, *, width: int | None = None, height: int | None = None, num_frames: int | None = None,
+             steps: int | None = None, guidance: float | None = None, fps: int | None = None,
+             offload: str = "auto", has_image: bool = False) -> dict[str, Any]:
+        """Validate a request and plan its memory on this machine's device (nothing is loaded).
+
+        Works for catalog models that are not downloaded yet (from the catalog's profile), so a
+        user learns whether a model fits before fetching it.
+        """
+        profile = self.profile(model)
+        values = validate(profile, width=width, height=height, num_frames=num_frames, steps=steps,
+                          guidance=guidance, fps=fps, has_image=has_image)
+        chosen = self._plan(profile, values, offload)
+        out = chosen.to_dict()
+        out["request"] = values
+        out["local"] = self.catalog.local(ModelRef.parse(model).repo_id) is not None
+        return out
+
+    def _plan(self, profile: PipelineProfile, values: dict[str, Any], offload: str) -> Plan:
+        if offload not in OFFLOAD_CHOICES:
+            raise ValidationError(f"offload must be one of {', '.join(OFFLOAD_CHOICES)}",
+                                  details={"field": "offload", "value": offload, "choices": list(OFFLOAD_CHOICES)})
+        import psutil
+
+        ram = psutil.virtual_memory()
+        device, name, free, total = device_memory()
+        if offload == "cpu":
+            device, name, free, total = "cpu", "CPU", int(ram.available), int(ram.total)
+        # The pipeline held there (the weights the peak already counts) is freed before another loads.
+        free += self.pipelines.held_on(device)
+        ram_free = int(ram.available)
+        return plan(profile, width=values["width"], height=values["height"], num_frames=values["num_frames"],
+                    guidance=values["guidance"], device=device, free_bytes=free, total_bytes=total,
+                    device_name=name, offload="auto" if offload == "cpu" else offload, ram_free=ram_free)
+
+    # Generating --------------------------------------------------------------------------------
+
+    def generate(self, model: str, prompt: str, *, negative_prompt: str = "", image: Any = None,
+                 width: int | None = None, height: int | None = None, num_frames: int | None = None,
+                 fps: int | None = None, steps: int | None = None, guidance: float | None = None,
+                 seed: int | None = None, lora: str | None = None, lora_scale: float = 1.0,
+                 offload: str = "auto") -> Job:
+        """Queue a generation; returns its Job at once (``job.wait()`` for the result).
+
+        ``image`` (image-to-video): a path, bytes, base64 text (a ``data:`` URL too) or a PIL image.
+        ``seed`` None picks one (saved with the video, so it can be reproduced). ``offload``:
+        ``auto`` (the planner's choice), ``none``, ``model``, ``sequential`` or ``cpu``.
+        """
+        if self._closed:
+            raise ConflictError("The engine is closing")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValidationError("Give a prompt", details={"field": "prompt"})
+        if negative_prompt is not None and not isinstance(negative_prompt, str):
+            raise ValidationError("negative_prompt must be text", details={"field": "negative_prompt"})
+        if len(prompt) > MAX_PROMPT_CHARS or len(negative_prompt or "") > MAX_PROMPT_CHARS:
+            raise ValidationError(f"Prompts are limited to {MAX_PROMPT_CHARS} characters",
+                                  details={"field": "prompt", "max": MAX_PROMPT_CHARS})
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32):
+            raise ValidationError("seed must be an integer from 0 to 4294967295", details={"field": "seed", "value": seed})
+        if isinstance(lora_scale, bool) or not isinstance(lora_scale, int | float) or not -2.0 <= lora_scale <= 4.0:
+            raise ValidationError("lora_scale must be a number from -2 to 4",
+                                  details={"field": "lora_scale", "value": lora_scale, "nearest": 1.0})
+        profile = self.profile(model)
+        pil = _decode_image(image) if image is not None else None
+        values = validate(profile, width=width, height=height, num_frames=num_frames, steps=steps,
+                          guidance=guidance, fps=fps, has_image=pil is not None)
+        lora_path = _check_lora(lora) if lora else None
+        repo_id, local, folder = self.catalog.resolve(model)
+        chosen = self._plan(profile, values, offload)
+        if seed is None:
+            seed = random.SystemRandom().randrange(2**32)
+        task = "image-to-video" if pil is not None or not profile.text_to_video else "text-to-video"
+        params = {
+            "model": repo_id, "revision": local.commit, "path": str(folder), "pipeline": profile.pipeline,
+            "family": profile.family, "task": task, "prompt": prompt, "negative_prompt": negative_prompt or "",
+            **values, "seed": seed, "lora": str(lora_path) if lora_path else None,
+            "lora_scale": float(lora_scale), "offload": offload, "image": None,
+            "plan": {"device": chosen.device, "device_name": chosen.device_name, "strategy": chosen.strategy.name,
+                     "offload": chosen.strategy.offload, "vae_tiling": chosen.strategy.vae_tiling,
+                     "vae_slicing": chosen.strategy.vae_slicing, "peak_bytes": chosen.strategy.peak_bytes,
+                     "free_bytes": chosen.free_bytes, "dtype": chosen.dtype},
+        }
+        title = f"{repo_id.split('/')[-1]}: {prompt.strip()[:60]}"
+        job = self.store.create(KIND, params, title=title)
+        try:
+            if pil is not None:
+                params["image"] = str(self.outputs.save_input(job.id, pil))
+            job = self.store.set_state(job.id, JobState.QUEUED, params=params,
+                                       progress=Progress(total=values["steps"], unit="steps", message="queued"))
+            self.runner.submit(job)
+        except BaseException as exc:  # e.g. a full disk: the job must not stay queued forever
+            self.outputs.discard(job.id)
+            self.store.set_state(job.id, JobState.FAILED, error=_error_for(exc, params))
+            raise
+        return job
+    def _run(self, job: Job, control: Control) -> dict[str, Any]:
+        """One generation on the runner's lane of its device: frames, MP4, thumbnail, params.json."""
+        p = job.params
+        device = _device(job)
+        total = int(p["steps"])
+        control.progress(Progress(done=0, total=total, unit="steps", message="loading pipeline",
+                                  detail={"phase": "loading pipeline"}), force=True)
+        self.pipelines.begin(device)
+        energy = GpuEnergy() if device != "cpu" else None
+        started = time.monotonic()
+        try:
+            frames = generate_frames(self.pipelines, job, device, control, self._progress)
+            self._progress(control, total, total, "writing mp4", None)
+            result = self.outputs.write_video(job, frames)
+            result["elapsed"] = round(time.monotonic() - started, 3)
+            result["energy_wh"] = energy.wh() if energy is not None else None
+            self.outputs.write_params(job, result)
+            control.last_progress = Progress(done=total, total=total, unit="steps", message="done",
+                                             detail={"phase": "done"})
+            return result
+        except Stopped:
+            raise  # _on_stop removes the outputs
+        except BaseException:
+            self.outputs.discard(job.id, keep_input=True)
+            raise
+        finally:
+            self.pipelines.end(device)
+
+    def _on_stop(self, job: Job, state: JobState) -> None:
+        # No video of a stopped generation; an interrupted one keeps its input image to run again.
+        self.outputs.discard(job.id, keep_input=state == JobState.INTERRUPTED)
+
+    def _progress(self, control: Control, done: int, total: int, phase: str, rate: float | None) -> None:
+        eta = (total - done) / rate if rate else None
+        control.progress(Progress(done=done, total=total, unit="steps", rate=rate, eta=eta, message=phase,
+                                  detail={"phase": phase, "step": done}))
+
+    # Pipelines ---------------------------------------------------------------------------------
+
+    def loaded(self) -> list[dict[str, Any]]:
+        """Pipelines held in memory (one per device at most), with their weights' bytes and idle time."""
+        return self.pipelines.loaded()
+
+    def unload(self, device: str | None = None) -> dict[str, Any]:
+        """Free the pipeline held on ``device`` (all devices when None); not while it generates."""
+        return self.pipelines.unload(device)
+
+    # Jobs --------------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job:
+        job = self.store.get(job_id)
+        if job.kind != KIND:
+            raise NotFoundError(f"No video generation {job_id!r}", details={"job_id": job_id})
+        return job
+
+    def list(self, state: str | None = None, limit: int = 100) -> list[Job]:
+        """Generations, newest first (the gallery is the completed ones)."""
+        states = [JobState(state)] if state else None
+        return self.store.list(KIND, states, limit=limit)
+
+    def cancel(self, job_id: str) -> Job:
+        """Stop a generation between two steps (a queued one never starts); no video is written."""
+        job = self.get(job_id)
+        if job.done or job.state in (JobState.PAUSED, JobState.INTERRUPTED):
+            return job
+        return self.runner.cancel(job_id)
+
+    def resume(self, job_id: str) -> Job:
+        """Run a cancelled, failed or interrupted generation again with the same parameters and seed."""
+        job = self.get(job_id)
+        p = job.params
+        if p.get("image") and not Path(p["image"]).is_file():
+            raise NotFoundError("The input image of this generation is gone", details={"job_id": job_id})
+        self.catalog.resolve(p["model"])
+        return self.runner.resume(job_id)
+
+    def delete(self, job_id: str) -> dict[str, Any]:
+        """Delete a finished generation and its files."""
+        job = self.get(job_id)
+        if job.active:
+            raise ConflictError(f"Generation {job_id} is {job.state.value}; cancel it first",
+                                details={"job_id": job_id, "state": job.state.value})
+        size = self.outputs.delete(job_id)
+        self.store.delete(job_id)
+        return {"deleted": job_id, "bytes": size}
+
+    def media_path(self, job_id: str, what: str = "video") -> Path:
+        """The file of a generation: ``video`` (MP4), ``thumbnail`` (JPEG) or ``image`` (the input)."""
+        if what not in MEDIA:
+            raise ValidationError(f"what must be one of {', '.join(MEDIA)}",
+                                  details={"field": "what", "value": what, "choices": list(MEDIA)})
+        return self.outputs.path(self.get(job_id), what)
+
+    def media(self, job_id: str, what: str = "video") -> dict[str, Any]:
+        """A generation's file as base64 (for widgets, which have no file route)."""
+        return self.outputs.read(self.media_path(job_id, what), job_id, what)
+
+    def close(self) -> None:
+        """Stop this process's generations: they end as ``interrupted`` (a running one at its next step)."""
+        self._closed = self.pipelines.closed = True  # no idle timer for a generation ending now
+        self.runner.close([KIND], timeout=10)
+        self.pipelines.close()
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _device(job: Job) -> str:
+    return (job.params.get("plan") or {}).get("device") or "cpu"
+
+
+def _lane(job: Job) -> str:
+    """One queue per device: generations on the same device run one at a time, in order."""
+    return f"{KIND}:{_device(job)}"
+
+
+def _error_for(exc: BaseException, params: dict[str, Any]) -> dict[str, Any]:
+    """The job's error (the one shape) for an exception while queueing or generating."""
+    return JobRunner.error_shape(_typed_error(exc, params))
+
+
+def _typed_error(exc: BaseException, params: dict[str, Any]) -> StudioError:
+    """The typed error for an exception from diffusers/torch: out-of-memory is a ResourceError."""
+    if isinstance(exc, StudioError):
+        return exc
+    name = type(exc).__name__
+    text = str(exc)
+    if name == "OutOfMemoryError" or "out of memory" in text.lower():
+        plan_ = params.get("plan") or {}
+        err: StudioError = ResourceError(
+            f"Out of memory while generating on {plan_.get('device', 'the device')}: {text[:300]}",
+            details={"plan": plan_},
+            resolution_steps=["Use a smaller size or fewer frames", "Choose offload 'model' or 'sequential'"])
+    elif isinstance(exc, NameError) and "ftfy" in text:
+        err = BackendUnavailableError("This pipeline cleans prompts with ftfy, which is not installed",
+                                      details={"missing": "ftfy"},
+                                      resolution_steps=["pip install ftfy (part of jupyter-model-studio[video])"])
+    else:
+        err = StudioError(f"Generation failed: {name}: {text[:500]}", details={"exception": name})
+    return err
+
+
+__all__ = ["KIND", "VideoService", "OFFLOAD_CHOICES"]
