@@ -117,6 +117,20 @@ def test_checked_in_document_is_what_the_generator_writes():
     assert OPENAPI_PATH.read_text() == _openapi.render()
 
 
+_LABEXTENSION = Path(__file__).resolve().parents[2] / "labextension"
+_OPENAPI_TS = _LABEXTENSION / "node_modules" / ".bin" / "openapi-typescript"
+
+
+@pytest.mark.skipif(not _OPENAPI_TS.exists(), reason="needs labextension/node_modules (jlpm install)")
+def test_checked_in_typescript_types_are_what_openapi_typescript_writes():
+    # `jlpm build:api-types` rewrites labextension/src/api/openapi.d.ts after openapi.json changes;
+    # pip install (hatch-jupyter-builder) installs node_modules, so `make test` runs this check
+    out = subprocess.run([str(_OPENAPI_TS), str(OPENAPI_PATH)], cwd=_LABEXTENSION, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == (_LABEXTENSION / "src" / "api" / "openapi.d.ts").read_text()
+
+
 async def test_routes_registered_by_the_server_match_the_document(api, jp_web_app):
     registered = _registered(jp_web_app)
     documented = {p: set(m) for p, m in DOC["paths"].items() if p not in EXTRA_PATHS}
@@ -280,3 +294,29 @@ def test_jupyter_server_extension_list_shows_model_studio_enabled_and_ok(tmp_pat
     assert any("enabled" in line for line in lines), out
     assert any(line.strip().startswith("model_studio") and "OK" in line for line in lines), out
     assert "X model_studio" not in out and "Traceback" not in out
+
+
+def test_result_models_name_the_fields_the_engine_dataclasses_write():
+    # schemas.py describes these dataclasses' to_dict() (which adds or drops fields); a field added
+    # to the engine must reach the model, and so the document and the TypeScript types
+    from model_studio import schemas
+    from model_studio.engine.fit import FitResult
+    from model_studio.engine.jobs.store import Job, JobState, Progress
+    from model_studio.engine.library import ModelInfo
+    from model_studio.engine.training.datasets import DatasetInfo
+
+    written = {
+        schemas.Job: Job(id="j", kind="download", state=JobState.QUEUED).to_dict(),
+        schemas.Progress: Progress(done=1, total=2).to_dict(),
+        schemas.ModelInfo: ModelInfo(id="org/m", name="m").to_dict(),
+        schemas.FitResult: FitResult(model="m", verdict="cpu", message="", quantization=None, context=1,
+                                     weights_bytes=1, kv_cache_bytes=1, overhead_bytes=1, total_bytes=3,
+                                     ram_free=1).to_dict(),
+        schemas.DatasetInfo: DatasetInfo(name="d", path="p", format="jsonl", shape="text", rows=1, columns=[],
+                                         mapping={}, size_bytes=1, created_at=0.0).to_dict(),
+    }
+    for model, body in written.items():
+        assert list(body) == list(model.model_fields), model.__name__
+        component = DOC["components"]["schemas"][model.__name__]
+        assert set(component["required"]) == set(body), model.__name__
+        _validate(json.loads(json.dumps(body)), {"$ref": f"#/components/schemas/{model.__name__}"})

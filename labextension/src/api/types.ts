@@ -1,70 +1,38 @@
 /**
- * Types mirroring the JSON the Python side returns (`model_studio.api` results).
+ * Types of the JSON the Python side returns (`model_studio.api` results).
  *
- * Keep in sync with: engine/library.py `ModelInfo`, engine/jobs.py `Job.to_dict()`,
- * engine/fit.py `FitResult`, engine/system.py `SystemSnapshot`, errors.py `StudioError`.
+ * The result types are the OpenAPI document's schemas (`server/openapi.json`, generated from
+ * `model_studio/schemas.py`), through `openapi.d.ts`, which openapi-typescript generates:
+ * `jlpm build:api-types` after regenerating openapi.json (tests/server/test_openapi.py checks both
+ * are fresh). Only request shapes and front-end-only types are written here by hand.
  * Sizes are bytes, times are seconds (epoch seconds for timestamps).
  */
+
+import type { components } from './openapi';
+
+type Schemas = components['schemas'];
 
 export type Task = 'text-generation' | 'text-to-video' | 'image-to-video';
 export type Backend = 'llama-cpp' | 'transformers' | 'diffusers';
 export type ModelStatus = 'available' | 'downloading' | 'local' | 'error';
 export type ModelFormat = 'gguf' | 'safetensors' | 'diffusers' | 'pytorch';
 export type SortKey = 'downloads' | 'size' | 'name' | 'likes' | 'recent';
-export type JobStateName =
-  'queued' | 'running' | 'paused' | 'completed' | 'failed' | 'cancelled' | 'interrupted';
+export type JobStateName = Schemas['JobState'];
 
-/** `{"error": {...}}` body of a failed request, and a failed job's `error`. */
-export interface ErrorInfo {
-  type: string;
-  message: string;
-  details?: Record<string, unknown> | null;
-  resolution_steps?: string[] | null;
-}
+/**
+ * `{"error": {...}}` body of a failed request, and a failed job's `error`; the front end makes its
+ * own for failures that never reached the server (a lost connection), without details.
+ */
+export type ErrorInfo = Pick<Schemas['ErrorInfo'], 'type' | 'message'> & {
+  details?: Schemas['ErrorInfo']['details'] | null;
+  resolution_steps?: Schemas['ErrorInfo']['resolution_steps'] | null;
+};
 
-export interface Quantization {
-  name: string;
-  files: string[];
-  size: number | null;
-  local: boolean;
-  [key: string]: unknown;
-}
+export type Quantization = Schemas['Quantization'];
 
-export interface ModelInfo {
-  id: string;
-  name: string;
-  task: Task | string | null;
-  formats: string[];
-  backends: string[];
-  size: number | null;
-  status: ModelStatus | string;
-  sources: string[];
-  license: string | null;
-  gated: boolean;
-  parameters: number | null;
-  context_length: number | null;
-  architecture: string | null;
-  quantizations: Quantization[];
-  default_quantization: string | null;
-  tags: string[];
-  downloads: number | null;
-  likes: number | null;
-  description: string;
-  pipeline: string | null;
-  video: Record<string, unknown> | null;
-  local_path: string | null;
-  local_size: number | null;
-  incomplete_bytes: number;
-  commit: string | null;
-  last_modified: number | null;
-  files?: Array<Record<string, unknown>> | null;
-  error: ErrorInfo | null;
-}
+export type ModelInfo = Schemas['ModelInfo'];
 
-export interface SearchResult {
-  models: ModelInfo[];
-  hub_error: ErrorInfo | string | null;
-}
+export type SearchResult = Schemas['SearchResult'];
 
 export interface SearchQuery {
   q?: string;
@@ -77,62 +45,15 @@ export interface SearchQuery {
   hub?: boolean | null;
 }
 
-export type FitVerdict = 'gpu' | 'partial' | 'cpu' | 'no';
+export type FitVerdict = Schemas['FitResult']['verdict'];
 
-export interface FitResult {
-  model: string;
-  verdict: FitVerdict;
-  message: string;
-  quantization: string | null;
-  context: number;
-  weights_bytes: number;
-  kv_cache_bytes: number;
-  overhead_bytes: number;
-  total_bytes: number;
-  ram_free: number;
-  gpus: Array<Record<string, unknown>>;
-  gpu_index: number | null;
-  gpu_layers: number;
-  total_layers: number | null;
-  approximate: boolean;
-  notes: string[];
-  fits: boolean;
-}
+export type FitResult = Schemas['FitResult'];
 
-export interface DeleteResult {
-  model: string;
-  freed_bytes: number;
-  revisions?: unknown;
-  deleted: boolean;
-}
+export type DeleteResult = Schemas['DeleteResult'];
 
-export interface Progress {
-  done: number;
-  total: number | null;
-  unit: string;
-  rate: number | null;
-  eta: number | null;
-  fraction: number | null;
-  message: string;
-  detail: Record<string, unknown>;
-}
+export type Progress = Schemas['Progress'];
 
-export interface Job {
-  id: string;
-  kind: string;
-  state: JobStateName;
-  title: string;
-  params: Record<string, unknown>;
-  progress: Progress;
-  error: ErrorInfo | null;
-  result: unknown;
-  owner_pid: number | null;
-  created_at: number;
-  updated_at: number;
-  started_at: number | null;
-  finished_at: number | null;
-  control?: string | null;
-}
+export type Job = Schemas['Job'];
 
 export interface StartDownload {
   model: string;
@@ -142,27 +63,9 @@ export interface StartDownload {
   revision?: string | null;
 }
 
-export interface GpuProcess {
-  pid: number;
-  used_memory: number | null;
-  name: string;
-  kernel_id: string | null;
-}
+export type GpuProcess = Schemas['GpuProcess'];
 
-export interface GpuStats {
-  index: number;
-  name: string;
-  uuid: string;
-  memory_total: number;
-  memory_used: number;
-  memory_free: number;
-  utilization: number | null;
-  memory_utilization: number | null;
-  temperature: number | null;
-  power: number | null;
-  power_limit: number | null;
-  processes: GpuProcess[];
-}
+export type GpuStats = Schemas['GpuStats'];
 
 export interface DiskInfo {
   path?: string;
@@ -174,40 +77,12 @@ export interface DiskInfo {
   [key: string]: unknown;
 }
 
-export interface SystemSnapshot {
-  time: number;
-  cpu_percent: number;
-  cpu_per_core: number[];
-  cpu_count: number;
-  load_average: number[] | null;
-  memory_total: number;
-  memory_available: number;
-  memory_used: number;
-  memory_percent: number;
-  swap_total: number;
-  swap_used: number;
-  disks: DiskInfo[];
-  gpus: GpuStats[];
-  gpu_error: string | null;
-}
+/** `disks` are psutil's usage dicts, which the document leaves open. */
+export type SystemSnapshot = Omit<Schemas['SystemSnapshot'], 'disks'> & { disks: DiskInfo[] };
 
-export interface BackendInfo {
-  name: string;
-  installed: boolean;
-  version: string | null;
-  install: string | null;
-  gpu: boolean;
-  local_models: number;
-  models: string[];
-  suggestions: unknown[];
-}
+export type BackendInfo = Schemas['BackendInfo'];
 
-export interface SettingsResult {
-  settings: Record<string, unknown>;
-  mutable: string[];
-  /** What was wrong with settings.json at start-up (each entry was skipped). */
-  file_errors?: { setting: string | null; message: string; value?: unknown }[];
-}
+export type SettingsResult = Schemas['Settings'];
 
 export type SettingsUpdate = Partial<{
   max_concurrent_downloads: number;
@@ -226,30 +101,15 @@ export interface ChatMessage {
   content: string;
 }
 
-/** One entry of `chat.models`: a chat model this machine can load. */
-export interface ChatModel {
-  id: string;
-  backends?: string[];
-  loaded?: boolean;
-  local?: boolean;
-  size?: number | null;
-  /** Why the model cannot load (a broken file on disk), or null. */
-  error?: ErrorInfo | null;
-  [key: string]: unknown;
-}
+/**
+ * One entry of `chat.models`: a chat model this machine can load; the chat panel's fallback
+ * (the library's local models) fills only `id` and `backends`. The server never sends `local`.
+ */
+export type ChatModel = Pick<Schemas['ChatModel'], 'id' | 'backends'> &
+  Partial<Schemas['ChatModel']> & { local?: boolean };
 
 /** One entry of `chat.loaded`: a model held in memory. */
-export interface LoadedModel {
-  /** The exact model loaded (org/name:QUANT for GGUF). */
-  model: string;
-  /** The model as a user names it (without :QUANT). */
-  id?: string;
-  backend: string;
-  memory_bytes: number | null;
-  context_length: number | null;
-  idle_seconds: number | null;
-  [key: string]: unknown;
-}
+export type LoadedModel = Schemas['LoadedModel'];
 
 /** `SamplingParams`: every field optional (the engine's defaults apply). */
 export interface SamplingOptions {
@@ -336,74 +196,24 @@ export interface TrainingMetric {
 }
 
 /** `training.estimate`: memory and time a run would take. */
-export interface TrainingEstimate {
-  memory_bytes?: number | null;
-  seconds_per_step?: number | null;
-  seconds?: number | null;
-  [key: string]: unknown;
-}
+export type TrainingEstimate = Schemas['TrainingEstimate'];
 
-/** One entry of `datasets.list` (`DatasetInfo`). */
-export interface DatasetInfo {
-  name: string;
-  rows?: number | null;
-  shape?: string | null;
-  [key: string]: unknown;
-}
+/** One entry of `datasets.list`. */
+export type DatasetInfo = Schemas['DatasetInfo'];
 
 /* ---- video (engine/video_plan: VideoProfile, Plan; engine/video: VideoService) ---- */
 
 export type VideoOffload = 'auto' | 'none' | 'model' | 'sequential' | 'cpu';
 export type VideoMediaKind = 'video' | 'thumbnail';
 
-/** What a model accepts: sizes, frame counts and ranges (`[min, max]`, max may be null). */
-export interface VideoRules {
-  size_multiple: number;
-  frame_step: number;
-  frame_offset: number;
-  min_frames: number;
-  max_frames: number | null;
-  steps: [number, number | null];
-  guidance: [number, number | null];
-  min_size: number;
-  max_size: number | null;
-  fps: [number, number | null];
-  [key: string]: unknown;
-}
+export type VideoRules = Schemas['VideoRules'];
 
-export interface VideoDefaults {
-  width: number;
-  height: number;
-  num_frames: number;
-  fps: number;
-  steps: number;
-  guidance: number;
-  [key: string]: unknown;
-}
+export type VideoDefaults = Schemas['VideoDefaults'];
 
-export interface VideoPreset {
-  label: string;
-  width: number;
-  height: number;
-}
+export type VideoPreset = Schemas['VideoPreset'];
 
 /** One entry of `video.models`. */
-export interface VideoModel {
-  id: string;
-  name: string;
-  local: boolean;
-  pipeline: string | null;
-  family: string | null;
-  task: Task | string | null;
-  image_to_video: boolean;
-  text_to_video: boolean;
-  size: number | null;
-  defaults: VideoDefaults;
-  rules: VideoRules;
-  presets: VideoPreset[];
-  lora: boolean;
-  [key: string]: unknown;
-}
+export type VideoModel = Schemas['VideoModel'];
 
 /** `video.plan` parameters (everything but `model` takes the model's defaults). */
 export interface VideoPlanRequest {
@@ -437,38 +247,10 @@ export interface VideoRequest {
   offload?: VideoOffload | string | null;
 }
 
-/** One way to run a generation (`Strategy.to_dict()`). */
-export interface VideoStrategy {
-  name: string;
-  offload: string;
-  vae_tiling: boolean;
-  vae_slicing: boolean;
-  peak_bytes: number;
-  fits: boolean;
-  speed_rank: number;
-  reason: string;
-  [key: string]: unknown;
-}
+export type VideoStrategy = Schemas['VideoStrategy'];
 
 /** `video.plan`: where and how a generation would run, and its memory peak. */
-export interface VideoPlan {
-  device: string;
-  device_name: string;
-  free_bytes: number | null;
-  total_bytes: number | null;
-  dtype: string;
-  strategy: VideoStrategy;
-  options: VideoStrategy[];
-  fits: boolean;
-  weights_bytes: number | null;
-  activation_bytes: number | null;
-  vae_decode_bytes: number | null;
-  latent_shape: number[] | null;
-  tokens: number | null;
-  reasoning: string[];
-  gpu: boolean;
-  [key: string]: unknown;
-}
+export type VideoPlan = Schemas['VideoPlan'];
 
 /** A completed video job's `result`. */
 export interface VideoResult {
@@ -487,36 +269,11 @@ export interface VideoResult {
   [key: string]: unknown;
 }
 
-/** `video.delete`. */
-export interface VideoDeleteResult {
-  deleted: string;
-  bytes: number;
-}
+export type VideoDeleteResult = Schemas['VideoDeleted'];
 
-/** One pipeline held in memory by the video engine (`video.loaded`; one per device at most). */
-export interface VideoPipeline {
-  device: string;
-  model: string;
-  path: string;
-  revision: string | null;
-  dtype: string;
-  offload: 'cpu' | 'none' | 'model' | 'sequential' | string;
-  memory_bytes: number;
-  /** A generation is running on it (it cannot be unloaded then). */
-  busy: boolean;
-  idle_seconds: number;
-  [key: string]: unknown;
-}
+export type VideoPipeline = Schemas['VideoPipeline'];
 
-/** `video.unload`. */
-export interface VideoUnloadResult {
-  unloaded: string[];
-  freed_bytes: number;
-}
+export type VideoUnloadResult = Schemas['VideoUnload'];
 
 /** `video.media` (for widgets, which cannot reach the file routes). */
-export interface VideoMedia {
-  mime: string;
-  base64: string;
-  bytes: number;
-}
+export type VideoMedia = Schemas['VideoMedia'];

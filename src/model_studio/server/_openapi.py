@@ -1,4 +1,4 @@
-"""Writes ``server/openapi.json`` from ``api.OPERATIONS`` and the engine's result dataclasses.
+"""Writes ``server/openapi.json`` from ``api.OPERATIONS`` and the result models of ``schemas.py``.
 
 The document is checked in (it is the contract the TypeScript side and outside clients read);
 re-generate it after changing an operation, then review the diff::
@@ -12,156 +12,90 @@ tests/server/test_fuzz.py runs schemathesis against a live server with it.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
-import types
-import typing
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from .. import __version__, api
+from pydantic import TypeAdapter
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+
+from .. import __version__, api, schemas
+from ..engine.system import SystemSnapshot
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
+_REF = "#/components/schemas/{model}"
 
 _SCALARS = {"str": {"type": "string"}, "int": {"type": "integer"}, "float": {"type": "number"},
             "bool": {"type": "boolean"}, "object": {"type": "object"},
             "list[str]": {"type": "array", "items": {"type": "string"}},
             "list[object]": {"type": "array", "items": {"type": "object"}}}
 
-_JOB = {"$ref": "#/components/schemas/Job"}
-_ERROR_INFO = {"$ref": "#/components/schemas/ErrorInfo"}
-
-
-def _obj(required: list[str], **props: Any) -> dict[str, Any]:
-    return {"type": "object", "required": required, "properties": props}
-
-
-def _array(items: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "array", "items": items}
-
-
-_STR, _INT, _NUM, _BOOL, _OBJ = ({"type": t} for t in ("string", "integer", "number", "boolean", "object"))
-_OPT_STR, _OPT_INT = {"type": ["string", "null"]}, {"type": ["integer", "null"]}
-
-# Operation name -> (schema of the success body, error statuses besides those every operation can
+# Operation name -> (model of the success body (schemas.py), error statuses besides those every operation can
 # answer). Every operation: 400 (invalid input), 403 (token, authorization, a gated Hub repo), 500;
 # 404 too where it looks something up by name (a path parameter, a model, a dataset); see
 # _statuses(). The extra ones name the engine's typed errors the call can raise: 409
 # ConflictError/CancelledError, 501 BackendUnavailableError, 502 NetworkError/IntegrityError (the
 # Hub), 507 DiskSpaceError/ResourceError.
-_RESULTS: dict[str, tuple[dict[str, Any], tuple[int, ...]]] = {
-    "library.search": (_obj(["models", "hub_error"], models=_array({"$ref": "#/components/schemas/ModelInfo"}),
-                            hub_error={"anyOf": [_ERROR_INFO, {"type": "null"}],
-                                       "description": "Why the Hub part is missing (offline, rate limited, "
-                                                      "...): the error's {type, message, details, "
-                                                      "resolution_steps}; null when the Hub answered"}),
-                       (502,)),
-    "library.local": (_obj(["models"], models=_array({"$ref": "#/components/schemas/ModelInfo"})), ()),
-    "library.backends": (_obj(["backends"], backends=_array(_obj(
-        ["name", "installed", "version", "install", "gpu", "local_models", "models", "suggestions"],
-        name=_STR, installed=_BOOL, version=_OPT_STR, install=_OPT_STR, gpu=_BOOL, local_models=_INT,
-        models=_array(_STR), suggestions=_array(_OBJ)))), ()),
-    "library.info": ({"$ref": "#/components/schemas/ModelInfo"}, (502,)),
-    "library.fit": ({"$ref": "#/components/schemas/FitResult"}, (502,)),
-    "library.verify": (_obj(["model", "ok", "checked", "mismatches"], model=_STR, commit=_OPT_STR, ok=_BOOL,
-                            checked=_INT, mismatches=_array(_OBJ), not_downloaded=_array(_STR),
-                            extra=_array(_STR)), (502,)),
-    "library.delete": (_obj(["model", "freed_bytes", "revisions", "deleted"], model=_STR, freed_bytes=_INT,
-                            revisions=_array(_STR), deleted=_BOOL), (409,)),
-    "downloads.start": (_JOB, (409, 502, 507)),
-    "downloads.list": (_obj(["downloads"], downloads=_array(_JOB)), ()),
-    "downloads.get": (_JOB, ()),
-    "downloads.cancel": (_JOB, (409,)),
-    "downloads.pause": (_JOB, (409,)),
-    "downloads.resume": (_JOB, (409, 502, 507)),
-    "jobs.list": (_obj(["jobs"], jobs=_array(_JOB)), ()),
-    "jobs.get": (_JOB, ()),
-    "settings.get": ({"$ref": "#/components/schemas/Settings"}, ()),
-    "settings.update": ({"$ref": "#/components/schemas/Settings"}, ()),
-    "system.snapshot": ({"$ref": "#/components/schemas/SystemSnapshot"}, ()),
-    "chat.models": (_obj(["models"], models=_array(_obj(
-        ["id", "name", "formats", "backends", "default_backend", "quantizations", "loaded"],
-        id=_STR, name=_STR, formats=_array(_STR), backends=_array(_STR), default_backend=_STR,
-        quantizations=_array(_STR), size=_OPT_INT, context_length=_OPT_INT, loaded=_BOOL))), ()),
-    "chat.loaded": (_obj(["models"], models=_array({"$ref": "#/components/schemas/LoadedModel"})), ()),
-    "chat.load": ({"$ref": "#/components/schemas/LoadedModel"}, (409, 501, 502, 507)),
-    "chat.unload": (_obj(["unloaded", "freed_bytes"], unloaded=_array(_obj(
-        ["model", "backend"], model=_STR, backend=_STR, adapter=_OPT_STR)), freed_bytes=_INT), ()),
-    "chat.complete": (_obj(["text", "model", "finish_reason", "stats"], text=_STR, model=_STR,
-                           finish_reason={"type": ["string", "null"], "description": "stop, length or cancelled"},
-                           stats={"type": ["object", "null"]}), (409, 501, 502, 507)),
-    "batch.start": (_JOB, (409, 501, 502, 507)),
-    "batch.get": (_obj(["job", "results"], job=_JOB, results=_array(_OBJ)), ()),
-    "batch.list": (_obj(["batches"], batches=_array(_JOB)), ()),
-    "batch.cancel": (_JOB, (409,)),
-    "batch.resume": (_JOB, (409, 501, 502, 507)),
-    "datasets.list": (_obj(["datasets"], datasets=_array({"$ref": "#/components/schemas/DatasetInfo"})), ()),
-    "datasets.get": ({"$ref": "#/components/schemas/DatasetInfo"}, ()),
-    "datasets.upload": ({"$ref": "#/components/schemas/DatasetInfo"}, (409, 501, 507)),
-    "datasets.preview": (_obj(["info", "model", "rows"], info={"$ref": "#/components/schemas/DatasetInfo"},
-                              model=_OPT_STR, rows=_array(_obj(["row", "raw", "messages", "rendered"],
-                                                               row=_INT, raw=_OBJ, messages=_array(_OBJ),
-                                                               rendered=_OPT_STR))), (501, 502)),
-    "datasets.stats": (_obj(["rows", "min", "max", "mean", "p95", "context_length", "max_seq_length", "limit",
-                             "truncated_rows"], rows=_INT, min=_INT, max=_INT, mean=_NUM, p95=_INT,
-                            context_length=_OPT_INT, max_seq_length=_INT, limit=_INT, truncated_rows=_INT),
-                       (501, 502)),
-    "datasets.delete": (_obj(["deleted", "freed_bytes"], deleted=_STR, freed_bytes=_INT), ()),
-    "training.start": (_JOB, (409, 501, 502, 507)),
-    "training.runs": (_obj(["runs"], runs=_array({"allOf": [_JOB, _obj(["final_metrics"], final_metrics={
-        "type": ["object", "null"]})]})), ()),
-    "training.get": (_JOB, ()),
-    "training.metrics": (_obj(["metrics"], metrics=_array(_OBJ)), ()),
-    "training.logs": (_obj(["log"], log=_STR), ()),
-    "training.cancel": (_JOB, (409,)),
-    "training.resume": (_JOB, (409, 501, 507)),
-    "training.merge": (_obj(["path"], path=_STR), (409, 501, 507)),
-    "training.estimate": (_obj(["memory_bytes", "seconds_per_step", "seconds"], memory_bytes=_INT,
-                               seconds_per_step=_NUM, seconds=_NUM, steps=_INT, parameters=_INT,
-                               trainable_parameters=_INT), (501, 502)),
-    "video.models": (_obj(["models"], models=_array({"$ref": "#/components/schemas/VideoModel"})), ()),
-    "video.plan": ({"$ref": "#/components/schemas/VideoPlan"}, (501, 502, 507)),
-    "video.loaded": (_obj(["pipelines"], pipelines=_array(_OBJ)), ()),
-    "video.unload": (_obj(["unloaded", "freed_bytes"], unloaded=_array(_STR), freed_bytes=_INT), (409,)),
-    "video.generate": (_JOB, (409, 501, 502, 507)),
-    "video.list": (_obj(["generations"], generations=_array(_JOB)), ()),
-    "video.get": (_JOB, ()),
-    "video.cancel": (_JOB, (409,)),
-    "video.resume": (_JOB, (409, 501, 507)),
-    "video.delete": (_obj(["deleted", "bytes"], deleted=_STR, bytes=_INT), (409,)),
-    "video.media": (_obj(["mime", "base64", "bytes"], mime=_STR, base64=_STR, bytes=_INT), ()),
+_RESULTS: dict[str, tuple[type, tuple[int, ...]]] = {
+    "library.search": (schemas.SearchResult, (502,)),
+    "library.local": (schemas.LocalModels, ()),
+    "library.backends": (schemas.Backends, ()),
+    "library.info": (schemas.ModelInfo, (502,)),
+    "library.fit": (schemas.FitResult, (502,)),
+    "library.verify": (schemas.VerifyResult, (502,)),
+    "library.delete": (schemas.DeleteResult, (409,)),
+    "downloads.start": (schemas.Job, (409, 502, 507)),
+    "downloads.list": (schemas.DownloadList, ()),
+    "downloads.get": (schemas.Job, ()),
+    "downloads.cancel": (schemas.Job, (409,)),
+    "downloads.pause": (schemas.Job, (409,)),
+    "downloads.resume": (schemas.Job, (409, 502, 507)),
+    "jobs.list": (schemas.JobList, ()),
+    "jobs.get": (schemas.Job, ()),
+    "settings.get": (schemas.Settings, ()),
+    "settings.update": (schemas.Settings, ()),
+    "system.snapshot": (SystemSnapshot, ()),
+    "chat.models": (schemas.ChatModels, ()),
+    "chat.loaded": (schemas.LoadedModels, ()),
+    "chat.load": (schemas.LoadedModel, (409, 501, 502, 507)),
+    "chat.unload": (schemas.ChatUnload, ()),
+    "chat.complete": (schemas.ChatCompletion, (409, 501, 502, 507)),
+    "batch.start": (schemas.Job, (409, 501, 502, 507)),
+    "batch.get": (schemas.BatchResults, ()),
+    "batch.list": (schemas.BatchList, ()),
+    "batch.cancel": (schemas.Job, (409,)),
+    "batch.resume": (schemas.Job, (409, 501, 502, 507)),
+    "datasets.list": (schemas.DatasetList, ()),
+    "datasets.get": (schemas.DatasetInfo, ()),
+    "datasets.upload": (schemas.DatasetInfo, (409, 501, 507)),
+    "datasets.preview": (schemas.DatasetPreview, (501, 502)),
+    "datasets.stats": (schemas.DatasetStats, (501, 502)),
+    "datasets.delete": (schemas.DatasetDeleted, ()),
+    "training.start": (schemas.Job, (409, 501, 502, 507)),
+    "training.runs": (schemas.TrainingRuns, ()),
+    "training.get": (schemas.Job, ()),
+    "training.metrics": (schemas.TrainingMetrics, ()),
+    "training.logs": (schemas.TrainingLog, ()),
+    "training.cancel": (schemas.Job, (409,)),
+    "training.resume": (schemas.Job, (409, 501, 507)),
+    "training.merge": (schemas.MergeResult, (409, 501, 507)),
+    "training.estimate": (schemas.TrainingEstimate, (501, 502)),
+    "video.models": (schemas.VideoModels, ()),
+    "video.plan": (schemas.VideoPlan, (501, 502, 507)),
+    "video.loaded": (schemas.VideoLoaded, ()),
+    "video.unload": (schemas.VideoUnload, (409,)),
+    "video.generate": (schemas.Job, (409, 501, 502, 507)),
+    "video.list": (schemas.VideoList, ()),
+    "video.get": (schemas.Job, ()),
+    "video.cancel": (schemas.Job, (409,)),
+    "video.resume": (schemas.Job, (409, 501, 507)),
+    "video.delete": (schemas.VideoDeleted, (409,)),
+    "video.media": (schemas.VideoMedia, ()),
 }
 
 # Parameters that name something the operation looks up (besides path parameters): unknown -> 404.
 _LOOKED_UP = {"model", "base", "dataset", "lora"}
-
-_STRATEGY = {"type": "object", "required": ["name", "offload", "vae_tiling", "vae_slicing", "peak_bytes", "fits"],
-             "properties": {"name": {"type": "string"},
-                            "offload": {"enum": ["none", "model", "sequential", "cpu"]},
-                            "vae_tiling": {"type": "boolean"}, "vae_slicing": {"type": "boolean"},
-                            "peak_bytes": {"type": "integer"}, "fits": {"type": "boolean"},
-                            "speed_rank": {"type": "integer"}, "reason": {"type": "string"}}}
-_VIDEO_SCHEMAS: dict[str, Any] = {
-    "VideoModel": {"type": "object", "required": ["id", "name", "local", "pipeline", "family", "task", "defaults",
-                                                  "rules", "presets"], "properties": {
-        "id": {"type": "string"}, "name": {"type": "string"}, "local": {"type": "boolean"},
-        "pipeline": {"type": "string"}, "family": {"type": "string"}, "task": {"type": "string"},
-        "text_to_video": {"type": "boolean"}, "image_to_video": {"type": "boolean"},
-        "size": {"type": ["integer", "null"]}, "revision": {"type": ["string", "null"]},
-        "defaults": {"type": "object", "description": "width, height, num_frames, fps, steps, guidance"},
-        "rules": {"type": "object", "description": "size_multiple, frame_step, frame_offset, min/max frames, "
-                                                   "steps, guidance and fps ranges"},
-        "presets": {"type": "array", "items": {"type": "object"}}, "lora": {"type": "boolean"}}},
-    "VideoPlan": {"type": "object", "required": ["device", "free_bytes", "strategy", "options", "fits", "reasoning"],
-                  "properties": {
-        "device": {"type": "string"}, "device_name": {"type": "string"}, "free_bytes": {"type": "integer"},
-        "total_bytes": {"type": "integer"}, "dtype": {"type": "string"}, "strategy": _STRATEGY,
-        "options": {"type": "array", "items": _STRATEGY}, "fits": {"type": "boolean"},
-        "reasoning": {"type": "array", "items": {"type": "string"}}, "request": {"type": "object"},
-        "local": {"type": "boolean"}}},
-}
 
 _ERROR_TEXT = {400: "Invalid input (ValidationError): a parameter's type, limit or value",
                403: "No or a wrong Jupyter token, the server's Authorizer refusing the operation's "
@@ -176,41 +110,49 @@ _ERROR_TEXT = {400: "Invalid input (ValidationError): a parameter's type, limit 
                507: "Not enough disk space or memory (DiskSpaceError, ResourceError)"}
 
 
-def _type_schema(tp: Any, schemas: dict[str, Any]) -> dict[str, Any]:
-    origin = typing.get_origin(tp)
-    if tp is type(None):
-        return {"type": "null"}
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        inner = _type_schema(args[0], schemas) if len(args) == 1 else {}
-        if "type" in inner and isinstance(inner["type"], str):
+class _ResultSchema(GenerateJsonSchema):
+    """Pydantic's JSON schema as a response states it: no titles or defaults (a response has none),
+    ``type: [T, "null"]`` for an optional scalar, and every field of an engine dataclass required
+    (its ``asdict`` writes them all)."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+    def default_schema(self, schema: Any) -> JsonSchemaValue:
+        return self.generate_inner(schema["schema"])
+
+    def nullable_schema(self, schema: Any) -> JsonSchemaValue:
+        inner = self.generate_inner(schema["schema"])
+        if isinstance(inner.get("type"), str):
             return {**inner, "type": [inner["type"], "null"]}
-        return {"anyOf": [inner, {"type": "null"}]} if inner else {}
-    if origin in (list, tuple):
-        args = typing.get_args(tp)
-        return {"type": "array", "items": _type_schema(args[0], schemas) if args else {}}
-    if origin is dict or tp is dict:
-        return {"type": "object"}
-    if isinstance(tp, type) and issubclass(tp, Enum):
-        return {"type": "string", "enum": [m.value for m in tp]}
-    if dataclasses.is_dataclass(tp):
-        _dataclass_schema(tp, schemas)  # type: ignore[arg-type]
-        return {"$ref": f"#/components/schemas/{tp.__name__}"}
-    for py, name in ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string")):
-        if tp is py:
-            return {"type": name}
-    return {}
+        return {"anyOf": [inner, {"type": "null"}]}
+
+    def dataclass_args_schema(self, schema: Any) -> JsonSchemaValue:
+        out = super().dataclass_args_schema(schema)
+        out["required"] = list(out["properties"])
+        return out
+
+    def dataclass_schema(self, schema: Any) -> JsonSchemaValue:
+        out = super().dataclass_schema(schema)
+        cls = schema["cls"]
+        if (cls.__doc__ or "").startswith(f"{cls.__name__}("):  # the signature dataclass writes
+            out.pop("description", None)
+        return out
 
 
-def _dataclass_schema(cls: type, schemas: dict[str, Any]) -> None:
-    if cls.__name__ in schemas:
-        return
-    schemas[cls.__name__] = {}  # placeholder against recursion
-    hints = typing.get_type_hints(cls)
-    props = {f.name: _type_schema(hints[f.name], schemas) for f in dataclasses.fields(cls)
-             if not f.name.startswith("_")}
-    schemas[cls.__name__] = {"type": "object", "description": (cls.__doc__ or "").strip().split("\n")[0],
-                             "required": sorted(props), "properties": props}
+def _result_schemas() -> tuple[dict[type, dict[str, Any]], dict[str, Any]]:
+    """({result type: its schema (a $ref)}, the components they need), from schemas.py."""
+    types = list(dict.fromkeys([*(t for t, _ in _RESULTS.values()), *schemas.EXTRA_COMPONENTS]))
+    generator = _ResultSchema(ref_template=_REF)
+    refs, defs = generator.generate_definitions([(t, "serialization", TypeAdapter(t).core_schema) for t in types])
+    return {t: refs[(t, "serialization")] for t in types}, _untitled(defs)
+
+
+def _untitled(node: Any) -> Any:
+    """``node`` without the titles pydantic gives every class (the component's name says it)."""
+    if isinstance(node, dict):
+        return {k: _untitled(v) for k, v in node.items() if not (k == "title" and isinstance(v, str))}
+    return [_untitled(v) for v in node] if isinstance(node, list) else node
 
 
 def _schema(p: api.Param) -> dict[str, Any]:
@@ -284,8 +226,8 @@ def _statuses(op: api.Operation) -> list[int]:
     return sorted(codes)
 
 
-def _operation(op: api.Operation, schemas: dict[str, Any]) -> dict[str, Any]:
-    result = _RESULTS.get(op.name, ({"type": "object"}, ()))[0]
+def _operation(op: api.Operation, results: dict[type, dict[str, Any]]) -> dict[str, Any]:
+    result = results[_RESULTS[op.name][0]] if op.name in _RESULTS else {"type": "object"}
     doc: dict[str, Any] = {"operationId": op.name, "summary": op.summary, "tags": [op.name.split(".")[0]],
                            "x-authorization": {"resource": "model-studio", "action": op.action}}
     params = [_param(p) for p in op.params if p.where != "body"]
@@ -312,49 +254,11 @@ def _operation(op: api.Operation, schemas: dict[str, Any]) -> dict[str, Any]:
 
 def build_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of every route under ``/model-studio/api``."""
-    from ..engine.fit import FitResult
-    from ..engine.jobs import Job
-    from ..engine.library import ModelInfo
-    from ..engine.system import SystemSnapshot
-    from ..engine.training.datasets import DatasetInfo
-
-    schemas: dict[str, Any] = {}
-    for cls in (Job, ModelInfo, FitResult, SystemSnapshot, DatasetInfo):
-        _dataclass_schema(cls, schemas)
-    schemas["Job"]["properties"].pop("_store", None)
-    schemas["Job"]["required"] = sorted(schemas["Job"]["properties"])
-    schemas["Job"]["properties"]["error"] = {"anyOf": [_ERROR_INFO, {"type": "null"}],
-                                             "description": "Why the job failed (null unless it did)"}
-    schemas["Progress"]["properties"]["fraction"] = {"type": ["number", "null"]}
-    schemas["Progress"]["required"] = sorted(schemas["Progress"]["properties"])
-    schemas["FitResult"]["properties"]["fits"] = {"type": "boolean", "description": "verdict is not 'no'"}
-    schemas["FitResult"]["required"] = sorted(schemas["FitResult"]["properties"])
-    schemas["DatasetInfo"]["properties"].pop("extra", None)  # to_dict() leaves out the store's bookkeeping
-    schemas["DatasetInfo"]["required"] = sorted(schemas["DatasetInfo"]["properties"])
-    schemas["LoadedModel"] = _obj(["model", "backend", "path", "memory_bytes", "context_length", "options"],
-                                  model=_STR, backend=_STR, path=_STR, memory_bytes=_INT, context_length=_INT,
-                                  options=_OBJ, id=_STR, adapter=_OPT_STR, last_used=_NUM, idle_seconds=_NUM,
-                                  in_use=_BOOL)
-    schemas["LoadedModel"]["description"] = ("A model in memory (chat.loaded adds id, adapter, last_used, "
-                                             "idle_seconds and in_use)")
-    schemas["Settings"] = {"type": "object", "required": ["settings", "mutable"], "properties": {
-        "settings": {"type": "object", "description": "Every setting (the Hub token only as hf_token_set)"},
-        "mutable": {"type": "array", "items": {"type": "string"}},
-        "file_errors": {"type": "array", "description": "What was wrong with settings.json at start-up (each "
-                        "entry skipped)", "items": {"type": "object", "properties": {
-                            "setting": {"type": ["string", "null"]}, "message": {"type": "string"},
-                            "value": {}}}}}}
-    schemas.update(_VIDEO_SCHEMAS)
-    schemas["ErrorInfo"] = {
-        "type": "object", "required": ["type", "message", "details", "resolution_steps"], "properties": {
-            "type": {"type": "string", "description": "ValidationError, NotFoundError, HTTPError, ..."},
-            "message": {"type": "string"}, "details": {"type": "object"},
-            "resolution_steps": {"type": "array", "items": {"type": "string"}}}}
-    schemas["Error"] = {"type": "object", "required": ["error"], "properties": {"error": _ERROR_INFO}}
+    results, components = _result_schemas()
 
     paths: dict[str, Any] = {}
     for op in api.OPERATIONS:
-        paths.setdefault(op.path, {})[op.http_method.lower()] = _operation(op, schemas)
+        paths.setdefault(op.path, {})[op.http_method.lower()] = _operation(op, results)
     paths["/events"] = {"get": {
         "operationId": "events", "summary": "Server-Sent Events: job changes and system snapshots",
         "tags": ["events"], "x-authorization": {"resource": "model-studio", "action": "read"},
@@ -409,7 +313,7 @@ def build_document() -> dict[str, Any]:
             "responses": {f"E{code}": {"description": text, "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
                 for code, text in sorted(_ERROR_TEXT.items())},
-            "schemas": dict(sorted(schemas.items())),
+            "schemas": dict(sorted(components.items())),
         },
     }
 
