@@ -440,7 +440,7 @@ _TRAIN_CONFIG = (
     Param("eval_fraction", "float", "body", minimum=0, exclusive_maximum=0.9),
     Param("save_every", "int", "body", minimum=1), Param("seed", "int", "body", minimum=0))
 
-# engine/video_plan.py validate: MAX_SIZE, FPS_RANGE, STEPS_RANGE, GUIDANCE_RANGE (each model narrows them:
+# engine/video/rules.py validate: MAX_SIZE, FPS_RANGE, STEPS_RANGE, GUIDANCE_RANGE (each model narrows them:
 # sizes are multiples of its size_multiple, frame counts of the form k*frame_step+1)
 _VIDEO_SHAPE = (Param("width", "int", "body", minimum=1, maximum=4096),
                 Param("height", "int", "body", minimum=1, maximum=4096),
