@@ -21,7 +21,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from .. import __version__, api
+from .. import api
+from .._version import __version__
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 
