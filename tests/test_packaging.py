@@ -28,3 +28,20 @@ def test_widget_bundles_are_built_into_the_package():
     for name in ("library", "downloads", "system", "studio"):
         bundle = static / f"{name}.js"
         assert bundle.stat().st_size > 10_000 and b"export" in bundle.read_bytes()
+
+
+def test_the_version_is_written_once_and_read_by_the_build_and_the_package():
+    # Given pyproject.toml (hatch builds the wheel's metadata from it)
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    # Then the version is not written there, but read from model_studio/_version.py
+    assert "version" not in pyproject["project"] and "version" in pyproject["project"]["dynamic"]
+    source = root / pyproject["tool"]["hatch"]["version"]["path"]
+    assert source == root / "src" / "model_studio" / "_version.py"
+    # and that file is the one the package face (and the engine, the server, the Hub's user agent) reads
+    from model_studio import _version
+
+    assert Path(_version.__file__).resolve() == source.resolve()
+    assert re.search(r'^__version__ = "([^"]+)"$', source.read_text(), re.M).group(1) == model_studio.__version__

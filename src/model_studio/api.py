@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import MAX_MODEL_DIRS, MAX_PATH_CHARS, SETTING_LIMITS
+from .engine.jobs import JobState
 from .errors import ForbiddenPathError, ValidationError
 
 if TYPE_CHECKING:
@@ -406,7 +407,7 @@ MAX_NAME = 512  # org/name[@revision][:QUANT], a quantization, a revision: far a
 MAX_PATH = 4096  # a file or folder path (PATH_MAX on Linux)
 MAX_LIST = 1000  # rows of a listing
 
-_STATES = ("queued", "running", "paused", "completed", "failed", "cancelled", "interrupted")
+_STATES = tuple(state.value for state in JobState)  # the job states a listing filters on
 _MODEL = Param("model", "str", "path", required=True, description="org/name (or local/name)")
 _JOB = Param("job_id", "str", "path", required=True)
 _DATASET = Param("name", "str", "path", required=True, description="dataset name")

@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from ._format import backends_text, human_count, human_duration, human_rate, human_size, system_text, table
+from .engine.jobs import JobState
 from .engine.library import BACKENDS, SORTS, STATUSES, TASKS
 from .errors import StudioError, ValidationError, error_from_dict
 
@@ -153,13 +154,13 @@ def _follow(eng, job) -> int:
         job = watch_download(eng, job)
     except KeyboardInterrupt:
         return _interrupted(eng, job)
-    if job.state.value == "completed":
+    if job.state == JobState.COMPLETED:
         r = job.result or {}
         print(r.get("path", ""))
         print(f"verified {r.get('verified', 0)} files ({human_size(r.get('bytes_total'))}: "
               f"{human_size(r.get('bytes_transferred'))} downloaded, {human_size(r.get('bytes_reused'))} reused)")
         return EXIT_OK
-    if job.state.value == "failed":
+    if job.state == JobState.FAILED:
         raise error_from_dict(job.error or {"message": f"Download {job.id} failed"})
     print(f"download {job.id} is {job.state.value}; resume it with `model-studio resume {job.id}`",
           file=sys.stderr)
@@ -178,7 +179,7 @@ def _interrupted(eng, job) -> int:
     except (KeyboardInterrupt, TimeoutError):
         job = job.refresh()
     p = job.progress
-    if job.state.value == "paused":
+    if job.state == JobState.PAUSED:
         print(f"paused at {human_size(p.done)} of {human_size(p.total)}; run the same pull again to resume",
               file=sys.stderr)
     else:
@@ -187,7 +188,7 @@ def _interrupted(eng, job) -> int:
 
 
 def cmd_jobs(eng, args) -> int:
-    states = None if args.all else ("queued", "running", "paused", "interrupted", "failed", "cancelled")
+    states = None if args.all else [s for s in JobState if s != JobState.COMPLETED]  # all but the finished
     jobs = eng.downloads.list(states)
     if args.json:
         return _emit_json([j.to_dict() for j in jobs])

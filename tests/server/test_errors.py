@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import tornado.web
 
 from model_studio import api as studio_api
+from model_studio.errors import NotFoundError, ResourceError, ValidationError
+from model_studio.server._base import ErrorShape, error_response
+from model_studio.server._openai_request import OpenAIError
 from tests.server.conftest import API, assert_error, poll
 
 # One concrete URL per operation (path parameters filled in) for the token checks.
@@ -170,3 +174,65 @@ async def test_browser_clients_token_and_cache_buster_query_keys_are_not_paramet
     assert r.code == 200 and "cpu_percent" in r.json
     # but a real unknown parameter still is an error
     assert_error(await api("GET", "system", params={"colour": "blue"}), 400)
+
+
+# One error writer for both surfaces: the same exception in the studio's shape (/api) and in
+# OpenAI's (/v1). Status, body and headers, exactly.
+_SERVER_LOG = "Internal server error; see the Jupyter server log"
+_WRITER_CASES = [
+    (ValidationError("bad temperature", details={"param": "temperature"}), 500,
+     (400, {"error": {"type": "ValidationError", "message": "bad temperature", "details": {"param": "temperature"},
+                      "resolution_steps": []}}, {}),
+     (400, {"error": {"message": "bad temperature", "type": "invalid_request_error", "param": "temperature",
+                      "code": None}}, {"x-should-retry": "false"})),
+    (NotFoundError("no such model", resolution_steps=["download it"]), 500,
+     (404, {"error": {"type": "NotFoundError", "message": "no such model", "details": {},
+                      "resolution_steps": ["download it"]}}, {}),
+     (404, {"error": {"message": "no such model (download it)", "type": "invalid_request_error", "param": "model",
+                      "code": "model_not_found"}}, {"x-should-retry": "false"})),
+    (ResourceError("out of memory"), 500,
+     (507, {"error": {"type": "ResourceError", "message": "out of memory", "details": {}, "resolution_steps": []}},
+      {}),
+     (507, {"error": {"message": "out of memory", "type": "server_error", "param": None,
+                      "code": "insufficient_resources"}}, {"x-should-retry": "false"})),
+    # tornado doubles a "%" of a message given without arguments; the answer shows it once
+    (tornado.web.HTTPError(403, "100% refused"), 403,
+     (403, {"error": {"type": "HTTPError", "message": "100% refused", "details": {"status": 403},
+                      "resolution_steps": []}}, {}),
+     (403, {"error": {"message": "100% refused", "type": "permission_error", "param": None, "code": None}},
+      {"x-should-retry": "false"})),
+    (tornado.web.HTTPError(404), 404,
+     (404, {"error": {"type": "HTTPError", "message": "Not Found", "details": {"status": 404},
+                      "resolution_steps": []}}, {}),
+     (404, {"error": {"message": "Not Found", "type": "invalid_request_error", "param": None,
+                      "code": "unknown_url"}}, {"x-should-retry": "false"})),
+    # a bug: its own text stays in the server log
+    (RuntimeError("secret detail"), 500,
+     (500, {"error": {"type": "ServerError", "message": _SERVER_LOG, "details": {"status": 500},
+                      "resolution_steps": []}}, {}),
+     (500, {"error": {"message": _SERVER_LOG, "type": "server_error", "param": None, "code": None}},
+      {"x-should-retry": "false"})),
+    (OpenAIError(503, "busy", "server_error"), 500,
+     (503, {"error": {"type": "HTTPError", "message": "busy", "details": {"status": 503},
+                      "resolution_steps": []}}, {}),
+     (503, {"error": {"message": "busy", "type": "server_error", "param": None, "code": None}}, {})),
+]
+
+
+@pytest.mark.parametrize(("exc", "status", "studio", "openai"), _WRITER_CASES,
+                         ids=[type(c[0]).__name__ + str(c[1]) for c in _WRITER_CASES])
+def test_one_error_writer_answers_each_error_in_both_shapes(exc, status, studio, openai):
+    # When the same error is answered on the studio's REST surface and on the OpenAI-compatible one
+    for shape, expected in ((ErrorShape.STUDIO, studio), (ErrorShape.OPENAI, openai)):
+        response = error_response(exc, status, shape)
+        # Then each shape has its own status, body and headers
+        assert (response.status, response.body, response.headers) == expected, shape
+
+
+def test_a_request_without_a_token_is_401_for_openai_clients_and_403_on_the_studio_api():
+    refused = tornado.web.HTTPError(403)
+    studio = error_response(refused, 403, ErrorShape.STUDIO, anonymous=True)
+    assert (studio.status, studio.body["error"]["type"]) == (403, "HTTPError")
+    openai = error_response(refused, 403, ErrorShape.OPENAI, anonymous=True)
+    assert (openai.status, openai.body["error"]["code"]) == (401, "invalid_api_key")
+    assert openai.headers == {"WWW-Authenticate": 'Bearer realm="jupyter"', "x-should-retry": "false"}

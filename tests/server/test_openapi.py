@@ -10,9 +10,11 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from jupyter_server.utils import url_path_join
 
 from model_studio import api as studio_api
 from model_studio.server import _openapi
+from model_studio.server.app import routes
 from model_studio.server.handlers import OPENAPI_PATH, PREFIX, OperationHandler
 from tests.server.conftest import assert_error, poll
 
@@ -139,6 +141,33 @@ async def test_routes_registered_by_the_server_match_the_document(api, jp_web_ap
     r = await api("GET", "openapi.json")
     assert r.code == 200 and r.headers["Content-Type"].startswith("application/json")
     assert r.json == DOC
+
+
+def _studio_rules(router) -> list:
+    """The tornado rules under /model-studio/, in the order tornado tries them."""
+    out = []
+    for rule in getattr(router, "rules", []):
+        if hasattr(rule.target, "rules"):
+            out += _studio_rules(rule.target)
+        elif "/model-studio/" in rule.matcher.regex.pattern:
+            out.append(rule)
+    return out
+
+
+async def test_the_server_serves_the_one_route_table_in_its_order(jp_web_app, jp_base_url):
+    # Given the route table of server/app.py, with the running engine's outputs folder
+    outputs = jp_web_app.settings["model_studio_engine"].video.outputs_dir
+    table = routes(outputs)
+    # When the server has registered its handlers
+    served = _studio_rules(jp_web_app.default_router)
+    # Then it serves exactly that table, in that order (jupyter_server prefixes its base URL)
+    assert [(rule.matcher.regex.pattern, rule.target) for rule in served] == [
+        (url_path_join(jp_base_url, pattern) + "$", handler) for pattern, handler, _ in table]
+    assert [rule.target_kwargs.get("operations") for rule in served] == [kw.get("operations") for _, _, kw in table]
+    # and the table covers both prefixes, each ending in its own 404
+    assert [(pattern, handler.__name__) for pattern, handler, _ in table
+            if pattern.endswith("(?:/.*)?")] == [("/model-studio/api(?:/.*)?", "NotFoundHandler"),
+                                                 ("/model-studio/v1(?:/.*)?", "OpenAINotFoundHandler")]
 
 
 def _validate(instance, schema) -> None:

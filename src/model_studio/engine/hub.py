@@ -23,7 +23,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .. import __version__
+from .._version import __version__
 from ..config import Settings
 from ..errors import GatedRepoError, NetworkError, NotFoundError, StudioError, ValidationError
 from .refs import HEX40, HEX64, safe_filename

@@ -13,6 +13,7 @@ from typing import Any
 from IPython.display import display
 
 from .._format import human_size
+from ..engine.jobs import JobState
 from ..errors import error_from_dict
 
 
@@ -56,9 +57,9 @@ class Handlers:
                 job = eng.downloads.pause(job.id)
             print(f"paused {job.title}; run the same %studio pull to resume", file=sys.stderr)
             return job
-        if job.state.value == "failed":
+        if job.state == JobState.FAILED:
             raise error_from_dict(job.error or {"message": f"Download {job.id} failed"})
-        if job.state.value == "completed":
+        if job.state == JobState.COMPLETED:
             r = job.result or {}
             print(f"{r.get('path', '')}\nverified {r.get('verified', 0)} files ({human_size(r.get('bytes_total'))})")
         else:

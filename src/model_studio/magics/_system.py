@@ -6,6 +6,7 @@ from typing import Any
 
 from .._format import human_duration, human_rate, human_size, system_text
 from .._views import Table, TextView
+from ..engine.jobs import ACTIVE
 from ._base import Handlers
 from ._commands import DashboardArgs, JobsArgs, SystemArgs
 
@@ -18,7 +19,7 @@ class SystemHandlers(Handlers):
             return Studio()
         eng = self._engine()
         local = eng.library.list_local()
-        active = eng.jobs.list(states=("queued", "running"))
+        active = eng.jobs.list(states=ACTIVE)
         lines = [f"{len(local)} local model(s): " + (", ".join(m.id for m in local[:10]) or "-"),
                  f"{len(active)} active job(s)" + "".join(f"\n  {j.id} {j.title} {j.state.value}" for j in active),
                  system_text(eng.system.snapshot()),
@@ -27,7 +28,7 @@ class SystemHandlers(Handlers):
 
     def handle_jobs(self, args: JobsArgs) -> Table:
         eng = self._engine()
-        jobs = eng.jobs.list(states=("queued", "running") if args.active else None, limit=args.limit)
+        jobs = eng.jobs.list(states=ACTIVE if args.active else None, limit=args.limit)
         rows = []
         for j in jobs:
             p = j.progress

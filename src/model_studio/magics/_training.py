@@ -6,6 +6,7 @@ import sys
 from typing import Any
 
 from .._views import Table
+from ..engine.jobs import JobState
 from ..errors import error_from_dict
 from ._base import Handlers, follow_steps
 from ._commands import RunsArgs, TrainArgs
@@ -48,9 +49,9 @@ class TrainingHandlers(Handlers):
             print(f"cancelling run {job.id}; resume it with ms.engine().training.resume({job.id!r})",
                   file=sys.stderr)
             return job
-        if job.state.value == "failed":
+        if job.state == JobState.FAILED:
             raise error_from_dict(job.error or {"message": f"Training run {job.id} failed"})
-        if job.state.value == "completed":
+        if job.state == JobState.COMPLETED:
             print(f"run {job.id} completed: chat with it as model 'run/{job.id}'")
         else:
             print(f"run {job.id} is {job.state.value}", file=sys.stderr)
@@ -75,6 +76,6 @@ class TrainingHandlers(Handlers):
                          params.get("dataset_name") or params.get("dataset"),
                          f"{int(progress.get('done') or 0)}/{int(total) if total else '?'}",
                          f"{loss:.4f}" if isinstance(loss, (int, float)) else "",
-                         f"run/{data.get('id')}" if data.get("state") == "completed" else ""))
+                         f"run/{data.get('id')}" if data.get("state") == JobState.COMPLETED else ""))
         return Table(("id", "state", "base", "dataset", "steps", "loss", "chat model"), rows,
                      empty="no training runs yet; start one with %studio train --model M --data FILE")

@@ -7,6 +7,7 @@ from typing import Any
 
 from .._format import human_duration, human_size
 from .._views import Table
+from ..engine.jobs import JobState
 from ..errors import error_from_dict
 from ._base import Handlers, follow_steps
 from ._commands import VideoArgs, VideosArgs
@@ -34,7 +35,7 @@ class VideoHandlers(Handlers):
                       f"(or add --download)", file=sys.stderr)
                 return None
             pulled = self._follow(eng, eng.downloads.start(repo_id))
-            if pulled is None or pulled.state.value != "completed":
+            if pulled is None or pulled.state != JobState.COMPLETED:
                 return None
             job = eng.video.generate(repo_id, args.prompt, **options)
         return self._follow_video(eng, job)
@@ -52,9 +53,9 @@ class VideoHandlers(Handlers):
             job = eng.video.cancel(job.id)
             print(f"cancelled generation {job.id}", file=sys.stderr)
             return None
-        if job.state.value == "failed":
+        if job.state == JobState.FAILED:
             raise error_from_dict(job.error or {"message": f"Generation {job.id} failed"})
-        if job.state.value != "completed":
+        if job.state != JobState.COMPLETED:
             print(f"generation {job.id} is {job.state.value}", file=sys.stderr)
             return None
         return VideoView(job)

@@ -20,7 +20,8 @@ from typing import Any
 from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 
-from .. import __version__, api, schemas
+from .. import api, schemas
+from .._version import __version__
 from ..engine.system import SystemSnapshot
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")

@@ -1,12 +1,53 @@
-"""``ModelStudioApp``: the Jupyter Server extension that serves ``/model-studio/api/`` and ``/model-studio/v1/``."""
+"""``ModelStudioApp``: the Jupyter Server extension that serves ``/model-studio/api/`` and ``/model-studio/v1/``.
+
+Every route it serves is listed in ``routes`` below, the one route table.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float
 
-from .. import __version__
-from .handlers import build_handlers
+from .. import api
+from .._version import __version__
+from .events import EventStreamHandler
+from .handlers import PREFIX as API
+from .handlers import NotFoundHandler, OpenAPIHandler, OperationHandler, VideoFileHandler, route_pattern
+from .openai import PREFIX as V1
+from .openai import ChatCompletionsHandler, ModelsHandler, OpenAINotFoundHandler
+
+Route = tuple[str, type, dict[str, Any]]
+
+
+def routes(outputs_dir: Path | None = None) -> list[Route]:
+    """Every route of the extension, in the order tornado tries them (the first match wins).
+
+    Under ``/model-studio/api``: the event stream, the OpenAPI document, the generated videos and
+    thumbnails (given the engine's outputs folder), one route per path of ``api.OPERATIONS`` (one
+    handler serves all of a path's methods), then 404 for any other path. Under
+    ``/model-studio/v1``: the OpenAI-compatible models and chat completions, then 404.
+    """
+    by_path: dict[str, dict[str, api.Operation]] = {}
+    for op in api.OPERATIONS:
+        by_path.setdefault(op.path, {})[op.http_method] = op
+    video: list[Route] = []
+    if outputs_dir is not None:
+        video.append((API + r"/video/([A-Za-z0-9_-]+/(?:video\.mp4|thumbnail\.jpg))", VideoFileHandler,
+                      {"path": str(outputs_dir)}))
+    return [
+        (API + "/events", EventStreamHandler, {}),
+        (API + "/openapi.json", OpenAPIHandler, {}),
+        *video,
+        *[(route_pattern(path), OperationHandler, {"operations": ops}) for path, ops in by_path.items()],
+        (API + "(?:/.*)?", NotFoundHandler, {}),
+        (V1 + "/models", ModelsHandler, {}),
+        (V1 + "/models/(?P<model>.+)", ModelsHandler, {}),
+        (V1 + "/chat/completions", ChatCompletionsHandler, {}),
+        (V1 + "(?:/.*)?", OpenAINotFoundHandler, {}),
+    ]
 
 
 class ModelStudioApp(ExtensionApp):
@@ -48,14 +89,11 @@ class ModelStudioApp(ExtensionApp):
         self.log.info("model_studio: home %s, cache %s", engine.settings.home_path, engine.settings.cache_path)
 
     def initialize_handlers(self) -> None:
-        from .openai import build_openai_handlers
-
         engine = self.settings.get("model_studio_engine")
         outputs = engine.video.outputs_dir if engine is not None else None
         if outputs is not None:
             outputs.mkdir(parents=True, exist_ok=True)
-        self.handlers.extend(build_handlers(outputs))
-        self.handlers.extend(build_openai_handlers())
+        self.handlers.extend(routes(outputs))
 
     async def stop_extension(self) -> None:
         """Close the engine (running downloads become resumable); never fail the server's shutdown."""

@@ -21,7 +21,7 @@ import tornado.web
 from jupyter_server.auth.decorator import authorized
 from tornado.iostream import StreamClosedError
 
-from .handlers import AUTH_RESOURCE, StudioHandler
+from ._base import AUTH_RESOURCE, StudioHandler
 
 
 class EventStreamHandler(StudioHandler):

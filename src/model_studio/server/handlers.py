@@ -1,11 +1,12 @@
-"""Tornado handlers: one generic handler per route of ``api.OPERATIONS``, plus openapi.json.
+"""Tornado handlers of ``/model-studio/api``: one generic handler per route of ``api.OPERATIONS``,
+openapi.json, the generated videos and a 404 for the rest (the routes are listed in ``app.py``).
 
 Every verb is async, authenticated and authorized: the server's Authorizer (JupyterHub's, or a
 custom ``ServerApp.authorizer_class``) must allow the operation's action (``read``, ``write`` or
 ``execute``, see ``api.Operation``) on the resource ``model-studio``. Engine calls run in a worker
 thread so the server's event loop never waits on the Hub, the disk or SQLite. Errors always have
 the shape ``{"error": {"type", "message", "details", "resolution_steps"}}`` with the error's HTTP
-status.
+status (written by ``_base.ErrorWriter``).
 
 Request bodies are JSON objects of at most ``Operation.max_body`` bytes (``api.MAX_BODY``, 8 MiB,
 unless the operation says otherwise; 413 above it), nested at most ``MAX_JSON_DEPTH`` levels (400).
@@ -17,26 +18,23 @@ import asyncio
 import json
 import re
 from collections.abc import Callable
-from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import tornado.web
 from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized
-from jupyter_server.base.handlers import APIHandler, AuthenticatedFileHandler
-from jupyter_server.extension.handler import ExtensionHandlerMixin
+from jupyter_server.base.handlers import AuthenticatedFileHandler
 
 from .. import api
 from ..errors import PayloadTooLargeError, PermissionDeniedError, StudioError, ValidationError
+from ._base import AUTH_RESOURCE, ErrorWriter, StudioHandler
 
 if TYPE_CHECKING:
     from ..engine import Engine
 
 PREFIX = "/model-studio/api"
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
-# The resource every studio route is authorized on (REST, /v1, events, video files).
-AUTH_RESOURCE = "model-studio"
 # Deeper JSON is refused: no request needs it, and deep nesting exhausts the recursion limit
 # (of the parser, or later of json.dumps) and would end as a 500.
 MAX_JSON_DEPTH = 64
@@ -55,10 +53,6 @@ def route_pattern(path: str) -> str:
         return f"(?P<{name}>{PATH_PATTERNS[name]})"
 
     return PREFIX + re.sub(r"\{(\w+)\}", group, path)
-
-
-def error_body(status: int, type_: str, message: str, details: dict | None = None) -> dict[str, Any]:
-    return {"error": {"type": type_, "message": message, "details": details or {}, "resolution_steps": []}}
 
 
 def parse_json_body(raw: bytes, max_bytes: int) -> Any:
@@ -95,35 +89,9 @@ def _deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
-class StudioHandler(ExtensionHandlerMixin, APIHandler):
-    """Base class: JSON responses, the shared engine, and errors in the studio's shape."""
-
-    auth_resource = AUTH_RESOURCE  # what jupyter_server's @authorized asks the Authorizer about
-
-    @property
-    def engine(self) -> Engine:
-        return self.settings["model_studio_engine"]
-
-    def write_json(self, obj: Any, status: int = 200) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps(obj, default=str))
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """Tornado's errors (403 without a token, 405, ...) in the same shape as the engine's."""
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, StudioError):
-            body = exc.to_dict()
-        else:
-            message = self._reason or HTTPStatus(status_code).phrase
-            if isinstance(exc, tornado.web.HTTPError) and exc.log_message:
-                message = exc.log_message % exc.args  # tornado stores "%" as "%%" when there are no args
-            if status_code >= 500:
-                message = "Internal server error; see the Jupyter server log"
-            type_ = "HTTPError" if isinstance(exc, tornado.web.HTTPError) else "ServerError"
-            body = error_body(status_code, type_, message, {"status": status_code})
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps(body))
+class ServerError(StudioError):
+    """An operation failed on a bug, not on its input: the message names the operation, the
+    traceback stays in the server log."""
 
 
 class OperationHandler(StudioHandler):
@@ -170,15 +138,15 @@ class OperationHandler(StudioHandler):
             bound = api.bind(op, values, self._roots())
             body = await self._result(op, bound)
         except StudioError as exc:
-            self.write_json(exc.to_dict(), exc.http_status)
+            self.write_error_response(exc)
             return
         except tornado.web.HTTPError:
             raise
         except Exception:
             # A bug, not an input problem: keep the traceback in the server log, not in the response.
             self.log.exception("model_studio: %s %s failed", self.request.method, self.request.path)
-            self.write_json(error_body(500, "ServerError", f"{op.name} failed unexpectedly; see the "
-                                                         "Jupyter server log", {"operation": op.name}), 500)
+            self.write_error_response(ServerError(f"{op.name} failed unexpectedly; see the Jupyter server log",
+                                                  details={"operation": op.name}))
             return
         self.set_status(op.status)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -292,7 +260,7 @@ class OpenAPIHandler(StudioHandler):
         self.finish(OpenAPIHandler._document)
 
 
-class VideoFileHandler(AuthenticatedFileHandler):
+class VideoFileHandler(ErrorWriter, AuthenticatedFileHandler):
     """A generation's ``video.mp4`` or ``thumbnail.jpg`` from ``<home>/outputs/``, authenticated.
 
     tornado's StaticFileHandler answers HTTP Range requests (206 with Content-Range), so a
@@ -309,9 +277,6 @@ class VideoFileHandler(AuthenticatedFileHandler):
         if not self.current_user:
             raise tornado.web.HTTPError(403)
         return super().get_login_url()
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        StudioHandler.write_error(self, status_code, **kwargs)  # type: ignore[arg-type]
 
 
 class NotFoundHandler(StudioHandler):
@@ -331,23 +296,3 @@ class NotFoundHandler(StudioHandler):
             kwargs = {"exc_info": (None, tornado.web.HTTPError(404, f"No route {self.request.path}"), None)}
             status_code = 404
         super().write_error(status_code, **kwargs)
-
-
-def build_handlers(outputs_dir: Path | None = None) -> list[tuple[str, type, dict[str, Any]]]:
-    """Routes for every operation (grouped by path), the event stream, the OpenAPI document and,
-    given the engine's outputs folder, the generated videos and thumbnails."""
-    from .events import EventStreamHandler
-
-    by_path: dict[str, dict[str, api.Operation]] = {}
-    for op in api.OPERATIONS:
-        by_path.setdefault(op.path, {})[op.http_method] = op
-    handlers: list[tuple[str, type, dict[str, Any]]] = [
-        (PREFIX + "/events", EventStreamHandler, {}),
-        (PREFIX + "/openapi.json", OpenAPIHandler, {}),
-    ]
-    handlers += [(route_pattern(path), OperationHandler, {"operations": ops}) for path, ops in by_path.items()]
-    if outputs_dir is not None:
-        handlers.insert(2, (PREFIX + r"/video/([A-Za-z0-9_-]+/(?:video\.mp4|thumbnail\.jpg))", VideoFileHandler,
-                            {"path": str(outputs_dir)}))
-    handlers.append((PREFIX + "(?:/.*)?", NotFoundHandler, {}))
-    return handlers

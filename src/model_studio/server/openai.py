@@ -32,7 +32,8 @@ Errors have OpenAI's shape ``{"error": {"message", "type", "param", "code"}}``: 
 401 without a valid token, 403 (``permission_error``) when the Authorizer refuses, 404
 (``code: model_not_found``) for a model that is not local, 413 for a body over the limit, 507 when
 memory is short, 503 when a backend is not installed. Errors that retrying cannot fix carry
-``x-should-retry: false``, which the official clients honour.
+``x-should-retry: false``, which the official clients honour. They are written by
+``_base.ErrorWriter`` (``error_shape = ErrorShape.OPENAI``), the REST handlers' writer.
 
 Generation runs in a worker thread that feeds an ``asyncio.Queue`` through
 ``loop.call_soon_threadsafe``; a client that disconnects sets the stop event, so generation ends
@@ -49,44 +50,20 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import Any
 
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 from tornado.iostream import StreamClosedError
 
-from ..errors import (
-    BackendUnavailableError,
-    NotFoundError,
-    ResourceError,
-    StudioError,
-    ValidationError,
-)
+from ..errors import StudioError
+from ._base import AUTH_RESOURCE, ErrorShape, StudioHandler, from_studio_error
 from ._openai_request import ChatRequest, OpenAIError, parse_chat_request
-from .handlers import AUTH_RESOURCE, StudioHandler, parse_json_body
+from .handlers import parse_json_body
 
 PREFIX = "/model-studio/v1"
 OWNER = "model-studio"
 MAX_REQUEST_BYTES = 8 << 20  # a chat request body, in bytes (long conversations fit)
-
-
-def from_studio_error(exc: StudioError) -> OpenAIError:
-    """The engine's typed error as OpenAI would word its status, type and code."""
-    message = exc.message
-    if exc.resolution_steps:
-        message += f" ({exc.resolution_steps[0]})"
-    if isinstance(exc, NotFoundError):
-        return OpenAIError(404, message, param="model", code="model_not_found")
-    if isinstance(exc, ValidationError):  # 400, or 413 for a body over the limit
-        return OpenAIError(exc.http_status, message, param=exc.details.get("param"))
-    if isinstance(exc, ResourceError):
-        return OpenAIError(507, message, "server_error", code="insufficient_resources")
-    if isinstance(exc, BackendUnavailableError):
-        return OpenAIError(503, message, "server_error", code="backend_unavailable")
-    status = exc.http_status
-    return OpenAIError(status, message, "invalid_request_error" if status < 500 else "server_error",
-                       code=exc.type)
 
 
 # --- generation in a worker thread ---------------------------------------------------------------
@@ -136,36 +113,7 @@ def _finish_reason(reason: str | None) -> str:
 class OpenAIHandler(StudioHandler):
     """Base: errors in OpenAI's shape, including tornado's and Jupyter's own (auth, 404, 405)."""
 
-    def write_openai_error(self, err: OpenAIError) -> None:
-        self.set_status(err.status)
-        if not err.retryable:
-            self.set_header("x-should-retry", "false")
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps(err.body()))
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, OpenAIError):
-            err = exc
-        elif isinstance(exc, StudioError):
-            err = from_studio_error(exc)
-        elif status_code == 403 and self.current_user is None:
-            # Jupyter refuses a missing or wrong token with 403; OpenAI clients expect 401 for a bad key.
-            self.set_header("WWW-Authenticate", 'Bearer realm="jupyter"')
-            err = OpenAIError(401, "Missing or invalid token: pass the Jupyter server's token as the API key "
-                                   "(Authorization: Bearer <token>)", "invalid_request_error",
-                              code="invalid_api_key")
-        else:
-            message = self._reason or HTTPStatus(status_code).phrase
-            if isinstance(exc, tornado.web.HTTPError) and exc.log_message:
-                message = exc.log_message % exc.args if exc.args else exc.log_message
-            if status_code >= 500:
-                message = "Internal server error; see the Jupyter server log"
-            type_ = {403: "permission_error", 404: "invalid_request_error"}.get(
-                status_code, "server_error" if status_code >= 500 else "invalid_request_error")
-            err = OpenAIError(status_code, message, type_, code="unknown_url" if status_code == 404 else None)
-        self.clear_header("Content-Type")
-        self.write_openai_error(err)
+    error_shape = ErrorShape.OPENAI
 
     async def model_list(self) -> list[dict[str, Any]]:
         models = await asyncio.to_thread(self.engine.chat.models)
@@ -182,7 +130,7 @@ class ModelsHandler(OpenAIHandler):
         try:
             models = await self.model_list()
         except StudioError as exc:
-            self.write_openai_error(from_studio_error(exc))
+            self.write_error_response(exc)
             return
         if model is None:
             self.write_json({"object": "list", "data": models})
@@ -191,8 +139,8 @@ class ModelsHandler(OpenAIHandler):
             if m["id"] == model:
                 self.write_json(m)
                 return
-        self.write_openai_error(OpenAIError(404, f"The model '{model}' does not exist or is not local",
-                                            param="model", code="model_not_found"))
+        self.write_error_response(OpenAIError(404, f"The model '{model}' does not exist or is not local",
+                                              param="model", code="model_not_found"))
 
 
 class ChatCompletionsHandler(OpenAIHandler):
@@ -208,13 +156,10 @@ class ChatCompletionsHandler(OpenAIHandler):
     @authorized("execute", resource=AUTH_RESOURCE)
     async def post(self) -> None:
         try:
-            try:
-                body = parse_json_body(self.request.body or b"", MAX_REQUEST_BYTES)
-            except StudioError as exc:  # not JSON, too deep (400) or too large (413)
-                raise from_studio_error(exc) from None
-            request = parse_chat_request(body)
-        except OpenAIError as err:
-            self.write_openai_error(err)
+            # not JSON, too deep (400) or too large (413); then each field checked (400)
+            request = parse_chat_request(parse_json_body(self.request.body or b"", MAX_REQUEST_BYTES))
+        except (StudioError, OpenAIError) as err:
+            self.write_error_response(err)
             return
 
         loop = asyncio.get_running_loop()
@@ -238,6 +183,7 @@ class ChatCompletionsHandler(OpenAIHandler):
             stop.set()  # ends the worker if we leave early (error, disconnect)
 
     def _fail(self, error: BaseException) -> OpenAIError:
+        """The generation's error as OpenAI's (a bug is logged, and answered without its text)."""
         if isinstance(error, OpenAIError):
             return error
         if isinstance(error, StudioError):
@@ -252,7 +198,7 @@ class ChatCompletionsHandler(OpenAIHandler):
         while True:
             item = await queue.get()
             if isinstance(item, _Failed):
-                self.write_openai_error(self._fail(item.error))
+                self.write_error_response(self._fail(item.error))
                 return
             if isinstance(item, _Done):
                 break
@@ -278,7 +224,7 @@ class ChatCompletionsHandler(OpenAIHandler):
         # proper HTTP error status, not an error inside a 200 stream.
         first = await queue.get()
         if isinstance(first, _Failed):
-            self.write_openai_error(self._fail(first.error))
+            self.write_error_response(self._fail(first.error))
             return
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
@@ -348,18 +294,7 @@ class OpenAINotFoundHandler(OpenAIHandler):
 
     @tornado.web.authenticated
     async def get(self, *args: str) -> None:
-        self.write_openai_error(OpenAIError(404, f"Unknown request URL: {self.request.method} {self.request.path}",
-                                            code="unknown_url"))
+        self.write_error_response(OpenAIError(404, f"Unknown request URL: {self.request.method} {self.request.path}",
+                                              code="unknown_url"))
 
     post = patch = delete = put = get
-
-
-def build_openai_handlers() -> list[tuple[str, type, dict[str, Any]]]:
-    """Routes of the OpenAI-compatible surface (add them to the server's handlers)."""
-    return [
-        (PREFIX + "/models", ModelsHandler, {}),
-        (PREFIX + "/models/(?P<model>.+)", ModelsHandler, {}),
-        (PREFIX + "/chat/completions", ChatCompletionsHandler, {}),
-        (PREFIX + "(?:/.*)?", OpenAINotFoundHandler, {}),
-    ]
-
