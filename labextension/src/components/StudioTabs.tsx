@@ -2,7 +2,7 @@ import * as React from 'react';
 
 import type { DataSource } from '../api/source';
 import type { Job } from '../api/types';
-import { ChatPanel } from './ChatPanel';
+import { ChatPanel } from './chat';
 import { DownloadsPanel } from './DownloadsPanel';
 import { LibraryPanel } from './LibraryPanel';
 import { RunningPanel } from './RunningPanel';

@@ -1,6 +1,6 @@
 export { BatchJobs } from './BatchJobs';
 export { ChatMarkdown } from './ChatMarkdown';
-export { ChatPanel } from './ChatPanel';
+export { ChatPanel } from './chat';
 export { DownloadsPanel } from './DownloadsPanel';
 export { ErrorBanner } from './ErrorBanner';
 export { LibraryPanel } from './LibraryPanel';

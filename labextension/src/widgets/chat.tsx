@@ -1,6 +1,6 @@
 import * as React from 'react';
 
-import { ChatPanel } from '../components/ChatPanel';
+import { ChatPanel } from '../components/chat';
 import { mount, RenderProps, trait } from './mount';
 
 export default {

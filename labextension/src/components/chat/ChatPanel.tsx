@@ -1,0 +1,255 @@
+import * as React from 'react';
+
+import type { DataSource } from '../../api/source';
+import type { ChatStream } from '../../api/types';
+import { ErrorBanner } from '../ErrorBanner';
+import { Composer } from './Composer';
+import { useChatModels } from './hooks';
+import { MessageList } from './MessageList';
+import { ModelPicker } from './ModelPicker';
+import { SamplingSettings } from './SamplingSettings';
+import {
+  type Column,
+  DEFAULT_SAMPLING,
+  history,
+  isLocal,
+  pythonCode,
+  type SamplingForm,
+  toSampling,
+  type Turn
+} from './session';
+
+export interface ChatPanelProps {
+  source: DataSource;
+  /** The model chosen at start (the widget's `model` trait). */
+  initialModel?: string;
+  initialSystemPrompt?: string;
+  /** Hear the chosen model change (the widget syncs it back to Python). */
+  onModelChange?: (model: string) => void;
+}
+
+/** A chat playground: model picker, load status, sampling, streaming conversation, compare. */
+export function ChatPanel(props: ChatPanelProps): JSX.Element {
+  const { source } = props;
+  const [error, setError] = React.useState<Error | null>(null);
+  const [columns, setColumns] = React.useState<Column[]>([
+    { model: props.initialModel ?? '', turns: [] }
+  ]);
+  const [compare, setCompare] = React.useState(false);
+  const [system, setSystem] = React.useState(props.initialSystemPrompt ?? '');
+  const [form, setForm] = React.useState<SamplingForm>(DEFAULT_SAMPLING);
+  const [input, setInput] = React.useState('');
+  const [note, setNote] = React.useState('');
+  const [code, setCode] = React.useState<string | null>(null);
+  const streams = React.useRef<Map<number, ChatStream>>(new Map());
+  const onModelChange = React.useRef(props.onModelChange);
+  onModelChange.current = props.onModelChange;
+
+  const active = compare ? columns.slice(0, 2) : columns.slice(0, 1);
+  const streaming = active.some(c => c.turns.some(t => t.streaming));
+
+  const { models, loaded, downloads, busy, refreshLoaded, download, loadToggle } = useChatModels(
+    source,
+    setError
+  );
+
+  React.useEffect(() => {
+    const running = streams.current;
+    return () => running.forEach(s => s.stop());
+  }, [source]);
+
+  const setModel = (index: number, model: string): void => {
+    setColumns(prev => {
+      const next = [...prev];
+      next[index] = { ...(next[index] ?? { turns: [] }), model };
+      return next;
+    });
+    if (index === 0) {
+      onModelChange.current?.(model);
+    }
+  };
+
+  const updateTurn = (col: number, index: number, change: (t: Turn) => Turn): void => {
+    setColumns(prev => {
+      const next = [...prev];
+      const turns = [...next[col].turns];
+      turns[index] = change(turns[index]);
+      next[col] = { ...next[col], turns };
+      return next;
+    });
+  };
+
+  /** Stream one answer into column `col`, after `turns` (which end with the user's message). */
+  const answer = (col: number, model: string, turns: Turn[]): void => {
+    const index = turns.length;
+    const messages = history(system, turns);
+    setColumns(prev => {
+      const next = [...prev];
+      next[col] = {
+        ...next[col],
+        turns: [...turns, { role: 'assistant', content: '', streaming: true }]
+      };
+      return next;
+    });
+    const stream = source.streamChat(model, messages, toSampling(form), text => {
+      updateTurn(col, index, t => ({ ...t, content: t.content + text }));
+    });
+    streams.current.set(col, stream);
+    stream.promise
+      .then(
+        result => {
+          updateTurn(col, index, t => ({
+            ...t,
+            content: result.text || t.content,
+            streaming: false,
+            stats: result.stats
+          }));
+        },
+        err => {
+          updateTurn(col, index, t => ({ ...t, streaming: false, error: (err as Error).message }));
+          setError(err as Error);
+        }
+      )
+      .finally(() => {
+        streams.current.delete(col);
+        void refreshLoaded();
+      });
+  };
+
+  const send = (): void => {
+    const prompt = input.trim();
+    if (!prompt || streaming) {
+      return;
+    }
+    const missing = active.find(c => !c.model || !isLocal(models, c.model));
+    if (missing) {
+      setError(
+        new Error(missing.model ? `Download ${missing.model} first` : 'Choose a model first')
+      );
+      return;
+    }
+    setError(null);
+    setInput('');
+    active.forEach((c, col) =>
+      answer(col, c.model, [...c.turns, { role: 'user', content: prompt }])
+    );
+  };
+
+  const stop = (): void => {
+    streams.current.forEach(s => s.stop());
+  };
+
+  const regenerate = (): void => {
+    if (streaming) {
+      return;
+    }
+    active.forEach((c, col) => {
+      let turns = c.turns;
+      while (turns.length && turns[turns.length - 1].role === 'assistant') {
+        turns = turns.slice(0, -1);
+      }
+      if (turns.length) {
+        answer(col, c.model, turns);
+      }
+    });
+  };
+
+  const clear = (): void => {
+    stop();
+    setColumns(prev => prev.map(c => ({ ...c, turns: [] })));
+    setError(null);
+    setCode(null);
+  };
+
+  const exportJson = (): void => {
+    const data = {
+      system,
+      sampling: toSampling(form),
+      conversations: active.map(c => ({
+        model: c.model,
+        messages: history(system, c.turns),
+        stats: c.turns.filter(t => t.role === 'assistant').map(t => t.stats ?? null)
+      }))
+    };
+    const blob = new Blob([JSON.stringify(data, null, 2)], { type: 'application/json' });
+    const url = URL.createObjectURL(blob);
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = `chat-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    window.setTimeout(() => URL.revokeObjectURL(url), 1000);
+    setNote('Exported JSON');
+  };
+
+  const exportCode = (): void => {
+    const c = active[0];
+    let messages = history(system, c.turns);
+    // Repeat the conversation up to (and asking for) the last answer.
+    if (messages.length && messages[messages.length - 1].role === 'assistant') {
+      messages = messages.slice(0, -1);
+    }
+    const text = pythonCode(c.model, messages, toSampling(form));
+    setCode(text);
+    navigator.clipboard?.writeText(text).then(
+      () => setNote('Copied the code to the clipboard'),
+      () => setNote('Copy the code below')
+    );
+  };
+
+  const picker = (index: number): JSX.Element => (
+    <ModelPicker
+      index={index}
+      model={columns[index]?.model ?? ''}
+      models={models}
+      loaded={loaded}
+      downloads={downloads}
+      busy={busy}
+      streaming={streaming}
+      onChange={model => setModel(index, model)}
+      onLoadToggle={loadToggle}
+      onDownload={download}
+    />
+  );
+
+  return (
+    <div className="jp-ModelStudio-panel jp-ModelStudio-chat" data-testid="chat-panel">
+      <div className="jp-ModelStudio-toolbar jp-ModelStudio-chatPickers">
+        {picker(0)}
+        {compare && picker(1)}
+        <label className="jp-ModelStudio-check">
+          <input
+            type="checkbox"
+            checked={compare}
+            data-testid="chat-compare"
+            disabled={streaming}
+            onChange={e => {
+              setCompare(e.target.checked);
+              if (e.target.checked && columns.length < 2) {
+                setColumns(prev => [...prev, { model: '', turns: [] }]);
+              }
+            }}
+          />
+          Compare
+        </label>
+      </div>
+      <SamplingSettings system={system} setSystem={setSystem} form={form} setForm={setForm} />
+      <ErrorBanner error={error} onDismiss={() => setError(null)} testId="chat-error" />
+      <MessageList active={active} compare={compare} />
+      <Composer
+        input={input}
+        setInput={setInput}
+        streaming={streaming}
+        send={send}
+        stop={stop}
+        regenerate={regenerate}
+        clear={clear}
+        exportJson={exportJson}
+        exportCode={exportCode}
+        note={note}
+        code={code}
+      />
+    </div>
+  );
+}
