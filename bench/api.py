@@ -56,7 +56,7 @@ def _free_port() -> int:
 
 def _make_jobs(home: Path, cache: Path, n: int, active: int) -> None:
     from model_studio.config import Settings
-    from model_studio.engine import Engine, JobState
+    from model_studio.core import Engine, JobState
 
     with Engine(Settings(home=str(home), hf_cache=str(cache), offline=True)) as eng:
         for i in range(n):

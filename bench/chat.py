@@ -122,8 +122,8 @@ def run_in_process(path: Path, runs: int, max_tokens: int, work: Path) -> dict[s
     import llama_cpp
 
     from model_studio.config import Settings
-    from model_studio.engine import Engine
-    from model_studio.engine.chat.base import LoadOptions
+    from model_studio.core import Engine
+    from model_studio.core.chat.base import LoadOptions
 
     llm = llama_cpp.Llama(model_path=str(path), n_threads=THREADS, n_ctx=CONTEXT, verbose=False)
     engine = Engine(Settings(home=str(work / "home-a"), hf_cache=str(work / "hf-a"), offline=True))

@@ -47,7 +47,7 @@ _OURS_CHILD = r"""
 import json, sys, time
 t_import = time.perf_counter()
 from model_studio.config import Settings
-from model_studio.engine import Engine
+from model_studio.core import Engine
 # The engine imports huggingface_hub's HfApi lazily on the first Hub call (~0.13 s); the peer child
 # imports it before its timer starts, so do the same here: imports stay outside both timers.
 import huggingface_hub.hf_api, huggingface_hub.file_download  # noqa: E401,F401

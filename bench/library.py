@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     from huggingface_hub import scan_cache_dir
 
     from model_studio.config import Settings
-    from model_studio.engine import Engine
+    from model_studio.core import Engine
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-library-"))
     cache, home = tmp / "cache", tmp / "home"
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         # Jobs: most finished, a few still queued (queued/running ones count as "downloading").
         eng = Engine(settings())
         engines.append(eng)
-        from model_studio.engine import JobState
+        from model_studio.core import JobState
 
         def make_jobs() -> None:
             for i in range(args.jobs):

@@ -85,7 +85,7 @@ def main() -> int:
         return 0
 
     from model_studio.config import Settings, starter_model_dir
-    from model_studio.engine import Engine
+    from model_studio.core import Engine
 
     folder = starter_model_dir()
     if folder is None:

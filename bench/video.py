@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     from tests.fixtures.video_models import TINY_VIDEO_REPOS, publish_tiny_video_repos
 
     from model_studio.config import Settings
-    from model_studio.engine import Engine
+    from model_studio.core import Engine
 
     model = TINY_VIDEO_REPOS["wan"]
     tmp = Path(tempfile.mkdtemp(prefix="bench-video-"))

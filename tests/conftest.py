@@ -40,7 +40,7 @@ def settings(tmp_path: Path, fake_hub):
 
 @pytest.fixture
 def engine(settings):
-    from model_studio.engine import Engine
+    from model_studio.core import Engine
 
     eng = Engine(settings)
     yield eng

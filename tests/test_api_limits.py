@@ -114,13 +114,13 @@ def _engine_accepts(check, name: str, value) -> bool:
 
 
 def _sampling(name: str, value) -> None:
-    from model_studio.engine.chat.base import SamplingParams
+    from model_studio.core.chat.base import SamplingParams
 
     SamplingParams(**{name: value}).validate()
 
 
 def _training(name: str, value) -> None:
-    from model_studio.engine.training.config import RunConfig
+    from model_studio.core.training.config import RunConfig
 
     extra = {"eval_fraction": 0.1} if name == "eval_every" else {}
     RunConfig.from_kwargs("local/base", "data", **{name: value, **extra})
@@ -145,8 +145,8 @@ def test_training_limits_are_the_engine_s(p):
 
 
 def test_video_and_upload_limits_are_the_engine_s():
-    from model_studio.engine import video
-    from model_studio.engine.training import datasets
+    from model_studio.core import video
+    from model_studio.core.training import datasets
 
     shape = {p.name: p for p in api.BY_NAME["video.generate"].params}
     assert (shape["width"].maximum, shape["height"].maximum) == (video.MAX_SIZE, video.MAX_SIZE)

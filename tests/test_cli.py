@@ -250,7 +250,7 @@ def test_ctrl_c_pauses_and_the_same_pull_resumes(cli_env, fake_hub, capsys):
     # Then it exits 130, the job is paused, and part of the file waits as .incomplete
     assert proc.returncode == 130, err
     assert "paused at" in err and "Traceback" not in err
-    from model_studio.engine import Engine
+    from model_studio.core import Engine
 
     with Engine(cli_env) as eng:
         jobs = eng.downloads.list()

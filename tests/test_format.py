@@ -48,7 +48,7 @@ def test_human_size_is_decimal_with_one_rounded_decimal(n, text):
 
 def test_the_engine_and_the_front_doors_share_one_size_formatter():
     # The engine's messages (fit, video plan) and the terminal front doors print sizes alike
-    from model_studio.engine import units
+    from model_studio.core import units
 
     assert human_size is units.human_size
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from .core import Engine
 
 _engine: Engine | None = None
 _engine_lock = threading.Lock()
@@ -19,15 +19,14 @@ def get_engine() -> Engine:
     global _engine
     with _engine_lock:
         if _engine is None:
-            from .engine import Engine
+            from .core import Engine
 
             _engine = Engine()
         return _engine
 
 
-# ``model_studio.engine`` is both this function and the ``engine`` subpackage: importing the
-# subpackage rebinds the attribute to the module, so the module is made callable (see
-# engine/__init__.py) and ``model_studio.engine()`` works either way.
+# ``model_studio.engine()`` is the public name (DESIGN.md's Python API); the engine's code lives in
+# the ``core`` subpackage, so importing it never rebinds this function.
 engine = get_engine
 
 

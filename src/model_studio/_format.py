@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .engine.units import human_size  # the one size formatter, re-exported for the front doors
+from .core.units import human_size  # the one size formatter, re-exported for the front doors
 
 
 def human_rate(bytes_per_s: float | None) -> str:

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import MAX_MODEL_DIRS, MAX_PATH_CHARS, SETTING_LIMITS
-from .engine.jobs import JobState
+from .core.jobs import JobState
 from .errors import ForbiddenPathError, ValidationError
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from .core import Engine
 
 _MISSING = object()
 
@@ -51,7 +51,7 @@ class PathRule:
 
 
 def _is_dataset_name(value: str) -> bool:
-    from .engine.training.service import looks_like_path  # the engine's own rule, kept
+    from .core.training.service import looks_like_path  # the engine's own rule, kept
 
     return not looks_like_path(value)
 
@@ -298,7 +298,7 @@ def _local(eng: Engine):
 
 
 def _info(eng: Engine, model, variant, revision):
-    from .engine.refs import ModelRef
+    from .core.refs import ModelRef
 
     return eng.library.info(str(ModelRef.parse(model, revision=revision, variant=variant))).to_dict()
 
@@ -349,7 +349,7 @@ def _dataset_upload(eng: Engine, filename, content, content_base64, name, mappin
     import base64
     import binascii
 
-    from .engine.training.datasets import MAX_UPLOAD_BYTES
+    from .core.training.datasets import MAX_UPLOAD_BYTES
 
     if (content is None) == (content_base64 is None):
         raise ValidationError("Give the file as exactly one of 'content' (text) or 'content_base64'",
@@ -378,7 +378,7 @@ def _training_estimate(eng: Engine, base, dataset, **config):
 
 
 def _video_generate(eng: Engine, model, prompt, image_base64, lora_scale, offload, **options):
-    from .engine.video import decode_base64
+    from .core.video import decode_base64
 
     # Decoded here: given as text, the engine would also read a server file of that name.
     image = decode_base64(image_base64, "image_base64") if image_base64 is not None else None

@@ -14,8 +14,8 @@ import sys
 from typing import Any
 
 from ._format import backends_text, human_count, human_duration, human_rate, human_size, system_text, table
-from .engine.jobs import JobState
-from .engine.library import BACKENDS, SORTS, STATUSES, TASKS
+from .core.jobs import JobState
+from .core.library import BACKENDS, SORTS, STATUSES, TASKS
 from .errors import StudioError, ValidationError, error_from_dict
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     pkg_log.addHandler(handler)
     eng = None
     try:
-        from .engine import Engine
+        from .core import Engine
 
         eng = Engine()
         return args.handler(eng, args)

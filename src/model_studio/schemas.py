@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from .engine.jobs.store import JobState
-from .engine.library import Quantization
-from .engine.system import SystemSnapshot
+from .core.jobs.store import JobState
+from .core.library import Quantization
+from .core.system import SystemSnapshot
 
 
 class _Result(BaseModel):

@@ -21,9 +21,9 @@ import pytest
 
 from model_studio import api
 from model_studio.config import Settings
-from model_studio.engine import Engine
-from model_studio.engine.chat.base import ChatChunk, LoadedModel, LoadOptions
-from model_studio.engine.jobs import JobState
+from model_studio.core import Engine
+from model_studio.core.chat.base import ChatChunk, LoadedModel, LoadOptions
+from model_studio.core.jobs import JobState
 from model_studio.errors import ConflictError, NotFoundError, ValidationError
 from tests.engine.test_chat import FakeBackend, FakeModel, write_gguf
 
@@ -193,7 +193,7 @@ def test_operations_cancel_and_resume(eng, fake):
 _CHILD = textwrap.dedent("""
     import sys
     from model_studio.config import Settings
-    from model_studio.engine import Engine
+    from model_studio.core import Engine
     from tests.engine.test_chat import FakeBackend
 
     home, hub, models = sys.argv[1:4]

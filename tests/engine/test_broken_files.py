@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from model_studio.config import Settings
-from model_studio.engine import Engine
-from model_studio.engine.integrity import check_file, gguf_data_end
+from model_studio.core import Engine
+from model_studio.core.integrity import check_file, gguf_data_end
 from model_studio.errors import BrokenFileError
 from tests.engine.test_chat import FakeBackend, write_gguf
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from model_studio.config import Settings
-from model_studio.engine import Engine
-from model_studio.engine.chat import ChatService
-from model_studio.engine.chat.base import (
+from model_studio.core import Engine
+from model_studio.core.chat import ChatService
+from model_studio.core.chat.base import (
     Backend,
     ChatChunk,
     ChatStats,
@@ -23,7 +23,7 @@ from model_studio.engine.chat.base import (
     Message,
     SamplingParams,
 )
-from model_studio.engine.jobs import JobState
+from model_studio.core.jobs import JobState
 from model_studio.errors import BackendUnavailableError, NotFoundError, ResourceError, ValidationError
 from tests.fixtures.models import CHAT_TEMPLATE
 
@@ -520,7 +520,7 @@ def test_transformers_refuses_a_template_that_does_not_compile(tmp_path, tiny_mo
 
 
 def test_threads_gpu_layers_and_context_are_bounded(offline_engine, fake):
-    from model_studio.engine.chat.base import usable_cores
+    from model_studio.core.chat.base import usable_cores
 
     cores = usable_cores()
     chat = offline_engine.chat

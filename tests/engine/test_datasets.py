@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from model_studio.config import Settings
-from model_studio.engine.training.datasets import DatasetStore
+from model_studio.core.training.datasets import DatasetStore
 from model_studio.errors import ConflictError, NotFoundError, ValidationError
 
 REPO = Path(__file__).resolve().parents[2]

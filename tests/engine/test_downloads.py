@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from model_studio.engine import Engine, JobState
+from model_studio.core import Engine, JobState
 from model_studio.errors import (
     CancelledError,
     DiskSpaceError,
@@ -175,7 +175,7 @@ def test_sigkill_mid_download_then_a_new_process_resumes_the_same_job(fake_hub, 
     # Given a download running in another process, slowed to ~1 MiB/s
     fake_hub.add_fault(f"{BIG}/{BIG_FILE}", "throttle", bytes_per_s=1024 * 1024, times=1)
     script = textwrap.dedent(f"""
-        from model_studio.engine import Engine
+        from model_studio.core import Engine
         eng = Engine()
         job = eng.downloads.start("{BIG}", files=["{BIG_FILE}"])
         print(job.id, flush=True)
@@ -331,7 +331,7 @@ def test_persistent_5xx_ends_in_network_error_after_retries(fake_hub, big_repo, 
 
 
 def test_too_little_disk_space_fails_before_any_byte(engine, fake_hub, big_repo, settings, monkeypatch):
-    from model_studio.engine.downloads import manager
+    from model_studio.core.downloads import manager
 
     monkeypatch.setattr(manager, "disk_free", lambda path: 1024 * 1024)
     job = engine.downloads.start(BIG).wait(60, raise_on_error=False)
@@ -412,7 +412,7 @@ def test_concurrency_limit_queues_the_second_download(fake_hub, big_repo, settin
 def test_two_processes_pulling_the_same_repo_end_with_one_correct_copy(fake_hub, big_repo, settings):
     fake_hub.add_fault(f"{BIG}/{BIG_FILE}", "throttle", bytes_per_s=2 * 1024 * 1024, times=2)
     script = textwrap.dedent(f"""
-        from model_studio.engine import Engine
+        from model_studio.core import Engine
         with Engine() as eng:
             job = eng.downloads.start("{BIG}").wait(120)
             print(job.state.value, job.result["bytes_transferred"], flush=True)

@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from model_studio.config import Settings
-from model_studio.engine import Engine
-from model_studio.engine.hub import HUB_WORKERS, _Breaker
+from model_studio.core import Engine
+from model_studio.core.hub import HUB_WORKERS, _Breaker
 from model_studio.errors import NetworkError
 
 CATALOG_QWEN = "Qwen/Qwen2.5-0.5B-Instruct-GGUF"

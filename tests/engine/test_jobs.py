@@ -10,9 +10,9 @@ import time
 import pytest
 
 from model_studio.config import Settings
-from model_studio.engine import Engine
-from model_studio.engine.jobs import EventBus, JobState, JobStore, Progress
-from model_studio.engine.refs import ModelRef, gguf_quant
+from model_studio.core import Engine
+from model_studio.core.jobs import EventBus, JobState, JobStore, Progress
+from model_studio.core.refs import ModelRef, gguf_quant
 from model_studio.errors import (
     ConflictError,
     DiskSpaceError,
@@ -99,7 +99,7 @@ def test_a_failing_subscriber_does_not_break_the_job(store):
 
 def test_jobs_of_a_dead_process_become_interrupted(tmp_path):
     db = tmp_path / "state.sqlite"
-    script = (f"from model_studio.engine.jobs import JobStore; s = JobStore({str(db)!r}); "
+    script = (f"from model_studio.core.jobs import JobStore; s = JobStore({str(db)!r}); "
               "j = s.create('download', {}); s.set_state(j.id, 'running'); print(j.id)")
     job_id = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.strip()
     store = JobStore(db)
@@ -180,7 +180,7 @@ def test_settings_read_environment_and_validate(monkeypatch, tmp_path):
 
 
 def test_import_does_not_pull_heavy_backends():
-    code = ("import sys, model_studio, model_studio.engine; "
+    code = ("import sys, model_studio, model_studio.core; "
             "print(any(m in sys.modules for m in ('torch', 'transformers', 'llama_cpp', 'diffusers')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
@@ -213,7 +213,7 @@ def test_gpu_stats_through_a_fake_nvml(monkeypatch):
     """The pynvml path, exercised with a stand-in module (real GPUs are checked on a lent machine)."""
     import types
 
-    from model_studio.engine.system import SystemMonitor
+    from model_studio.core.system import SystemMonitor
 
     class Mem:
         total, used, free = 8 << 30, 3 << 30, 5 << 30

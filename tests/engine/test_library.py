@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from model_studio.config import Settings
-from model_studio.engine import Engine
-from model_studio.engine.fit import GpuFree, ModelShape, estimate
-from model_studio.engine.library import CATALOG_PATH
-from model_studio.engine.units import human_size
+from model_studio.core import Engine
+from model_studio.core.fit import GpuFree, ModelShape, estimate
+from model_studio.core.library import CATALOG_PATH
+from model_studio.core.units import human_size
 from model_studio.errors import ConflictError, NotFoundError, ValidationError
 from tests.fixtures.models import make_random_file
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from model_studio.engine.jobs import EventBus, JobRunner, JobState, JobStore, Progress, Stopped
+from model_studio.core.jobs import EventBus, JobRunner, JobState, JobStore, Progress, Stopped
 from model_studio.errors import NotFoundError, ResourceError, StudioError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -204,7 +204,7 @@ def test_cancel_from_another_process_through_the_store(store, runner, tmp_path):
     queued = runner.create("demo", {})
     # When another process asks the store to cancel both
     script = textwrap.dedent(f"""
-        from model_studio.engine.jobs import JobStore
+        from model_studio.core.jobs import JobStore
         s = JobStore({str(store.path)!r})
         s.request({running.id!r}, "cancel")
         s.request({queued.id!r}, "cancel")
@@ -295,7 +295,7 @@ def test_a_killed_owner_leaves_its_job_interrupted_and_another_process_resumes_i
     db = tmp_path / "state.sqlite"
     script = textwrap.dedent(f"""
         import time
-        from model_studio.engine.jobs import JobRunner, JobStore
+        from model_studio.core.jobs import JobRunner, JobStore
         store = JobStore({str(db)!r})
         runner = JobRunner(store)
         def run(job, control):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from model_studio.engine import Engine
+from model_studio.core import Engine
 
 
 @pytest.mark.parametrize("data", [b"{not json", b"[1, 2]", b'"idle_ttl"', b"[" * 100_000, b"\xff\xfe{}"],

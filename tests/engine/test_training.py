@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from model_studio.config import Settings, starter_model_dir
-from model_studio.engine import Engine
-from model_studio.engine.jobs import JobState
-from model_studio.engine.training import RunConfig
+from model_studio.core import Engine
+from model_studio.core.jobs import JobState
+from model_studio.core.training import RunConfig
 from model_studio.errors import NotFoundError, ValidationError
 
 pytest.importorskip("peft")

@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("diffusers")
 pytest.importorskip("imageio_ffmpeg")
 
-from model_studio.engine import Engine, JobState  # noqa: E402
+from model_studio.core import Engine, JobState  # noqa: E402
 from model_studio.errors import NotFoundError, ResourceError, ValidationError  # noqa: E402
 from tests.fixtures.video_models import TINY_VIDEO_DEFAULTS, TINY_VIDEO_REPOS  # noqa: E402
 
@@ -212,7 +212,7 @@ def test_a_model_that_is_not_local_is_offered_for_download(engine: Engine):
 
 
 def test_not_enough_memory_is_refused_before_loading(engine: Engine, local, monkeypatch):
-    from model_studio.engine.video import service as video_service
+    from model_studio.core.video import service as video_service
 
     local(WAN)
     gib = 2**30
@@ -313,7 +313,7 @@ def test_energy_comes_from_nvml_where_a_gpu_reports_it(monkeypatch):
     import types
 
     torch = pytest.importorskip("torch")
-    from model_studio.engine.energy import GpuEnergy
+    from model_studio.core.energy import GpuEnergy
 
     if not torch.cuda.is_available():
         assert GpuEnergy().wh() is None  # no GPU: no number rather than a made-up one
@@ -341,7 +341,7 @@ def test_energy_comes_from_nvml_where_a_gpu_reports_it(monkeypatch):
 
 
 def test_a_failure_while_queueing_leaves_a_failed_job_and_no_files(engine: Engine, local, monkeypatch):
-    from model_studio.engine.video import outputs as video_outputs
+    from model_studio.core.video import outputs as video_outputs
 
     local(LTX)
 
@@ -402,7 +402,7 @@ def test_wan22_image_to_video_through_wan_image_to_video_pipeline(engine: Engine
 
 
 def test_a_video_too_large_for_a_widget_message_names_its_path(engine: Engine, local, monkeypatch):
-    from model_studio.engine.video import outputs as video_outputs
+    from model_studio.core.video import outputs as video_outputs
 
     local(WAN)
     job = engine.video.generate(WAN, "x", seed=1, **_defaults(WAN)).wait(timeout=120)

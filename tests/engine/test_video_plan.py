@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from model_studio.engine.units import human_size
-from model_studio.engine.video import GiB, PipelineProfile, plan, validate
+from model_studio.core.units import human_size
+from model_studio.core.video import GiB, PipelineProfile, plan, validate
 from model_studio.errors import ResourceError, ValidationError
 
 CATALOG = Path(__file__).resolve().parents[2] / "src" / "model_studio" / "engine" / "catalog.json"

@@ -9,7 +9,7 @@ pytest.importorskip("diffusers")
 pytest.importorskip("imageio_ffmpeg")
 
 from model_studio._views import Table, VideoView  # noqa: E402
-from model_studio.engine.jobs import JobState  # noqa: E402
+from model_studio.core.jobs import JobState  # noqa: E402
 from tests.fixtures.video_models import TINY_VIDEO_REPOS  # noqa: E402
 
 WAN = TINY_VIDEO_REPOS["wan"]

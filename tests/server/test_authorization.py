@@ -220,8 +220,8 @@ def test_every_operation_has_the_intended_action():
 
 
 def test_upload_operations_accept_their_largest_upload():
-    from model_studio.engine.training.datasets import MAX_UPLOAD_BYTES
-    from model_studio.engine.video import MAX_IMAGE_BYTES
+    from model_studio.core.training.datasets import MAX_UPLOAD_BYTES
+    from model_studio.core.video import MAX_IMAGE_BYTES
 
     upload = studio_api.BY_NAME["datasets.upload"].max_body
     # the file as base64, or as JSON-escaped text (quotes and newlines double at worst)

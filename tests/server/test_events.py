@@ -116,7 +116,7 @@ async def test_a_download_started_by_another_process_arrives_on_the_stream(event
     stream = await events()
     # Given a separate process sharing the studio home, cache and Hub
     script = textwrap.dedent("""
-        from model_studio.engine import Engine
+        from model_studio.core import Engine
         eng = Engine()
         job = eng.downloads.start("tiny-org/tiny-llama")
         print(job.id, flush=True)

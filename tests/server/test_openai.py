@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from model_studio.engine.chat.base import (
+from model_studio.core.chat.base import (
     Backend,
     ChatChunk,
     ChatStats,

@@ -329,10 +329,10 @@ def test_result_models_name_the_fields_the_engine_dataclasses_write():
     # schemas.py describes these dataclasses' to_dict() (which adds or drops fields); a field added
     # to the engine must reach the model, and so the document and the TypeScript types
     from model_studio import schemas
-    from model_studio.engine.fit import FitResult
-    from model_studio.engine.jobs.store import Job, JobState, Progress
-    from model_studio.engine.library import ModelInfo
-    from model_studio.engine.training.datasets import DatasetInfo
+    from model_studio.core.fit import FitResult
+    from model_studio.core.jobs.store import Job, JobState, Progress
+    from model_studio.core.library import ModelInfo
+    from model_studio.core.training.datasets import DatasetInfo
 
     written = {
         schemas.Job: Job(id="j", kind="download", state=JobState.QUEUED).to_dict(),

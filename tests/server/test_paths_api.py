@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from model_studio import api as studio_api
-from model_studio.engine.refs import ModelRef
+from model_studio.core.refs import ModelRef
 from model_studio.errors import ValidationError
 from tests.server.conftest import assert_error, poll
 

@@ -205,7 +205,7 @@ async def test_a_model_that_is_not_local_is_404_with_the_download(api):
 
 
 async def test_not_enough_memory_is_507_with_resolution_steps(api, monkeypatch):
-    from model_studio.engine.video import service as video_service
+    from model_studio.core.video import service as video_service
 
     await download_wan(api)
     monkeypatch.setattr(video_service, "device_memory", lambda: ("cuda:0", "Fake", 1 << 20, 8 << 30))

@@ -13,7 +13,7 @@ import time
 import pytest
 
 import model_studio
-from model_studio.engine.chat.base import ChatChunk, SamplingParams
+from model_studio.core.chat.base import ChatChunk, SamplingParams
 from model_studio.errors import NotFoundError
 
 MODEL = "fake-org/fake-chat"

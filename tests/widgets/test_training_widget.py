@@ -16,7 +16,7 @@ import pytest
 
 import model_studio
 from model_studio import api
-from model_studio.engine.jobs import JobState, Progress
+from model_studio.core.jobs import JobState, Progress
 from model_studio.errors import NotFoundError, ValidationError
 
 BASE = "local/tiny-base"

@@ -15,7 +15,7 @@ pytest.importorskip("diffusers")
 pytest.importorskip("imageio_ffmpeg")
 
 import model_studio  # noqa: E402
-from model_studio.engine.jobs import JobState  # noqa: E402
+from model_studio.core.jobs import JobState  # noqa: E402
 from tests.fixtures.video_models import TINY_VIDEO_DEFAULTS, TINY_VIDEO_REPOS  # noqa: E402
 from tests.widgets.test_widgets import call, wait_for  # noqa: E402
 

@@ -13,7 +13,7 @@ from typing import Any
 from IPython.display import display
 
 from .._format import human_size
-from ..engine.jobs import JobState
+from ..core.jobs import JobState
 from ..errors import error_from_dict
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ..engine.library import TASKS
+from ..core.library import TASKS
 from ._parser import Command, _Parser, add_arguments, option, parse_line, positional, subcommand_parser
 
 Offload = Literal["auto", "none", "model", "sequential", "cpu"]

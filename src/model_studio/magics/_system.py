@@ -6,7 +6,7 @@ from typing import Any
 
 from .._format import human_duration, human_rate, human_size, system_text
 from .._views import Table, TextView
-from ..engine.jobs import ACTIVE
+from ..core.jobs import ACTIVE
 from ._base import Handlers
 from ._commands import DashboardArgs, JobsArgs, SystemArgs
 

@@ -6,7 +6,7 @@ import sys
 from typing import Any
 
 from .._views import Table
-from ..engine.jobs import JobState
+from ..core.jobs import JobState
 from ..errors import error_from_dict
 from ._base import Handlers, follow_steps
 from ._commands import RunsArgs, TrainArgs

@@ -7,7 +7,7 @@ from typing import Any
 
 from .._format import human_duration, human_size
 from .._views import Table
-from ..engine.jobs import JobState
+from ..core.jobs import JobState
 from ..errors import error_from_dict
 from ._base import Handlers, follow_steps
 from ._commands import VideoArgs, VideosArgs
@@ -15,7 +15,7 @@ from ._commands import VideoArgs, VideosArgs
 
 class VideoHandlers(Handlers):
     def handle_video(self, args: VideoArgs) -> Any:
-        from ..engine.refs import ModelRef
+        from ..core.refs import ModelRef
         from ..errors import NotFoundError
 
         eng = self._engine()

@@ -30,7 +30,7 @@ from ..errors import BackendUnavailableError, NotFoundError, ResourceError, Stud
 from ._openai_request import OpenAIError
 
 if TYPE_CHECKING:
-    from ..engine import Engine
+    from ..core import Engine
 
 # The resource every studio route is authorized on (REST, /v1, events, video files).
 AUTH_RESOURCE = "model-studio"

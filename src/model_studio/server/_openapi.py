@@ -22,7 +22,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 
 from .. import api, schemas
 from .._version import __version__
-from ..engine.system import SystemSnapshot
+from ..core.system import SystemSnapshot
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 _REF = "#/components/schemas/{model}"

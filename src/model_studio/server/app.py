@@ -74,7 +74,7 @@ class ModelStudioApp(ExtensionApp):
     def initialize_settings(self) -> None:
         # Imported here: building the engine reads the environment (MODEL_STUDIO_HOME, HF_HUB_CACHE,
         # HF_ENDPOINT, ...) once, when the server starts, not when the module is imported.
-        from ..engine import Engine
+        from ..core import Engine
 
         engine = Engine()
         self.settings.update(

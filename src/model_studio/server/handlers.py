@@ -31,7 +31,7 @@ from ..errors import PayloadTooLargeError, PermissionDeniedError, StudioError, V
 from ._base import AUTH_RESOURCE, ErrorWriter, StudioHandler
 
 if TYPE_CHECKING:
-    from ..engine import Engine
+    from ..core import Engine
 
 PREFIX = "/model-studio/api"
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
@@ -194,7 +194,7 @@ class OperationHandler(StudioHandler):
         values: dict[str, Any] = {}
         for name, value in path.items():
             if name == "model":
-                from ..engine.refs import ModelRef
+                from ..core.refs import ModelRef
 
                 ModelRef.parse(value)  # raises ValidationError (e.g. "..", empty parts)
             values[name] = value

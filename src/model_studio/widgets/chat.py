@@ -236,6 +236,6 @@ class ChatPlayground(StudioWidget):
 
 def sampling_fields() -> tuple[str, ...]:
     """``SamplingParams`` field names (kept beside ``SAMPLING`` for a consistency test)."""
-    from ..engine.chat.base import SamplingParams
+    from ..core.chat.base import SamplingParams
 
     return tuple(f.name for f in fields(SamplingParams))

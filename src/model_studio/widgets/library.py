@@ -6,7 +6,7 @@ from typing import Any
 
 import traitlets
 
-from ..engine.library import BACKENDS, STATUSES, TASKS
+from ..core.library import BACKENDS, STATUSES, TASKS
 from ._base import StudioWidget
 
 

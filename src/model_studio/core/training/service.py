@@ -206,7 +206,7 @@ class TrainingService:
         run_dir = self.runs_dir / job_id
         resume = "worker_pid" in job.params
         (run_dir / "control").unlink(missing_ok=True)
-        cmd = [sys.executable, "-m", "model_studio.engine.training.worker", str(run_dir)]
+        cmd = [sys.executable, "-m", "model_studio.core.training.worker", str(run_dir)]
         if resume:
             cmd.append("--resume")
         with (run_dir / "log.txt").open("ab") as logf:

@@ -1,14 +1,16 @@
-"""The engine: a plain Python library (no Jupyter imports) that every front door drives."""
+"""The engine: a plain Python library (no Jupyter imports) that every front door drives.
+
+It is the ``core`` subpackage, so that ``model_studio.engine()`` (the process-wide Engine) stays a
+plain function: a subpackage named ``engine`` would replace it on the package when imported.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-import sys
 import tempfile
 import threading
-import types
 from pathlib import Path
 from typing import Any
 
@@ -186,18 +188,6 @@ class Engine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-class _CallableModule(types.ModuleType):
-    """Lets ``model_studio.engine()`` return the process-wide Engine even after this subpackage
-    (which shares the name) has been imported and has replaced the function on the package."""
-
-    def __call__(self) -> Engine:
-        from .. import get_engine
-
-        return get_engine()
-
-
-sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = ["Engine", "Settings", "Job", "JobState", "JobStore", "Progress", "ModelInfo", "ModelRef", "Library",
            "DownloadManager"]

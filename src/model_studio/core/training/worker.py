@@ -1,4 +1,4 @@
-"""The training worker: ``python -m model_studio.engine.training.worker RUN_DIR [--resume]``.
+"""The training worker: ``python -m model_studio.core.training.worker RUN_DIR [--resume]``.
 
 RUN_DIR holds ``config.json`` (a ``RunConfig`` plus ``extra``: ``base_path`` (a model folder or a GGUF
 file), ``base_dir`` (where a dequantized GGUF base is saved once) and ``data_path`` (JSONL of
@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     resume = "--resume" in argv
     args = [a for a in argv if a != "--resume"]
     if len(args) != 1:
-        print("usage: python -m model_studio.engine.training.worker RUN_DIR [--resume]", file=sys.stderr)
+        print("usage: python -m model_studio.core.training.worker RUN_DIR [--resume]", file=sys.stderr)
         return 2
     run_dir = Path(args[0])
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
