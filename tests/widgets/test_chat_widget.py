@@ -37,7 +37,7 @@ class FakeChat:
         if model != MODEL:
             raise NotFoundError(f"Model {model!r} is not a local chat model",
                                 resolution_steps=["Download it first"])
-        SamplingParams(**sampling).validate()
+        SamplingParams.checked(**sampling)
         self.calls.append({"model": model, "messages": messages, "load_options": load_options, **sampling})
 
         def gen():

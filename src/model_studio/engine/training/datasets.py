@@ -30,11 +30,14 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...config import Settings
 from ...errors import ConflictError, NotFoundError, StudioError, ValidationError, backend_unavailable
 from ..local import LocalScanner
+
+if TYPE_CHECKING:
+    from ..refs import ModelRef
 
 MAX_UPLOAD_BYTES = 50 << 20
 NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -545,8 +548,9 @@ class DatasetStore:
 
     # Preview and statistics --------------------------------------------------------------------
 
-    def preview(self, name: str, *, model: str | None = None, rows: int = 5) -> dict[str, Any]:
+    def preview(self, name: str, *, model: str | ModelRef | None = None, rows: int = 5) -> dict[str, Any]:
         """The first ``rows`` rows: raw, as messages, and (with ``model``) rendered by its chat template."""
+        model = str(model) if model is not None else None  # a ModelRef too; answered by name
         if isinstance(rows, bool) or not isinstance(rows, int) or not 1 <= rows <= 100:
             raise ValidationError("rows must be between 1 and 100", details={"rows": rows})
         info = self.get(name)
@@ -559,8 +563,9 @@ class DatasetStore:
             out.append({"row": number, "raw": row, "messages": messages, "rendered": rendered})
         return {"info": info.to_dict(), "model": model, "rows": out}
 
-    def token_stats(self, name: str, model: str, max_seq_length: int = 512) -> dict[str, Any]:
+    def token_stats(self, name: str, model: str | ModelRef, max_seq_length: int = 512) -> dict[str, Any]:
         """Token lengths of every row through ``model``'s chat template, and how many exceed the limit."""
+        model = str(model) if model is not None else model  # a ModelRef too; answered by name
         if isinstance(max_seq_length, bool) or not isinstance(max_seq_length, int) \
                 or not 8 <= max_seq_length <= 10_000_000:
             raise ValidationError("max_seq_length must be between 8 and 10000000 tokens",
