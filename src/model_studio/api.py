@@ -200,11 +200,12 @@ def _annotation(p: Param) -> Any:
 
 
 def _field(p: Param) -> Any:
-    limits: dict[str, Any] = {"ge": p.minimum, "le": p.maximum, "gt": p.exclusive_minimum, "lt": p.exclusive_maximum,
-              "max_length": p.max_items if p.type.startswith("list") else
-              p.max_length if p.type == "str" else None}
-    return Field(p.default, description=p.description or None,
-                 **{k: v for k, v in limits.items() if v is not None})
+    """``p``'s default, description and limits (a list's max_length is its item count; its items'
+    length is in the annotation)."""
+    limits: dict[str, Any] = {
+        "ge": p.minimum, "le": p.maximum, "gt": p.exclusive_minimum, "lt": p.exclusive_maximum,
+        "max_length": p.max_items if p.type.startswith("list") else p.max_length if p.type == "str" else None}
+    return Field(p.default, description=p.description or None, **{k: v for k, v in limits.items() if v is not None})
 
 
 def _confine(param: Param, value: str, roots: Mapping[str, Path | str | None]) -> str:
