@@ -4,6 +4,7 @@ widgets alike, and the same as the engine's own checks where the engine has them
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 
 import pytest
 
@@ -23,7 +24,7 @@ def _ids(case) -> str:
 
 def _bind(op: api.Operation, p: api.Param, value) -> dict:
     """Bind ``value`` to ``p`` (with placeholders for the other required parameters)."""
-    values = {q.name: ("x/y" if q.type == "str" else [{}] if q.type == "list[object]" else ["x"])
+    values = {q.name: ("x/y" if q.type in ("str", "model") else [{}] if q.type == "list[object]" else ["x"])
               for q in op.params if q.required and q.name != p.name}
     values[p.name] = value
     return api.bind(op, values)
@@ -82,6 +83,13 @@ def test_integers_beyond_64_bits_are_refused(value):
         api.bind(op, {"base": "local/x", "lora_alpha": value})
 
 
+def _longest_model_name(limit: int) -> str:
+    """A valid org/name@revision:variant of at most ``limit`` characters (a model parameter is parsed)."""
+    name = f"{'o' * 96}/{'n' * 96}@{'r' * 200}:{'v' * 100}"
+    assert len(name) <= limit
+    return name
+
+
 @pytest.mark.parametrize("case", LONG, ids=_ids)
 def test_strings_and_lists_past_their_length_are_refused(case):
     op, p = case
@@ -92,7 +100,7 @@ def test_strings_and_lists_past_their_length_are_refused(case):
             _bind(op, p, value)
         assert err.value.details == {**err.value.details, "parameter": p.name, "max_length": p.max_length}
         assert len(str(err.value.details["value"])) < 200  # the huge value is not echoed back
-        fits = "a" * p.max_length
+        fits = _longest_model_name(p.max_length) if p.type == "model" else "a" * p.max_length
         assert _bind(op, p, [fits] if p.type == "list[str]" else fits)[p.name]
     if p.max_items is not None:
         item = {} if p.type == "list[object]" else "a"
@@ -113,12 +121,6 @@ def _engine_accepts(check, name: str, value) -> bool:
     return True
 
 
-def _sampling(name: str, value) -> None:
-    from model_studio.core.chat.base import SamplingParams
-
-    SamplingParams(**{name: value}).validate()
-
-
 def _training(name: str, value) -> None:
     from model_studio.core.training.config import RunConfig
 
@@ -130,11 +132,42 @@ def _params(op_name: str, names: set[str] | None = None) -> list[api.Param]:
     return [p for p in api.BY_NAME[op_name].params if (names is None or p.name in names) and _edges(p)]
 
 
-@pytest.mark.parametrize("p", _params("chat.complete", {"temperature", "top_p", "top_k", "max_tokens",
-                                                         "repeat_penalty"}), ids=lambda p: p.name)
-def test_sampling_limits_are_the_engine_s(p):
+SAMPLING = _params("chat.complete", {"temperature", "top_p", "top_k", "max_tokens", "seed", "repeat_penalty"})
+
+
+@pytest.mark.parametrize("p", SAMPLING, ids=lambda p: p.name)
+def test_the_three_doors_refuse_the_same_sampling_value_with_the_same_limit(p):
+    # One declaration (engine.chat.SamplingParams): the operations table (REST, widgets), the
+    # OpenAI door and the engine refuse a value past a bound alike, naming the same limit.
+    from model_studio.core.chat.base import SamplingParams
+    from model_studio.server._openai_request import OpenAIError, parse_chat_request
+
+    assert {p.name for p in SAMPLING} | {"stop"} == {f.name for f in fields(SamplingParams)}
     for value, accepted in _edges(p):
-        assert _engine_accepts(_sampling, p.name, value) == accepted, (p.name, value)
+        body = {"model": "local/x", "messages": [{"role": "user", "content": "hi"}], p.name: value}
+        if accepted:
+            assert api.bind(api.BY_NAME["chat.complete"], body)[p.name] == value
+            assert parse_chat_request(body).sampling[p.name] == value
+            assert getattr(SamplingParams.checked(**{p.name: value}), p.name) == value
+            continue
+        with pytest.raises(ValidationError) as table:
+            api.bind(api.BY_NAME["chat.complete"], body)
+        with pytest.raises(ValidationError) as engine:
+            SamplingParams.checked(**{p.name: value})
+        with pytest.raises(OpenAIError) as openai:
+            parse_chat_request(body)
+        assert table.value.details == engine.value.details, (p.name, value)
+        assert table.value.message == engine.value.message == openai.value.message, (p.name, value)
+        assert openai.value.status == 400 and openai.value.param == p.name
+
+
+def test_the_openai_door_names_its_own_spelling_of_max_tokens():
+    from model_studio.server._openai_request import OpenAIError, parse_chat_request
+
+    body = {"model": "local/x", "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 0}
+    with pytest.raises(OpenAIError) as err:
+        parse_chat_request(body)
+    assert err.value.param == "max_completion_tokens" and "at least 1" in err.value.message
 
 
 @pytest.mark.parametrize("p", [p for p in _params("training.start") if p.name not in ("base", "dataset")],
@@ -166,4 +199,17 @@ def test_a_list_in_a_json_body_is_a_list_not_a_comma_separated_string():
     assert err.value.details["parameter"] == "stop"
     assert api.bind(op, {"model": "local/x", "messages": [{}], "stop": ["a, b"]})["stop"] == ["a, b"]
     # a query string still spells a list with commas
-    assert api._coerce(api.Param("files", "list[str]", "query"), "a,b") == ["a", "b"]
+    query = api.Operation("t", "GET", "/t", lambda eng, files: None, "", (api.Param("files", "list[str]"),))
+    assert api.bind(query, {"files": "a,b"})["files"] == ["a", "b"]
+
+
+def test_a_model_parameter_is_parsed_once_into_a_model_ref():
+    # The "model" parameter type: handlers and the engine receive a ModelRef, not text to parse again
+    from model_studio.core.refs import ModelRef
+
+    bound = api.bind(api.BY_NAME["downloads.start"], {"model": "org/name@v1:Q4_K_M"})
+    assert bound["model"] == ModelRef("org/name", "v1", "Q4_K_M")
+    assert api.bind(api.BY_NAME["library.info"], {"model": "local/x"})["model"] == ModelRef("local/x")
+    with pytest.raises(ValidationError) as err:
+        api.bind(api.BY_NAME["library.info"], {"model": "../etc"})
+    assert err.value.details["parameter"] == "model"

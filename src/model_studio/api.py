@@ -13,21 +13,24 @@ path, as ``engine.training.start(dataset="/data/x.jsonl")`` does; a *confined* c
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import pydantic
+from pydantic import BeforeValidator, ConfigDict, Field, PlainValidator, WithJsonSchema
 
 from .config import MAX_MODEL_DIRS, MAX_PATH_CHARS, SETTING_LIMITS
 from .core.jobs import JobState
+from .core.refs import ModelRef
 from .errors import ForbiddenPathError, ValidationError
+from .validation import shown, studio_error
 
 if TYPE_CHECKING:
     from .core import Engine
-
-_MISSING = object()
 
 #: Keys of ``roots`` (see ``call``): Jupyter's root_dir (the user's notebooks and data) and the studio home.
 ROOT_DIR = "root_dir"
@@ -64,13 +67,13 @@ _SERVER_PATH = PathRule((ROOT_DIR, STUDIO_HOME))
 @dataclass(frozen=True)
 class Param:
     name: str
-    type: str  # "str", "int", "float", "bool", "list[str]", "object", "list[object]"
+    type: str  # "str", "int", "float", "bool", "list[str]", "object", "list[object]", "model" (a ModelRef)
     where: str = "query"  # "path", "query" or "body"
     required: bool = False
     default: Any = None
     choices: tuple[str, ...] | None = None
     description: str = ""
-    # Limits, enforced by _coerce and written into the OpenAPI schemas. Numbers: inclusive
+    # Limits, enforced by the operation's pydantic model and written into the OpenAPI schemas. Numbers: inclusive
     # minimum/maximum, exclusive bounds for open intervals. Strings: max_length characters (for
     # list[str], of each item); lists: max_items entries.
     minimum: float | None = None
@@ -114,64 +117,96 @@ class Operation:
         if not self.action:
             object.__setattr__(self, "action", "read" if self.http_method == "GET" else "write")
 
+    @cached_property
+    def model(self) -> type[pydantic.BaseModel]:
+        """The parameters as one pydantic model: it validates them (``bind``) and is their JSON schema."""
+        name = "".join(part.title() for part in re.split(r"[._]", self.name)) + "Params"
+        fields: dict[str, Any] = {p.name: (_annotation(p), _field(p)) for p in self.params}
+        return pydantic.create_model(name, __config__=_CONFIG, **fields)
 
-def _coerce(param: Param, value: Any) -> Any:
-    """Convert a query-string or JSON value to the parameter's type and limits, or raise ValidationError."""
-    def bad(expected: str) -> ValidationError:
-        return ValidationError(f"Parameter '{param.name}' must be {expected}, got {value!r}",
-                               details={"parameter": param.name, "value": value})
 
-    t = param.type
-    if t == "str":
-        if not isinstance(value, str):
-            raise bad("a string")
-        if param.choices is not None and value not in param.choices:
-            raise ValidationError(f"Parameter '{param.name}' must be one of {', '.join(param.choices)}",
-                                  details={"parameter": param.name, "value": value, "choices": list(param.choices)})
-        return _check_length(param, value)
-    if t == "int":
-        if isinstance(value, bool):
-            raise bad("an integer")
-        if isinstance(value, str) and re.fullmatch(r"-?\d{1,18}", value.strip()):
-            value = int(value)
-        if not isinstance(value, int):
-            raise bad("an integer")
-        if not -(2**63) <= value < 2**63:  # what SQLite and the backends hold; beyond, they overflow
-            raise bad("a 64-bit integer")
-        return _check_range(param, value)
-    if t == "float":
-        if isinstance(value, bool):
-            raise bad("a number")
-        try:
-            number = float(value)
-        except (TypeError, ValueError, OverflowError):
-            raise bad("a number") from None
-        if not math.isfinite(number):
-            raise bad("a finite number")
-        return _check_range(param, number)
-    if t == "bool":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
-            return value.lower() in ("true", "1", "yes")
-        raise bad("true or false")
-    if t == "list[str]":
-        if isinstance(value, str) and param.where == "query":  # ?files=a,b (a JSON body gives a list)
-            value = [v for v in value.split(",") if v]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise bad("a list of strings")
-        for item in value:
-            _check_length(param, item)
-        return _check_items(param, value)
-    if t == "object":
-        if not isinstance(value, dict):
-            raise bad("an object")
+# Unknown parameters are refused; NaN and infinities are not numbers a limit can hold.
+_CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False)
+_KINDS = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false",
+          "list[str]": "a list of strings", "object": "an object", "list[object]": "a list of objects",
+          "model": "a model name"}
+_INT_TEXT = re.compile(r"-?\d{1,18}")
+
+
+def _type_error(p: Param, value: Any, expected: str | None = None) -> ValidationError:
+    return ValidationError(f"Parameter '{p.name}' must be {expected or _KINDS[p.type]}, got {shown(value)!r}",
+                           details={"parameter": p.name, "value": shown(value)})
+
+
+def _lax(p: Param) -> Callable[[Any], Any]:
+    """What a query string or JSON value may spell for ``p``'s type, before pydantic checks it.
+
+    pydantic's lax mode would take ``True`` as 1 and ``2.0`` as 2; these are refused, and the
+    integers are held to 64 bits (what SQLite and the backends hold; beyond, they overflow).
+    """
+    def convert(value: Any) -> Any:
+        t = p.type
+        if t == "int":
+            if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
+                value = int(value)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise _type_error(p, value)
+            if not -(2**63) <= value < 2**63:
+                raise _type_error(p, value, "a 64-bit integer")
+        elif t == "float":
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                raise _type_error(p, value)
+        elif t == "bool":
+            if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
+                return value.lower() in ("true", "1", "yes")
+            if not isinstance(value, bool):
+                raise _type_error(p, value)
+        elif t == "list[str]" and isinstance(value, str) and p.where == "query":
+            return [v for v in value.split(",") if v]  # ?files=a,b (a JSON body gives a list)
+        elif t == "str" and not isinstance(value, str):
+            raise _type_error(p, value)
         return value
-    if t == "list[object]":
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise bad("a list of objects")
-        return _check_items(param, value)
-    raise AssertionError(f"unknown parameter type {t}")
+
+    return convert
+
+
+def _model_ref(p: Param) -> Callable[[Any], ModelRef]:
+    """A model name parsed once, here: the engine receives the ``ModelRef``."""
+    def parse(value: Any) -> ModelRef:
+        if isinstance(value, ModelRef):
+            return value
+        if not isinstance(value, str):
+            raise _type_error(p, value)
+        if p.max_length is not None and len(value) > p.max_length:
+            raise ValidationError(f"Parameter '{p.name}' must be at most {p.max_length} characters long",
+                                  details={"parameter": p.name, "value": shown(value), "max_length": p.max_length})
+        return ModelRef.parse(value)
+
+    return parse
+
+
+def _annotation(p: Param) -> Any:
+    """``p``'s type for pydantic: None (not given) is always accepted and means the default."""
+    item = Annotated[str, Field(max_length=p.max_length)]
+    base: Any = {"str": str, "int": int, "float": float, "bool": bool, "list[str]": list[item],
+                 "object": dict[str, Any], "list[object]": list[dict[str, Any]]}.get(p.type)
+    if p.type == "model":
+        schema = {"type": "string", **({"maxLength": p.max_length} if p.max_length is not None else {})}
+        return Annotated[ModelRef | None, PlainValidator(_model_ref(p)), WithJsonSchema(schema)]
+    if base is None:
+        raise AssertionError(f"unknown parameter type {p.type}")
+    if p.choices is not None:
+        base = Literal[p.choices]
+    return Annotated[base | None, BeforeValidator(_lax(p))]
+
+
+def _field(p: Param) -> Any:
+    """``p``'s default, description and limits (a list's max_length is its item count; its items'
+    length is in the annotation)."""
+    limits: dict[str, Any] = {
+        "ge": p.minimum, "le": p.maximum, "gt": p.exclusive_minimum, "lt": p.exclusive_maximum,
+        "max_length": p.max_items if p.type.startswith("list") else p.max_length if p.type == "str" else None}
+    return Field(p.default, description=p.description or None, **{k: v for k, v in limits.items() if v is not None})
 
 
 def _confine(param: Param, value: str, roots: Mapping[str, Path | str | None]) -> str:
@@ -223,39 +258,6 @@ def _inside(path: Path, roots: list[Path]) -> Path | None:
     return None
 
 
-def _limit_error(param: Param, value: Any, message: str, **limit: Any) -> ValidationError:
-    shown = value if not isinstance(value, str | list) or len(value) <= 100 else f"<{len(value)} long>"
-    return ValidationError(f"Parameter '{param.name}' {message}",
-                           details={"parameter": param.name, "value": shown, **limit})
-
-
-def _check_range(param: Param, value: float) -> Any:
-    if param.minimum is not None and value < param.minimum:
-        raise _limit_error(param, value, f"must be at least {param.minimum:g}", minimum=param.minimum)
-    if param.maximum is not None and value > param.maximum:
-        raise _limit_error(param, value, f"must be at most {param.maximum:g}", maximum=param.maximum)
-    if param.exclusive_minimum is not None and value <= param.exclusive_minimum:
-        raise _limit_error(param, value, f"must be above {param.exclusive_minimum:g}",
-                           exclusive_minimum=param.exclusive_minimum)
-    if param.exclusive_maximum is not None and value >= param.exclusive_maximum:
-        raise _limit_error(param, value, f"must be below {param.exclusive_maximum:g}",
-                           exclusive_maximum=param.exclusive_maximum)
-    return value
-
-
-def _check_length(param: Param, value: str) -> str:
-    if param.max_length is not None and len(value) > param.max_length:
-        raise _limit_error(param, value, f"must be at most {param.max_length} characters long",
-                           max_length=param.max_length)
-    return value
-
-
-def _check_items(param: Param, value: list) -> list:
-    if param.max_items is not None and len(value) > param.max_items:
-        raise _limit_error(param, value, f"takes at most {param.max_items} items", max_items=param.max_items)
-    return value
-
-
 def bind(op: Operation, values: dict[str, Any], roots: Mapping[str, Path | str | None] | None = None
          ) -> dict[str, Any]:
     """Validate ``values`` against ``op``'s parameters; unknown names are rejected.
@@ -268,19 +270,19 @@ def bind(op: Operation, values: dict[str, Any], roots: Mapping[str, Path | str |
     if unknown:
         raise ValidationError(f"Unknown parameter(s) for {op.name}: {', '.join(unknown)}",
                               details={"unknown": unknown, "accepted": sorted(known)})
-    out: dict[str, Any] = {}
+    for p in op.params:  # null means "not given"
+        if p.required and values.get(p.name) is None:
+            raise ValidationError(f"Parameter '{p.name}' is required", details={"parameter": p.name})
+    try:
+        model = op.model.model_validate({k: v for k, v in values.items() if v is not None})
+    except pydantic.ValidationError as exc:
+        raise studio_error(exc, kinds={p.name: _KINDS[p.type] for p in op.params}) from None
+    out = {p.name: getattr(model, p.name) for p in op.params}
     for p in op.params:
-        value = values.get(p.name, _MISSING)
-        if value is _MISSING or value is None:
-            if p.required:
-                raise ValidationError(f"Parameter '{p.name}' is required", details={"parameter": p.name})
-            out[p.name] = p.default
-        else:
-            value = _coerce(p, value)
-            if p.confine is not None and roots is not None:
-                value = ([_confine(p, v, roots) for v in value] if isinstance(value, list)
-                         else _confine(p, value, roots))
-            out[p.name] = value
+        value = out[p.name]
+        if p.confine is not None and roots is not None and value is not None:
+            out[p.name] = ([_confine(p, v, roots) for v in value] if isinstance(value, list)
+                           else _confine(p, value, roots))
     return out
 
 
@@ -297,19 +299,20 @@ def _local(eng: Engine):
     return {"models": [m.to_dict() for m in eng.library.list_local()]}
 
 
-def _info(eng: Engine, model, variant, revision):
-    from .core.refs import ModelRef
+# ``model`` is a ModelRef (the "model" parameter type); a separate quantization, variant or revision
+# is folded into it here, once.
 
-    return eng.library.info(str(ModelRef.parse(model, revision=revision, variant=variant))).to_dict()
-
-
-def _fit(eng: Engine, model, quantization, context):
-    return eng.library.fit(model, quantization=quantization, context=context).to_dict()
+def _info(eng: Engine, model: ModelRef, variant, revision):
+    return eng.library.info(model.with_(revision=revision, variant=variant)).to_dict()
 
 
-def _start(eng: Engine, model, quantization, files, include, revision):
-    return eng.downloads.start(model, variant=quantization, files=files, include=include,
-                               revision=revision).to_dict()
+def _fit(eng: Engine, model: ModelRef, quantization, context):
+    return eng.library.fit(model.with_(variant=quantization), context=context).to_dict()
+
+
+def _start(eng: Engine, model: ModelRef, quantization, files, include, revision):
+    return eng.downloads.start(model.with_(revision=revision, variant=quantization), files=files,
+                               include=include).to_dict()
 
 
 def _downloads(eng: Engine, state, limit):
@@ -408,22 +411,43 @@ MAX_PATH = 4096  # a file or folder path (PATH_MAX on Linux)
 MAX_LIST = 1000  # rows of a listing
 
 _STATES = tuple(state.value for state in JobState)  # the job states a listing filters on
-_MODEL = Param("model", "str", "path", required=True, description="org/name (or local/name)")
+_MODEL = Param("model", "model", "path", required=True, description="org/name (or local/name)")
 _JOB = Param("job_id", "str", "path", required=True)
 _DATASET = Param("name", "str", "path", required=True, description="dataset name")
-_BODY_MODEL = Param("model", "str", "body", required=True, description="org/name[:QUANT] or local/name",
+_BODY_MODEL = Param("model", "model", "body", required=True, description="org/name[:QUANT] or local/name",
                     max_length=MAX_NAME)
 _BACKEND = Param("backend", "str", "body", description="llama-cpp, transformers (default: from the format)",
                  max_length=64)
 _QUANT = Param("quantization", "str", "body", max_length=MAX_NAME)
-# engine/chat/base.py SamplingParams.validate; the seed as llama.cpp and the video seed take it (32 bits).
-_SAMPLING = (Param("temperature", "float", "body", minimum=0, maximum=5),
-             Param("top_p", "float", "body", exclusive_minimum=0, maximum=1),
-             Param("top_k", "int", "body", minimum=0, maximum=10_000),
-             Param("max_tokens", "int", "body", minimum=1, maximum=1_000_000),
-             Param("stop", "list[str]", "body", max_items=16, max_length=1000),
-             Param("seed", "int", "body", minimum=0, maximum=2**32 - 1),
-             Param("repeat_penalty", "float", "body", exclusive_minimum=0, maximum=5))
+
+def _body_params(cls: type) -> tuple[Param, ...]:
+    """Body parameters read from a pydantic dataclass: its fields' types, limits and descriptions.
+
+    The declaration stays where the engine validates with it; the engine's defaults stay its own
+    (a parameter not given is None here, so the engine picks its default).
+    """
+    kinds = {"number": "float", "integer": "int", "string": "str", "array": "list[str]"}
+    out = []
+    for name, schema in pydantic.TypeAdapter(cls).json_schema()["properties"].items():
+        description = schema.get("description", "")
+        schema = next((s for s in schema.get("anyOf", []) if s.get("type") != "null"), schema)
+        kind = kinds[schema["type"]]
+        out.append(Param(name, kind, "body", description=description,
+                         minimum=schema.get("minimum"), maximum=schema.get("maximum"),
+                         exclusive_minimum=schema.get("exclusiveMinimum"),
+                         exclusive_maximum=schema.get("exclusiveMaximum"),
+                         max_length=schema.get("items", schema).get("maxLength"), max_items=schema.get("maxItems")))
+    return tuple(out)
+
+
+def _sampling_params() -> tuple[Param, ...]:
+    from .core.chat.base import SamplingParams
+
+    return _body_params(SamplingParams)
+
+
+# engine/chat/base.py SamplingParams: the one declaration of the sampling parameters and their limits.
+_SAMPLING = _sampling_params()
 _CONTEXT_LENGTH = Param("context_length", "int", "body", minimum=16, maximum=10_000_000)
 
 # engine/training/config.py RunConfig.validate
@@ -450,7 +474,7 @@ _VIDEO_SHAPE = (Param("width", "int", "body", minimum=1, maximum=4096),
                 Param("guidance", "float", "body", minimum=0, maximum=30))
 _OFFLOAD = Param("offload", "str", "body", default="auto", choices=("auto", "none", "model", "sequential", "cpu"),
                  description="auto: the planner's choice")
-_BODY_MODEL_ID = Param("model", "str", "body", required=True, description="org/name or local/name",
+_BODY_MODEL_ID = Param("model", "model", "body", required=True, description="org/name or local/name",
                        max_length=MAX_NAME)
 # Upload bodies: the file (engine.training.datasets.MAX_UPLOAD_BYTES, 50 MiB) as text, which JSON
 # escaping (quotes, newlines) can make up to twice as long, or as base64 (4/3); the image of an
@@ -482,7 +506,7 @@ OPERATIONS: tuple[Operation, ...] = (
               "Delete a model from the cache (dry_run: only report the bytes)",
               (_MODEL, Param("dry_run", "bool", default=False))),
     Operation("downloads.start", "POST", "/downloads", _start, "Start (or resume) a download", (
-        Param("model", "str", "body", required=True, description="org/name[@revision][:QUANT]",
+        Param("model", "model", "body", required=True, description="org/name[@revision][:QUANT]",
               max_length=MAX_NAME),
         _QUANT, Param("files", "list[str]", "body", max_items=10_000, max_length=1000),
         Param("include", "list[str]", "body", max_items=100, max_length=1000),
@@ -571,20 +595,20 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("datasets.preview", "GET", "/datasets/{name}/preview",
               lambda eng, name, model, rows: _datasets(eng).preview(name, model=model, rows=rows),
               "First rows: raw, as chat messages, and through a model's chat template",
-              (_DATASET, Param("model", "str", description="render with this model's chat template",
+              (_DATASET, Param("model", "model", description="render with this model's chat template",
                                max_length=MAX_NAME),
                Param("rows", "int", default=5, minimum=1, maximum=100))),
     Operation("datasets.stats", "GET", "/datasets/{name}/stats",
               lambda eng, name, model, max_seq_length: _datasets(eng).token_stats(
                   name, model, max_seq_length=max_seq_length),
               "Token lengths through a model's chat template; rows over the limit",
-              (_DATASET, Param("model", "str", required=True, max_length=MAX_NAME),
+              (_DATASET, Param("model", "model", required=True, max_length=MAX_NAME),
                Param("max_seq_length", "int", default=512, minimum=8, maximum=10_000_000))),
     Operation("datasets.delete", "DELETE", "/datasets/{name}", lambda eng, name: _datasets(eng).delete(name),
               "Delete a dataset", (_DATASET,)),
     Operation("training.start", "POST", "/training/runs", _training_start,
               "Start a LoRA fine-tuning run (validated before the worker starts)", (
-                  Param("base", "str", "body", required=True, description="local/name, org/name[:QUANT]",
+                  Param("base", "model", "body", required=True, description="local/name, org/name[:QUANT]",
                         max_length=MAX_NAME),
                   Param("dataset", "str", "body", required=True, confine=_DATA_FILE, max_length=MAX_PATH,
                         description="a stored dataset's name, or a data file's path (REST: inside root_dir)"),
@@ -615,7 +639,7 @@ OPERATIONS: tuple[Operation, ...] = (
                            description="default: the run's folder (REST: inside root_dir or the studio home)"))),
     Operation("training.estimate", "POST", "/training/estimate", _training_estimate,
               "Rough memory and time of a run", (
-                  Param("base", "str", "body", required=True, max_length=MAX_NAME),
+                  Param("base", "model", "body", required=True, max_length=MAX_NAME),
                   Param("dataset", "str", "body", confine=_DATA_FILE, max_length=MAX_PATH,
                         description="a stored dataset's name, or a data file's path (REST: inside root_dir)"),
                   *_TRAIN_CONFIG),

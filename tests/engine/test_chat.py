@@ -283,6 +283,38 @@ def test_bad_messages_and_sampling_are_validation_errors(offline_engine, fake):
     assert fake.loads == []
 
 
+def test_prompt_tokens_are_counted_once_per_answer(offline_engine):
+    # Given a llama.cpp model whose tokenizer counts its calls (a fake llm under the real LlamaCppModel)
+    from types import SimpleNamespace
+
+    from model_studio.core.chat.llama_cpp import LlamaCppModel
+
+    class Llm:
+        tokenized = 0
+
+        def tokenize(self, text: bytes, add_bos: bool = False, special: bool = False) -> list[int]:
+            Llm.tokenized += 1
+            return list(range(len(text.split())))
+
+        def create_chat_completion(self, **kwargs):
+            yield {"choices": [{"delta": {"content": "hello"}, "finish_reason": None}]}
+            yield {"choices": [{"delta": {}, "finish_reason": "stop"}]}
+
+    class Counting(FakeBackend):
+        name = "counting"
+
+        def load(self, model_id: str, path: str, options: LoadOptions) -> LoadedModel:
+            return LlamaCppModel(model_id, path, options, Llm(),
+                                 lambda messages: SimpleNamespace(prompt="one two three"), 0)
+
+    offline_engine.chat.register_backend(Counting())
+    # When one answer is generated
+    answer = offline_engine.chat.complete("local/tiny-chat:F32", QUESTION, load_options={"backend": "counting"})
+    # Then the prompt was tokenized once (the context check), and that count is the answer's
+    assert Llm.tokenized == 1
+    assert answer["stats"]["prompt_tokens"] == 3 and answer["text"] == "hello"
+
+
 # --- the model manager --------------------------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ DOC = json.loads(OPENAPI_PATH.read_text())
 EXTRA_PATHS = {"/events": {"get"}, "/openapi.json": {"get"}, "/video/{job_id}/video.mp4": {"get"},
                "/video/{job_id}/thumbnail.jpg": {"get"}}
 _TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "list[str]": "array",
-          "object": "object", "list[object]": "array"}
+          "object": "object", "list[object]": "array", "model": "string"}
 
 
 def _registered(web_app) -> dict[str, set[str]]:

@@ -37,7 +37,7 @@ class FakeChat:
         if model != MODEL:
             raise NotFoundError(f"Model {model!r} is not a local chat model",
                                 resolution_steps=["Download it first"])
-        SamplingParams(**sampling).validate()
+        SamplingParams.checked(**sampling)
         self.calls.append({"model": model, "messages": messages, "load_options": load_options, **sampling})
 
         def gen():
@@ -119,9 +119,12 @@ def test_studio_has_chat_and_running_tabs(fake_chat):
 
 
 def test_sampling_names_match_sampling_params():
-    from model_studio.widgets.chat import SAMPLING, sampling_fields
+    from dataclasses import fields
 
-    assert set(SAMPLING) == set(sampling_fields())
+    from model_studio.core.chat.base import SamplingParams
+    from model_studio.widgets.chat import SAMPLING
+
+    assert set(SAMPLING) == {f.name for f in fields(SamplingParams)}
 
 
 def test_stream_sends_chunk_events_then_the_result(widget, fake_chat):

@@ -1512,11 +1512,16 @@ export interface operations {
                     /** @default {prompt} */
                     template?: string | null;
                     system?: string | null;
+                    /** @description 0: greedy */
                     temperature?: number | null;
                     top_p?: number | null;
+                    /** @description 0: no top-k */
                     top_k?: number | null;
+                    /** @description at most this many new tokens */
                     max_tokens?: number | null;
+                    /** @description stop strings */
                     stop?: string[] | null;
+                    /** @description default: random */
                     seed?: number | null;
                     repeat_penalty?: number | null;
                     /** @description llama-cpp, transformers (default: from the format) */
@@ -1644,11 +1649,16 @@ export interface operations {
                     model: string;
                     /** @description [{role: system|user|assistant, content}] */
                     messages: Record<string, never>[];
+                    /** @description 0: greedy */
                     temperature?: number | null;
                     top_p?: number | null;
+                    /** @description 0: no top-k */
                     top_k?: number | null;
+                    /** @description at most this many new tokens */
                     max_tokens?: number | null;
+                    /** @description stop strings */
                     stop?: string[] | null;
+                    /** @description default: random */
                     seed?: number | null;
                     repeat_penalty?: number | null;
                     /** @description llama-cpp, transformers (default: from the format) */

@@ -371,9 +371,9 @@ class Library:
 
     # One model ---------------------------------------------------------------------------------
 
-    def get(self, model: str) -> ModelInfo:
+    def get(self, model: str | ModelRef) -> ModelInfo:
         """Catalog and local facts about one model, without calling the Hub."""
-        ref = ModelRef.parse(model)
+        ref = ModelRef.coerce(model)
         local = self.local.get(ref.repo_id)
         entry = self.catalog().get(ref.repo_id)
         if local is None and entry is None:
@@ -382,9 +382,9 @@ class Library:
                                 resolution_steps=["Search the Hub with library.search()", "Or call info() online"])
         return self._merge(self._from_local(local) if local else None, None, entry)
 
-    def info(self, model: str) -> ModelInfo:
+    def info(self, model: str | ModelRef) -> ModelInfo:
         """Everything known about a model: files, quantizations, sizes, licence, parameters, context."""
-        ref = ModelRef.parse(model)
+        ref = ModelRef.coerce(model)
         local = self.local.get(ref.repo_id)
         entry = self.catalog().get(ref.repo_id)
         remote = None
@@ -479,13 +479,13 @@ class Library:
 
     # Delete and verify -------------------------------------------------------------------------
 
-    def delete(self, model: str, *, dry_run: bool = False) -> dict[str, Any]:
+    def delete(self, model: str | ModelRef, *, dry_run: bool = False) -> dict[str, Any]:
         """Delete a model from the cache through huggingface_hub's deletion strategy.
 
         Returns ``{"model", "freed_bytes", "revisions", "deleted"}``; ``dry_run`` only reports the
         bytes that would be freed (for a confirmation dialog).
         """
-        ref = ModelRef.parse(model)
+        ref = ModelRef.coerce(model)
         if ref.is_local:
             raise ValidationError(
                 f"{ref.repo_id} lives in a folder the studio does not own; remove the file yourself",
@@ -525,14 +525,14 @@ class Library:
             self.local.invalidate(ref.repo_id)
         return {"model": ref.repo_id, "freed_bytes": freed, "revisions": revisions, "deleted": not dry_run}
 
-    def verify(self, model: str) -> dict[str, Any]:
+    def verify(self, model: str | ModelRef) -> dict[str, Any]:
         """Re-check a local model's files against the Hub (sha256 for LFS files, git sha1 otherwise).
 
         Returns ``{"model", "ok", "checked", "mismatches": [{path, expected, actual, algorithm}],
         "not_downloaded": [...], "extra": [...]}``; files of the repo that were never downloaded (other
         quantizations) are listed, not counted as failures.
         """
-        ref = ModelRef.parse(model)
+        ref = ModelRef.coerce(model)
         if ref.is_local:
             raise ValidationError(f"{ref.repo_id} has no Hub checksums to verify against",
                                   details={"model": ref.repo_id})
@@ -558,9 +558,9 @@ class Library:
 
     # Fit and backends --------------------------------------------------------------------------
 
-    def shape(self, model: str, quantization: str | None = None) -> ModelShape:
+    def shape(self, model: str | ModelRef, quantization: str | None = None) -> ModelShape:
         """What the memory estimate needs, from the local files when present, else catalog and Hub."""
-        ref = ModelRef.parse(model, variant=quantization)
+        ref = ModelRef.coerce(model).with_(variant=quantization)
         quant = ref.variant.upper() if ref.variant else None
         local = self.local.get(ref.repo_id)
         if local is not None:
@@ -576,7 +576,7 @@ class Library:
                 weights = sum(_size(local.file_path(f)) for f in local.files if f.endswith((".safetensors", ".bin")))
                 return shape_from_config(local.config, weights_bytes=weights or None)
         entry = self.catalog().get(ref.repo_id)
-        info = self.info(str(ref)) if entry is None else self._from_catalog(entry)
+        info = self.info(ref) if entry is None else self._from_catalog(entry)
         q = quant or info.default_quantization
         size = info.size
         chosen = next((x for x in info.quantizations if x.name == q), None)
@@ -588,13 +588,14 @@ class Library:
         return ModelShape(parameters=info.parameters, weights_bytes=size, context_length=info.context_length,
                           architecture=info.architecture, quantization=q)
 
-    def fit(self, model: str, quantization: str | None = None, context: int | None = None) -> FitResult:
+    def fit(self, model: str | ModelRef, quantization: str | None = None, context: int | None = None) -> FitResult:
         """Estimate memory need (weights + KV cache) against free RAM and each GPU's free memory."""
         if context is not None and (not isinstance(context, int) or not 1 <= context <= 10_000_000):
             raise ValidationError("context must be a positive number of tokens", details={"context": context})
-        shape = self.shape(model, quantization)
+        ref = ModelRef.coerce(model)
+        shape = self.shape(ref, quantization)
         gpus = [GpuFree(g.index, g.name, g.memory_free, g.memory_total) for g in self.system.gpus()]
-        return estimate(ModelRef.parse(model).repo_id, shape, context=context, ram_free=self.system.free_ram(),
+        return estimate(ref.repo_id, shape, context=context, ram_free=self.system.free_ram(),
                         gpus=gpus)
 
     def backends(self) -> list[dict[str, Any]]:

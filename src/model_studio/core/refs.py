@@ -115,6 +115,17 @@ class ModelRef:
             raise ValidationError(f"Invalid variant {var!r}", details={"variant": var})
         return cls(ref.repo_id, rev or None, var or None)
 
+    @classmethod
+    def coerce(cls, value: str | ModelRef) -> ModelRef:
+        """A service's ``model`` argument as a ModelRef: the REST and widget doors pass one already
+        parsed (returned as is); a Python caller's text is parsed here."""
+        return value if isinstance(value, ModelRef) else cls.parse(value)
+
+    def with_(self, *, revision: str | None = None, variant: str | None = None) -> ModelRef:
+        """This ref with a separately given revision or variant (quantization) folded in; ``None``
+        keeps the ref's own. Only the new parts are validated: the name was parsed already."""
+        return ModelRef.parse(self, revision=revision, variant=variant)
+
     def __str__(self) -> str:
         out = self.repo_id
         if self.revision:

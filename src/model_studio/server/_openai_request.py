@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-MAX_STOP = 4  # OpenAI's limit on stop sequences
+from ..core.chat.base import SamplingParams
+from ..errors import ValidationError
+
+_SAMPLING = {f.name for f in fields(SamplingParams)}
 _IGNORED = ("presence_penalty", "frequency_penalty")  # accepted (range-checked), not applied
 
 
@@ -100,6 +103,28 @@ def _messages(value: Any) -> list[dict[str, str]]:
     return out
 
 
+def _sampling(body: dict) -> dict[str, Any]:
+    """The sampling fields, checked by the engine's one declaration of them (``SamplingParams``).
+
+    OpenAI's spellings: ``max_completion_tokens`` (or the older ``max_tokens``), ``stop`` as one
+    string or an array.
+    """
+    sampling = {name: body[name] for name in _SAMPLING if body.get(name) is not None}
+    names = {name: name for name in sampling}
+    if body.get("max_completion_tokens") is not None:
+        sampling["max_tokens"] = body["max_completion_tokens"]
+        names["max_tokens"] = "max_completion_tokens"
+    if isinstance(sampling.get("stop"), str):
+        sampling["stop"] = [sampling["stop"]]
+    try:
+        SamplingParams.checked(**sampling)
+    except ValidationError as exc:
+        name = str(exc.details.get("parameter", ""))
+        shown = names.get(name, name)
+        raise _bad(exc.message.replace(f"'{name}'", f"'{shown}'"), shown or None) from None
+    return sampling
+
+
 def parse_chat_request(body: Any) -> ChatRequest:
     """OpenAI's request body -> ``ChatRequest``; raises ``OpenAIError`` (400) naming the bad field."""
     if not isinstance(body, dict):
@@ -126,25 +151,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
     if fmt is not None and (not isinstance(fmt, dict) or fmt.get("type") != "text"):
         raise _bad("Only response_format {\"type\": \"text\"} is supported", "response_format")
 
-    sampling: dict[str, Any] = {}
-    for name, lo, hi in (("temperature", 0.0, 2.0), ("top_p", 0.0, 1.0), ("repeat_penalty", 0.0, 5.0)):
-        value = _number(body, name, lo, hi)
-        if value is not None:
-            sampling[name] = value
-    for name, value in (("top_k", _integer(body, "top_k", 0)), ("seed", _integer(body, "seed", -(2**63)))):
-        if value is not None:
-            sampling[name] = value
-    max_tokens = _integer(body, "max_completion_tokens", 1)
-    if max_tokens is None:
-        max_tokens = _integer(body, "max_tokens", 1)
-    if max_tokens is not None:
-        sampling["max_tokens"] = max_tokens
-    stop = body.get("stop")
-    if stop is not None:
-        stops = [stop] if isinstance(stop, str) else stop
-        if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops) or len(stops) > MAX_STOP:
-            raise _bad(f"'stop' must be a non-empty string or an array of at most {MAX_STOP} of them", "stop")
-        sampling["stop"] = list(stops)
+    sampling = _sampling(body)
 
     stream = body.get("stream") or False
     if not isinstance(stream, bool):

@@ -156,24 +156,37 @@ def _untitled(node: Any) -> Any:
     return [_untitled(v) for v in node] if isinstance(node, list) else node
 
 
-def _schema(p: api.Param) -> dict[str, Any]:
-    """The JSON schema of one parameter: its type, choices, default and the limits _coerce enforces."""
-    schema = json.loads(json.dumps(_SCALARS[p.type]))  # a copy: items are nested
-    if p.description:
-        schema["description"] = p.description
-    if p.choices:
-        schema["enum"] = list(p.choices)
-    if p.default is not None:
-        schema["default"] = p.default
-    for key, value in (("minimum", p.minimum), ("maximum", p.maximum), ("exclusiveMinimum", p.exclusive_minimum),
-                       ("exclusiveMaximum", p.exclusive_maximum)):
-        if value is not None:
-            schema[key] = int(value) if p.type == "int" or float(value).is_integer() else value
-    if p.max_length is not None:
-        (schema["items"] if p.type == "list[str]" else schema)["maxLength"] = p.max_length
-    if p.max_items is not None:
-        schema["maxItems"] = p.max_items
-    return schema
+_ORDER = ("type", "enum", "items", "description", "default", "minimum", "maximum", "exclusiveMinimum",
+          "exclusiveMaximum", "minLength", "maxLength", "maxItems")
+
+
+def _schema(op: api.Operation, p: api.Param) -> dict[str, Any]:
+    """The JSON schema of one parameter, from the operation's pydantic model (``api.Operation.model``):
+    its type, choices, default and limits. Every field there also takes null ("not given"); that
+    is left to the body's optional fields (see _nullable)."""
+    prop = dict(op.model.model_json_schema()["properties"][p.name])
+    description, default = prop.pop("description", None), prop.pop("default", None)
+    prop.pop("title", None)
+    schema = next((s for s in prop.pop("anyOf", []) if s.get("type") != "null"), prop)
+    if schema is not prop:
+        schema = {**schema, **prop}
+    schema.pop("additionalProperties", None)  # a free-form object
+    if schema.get("type") == "object":
+        schema = {"type": "object"}
+    if description:
+        schema["description"] = description
+    if default is not None:
+        schema["default"] = default
+    if "items" in schema:
+        schema["items"] = _ordered({k: v for k, v in schema["items"].items() if k != "additionalProperties"})
+    for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        if isinstance(schema.get(key), float) and schema[key].is_integer():
+            schema[key] = int(schema[key])
+    return _ordered(schema)
+
+
+def _ordered(schema: dict[str, Any]) -> dict[str, Any]:
+    return {k: schema[k] for k in sorted(schema, key=lambda k: (_ORDER + (k,)).index(k))}
 
 
 # Path parameters: what the routes match (server/handlers.py PATH_PATTERNS). A model is org/name with
@@ -196,8 +209,8 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _param(p: api.Param) -> dict[str, Any]:
-    schema = _schema(p)
+def _param(op: api.Operation, p: api.Param) -> dict[str, Any]:
+    schema = _schema(op, p)
     description = schema.pop("description", "")
     if p.where == "path" and p.name in _PATH_SCHEMAS:
         schema = dict(_PATH_SCHEMAS[p.name])
@@ -231,13 +244,13 @@ def _operation(op: api.Operation, results: dict[type, dict[str, Any]]) -> dict[s
     result = results[_RESULTS[op.name][0]] if op.name in _RESULTS else {"type": "object"}
     doc: dict[str, Any] = {"operationId": op.name, "summary": op.summary, "tags": [op.name.split(".")[0]],
                            "x-authorization": {"resource": "model-studio", "action": op.action}}
-    params = [_param(p) for p in op.params if p.where != "body"]
+    params = [_param(op, p) for p in op.params if p.where != "body"]
     if params:
         doc["parameters"] = params
     body = [p for p in op.params if p.where == "body"]
     if body:
-        schema: dict[str, Any] = {"type": "object", "properties": {p.name: _nullable(_schema(p)) if not p.required
-                                                                   else _schema(p) for p in body},
+        schema: dict[str, Any] = {"type": "object", "properties": {
+            p.name: _nullable(_schema(op, p)) if not p.required else _schema(op, p) for p in body},
                                   "additionalProperties": False}
         required = [p.name for p in body if p.required]
         if required:

@@ -192,12 +192,7 @@ class OperationHandler(StudioHandler):
         """Parameters from the path (already URL-decoded by tornado), query string and JSON body."""
         where = {p.name: p for p in op.params}
         values: dict[str, Any] = {}
-        for name, value in path.items():
-            if name == "model":
-                from ..core.refs import ModelRef
-
-                ModelRef.parse(value)  # raises ValidationError (e.g. "..", empty parts)
-            values[name] = value
+        values.update(path)  # a model name is parsed once, by bind (the "model" parameter type)
         for name, raw in self.request.query_arguments.items():
             if name == "token" or (name.isdigit() and raw in ([b""], [])):
                 # Jupyter's own auth parameter, and the bare `&<timestamp>` cache-buster that

@@ -23,13 +23,14 @@ from typing import Any
 
 import traitlets
 
+from ..core.chat.base import SamplingParams
 from ..errors import StudioError, ValidationError
 from ._base import StudioWidget, internal_error
 
 log = logging.getLogger(__name__)
 
-#: Sampling parameter names a ``chat.stream`` call may carry (``SamplingParams`` fields).
-SAMPLING = ("temperature", "top_p", "top_k", "max_tokens", "stop", "seed", "repeat_penalty")
+#: Sampling parameter names a ``chat.stream`` call may carry: the fields of the one declaration.
+SAMPLING = tuple(f.name for f in fields(SamplingParams))
 #: Messages this widget answers itself instead of ``api.call``.
 WIDGET_METHODS = ("chat.stream", "chat.stop")
 #: Chunk events are coalesced to at most one per this many seconds (a fast model never floods the comm).
@@ -232,10 +233,3 @@ class ChatPlayground(StudioWidget):
 
     def _summary(self) -> str:
         return f"model={self.model!r}" if self.model else ""
-
-
-def sampling_fields() -> tuple[str, ...]:
-    """``SamplingParams`` field names (kept beside ``SAMPLING`` for a consistency test)."""
-    from ..core.chat.base import SamplingParams
-
-    return tuple(f.name for f in fields(SamplingParams))

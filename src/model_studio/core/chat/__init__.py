@@ -149,9 +149,10 @@ class ChatService:
                         "error": info.error})  # a broken model is listed, with why it cannot load
         return out
 
-    def resolve(self, model: str, quantization: str | None = None, backend: str | None = None) -> Resolved:
+    def resolve(self, model: str | ModelRef, quantization: str | None = None,
+                backend: str | None = None) -> Resolved:
         """The files behind ``model`` (``local/name`` or ``org/name[:QUANT]``); NotFoundError if not local."""
-        ref = ModelRef.parse(model, variant=quantization)
+        ref = ModelRef.coerce(model).with_(variant=quantization)
         local = self.library.local.get(ref.repo_id)
         if local is None or not local.files:
             steps = (["Add the folder that holds it to extra_model_dirs: engine.update_settings("
@@ -224,7 +225,7 @@ class ChatService:
                 raise ValidationError(message, details={**options.to_dict(), "cpu_cores": cores})
         return options
 
-    def load(self, model: str, **load_options: Any) -> LoadedModel:
+    def load(self, model: str | ModelRef, **load_options: Any) -> LoadedModel:
         """Load ``model`` (or reuse it when loaded) within the memory budget; see ``LoadOptions``.
 
         Raises NotFoundError (not local), BackendUnavailableError, ResourceError (does not fit:
@@ -232,11 +233,12 @@ class ChatService:
         """
         return self._load(model, self._options(load_options))
 
-    def _load(self, model: str, options: LoadOptions) -> LoadedModel:
-        if model.startswith("run/"):
-            return self._load_run(model, options)
+    def _load(self, model: str | ModelRef, options: LoadOptions) -> LoadedModel:
+        if str(model).startswith("run/"):
+            return self._load_run(str(model), options)
+        model = ModelRef.coerce(model)  # parsed once: resolve() below takes the ModelRef
         if options.backend is None:  # a model loaded with a chosen backend keeps answering through it
-            ref = ModelRef.parse(model, variant=options.quantization)
+            ref = model.with_(variant=options.quantization)
             for held in self.manager.keys():
                 repo, _, quant = held[0].partition(":")
                 if repo == ref.repo_id and held[2] == options.adapter and (
@@ -313,9 +315,9 @@ class ChatService:
         """Loaded models: ``describe()`` plus ``last_used``, ``idle_seconds`` and ``in_use``."""
         return self.manager.loaded()
 
-    def unload(self, model: str, backend: str | None = None) -> dict[str, Any]:
+    def unload(self, model: str | ModelRef, backend: str | None = None) -> dict[str, Any]:
         """Unload ``model`` (every quantization and backend unless named); frees its memory."""
-        ref = ModelRef.parse(model)
+        ref = ModelRef.coerce(model)
 
         def match(key: Key) -> bool:
             repo, _, quant = key[0].partition(":")
@@ -326,7 +328,7 @@ class ChatService:
 
     # Generation --------------------------------------------------------------------------------
 
-    def stream(self, model: str | LoadedModel, messages: list[Message], *,
+    def stream(self, model: str | ModelRef | LoadedModel, messages: list[Message], *,
                stop: threading.Event | str | list[str] | None = None, cancel: threading.Event | None = None,
                load_options: dict[str, Any] | None = None, **sampling: Any) -> ChatStream:
         """Stream an answer; loads the model on demand.
@@ -357,8 +359,11 @@ class ChatService:
                     resolution_steps=["Shorten or drop earlier messages",
                                       "Or load the model with a larger context_length"])
             if prompt + params.max_tokens > loaded.context_length:
-                params = SamplingParams(**{**params.__dict__, "max_tokens": loaded.context_length - prompt})
-            yield from loaded.stream(msgs, params, cancel)
+                params = replace(params, max_tokens=loaded.context_length - prompt)
+            for chunk in loaded.stream(msgs, params, cancel):
+                if chunk.stats is not None:  # the count above, not a second tokenization in the backend
+                    chunk.stats.prompt_tokens = prompt
+                yield chunk
 
     def _sampling(self, sampling: dict[str, Any], stop: list[str] | None) -> SamplingParams:
         unknown = sorted(set(sampling) - _SAMPLING)
@@ -368,15 +373,9 @@ class ChatService:
         values = {k: v for k, v in sampling.items() if v is not None}
         if stop:
             values["stop"] = list(stop)
-        for name in ("temperature", "top_p", "repeat_penalty"):
-            if name in values and (isinstance(values[name], bool) or not isinstance(values[name], (int, float))):
-                raise ValidationError(f"{name} must be a number", details={name: values[name]})
-        for name in ("top_k", "max_tokens", "seed"):
-            if name in values and (isinstance(values[name], bool) or not isinstance(values[name], int)):
-                raise ValidationError(f"{name} must be an integer", details={name: values[name]})
-        return SamplingParams(**values).validate()
+        return SamplingParams.checked(**values)
 
-    def complete(self, model: str | LoadedModel, messages: list[Message], *,
+    def complete(self, model: str | ModelRef | LoadedModel, messages: list[Message], *,
                  stop: threading.Event | str | list[str] | None = None, cancel: threading.Event | None = None,
                  load_options: dict[str, Any] | None = None, **sampling: Any) -> dict[str, Any]:
         """The whole answer: ``{"text", "stats", "model", "finish_reason"}``."""
@@ -399,7 +398,7 @@ class ChatService:
         return self.batches.run(prompts, model=model, template=template, system=system, column=column,
                                 resume=resume, progress=progress, load_options=load_options, sampling=sampling)
 
-    def batch_start(self, prompts: Any, *, model: str, template: str = "{prompt}", system: str | None = None,
+    def batch_start(self, prompts: Any, *, model: str | ModelRef, template: str = "{prompt}", system: str | None = None,
                     column: str | None = None, load_options: dict[str, Any] | None = None,
                     **sampling: Any) -> Any:
         """Start (or resume) a batch job and return the ``Job`` at once."""

@@ -13,10 +13,15 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Annotated, Any
+
+import pydantic
+from pydantic import ConfigDict, Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from ...errors import ValidationError
+from ...validation import studio_error
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
 ROLES = ("system", "user", "assistant")
@@ -65,30 +70,33 @@ class LoadOptions:
         return asdict(self)
 
 
-@dataclass
-class SamplingParams:
-    temperature: float = 0.7
-    top_p: float = 0.95
-    top_k: int = 40
-    max_tokens: int = 512
-    stop: list[str] = field(default_factory=list)
-    seed: int | None = None
-    repeat_penalty: float = 1.1
+MAX_STOP = 16  # stop strings of one answer
+MAX_STOP_CHARS = 1000
 
-    def validate(self) -> SamplingParams:
-        checks = [
-            (0.0 <= self.temperature <= 5.0, "temperature must be between 0 and 5"),
-            (0.0 < self.top_p <= 1.0, "top_p must be in (0, 1]"),
-            (0 <= self.top_k <= 10_000, "top_k must be between 0 and 10000"),
-            (1 <= self.max_tokens <= 1_000_000, "max_tokens must be at least 1"),
-            (0.0 < self.repeat_penalty <= 5.0, "repeat_penalty must be in (0, 5]"),
-            (isinstance(self.stop, list) and all(isinstance(s, str) and s for s in self.stop) and len(self.stop) <= 16,
-             "stop must be a list of at most 16 non-empty strings"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValidationError(message, details=asdict(self))
-        return self
+
+# The one declaration of the sampling parameters and their limits: the engine validates with it, the
+# operations table (chat.complete, batch.start) and the OpenAI door read their fields from it, and the
+# OpenAPI document shows them. Strict: a bool is no number, "5" no integer (a query string's
+# text is converted before, by the door that reads it).
+@pydantic_dataclass(config=ConfigDict(extra="forbid", allow_inf_nan=False, strict=True))
+class SamplingParams:
+    temperature: float = Field(default=0.7, ge=0, le=5, description="0: greedy")
+    top_p: float = Field(default=0.95, gt=0, le=1)
+    top_k: int = Field(default=40, ge=0, le=10_000, description="0: no top-k")
+    max_tokens: int = Field(default=512, ge=1, le=1_000_000, description="at most this many new tokens")
+    stop: list[Annotated[str, Field(min_length=1, max_length=MAX_STOP_CHARS)]] = Field(
+        default_factory=list, max_length=MAX_STOP, description="stop strings")
+    # 32 bits, as llama.cpp and the video seed take it
+    seed: int | None = Field(default=None, ge=0, le=2**32 - 1, description="default: random")
+    repeat_penalty: float = Field(default=1.1, gt=0, le=5)
+
+    @classmethod
+    def checked(cls, **values: Any) -> SamplingParams:
+        """``SamplingParams(**values)``, its pydantic error as a ValidationError naming the parameter."""
+        try:
+            return cls(**values)
+        except pydantic.ValidationError as exc:
+            raise studio_error(exc) from None
 
 
 @dataclass

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ...config import Settings
 from ...errors import ConflictError, NotFoundError, ValidationError
 from ..jobs import RESUMABLE, Control, Job, JobRunner, JobState, JobStore, Progress, Stopped, owner_alive
+from ..refs import ModelRef
 
 if TYPE_CHECKING:
     from . import ChatService
@@ -74,10 +75,11 @@ class BatchRunner:
 
     # Starting ----------------------------------------------------------------------------------
 
-    def start(self, prompts: Any, *, model: str, template: str = "{prompt}", system: str | None = None,
+    def start(self, prompts: Any, *, model: str | ModelRef, template: str = "{prompt}", system: str | None = None,
               column: str | None = None, load_options: dict[str, Any] | None = None,
               sampling: dict[str, Any] | None = None) -> Job:
         """Start a batch, or continue the one with the same inputs; returns the Job at once."""
+        model = str(model)  # the job keeps the name (JSON), as the caller wrote it
         items, _ = prompts_from(prompts, column)
         if not isinstance(template, str) or "{prompt}" not in template:
             raise ValidationError("template must contain {prompt}", details={"template": template})

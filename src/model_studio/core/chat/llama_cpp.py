@@ -139,7 +139,7 @@ class LlamaCppModel(LoadedModel):
         with self._lock:
             if self.llm is None:
                 raise ValidationError(f"{self.model_id} was unloaded", details={"model": self.model_id})
-            meter = Meter(self.count_tokens(messages))
+            meter = Meter()  # prompt tokens: counted once, by ChatService before it calls stream
             kwargs: dict[str, Any] = dict(
                 messages=messages, stream=True, temperature=params.temperature, top_p=params.top_p,
                 top_k=params.top_k, max_tokens=params.max_tokens, stop=list(params.stop) or None,

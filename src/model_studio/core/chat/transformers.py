@@ -73,7 +73,7 @@ class TransformersModel(LoadedModel):
             if self.model is None:
                 raise ValidationError(f"{self.model_id} was unloaded", details={"model": self.model_id})
             enc = self._encode(messages).to(self.model.device)
-            meter = Meter(int(enc["input_ids"].shape[-1]))
+            meter = Meter()  # prompt tokens: counted once, by ChatService before it calls stream
             streamer = _Streamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
             greedy = params.temperature <= 0
             kwargs: dict[str, Any] = dict(

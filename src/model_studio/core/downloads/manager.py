@@ -75,7 +75,7 @@ class DownloadManager:
         A paused, cancelled or interrupted download of the same selection is resumed instead of
         starting over; an active one is returned as it is.
         """
-        ref = ModelRef.parse(model, revision=revision, variant=variant)
+        ref = ModelRef.coerce(model).with_(revision=revision, variant=variant)
         if ref.is_local:
             raise ValidationError(f"{ref.repo_id} is a local model; there is nothing to download",
                                   details={"model": str(ref)})

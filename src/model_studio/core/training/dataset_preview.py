@@ -20,6 +20,7 @@ from .dataset_files import _read_rows
 from .dataset_shapes import _messages
 
 if TYPE_CHECKING:
+    from ..refs import ModelRef
     from .dataset_store import DatasetInfo
 
 _TOKENIZERS: dict[tuple[str, str | None], Any] = {}
@@ -114,8 +115,9 @@ class ModelPreview:
 
     # Preview and statistics --------------------------------------------------------------------
 
-    def preview(self, name: str, *, model: str | None = None, rows: int = 5) -> dict[str, Any]:
+    def preview(self, name: str, *, model: str | ModelRef | None = None, rows: int = 5) -> dict[str, Any]:
         """The first ``rows`` rows: raw, as messages, and (with ``model``) rendered by its chat template."""
+        model = str(model) if model is not None else None  # a ModelRef too; answered by name
         if isinstance(rows, bool) or not isinstance(rows, int) or not 1 <= rows <= 100:
             raise ValidationError("rows must be between 1 and 100", details={"rows": rows})
         info = self.get(name)
@@ -128,8 +130,9 @@ class ModelPreview:
             out.append({"row": number, "raw": row, "messages": messages, "rendered": rendered})
         return {"info": info.to_dict(), "model": model, "rows": out}
 
-    def token_stats(self, name: str, model: str, max_seq_length: int = 512) -> dict[str, Any]:
+    def token_stats(self, name: str, model: str | ModelRef, max_seq_length: int = 512) -> dict[str, Any]:
         """Token lengths of every row through ``model``'s chat template, and how many exceed the limit."""
+        model = str(model) if model is not None else model  # a ModelRef too; answered by name
         if isinstance(max_seq_length, bool) or not isinstance(max_seq_length, int) \
                 or not 8 <= max_seq_length <= 10_000_000:
             raise ValidationError("max_seq_length must be between 8 and 10000000 tokens",

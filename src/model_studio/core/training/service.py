@@ -35,6 +35,7 @@ from .config import RunConfig, estimate
 
 if TYPE_CHECKING:
     from ..chat import ChatService
+    from ..refs import ModelRef
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ class TrainingService:
 
     # Runs --------------------------------------------------------------------------------------
 
-    def start(self, base: str, dataset: str, **config: Any) -> Job:
+    def start(self, base: str | ModelRef, dataset: str, **config: Any) -> Job:
         """Start a LoRA run of ``base`` on ``dataset`` (a stored dataset or a JSONL file); see ``RunConfig``.
 
         Validated before any process starts: ValidationError names the bad field, NotFoundError an
@@ -158,7 +159,7 @@ class TrainingService:
         """
         if self._closed:
             raise ConflictError("The engine is closing")
-        cfg, info, rows = self._prepare(base, dataset, config)
+        cfg, info, rows = self._prepare(str(base), dataset, config)  # a ModelRef too; the run keeps the name
         total = cfg.total_steps(len(rows))
         params = {"base": cfg.base, "dataset": cfg.dataset, "config": cfg.to_dict(), **info, "total_steps": total}
         job = self.store.create(KIND, params, title=f"LoRA {info['base_model']} on {info['dataset_name']}")
@@ -375,9 +376,9 @@ class TrainingService:
         AutoTokenizer.from_pretrained(adapter).save_pretrained(str(out))
         return str(out)
 
-    def estimate(self, base: str, dataset: str | None = None, **config: Any) -> dict[str, Any]:
+    def estimate(self, base: str | ModelRef, dataset: str | None = None, **config: Any) -> dict[str, Any]:
         """Rough memory and time of a run (``memory_bytes``, ``seconds_per_step``, ``seconds``)."""
-        cfg = RunConfig.from_kwargs(base, dataset or "-", **config)
+        cfg = RunConfig.from_kwargs(str(base), dataset or "-", **config)  # a ModelRef too
         info = self._resolve_base(cfg.base)
         rows = None
         if dataset:
