@@ -95,7 +95,7 @@ def test_model_studio_engine_stays_the_function_after_the_engine_code_is_importe
     import model_studio.core.jobs  # noqa: F401
     from model_studio.core import Engine
 
-    # Then model_studio.core is still the function that returns the process-wide Engine
-    assert callable(model_studio.core) and model_studio.core is model_studio.get_engine
-    assert not isinstance(model_studio.core, type(model_studio))
+    # Then model_studio.engine is still the function that returns the process-wide Engine
+    assert callable(model_studio.engine) and model_studio.engine is model_studio.get_engine
+    assert not isinstance(model_studio.engine, type(model_studio))
     assert model_studio.core.Engine is Engine
