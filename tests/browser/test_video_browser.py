@@ -60,8 +60,9 @@ def test_video_widget_form_progress_and_playing_video_then_the_sidebar_gallery(p
     assert page.is_disabled(f"{panel} {tid('video-generate')}")
 
     # Valid settings: the plan shows the CPU strategy and Generate turns on.
-    _fill(page, panel, "num_frames", "9")
-    _fill(page, panel, "steps", "120")
+    # 33 frames and 200 steps: long enough (a few seconds) that several steps show on the way
+    _fill(page, panel, "num_frames", "33")
+    _fill(page, panel, "steps", "200")
     _fill(page, panel, "seed", "42")
     _fill(page, panel, "prompt", "a paper boat on a pond")
     page.wait_for_selector(f"{panel} {tid('video-plan')}[data-fits='true']", timeout=30_000)
@@ -84,13 +85,13 @@ def test_video_widget_form_progress_and_playing_video_then_the_sidebar_gallery(p
         if page.query_selector(player):
             break
         time.sleep(0.1)
-    assert len(steps_seen - {"0", "120"}) >= 2, steps_seen
+    assert len(steps_seen - {"0", "200"}) >= 2, steps_seen
     page.wait_for_function(PLAYING, arg=player, timeout=60_000)
     settings = page.inner_text(f"{panel} .jms-video-player[data-job-id='{job_id}'] {tid('video-settings')}")
     assert "42" in settings and "32" in settings, settings
     generation = lab.api("GET", f"/video/{job_id}").json()
     assert generation["state"] == "completed" and generation["params"]["seed"] == 42
-    assert generation["result"]["frames"] == 9
+    assert generation["result"]["frames"] == 33
     page.locator(panel).scroll_into_view_if_needed()
     shot(page, "video-widget")
     assert not page.errors, page.errors
@@ -116,6 +117,8 @@ def test_video_widget_form_progress_and_playing_video_then_the_sidebar_gallery(p
     assert page.input_value(f"{side} [name='prompt']") == "a paper boat on a pond"
     assert page.input_value(f"{side} [name='seed']") == "42"
     _fill(page, side, "steps", "200")
+    _fill(page, side, "width", "96")  # 96x96: several seconds of steps, so the cancel lands mid-run
+    _fill(page, side, "height", "96")
     _fill(page, side, "prompt", "a slow sunrise")
     page.wait_for_function(f"() => !document.querySelector(`{side} {tid('video-generate')}`).disabled",
                            timeout=30_000)

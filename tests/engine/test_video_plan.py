@@ -12,7 +12,7 @@ from model_studio.core.units import human_size
 from model_studio.core.video import GiB, PipelineProfile, plan, validate
 from model_studio.errors import ResourceError, ValidationError
 
-CATALOG = Path(__file__).resolve().parents[2] / "src" / "model_studio" / "engine" / "catalog.json"
+CATALOG = Path(__file__).resolve().parents[2] / "src" / "model_studio" / "core" / "catalog.json"
 WAN13 = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
 WAN5 = "Wan-AI/Wan2.2-TI2V-5B-Diffusers"
 

@@ -3,6 +3,7 @@ import * as React from 'react';
 import type { DataSource } from '../api/source';
 import type { Job } from '../api/types';
 import { ErrorBanner } from './ErrorBanner';
+import { JobHead } from './JobHead';
 import { ProgressBar } from './ProgressBar';
 import { useLiveJobs } from './useJobs';
 
@@ -97,17 +98,7 @@ function BatchRow(props: { job: Job; busy: boolean; onAction: (a: Action) => voi
       data-job-id={job.id}
       data-state={job.state}
     >
-      <div className="jp-ModelStudio-cardHead">
-        <span className="jp-ModelStudio-cardTitle" title={job.title}>
-          {job.title || (job.params.model as string) || job.id}
-        </span>
-        <span
-          className={`jp-ModelStudio-state jp-ModelStudio-state-${job.state}`}
-          data-testid={`batch-state-${job.id}`}
-        >
-          {job.state}
-        </span>
-      </div>
+      <JobHead job={job} testPrefix="batch" />
       <ProgressBar
         fraction={fraction}
         label={`Prompts answered in ${job.title || job.id}`}

@@ -4,6 +4,7 @@ import type { DataSource } from '../api/source';
 import type { Job } from '../api/types';
 import { ErrorBanner } from './ErrorBanner';
 import { formatBytes, formatDuration, formatRate } from './format';
+import { JobHead } from './JobHead';
 import { ProgressBar } from './ProgressBar';
 import { useDownloadJobs } from './useJobs';
 
@@ -126,17 +127,7 @@ function JobRow(props: { job: Job; busy: boolean; onAction: (a: Action) => void 
       data-job-id={job.id}
       data-state={job.state}
     >
-      <div className="jp-ModelStudio-cardHead">
-        <span className="jp-ModelStudio-cardTitle" title={job.title}>
-          {job.title || (job.params.model as string) || job.id}
-        </span>
-        <span
-          className={`jp-ModelStudio-state jp-ModelStudio-state-${job.state}`}
-          data-testid={`job-state-${job.id}`}
-        >
-          {job.state}
-        </span>
-      </div>
+      <JobHead job={job} testPrefix="job" />
       <ProgressBar
         fraction={fraction}
         label={`Download progress of ${job.title}`}

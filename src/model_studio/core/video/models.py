@@ -45,7 +45,7 @@ class VideoModels:
 
     def profile(self, model: str) -> PipelineProfile:
         """The pipeline profile of ``model``: from its files when local, else from the catalog."""
-        repo_id = ModelRef.parse(model).repo_id
+        repo_id = ModelRef.coerce(model).repo_id
         local = self.local(repo_id)
         entry = self._catalog_entries().get(repo_id)
         if local is not None:
@@ -99,7 +99,7 @@ class VideoModels:
         }
 
     def resolve(self, model: str) -> tuple[str, LocalModel, Path]:
-        ref = ModelRef.parse(model)
+        ref = ModelRef.coerce(model)
         local = self.local(ref.repo_id)
         other = self.library.local.get(ref.repo_id) if local is None else None
         if other is not None and other.files:

@@ -93,7 +93,7 @@ class VideoService:
         chosen = self._plan(profile, values, offload)
         out = chosen.to_dict()
         out["request"] = values
-        out["local"] = self.catalog.local(ModelRef.parse(model).repo_id) is not None
+        out["local"] = self.catalog.local(ModelRef.coerce(model).repo_id) is not None
         return out
 
     def _plan(self, profile: PipelineProfile, values: dict[str, Any], offload: str) -> Plan:
