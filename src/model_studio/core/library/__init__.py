@@ -1,0 +1,45 @@
+"""The model library: one view of the curated catalog, live Hub search and local models.
+
+``records`` holds the ``ModelInfo`` records, ``search`` the catalog, local and Hub merge and the search itself,
+``operations`` what is done to one model (info, delete, verify, fit, backends); ``Library``
+composes the two mixins.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from ...config import Settings
+from ..hub import HubClient
+from ..local import LocalModel, LocalScanner
+from ..system import SystemMonitor
+from .operations import ModelOperations
+from .records import BACKENDS, CATALOG_PATH, SORTS, STATUSES, TASKS, ModelInfo, Quantization, SearchResults
+from .search import ModelSearch
+
+__all__ = ["BACKENDS", "CATALOG_PATH", "SORTS", "STATUSES", "TASKS", "Library", "ModelInfo", "Quantization",
+           "SearchResults"]
+
+
+class Library(ModelOperations, ModelSearch):
+    """Search, inspect, verify and delete models; estimate whether they fit."""
+
+    def __init__(self, settings: Settings, hub: HubClient, system: SystemMonitor,
+                 active_downloads: Callable[[], set[str]] | None = None) -> None:
+        self.settings = settings
+        self.hub = hub
+        self.system = system
+        self.local = LocalScanner(settings.cache_path, settings.model_dirs())
+        self._active_downloads = active_downloads or (lambda: set())
+        self._catalog: dict[str, dict[str, Any]] | None = None
+        self._hub_cache: dict[tuple, tuple[float, list[ModelInfo]]] = {}
+        self._hub_pending: dict[tuple, Future[list[ModelInfo]]] = {}  # one Hub call per search key
+        self._hub_overdue: set[Future[list[ModelInfo]]] = set()  # calls a search stopped waiting for
+        self._lock = threading.Lock()
+        self._local_infos: dict[str, tuple[LocalModel, ModelInfo]] = {}
+
+    def invalidate(self, repo_id: str | None = None) -> None:
+        self.local.invalidate(repo_id)
