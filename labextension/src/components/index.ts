@@ -13,3 +13,5 @@ export { RunningPanel } from './RunningPanel';
 export { TrainingChart } from './TrainingChart';
 export { TrainingPanel } from './training';
 export { VideoPanel } from './video';
+export { NavContext, useNav } from './nav';
+export type { StudioNav, StudioTarget } from './nav';
