@@ -420,15 +420,15 @@ _BACKEND = Param("backend", "str", "body", description="llama-cpp, transformers 
                  max_length=64)
 _QUANT = Param("quantization", "str", "body", max_length=MAX_NAME)
 
-def _body_params(cls: type) -> tuple[Param, ...]:
-    """Body parameters read from a pydantic dataclass: its fields' types, limits and descriptions.
+def _body_params(json_schema: dict[str, Any]) -> tuple[Param, ...]:
+    """Body parameters read from an object's JSON schema: its fields' types, limits and descriptions.
 
     The declaration stays where the engine validates with it; the engine's defaults stay its own
     (a parameter not given is None here, so the engine picks its default).
     """
     kinds = {"number": "float", "integer": "int", "string": "str", "array": "list[str]"}
     out = []
-    for name, schema in pydantic.TypeAdapter(cls).json_schema()["properties"].items():
+    for name, schema in json_schema["properties"].items():
         description = schema.get("description", "")
         schema = next((s for s in schema.get("anyOf", []) if s.get("type") != "null"), schema)
         kind = kinds[schema["type"]]
@@ -443,7 +443,7 @@ def _body_params(cls: type) -> tuple[Param, ...]:
 def _sampling_params() -> tuple[Param, ...]:
     from .core.chat.base import SamplingParams
 
-    return _body_params(SamplingParams)
+    return _body_params(SamplingParams.json_schema())
 
 
 # engine/chat/base.py SamplingParams: the one declaration of the sampling parameters and their limits.

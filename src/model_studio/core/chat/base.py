@@ -13,15 +13,11 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
-from typing import Annotated, Any
-
-import pydantic
-from pydantic import ConfigDict, Field
-from pydantic.dataclasses import dataclass as pydantic_dataclass
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from functools import cache
+from typing import Any
 
 from ...errors import ValidationError
-from ...validation import studio_error
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
 ROLES = ("system", "user", "assistant")
@@ -74,29 +70,77 @@ MAX_STOP = 16  # stop strings of one answer
 MAX_STOP_CHARS = 1000
 
 
+def _limit(default: Any = MISSING, *, factory: Any = MISSING, item: dict[str, Any] | None = None,
+           **limits: Any) -> Any:
+    """A field whose limits (pydantic ``Field`` keywords) ride in its metadata; ``item``: limits of
+    each list item."""
+    meta = {"limits": limits, "item": item or {}}
+    return field(default_factory=factory, metadata=meta) if factory is not MISSING else field(default=default,
+                                                                                              metadata=meta)
+
+
 # The one declaration of the sampling parameters and their limits: the engine validates with it, the
 # operations table (chat.complete, batch.start) and the OpenAI door read their fields from it, and the
 # OpenAPI document shows them. Strict: a bool is no number, "5" no integer (a query string's
 # text is converted before, by the door that reads it).
-@pydantic_dataclass(config=ConfigDict(extra="forbid", allow_inf_nan=False, strict=True))
+# A plain dataclass whose pydantic validator is built on first use (``_validator``): importing
+# pydantic costs ~50 ms, which every engine process (a download child, a training worker) paid at
+# import time when this was a pydantic dataclass, though only a chat request needs it.
+@dataclass
 class SamplingParams:
-    temperature: float = Field(default=0.7, ge=0, le=5, description="0: greedy")
-    top_p: float = Field(default=0.95, gt=0, le=1)
-    top_k: int = Field(default=40, ge=0, le=10_000, description="0: no top-k")
-    max_tokens: int = Field(default=512, ge=1, le=1_000_000, description="at most this many new tokens")
-    stop: list[Annotated[str, Field(min_length=1, max_length=MAX_STOP_CHARS)]] = Field(
-        default_factory=list, max_length=MAX_STOP, description="stop strings")
+    temperature: float = _limit(0.7, ge=0, le=5, description="0: greedy")
+    top_p: float = _limit(0.95, gt=0, le=1)
+    top_k: int = _limit(40, ge=0, le=10_000, description="0: no top-k")
+    max_tokens: int = _limit(512, ge=1, le=1_000_000, description="at most this many new tokens")
+    stop: list[str] = _limit(factory=list, item={"min_length": 1, "max_length": MAX_STOP_CHARS},
+                             max_length=MAX_STOP, description="stop strings")
     # 32 bits, as llama.cpp and the video seed take it
-    seed: int | None = Field(default=None, ge=0, le=2**32 - 1, description="default: random")
-    repeat_penalty: float = Field(default=1.1, gt=0, le=5)
+    seed: int | None = _limit(None, ge=0, le=2**32 - 1, description="default: random")
+    repeat_penalty: float = _limit(1.1, gt=0, le=5)
 
     @classmethod
     def checked(cls, **values: Any) -> SamplingParams:
-        """``SamplingParams(**values)``, its pydantic error as a ValidationError naming the parameter."""
+        """``SamplingParams(**values)`` validated against the limits; pydantic's error as a
+        ValidationError naming the parameter."""
+        import pydantic
+
+        from ...validation import studio_error
+
         try:
-            return cls(**values)
+            valid = _validator()(**values)
         except pydantic.ValidationError as exc:
             raise studio_error(exc) from None
+        return cls(**{f.name: getattr(valid, f.name) for f in fields(cls)})
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """The JSON schema of the parameters and their limits (for the operations table and OpenAPI)."""
+        import pydantic
+
+        return pydantic.TypeAdapter(_validator()).json_schema()
+
+
+@cache
+def _validator() -> Any:
+    """A pydantic dataclass built from ``SamplingParams``' fields and limits (it validates when called)."""
+    import typing
+
+    from pydantic import ConfigDict, Field
+    from pydantic.dataclasses import dataclass as pydantic_dataclass
+
+    hints = typing.get_type_hints(SamplingParams)
+    annotations: dict[str, Any] = {}
+    namespace: dict[str, Any] = {"__annotations__": annotations}
+    for f in fields(SamplingParams):
+        kind = hints[f.name]
+        if f.metadata["item"]:
+            kind = list[typing.Annotated[str, Field(**f.metadata["item"])]]  # type: ignore[misc]
+        annotations[f.name] = kind
+        default = ({"default_factory": f.default_factory} if f.default_factory is not MISSING
+                   else {"default": f.default})
+        namespace[f.name] = Field(**default, **f.metadata["limits"])
+    return pydantic_dataclass(type("SamplingParams", (), namespace),
+                              config=ConfigDict(extra="forbid", allow_inf_nan=False, strict=True))
 
 
 @dataclass
