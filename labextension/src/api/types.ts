@@ -4,13 +4,24 @@
  * The result types are the OpenAPI document's schemas (`server/openapi.json`, generated from
  * `model_studio/schemas.py`), through `openapi.d.ts`, which openapi-typescript generates:
  * `jlpm build:api-types` after regenerating openapi.json (tests/server/test_openapi.py checks both
- * are fresh). Only request shapes and front-end-only types are written here by hand.
+ * are fresh). Request bodies and queries are the operations' (`Body<'op'>`, `Query<'op'>`); only
+ * front-end-only types and the chat/training option groups are written here by hand.
  * Sizes are bytes, times are seconds (epoch seconds for timestamps).
  */
 
-import type { components } from './openapi';
+import type { components, operations } from './openapi';
 
 type Schemas = components['schemas'];
+
+/** The JSON body an operation takes, as the OpenAPI document declares it. */
+type Body<K extends keyof operations> = operations[K] extends {
+  requestBody?: { content: { 'application/json': infer B } };
+}
+  ? B
+  : never;
+
+/** The query parameters an operation takes. */
+type Query<K extends keyof operations> = NonNullable<operations[K]['parameters']['query']>;
 
 export type Task = 'text-generation' | 'text-to-video' | 'image-to-video';
 export type Backend = 'llama-cpp' | 'transformers' | 'diffusers';
@@ -34,16 +45,7 @@ export type ModelInfo = Schemas['ModelInfo'];
 
 export type SearchResult = Schemas['SearchResult'];
 
-export interface SearchQuery {
-  q?: string;
-  task?: string | null;
-  backend?: string | null;
-  status?: string | null;
-  format?: string | null;
-  sort?: SortKey | null;
-  limit?: number | null;
-  hub?: boolean | null;
-}
+export type SearchQuery = Query<'library.search'>;
 
 export type FitVerdict = Schemas['FitResult']['verdict'];
 
@@ -55,13 +57,7 @@ export type Progress = Schemas['Progress'];
 
 export type Job = Schemas['Job'];
 
-export interface StartDownload {
-  model: string;
-  quantization?: string | null;
-  files?: string[] | null;
-  include?: string[] | null;
-  revision?: string | null;
-}
+export type StartDownload = Body<'downloads.start'>;
 
 export type GpuProcess = Schemas['GpuProcess'];
 
@@ -84,13 +80,7 @@ export type BackendInfo = Schemas['BackendInfo'];
 
 export type SettingsResult = Schemas['Settings'];
 
-export type SettingsUpdate = Partial<{
-  max_concurrent_downloads: number;
-  files_per_download: number;
-  memory_budget: number;
-  idle_ttl: number;
-  extra_model_dirs: string[];
-}>;
+export type SettingsUpdate = Body<'settings.update'>;
 
 /* ---- chat (engine/chat: ChatService, ChatStats, SamplingParams, LoadOptions) ---- */
 
@@ -216,36 +206,10 @@ export type VideoPreset = Schemas['VideoPreset'];
 export type VideoModel = Schemas['VideoModel'];
 
 /** `video.plan` parameters (everything but `model` takes the model's defaults). */
-export interface VideoPlanRequest {
-  model: string;
-  width?: number | null;
-  height?: number | null;
-  num_frames?: number | null;
-  steps?: number | null;
-  guidance?: number | null;
-  fps?: number | null;
-  offload?: VideoOffload | string | null;
-  has_image?: boolean | null;
-}
+export type VideoPlanRequest = Body<'video.plan'>;
 
 /** `video.generate` parameters. */
-export interface VideoRequest {
-  model: string;
-  prompt: string;
-  negative_prompt?: string | null;
-  /** PNG/JPEG as base64 (a `data:` URL prefix is allowed). */
-  image_base64?: string | null;
-  width?: number | null;
-  height?: number | null;
-  num_frames?: number | null;
-  fps?: number | null;
-  steps?: number | null;
-  guidance?: number | null;
-  seed?: number | null;
-  lora?: string | null;
-  lora_scale?: number | null;
-  offload?: VideoOffload | string | null;
-}
+export type VideoRequest = Body<'video.generate'>;
 
 export type VideoStrategy = Schemas['VideoStrategy'];
 

@@ -1,9 +1,18 @@
 import * as React from 'react';
 
 import type { DataSource } from '../api/source';
-import type { ErrorInfo, Job, ModelInfo, SearchQuery, SortKey } from '../api/types';
+import type {
+  Backend,
+  ErrorInfo,
+  Job,
+  ModelInfo,
+  ModelStatus,
+  SearchQuery,
+  SortKey,
+  Task
+} from '../api/types';
 import { ErrorBanner } from './ErrorBanner';
-import { formatBytes } from './format';
+import { formatBytes, oneOf } from './format';
 import { createLimiter, useDebounced } from './hooks';
 import { ModelCard } from './ModelCard';
 import { useDownloadJobs } from './useJobs';
@@ -16,9 +25,9 @@ export interface LibraryPanelProps {
   onDownloadStarted?: (job: Job) => void;
 }
 
-const TASKS = ['text-generation', 'text-to-video', 'image-to-video'];
-const BACKENDS = ['llama-cpp', 'transformers', 'diffusers'];
-const STATUSES = ['available', 'downloading', 'local', 'error'];
+const TASKS: Task[] = ['text-generation', 'text-to-video', 'image-to-video'];
+const BACKENDS: Backend[] = ['llama-cpp', 'transformers', 'diffusers'];
+const STATUSES: ModelStatus[] = ['available', 'downloading', 'local', 'error'];
 const SORTS: SortKey[] = ['downloads', 'likes', 'recent', 'size', 'name'];
 
 function Filter(props: {
@@ -91,9 +100,9 @@ export function LibraryPanel(props: LibraryPanelProps): JSX.Element {
     source
       .searchModels({
         q: query,
-        task: task || null,
-        backend: backend || null,
-        status: status || null,
+        task: oneOf(task, TASKS),
+        backend: oneOf(backend, BACKENDS),
+        status: oneOf(status, STATUSES),
         sort,
         hub,
         limit: init.limit ?? 50

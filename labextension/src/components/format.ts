@@ -85,3 +85,11 @@ export function formatPercent(value: number | null | undefined, digits = 0): str
 export function testIdPart(id: string): string {
   return id.replace(/[^A-Za-z0-9._/-]/g, '_');
 }
+
+/** `value` when it is one of `allowed` (a select's string narrowed to the API's union), else undefined. */
+export function oneOf<T extends string>(
+  value: string | null | undefined,
+  allowed: readonly T[]
+): T | undefined {
+  return (allowed as readonly string[]).includes(value ?? '') ? (value as T) : undefined;
+}

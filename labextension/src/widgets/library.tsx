@@ -8,9 +8,9 @@ export default {
   render(props: RenderProps) {
     const initialQuery: Partial<SearchQuery> = {
       q: trait<string>(props.model, 'query'),
-      task: trait<string>(props.model, 'task'),
-      backend: trait<string>(props.model, 'backend'),
-      status: trait<string>(props.model, 'status')
+      task: trait<SearchQuery['task']>(props.model, 'task'),
+      backend: trait<SearchQuery['backend']>(props.model, 'backend'),
+      status: trait<SearchQuery['status']>(props.model, 'status')
     };
     return mount(props, source => <LibraryPanel source={source} initialQuery={initialQuery} />);
   }

@@ -1,5 +1,5 @@
 // The video form as typed, and the pure conversions between it, models, jobs and requests.
-import { formatDuration } from '../format';
+import { formatDuration, oneOf } from '../format';
 import type {
   Job,
   VideoModel,
@@ -127,7 +127,7 @@ export function planRequest(form: VideoForm, hasImage: boolean): VideoPlanReques
     steps: parseInt_(form.steps),
     guidance: parseNum(form.guidance),
     fps: parseInt_(form.fps),
-    offload: form.offload || 'auto',
+    offload: oneOf(form.offload, OFFLOADS) ?? 'auto',
     has_image: hasImage
   };
 }
@@ -152,7 +152,7 @@ export function generateRequest(
     seed: parseInt_(form.seed),
     lora: lora || null,
     lora_scale: lora ? parseNum(form.lora_scale) : null,
-    offload: form.offload || 'auto'
+    offload: oneOf(form.offload, OFFLOADS) ?? 'auto'
   };
 }
 
