@@ -84,6 +84,9 @@ export type BackendInfo = Schemas['BackendInfo'];
 
 export type SettingsResult = Schemas['Settings'];
 
+/** `system.versions`: OS, Python, packages (null: not installed), torch's CUDA/cuDNN, the driver, llama.cpp. */
+export type SystemVersions = Schemas['Versions'];
+
 export type SettingsUpdate = Partial<{
   max_concurrent_downloads: number;
   files_per_download: number;
