@@ -17,8 +17,17 @@ export function VersionsSection(props: { source: DataSource }): JSX.Element {
     }
     let live = true;
     source.versions().then(
-      v => live && (setVersions(v), setError(null)),
-      err => live && setError(err as Error)
+      v => {
+        if (live) {
+          setVersions(v);
+          setError(null);
+        }
+      },
+      err => {
+        if (live) {
+          setError(err as Error);
+        }
+      }
     );
     return () => {
       live = false;
@@ -51,7 +60,11 @@ function VersionsTable({ versions }: { versions: SystemVersions }): JSX.Element 
   const rows: [string, string | null, string][] = [
     ['OS', os.distribution ?? `${os.system} ${os.release}`, os.machine ?? ''],
     ['Python', python.version, python.implementation ?? ''],
-    ['CUDA (torch)', torch.cuda, torch.cuda_available === null ? '' : `GPU usable: ${yesNo(torch.cuda_available)}`],
+    [
+      'CUDA (torch)',
+      torch.cuda,
+      torch.cuda_available === null ? '' : `GPU usable: ${yesNo(torch.cuda_available)}`
+    ],
     ['cuDNN', torch.cudnn, ''],
     ['NVIDIA driver', versions.nvidia_driver, ''],
     [

@@ -4,25 +4,6 @@ import type { DataSource } from '../api/source';
 import type { Job } from '../api/types';
 
 /**
- * One job, live: `initial` until its first event (the stream follows only this job,
- * `?topics=jobs&job=<id>`). For a view that shows a single job.
- */
-export function useLiveJob(source: DataSource, initial: Job): Job {
-  const [job, setJob] = React.useState<Job>(initial);
-  React.useEffect(() => {
-    setJob(initial);
-    return source.subscribe(
-      update => setJob(prev => (prev.updated_at > update.updated_at ? prev : { ...prev, ...update })),
-      undefined,
-      { topics: ['jobs'], jobs: [initial.id] }
-    );
-    // a new object for the same job must not resubscribe
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [source, initial.id]);
-  return job.id === initial.id ? job : initial;
-}
-
-/**
  * Jobs of one kind, newest first: loaded once with `load`, then kept live from the source's job
  * events. An event merges into what was loaded (a run's `final_metrics` from the list survive).
  * `onChange` hears every job update (e.g. the library refreshes when a download completes).
