@@ -7,7 +7,6 @@ import json
 import urllib.parse
 
 import pytest
-
 from jupyter_server.utils import url_path_join
 
 from tests.fixtures.models import make_random_file

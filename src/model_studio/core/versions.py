@@ -131,7 +131,7 @@ def _built_with(info: str | None, marks: tuple[str, ...]) -> bool | None:
 
 def _os() -> dict[str, Any]:
     uname = platform.uname()
-    out = {"system": uname.system, "release": uname.release, "version": uname.version,
+    out: dict[str, Any] = {"system": uname.system, "release": uname.release, "version": uname.version,
            "machine": uname.machine, "platform": platform.platform()}
     if uname.system == "Linux":
         try:
