@@ -84,3 +84,40 @@ def backends_text(backends: list[dict[str, Any]]) -> str:
             model = f"{s['id']}:{s['quantization']}" if s["quantization"] else s["id"]
             lines.append(f"  {b['name']} suggests {model}: {s['message']}")
     return "\n".join(lines)
+
+
+def versions_text(v: dict[str, Any]) -> str:
+    """``SystemMonitor.versions()`` as lines: OS, Python, CUDA, cuDNN, the driver, llama.cpp, then packages."""
+    os_ = v["os"]
+    torch, llama = v["torch"], v["llama_cpp"]
+    built = [name for name in ("cuda", "metal", "vulkan") if llama.get(name)]
+    llama_text = "not installed" if not llama.get("version") else (
+        f"{llama['version']} (GPU offload: {'yes' if llama.get('gpu_offload') else 'no'}"
+        + (f"; built with {', '.join(b.upper() if b == 'cuda' else b.title() for b in built)}" if built else "")
+        + ")")
+    rows = [("OS", os_.get("distribution") or f"{os_['system']} {os_['release']}", os_["machine"]),
+            ("Python", v["python"]["version"], v["python"]["implementation"]),
+            ("CUDA (torch)", torch.get("cuda") or "-",
+             "" if torch.get("cuda_available") is None else f"available: {'yes' if torch['cuda_available'] else 'no'}"),
+            ("cuDNN", torch.get("cudnn") or "-", ""),
+            ("NVIDIA driver", v.get("nvidia_driver") or "-", ""),
+            ("llama.cpp", llama_text, "")]
+    rows += [(name, version or "not installed", "") for name, version in v["packages"].items() if name != "llama_cpp"]
+    return table(("component", "version", "note"), rows, max_width=72)
+
+
+def settings_text(s: dict[str, Any]) -> str:
+    """``Engine.settings_dict()`` as a table of name, value, source and whether it can change at run time,
+    then what was wrong with settings.json and what changed."""
+    mutable = set(s.get("mutable", []))
+    sources = s.get("sources", {})
+    rows = [(name, value if not isinstance(value, list) else ", ".join(map(str, value)) or "[]",
+             sources.get(name, ""), "yes" if name in mutable else "")
+            for name, value in s["settings"].items()]
+    lines = [table(("setting", "value", "source", "mutable"), rows, max_width=72)]
+    for e in s.get("file_errors", []):
+        lines.append(f"settings.json: {e['message']}")
+    prefix = "would change" if s.get("dry_run") else "changed"
+    for name, c in s.get("changed", {}).items():
+        lines.append(f"{prefix} {name}: {c['from']} -> {c['to']}")
+    return "\n".join(lines)

@@ -530,16 +530,23 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("jobs.get", "GET", "/jobs/{job_id}", _job, "One job", (_JOB,)),
     Operation("settings.get", "GET", "/settings", lambda eng: eng.settings_dict(), "Current settings"),
     Operation("settings.update", "PATCH", "/settings",
-              lambda eng, **changes: eng.update_settings({k: v for k, v in changes.items() if v is not None}),
-              "Change settings at run time", (
+              lambda eng, dry_run, **changes: eng.update_settings(
+                  {k: v for k, v in changes.items() if v is not None}, dry_run=dry_run),
+              "Change settings at run time (dry_run: only validate and report what would change)", (
                   _setting("max_concurrent_downloads"), _setting("files_per_download"),
                   _setting("memory_budget"), _setting("idle_ttl"),
                   Param("extra_model_dirs", "list[str]", "body",
                         description=f"at most {MAX_MODEL_DIRS} absolute folder paths (REST: inside root_dir or "
                                     "the studio home)",
-                        confine=PathRule((ROOT_DIR, STUDIO_HOME), relative=False)))),
+                        confine=PathRule((ROOT_DIR, STUDIO_HOME), relative=False)),
+                  Param("dry_run", "bool", "body", default=False,
+                        description="validate and report the changes; change nothing in memory or on disk"))),
+    Operation("settings.reload", "POST", "/settings/reload", lambda eng: eng.reload_settings(),
+              "Read settings.json again after an edit by hand (valid keys applied, bad ones listed)"),
     Operation("system.snapshot", "GET", "/system", lambda eng: eng.system.snapshot().to_dict(),
               "CPU, RAM, disks and GPUs"),
+    Operation("system.versions", "GET", "/system/versions", lambda eng: eng.system.versions(),
+              "OS, Python, library versions, CUDA, cuDNN, the NVIDIA driver and llama.cpp's build"),
     Operation("chat.models", "GET", "/chat/models", lambda eng: {"models": eng.chat.models()},
               "Local text-generation models an installed backend can load"),
     Operation("chat.loaded", "GET", "/chat/loaded", lambda eng: {"models": eng.chat.loaded()},

@@ -13,7 +13,17 @@ import logging
 import sys
 from typing import Any
 
-from ._format import backends_text, human_count, human_duration, human_rate, human_size, system_text, table
+from ._format import (
+    backends_text,
+    human_count,
+    human_duration,
+    human_rate,
+    human_size,
+    settings_text,
+    system_text,
+    table,
+    versions_text,
+)
 from .core.jobs import JobState
 from .core.library import BACKENDS, SORTS, STATUSES, TASKS
 from .errors import StudioError, ValidationError, error_from_dict
@@ -227,10 +237,38 @@ def cmd_cancel(eng, args) -> int:
 
 
 def cmd_system(eng, args) -> int:
+    if args.versions:
+        versions = eng.system.versions()
+        if args.json:
+            return _emit_json(versions)
+        print(versions_text(versions))
+        return EXIT_OK
     snapshot = eng.system.snapshot()
     if args.json:
         return _emit_json(snapshot.to_dict())
     print(system_text(snapshot))
+    return EXIT_OK
+
+
+def cmd_settings(eng, args) -> int:
+    if args.set:
+        changes = {}
+        for item in args.set:
+            name, sep, raw = item.partition("=")
+            if not sep or not name:
+                raise ValidationError(f"--set takes NAME=VALUE, got {item!r}", details={"value": item})
+            try:
+                changes[name] = json.loads(raw)  # 4, 1.5, ["/data/models"]; anything else is a string
+            except ValueError:
+                changes[name] = raw
+        result = eng.update_settings(changes, dry_run=args.dry_run)
+    elif args.reload:
+        result = eng.reload_settings()
+    else:
+        result = eng.settings_dict()
+    if args.json:
+        return _emit_json(result)
+    print(settings_text(result))
     return EXIT_OK
 
 
@@ -286,7 +324,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("cancel", cmd_cancel, "cancel a download (partial files are kept unless --discard)")
     p.add_argument("job_id")
     p.add_argument("--discard", action="store_true", help="also delete the partial files")
-    add("system", cmd_system, "CPU, RAM, swap, disks and GPUs", json_flag=True)
+    p = add("system", cmd_system, "CPU, RAM, swap, disks and GPUs", json_flag=True)
+    p.add_argument("--versions", action="store_true",
+                   help="OS, Python, CUDA, cuDNN, the NVIDIA driver, llama.cpp and library versions")
+    p = add("settings", cmd_settings, "settings with their values and sources", json_flag=True)
+    p.add_argument("--reload", action="store_true", help="read settings.json again and report its problems")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="change a run-time setting (saved)")
+    p.add_argument("--dry-run", action="store_true", help="with --set: only validate and show what would change")
     add("backends", cmd_backends, "installed backends, GPU use and suggested models", json_flag=True)
     return parser
 

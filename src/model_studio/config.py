@@ -146,8 +146,39 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+#: The environment variables each setting's default reads (``Settings.source`` reports "environment"
+#: when one is set).
+SETTING_ENV: dict[str, tuple[str, ...]] = {
+    "home": ("MODEL_STUDIO_HOME",),
+    "hf_cache": ("HF_HUB_CACHE", "HF_HOME"),
+    "hf_endpoint": ("HF_ENDPOINT",),
+    "hf_token": ("HF_TOKEN",),
+    "offline": ("HF_HUB_OFFLINE",),
+    "extra_model_dirs": ("MODEL_STUDIO_MODEL_DIRS",),
+    "max_concurrent_downloads": ("MODEL_STUDIO_MAX_DOWNLOADS",),
+}
+#: Where a setting's value comes from, weakest first (the engine adds "file" and "runtime").
+SETTING_SOURCES = ("default", "environment", "config", "file", "runtime")
+
+
 class Settings(Configurable):
     """Everything the engine needs to know about its environment."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        names = set(self.trait_names(config=True))
+        section = self.config[type(self).__name__] if type(self).__name__ in self.config else {}
+        #: Settings given to the constructor or by a Jupyter config file (source "config").
+        self.explicit = frozenset(names & (set(kwargs) | set(section)))
+
+    def source(self, name: str) -> str:
+        """``config`` (given to the constructor or a Jupyter config file), ``environment`` (a variable
+        of ``SETTING_ENV`` is set) or ``default``; the engine knows about settings.json and run-time changes."""
+        if name in self.explicit:
+            return "config"
+        if any(_env(var) for var in SETTING_ENV.get(name, ())):
+            return "environment"
+        return "default"
 
     home = Unicode(help="Studio home: state.sqlite, runs, outputs, datasets (MODEL_STUDIO_HOME).").tag(
         config=True

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from .core.jobs.store import JobState
 from .core.library import Quantization
@@ -202,12 +202,70 @@ class SettingsFileError(_Result):
     value: Any = None
 
 
+class SettingChange(_Result):
+    from_: Any = Field(None, alias="from")
+    to: Any = None
+
+
 class Settings(_Result):
     settings: dict[str, Any]
     """Every setting (the Hub token only as hf_token_set)"""
+    sources: dict[str, Literal["default", "environment", "config", "file", "runtime"]] = {}
+    """Where each setting's value comes from: default, environment (a MODEL_STUDIO_* or HF_* variable),
+    config (a Jupyter config file), file (settings.json) or runtime (changed through the API)"""
     mutable: list[str]
     file_errors: list[SettingsFileError] = []
-    """What was wrong with settings.json at start-up (each entry skipped)"""
+    """What was wrong with settings.json when it was last read (each entry skipped)"""
+    changed: dict[str, SettingChange] = {}
+    """settings.update and settings.reload: each setting whose value changed (or would, in a dry run)"""
+    dry_run: bool = False
+    """settings.update with dry_run: nothing was changed"""
+
+
+class PackageVersions(_Result):
+    """Installed versions (null: not installed)"""
+
+    model_studio: str | None
+    torch: str | None
+    transformers: str | None
+    diffusers: str | None
+    peft: str | None
+    accelerate: str | None
+    huggingface_hub: str | None
+    llama_cpp: str | None
+    jupyter_server: str | None
+    jupyterlab: str | None
+    pynvml: str | None
+
+
+class TorchRuntime(_Result):
+    cuda: str | None
+    """torch.version.cuda: the CUDA torch was built with (null: a CPU build or no torch)"""
+    cudnn: str | None
+    cuda_available: bool | None
+    mps_available: bool | None
+    error: str | None = None
+
+
+class LlamaCppBuild(_Result):
+    version: str | None
+    gpu_offload: bool | None
+    """llama_supports_gpu_offload(): built with a GPU backend"""
+    cuda: bool | None
+    metal: bool | None
+    vulkan: bool | None
+    system_info: str | None
+    """llama_print_system_info()"""
+    error: str | None = None
+
+
+class Versions(_Result):
+    os: dict[str, Any]
+    python: dict[str, Any]
+    packages: PackageVersions
+    torch: TorchRuntime
+    nvidia_driver: str | None
+    llama_cpp: LlamaCppBuild
 
 
 # ---- chat ----

@@ -340,7 +340,7 @@ export interface paths {
         };
         /**
          * Server-Sent Events: job changes and system snapshots
-         * @description A `retry: 3000` line, then `event: job` (data: a Job as JSON) for every job change in any process sharing the studio home, `event: system` (data: a SystemSnapshot as JSON) every ModelStudioApp.system_interval seconds, and `: keep-alive` comments after ModelStudioApp.event_keepalive seconds of silence. `x-events` names each event's data schema.
+         * @description A `retry: 3000` line, then `event: job` (data: a Job as JSON) for every job change in any process sharing the studio home, `event: system` (data: a SystemSnapshot as JSON) every ModelStudioApp.system_interval seconds, and `: keep-alive` comments after ModelStudioApp.event_keepalive seconds of silence. `x-events` names each event's data schema. `topics`, `kinds` and `job` narrow what is sent; `kinds` and `job` both select job events (a job matching either is sent).
          */
         get: operations["events"];
         put?: never;
@@ -502,8 +502,25 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Change settings at run time */
+        /** Change settings at run time (dry_run: only validate and report what would change) */
         patch: operations["settings.update"];
+        trace?: never;
+    };
+    "/settings/reload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Read settings.json again after an edit by hand (valid keys applied, bad ones listed) */
+        post: operations["settings.reload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/system": {
@@ -515,6 +532,23 @@ export interface paths {
         };
         /** CPU, RAM, disks and GPUs */
         get: operations["system.snapshot"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/system/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** OS, Python, library versions, CUDA, cuDNN, the NVIDIA driver and llama.cpp's build */
+        get: operations["system.versions"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1037,6 +1071,17 @@ export interface components {
         };
         /** @enum {string} */
         JobState: "queued" | "running" | "paused" | "completed" | "failed" | "cancelled" | "interrupted";
+        LlamaCppBuild: {
+            version: string | null;
+            /** @description llama_supports_gpu_offload(): built with a GPU backend */
+            gpu_offload: boolean | null;
+            cuda: boolean | null;
+            metal: boolean | null;
+            vulkan: boolean | null;
+            /** @description llama_print_system_info() */
+            system_info: string | null;
+            error?: string | null;
+        };
         /** @description A model in memory (chat.loaded adds id, adapter, last_used, idle_seconds and in_use) */
         LoadedModel: {
             model: string;
@@ -1101,6 +1146,20 @@ export interface components {
             /** @description Why the model cannot be used (its first broken file), or null */
             error: components["schemas"]["ErrorInfo"] | null;
         };
+        /** @description Installed versions (null: not installed) */
+        PackageVersions: {
+            model_studio: string | null;
+            torch: string | null;
+            transformers: string | null;
+            diffusers: string | null;
+            peft: string | null;
+            accelerate: string | null;
+            huggingface_hub: string | null;
+            llama_cpp: string | null;
+            jupyter_server: string | null;
+            jupyterlab: string | null;
+            pynvml: string | null;
+        };
         PreviewRow: {
             row: number;
             raw: {
@@ -1136,14 +1195,31 @@ export interface components {
             /** @description Why the Hub part is missing (offline, rate limited, ...); null when the Hub answered */
             hub_error: components["schemas"]["ErrorInfo"] | null;
         };
+        SettingChange: {
+            from?: unknown;
+            to?: unknown;
+        };
         Settings: {
             /** @description Every setting (the Hub token only as hf_token_set) */
             settings: {
                 [key: string]: unknown;
             };
+            /**
+             * @description Where each setting's value comes from: default, environment (a MODEL_STUDIO_* or HF_* variable),
+             *     config (a Jupyter config file), file (settings.json) or runtime (changed through the API)
+             */
+            sources?: {
+                [key: string]: "default" | "environment" | "config" | "file" | "runtime";
+            };
             mutable: string[];
-            /** @description What was wrong with settings.json at start-up (each entry skipped) */
+            /** @description What was wrong with settings.json when it was last read (each entry skipped) */
             file_errors?: components["schemas"]["SettingsFileError"][];
+            /** @description settings.update and settings.reload: each setting whose value changed (or would, in a dry run) */
+            changed?: {
+                [key: string]: components["schemas"]["SettingChange"];
+            };
+            /** @description settings.update with dry_run: nothing was changed */
+            dry_run?: boolean;
         };
         SettingsFileError: {
             setting?: string | null;
@@ -1167,6 +1243,14 @@ export interface components {
             }[];
             gpus: components["schemas"]["GpuStats"][];
             gpu_error: string | null;
+        };
+        TorchRuntime: {
+            /** @description torch.version.cuda: the CUDA torch was built with (null: a CPU build or no torch) */
+            cuda: string | null;
+            cudnn: string | null;
+            cuda_available: boolean | null;
+            mps_available: boolean | null;
+            error?: string | null;
         };
         TrainingEstimate: {
             memory_bytes: number;
@@ -1225,6 +1309,18 @@ export interface components {
             }[];
             not_downloaded?: string[];
             extra?: string[];
+        };
+        Versions: {
+            os: {
+                [key: string]: unknown;
+            };
+            python: {
+                [key: string]: unknown;
+            };
+            packages: components["schemas"]["PackageVersions"];
+            torch: components["schemas"]["TorchRuntime"];
+            nvidia_driver: string | null;
+            llama_cpp: components["schemas"]["LlamaCppBuild"];
         };
         /** @description What a generation uses for each value not given. */
         VideoDefaults: {
@@ -2191,7 +2287,14 @@ export interface operations {
     };
     events: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description jobs (event: job) and/or system (event: system); default both */
+                topics?: ("jobs" | "system")[];
+                /** @description only jobs of these kinds (training: train), or of `job` */
+                kinds?: ("download" | "train" | "training" | "batch" | "video")[];
+                /** @description only these jobs (at most 50 ids), or jobs of `kinds` */
+                job?: string[];
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -2207,6 +2310,7 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
+            400: components["responses"]["E400"];
             403: components["responses"]["E403"];
         };
     };
@@ -2509,6 +2613,11 @@ export interface operations {
                     idle_ttl?: number | null;
                     /** @description at most 64 absolute folder paths (REST: inside root_dir or the studio home) */
                     extra_model_dirs?: string[] | null;
+                    /**
+                     * @description validate and report the changes; change nothing in memory or on disk
+                     * @default false
+                     */
+                    dry_run?: boolean | null;
                 };
             };
         };
@@ -2528,6 +2637,29 @@ export interface operations {
             500: components["responses"]["E500"];
         };
     };
+    "settings.reload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Settings"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            500: components["responses"]["E500"];
+        };
+    };
     "system.snapshot": {
         parameters: {
             query?: never;
@@ -2544,6 +2676,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SystemSnapshot"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "system.versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Versions"];
                 };
             };
             400: components["responses"]["E400"];

@@ -9,7 +9,7 @@ import { ServerConnection } from '@jupyterlab/services';
 
 import { OperationCalls } from './calls';
 import { streamChat } from './chatStream';
-import { JobEvents } from './events';
+import { EventFilter, JobEvents } from './events';
 import { API_PREFIX, modelPath, type Query, requestAPI } from './http';
 import { compact, DataSource, StudioApiError, Unsubscribe } from './source';
 import type {
@@ -28,6 +28,7 @@ import type {
   SettingsUpdate,
   StartDownload,
   SystemSnapshot,
+  SystemVersions,
   VideoMediaKind
 } from './types';
 
@@ -100,6 +101,10 @@ export class RestSource extends OperationCalls implements DataSource {
 
   system(): Promise<SystemSnapshot> {
     return this.request('system');
+  }
+
+  versions(): Promise<SystemVersions> {
+    return this.request('system/versions');
   }
 
   async backends(): Promise<BackendInfo[]> {
@@ -213,10 +218,15 @@ export class RestSource extends OperationCalls implements DataSource {
 
   /**
    * Live updates. Every subscriber shares one `EventSource` (browsers allow few connections per
-   * host), opened with the first subscriber and closed with the last.
+   * host), opened with the first subscriber and closed with the last; it asks the server for the
+   * union of the subscribers' filters.
    */
-  subscribe(onJob: (job: Job) => void, onSystem?: (snapshot: SystemSnapshot) => void): Unsubscribe {
-    return this.liveEvents.subscribe(onJob, onSystem);
+  subscribe(
+    onJob: (job: Job) => void,
+    onSystem?: (snapshot: SystemSnapshot) => void,
+    filter?: EventFilter
+  ): Unsubscribe {
+    return this.liveEvents.subscribe(onJob, onSystem, filter);
   }
 
   private readonly liveEvents = new JobEvents(() => this.eventsUrl(), this);

@@ -23,6 +23,7 @@ import type {
   SettingsUpdate,
   StartDownload,
   SystemSnapshot,
+  SystemVersions,
   DatasetInfo,
   TrainingConfig,
   TrainingEstimate,
@@ -38,6 +39,9 @@ import type {
   VideoUnloadResult
 } from './types';
 
+import type { EventFilter } from './events';
+
+export type { EventFilter } from './events';
 export type Unsubscribe = () => void;
 
 export interface DataSource {
@@ -53,11 +57,20 @@ export interface DataSource {
   pauseDownload(jobId: string): Promise<Job>;
   resumeDownload(jobId: string): Promise<Job>;
   system(): Promise<SystemSnapshot>;
+  /** OS, Python, CUDA, cuDNN, the NVIDIA driver, llama.cpp and library versions (`system.versions`). */
+  versions(): Promise<SystemVersions>;
   backends(): Promise<BackendInfo[]>;
   getSettings(): Promise<SettingsResult>;
   updateSettings(changes: SettingsUpdate): Promise<SettingsResult>;
-  /** Live job and system updates; returns a function that stops them. */
-  subscribe(onJob: (job: Job) => void, onSystem?: (snapshot: SystemSnapshot) => void): Unsubscribe;
+  /**
+   * Live job and system updates; returns a function that stops them. `filter` narrows them (the
+   * REST source asks the server for only what its subscribers want; see `events.ts`).
+   */
+  subscribe(
+    onJob: (job: Job) => void,
+    onSystem?: (snapshot: SystemSnapshot) => void,
+    filter?: EventFilter
+  ): Unsubscribe;
   /** Chat models this machine can load (`chat.models`). */
   chatModels(): Promise<ChatModel[]>;
   /** Models held in memory (`chat.loaded`). */
@@ -197,6 +210,7 @@ export const OPERATION = {
   getSettings: 'settings.get',
   updateSettings: 'settings.update',
   system: 'system.snapshot',
+  versions: 'system.versions',
   chatModels: 'chat.models',
   chatLoaded: 'chat.loaded',
   chatLoad: 'chat.load',

@@ -80,6 +80,9 @@ export type BackendInfo = Schemas['BackendInfo'];
 
 export type SettingsResult = Schemas['Settings'];
 
+/** `system.versions`: OS, Python, packages (null: not installed), torch's CUDA/cuDNN, the driver, llama.cpp. */
+export type SystemVersions = Schemas['Versions'];
+
 export type SettingsUpdate = Body<'settings.update'>;
 
 /* ---- chat (engine/chat: ChatService, ChatStats, SamplingParams, LoadOptions) ---- */

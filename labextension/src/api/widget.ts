@@ -9,6 +9,7 @@
  * Operation names and parameter names are exactly those of `model_studio.api.OPERATIONS`.
  */
 import { OperationCalls } from './calls';
+import { jobMatches, type EventFilter } from './events';
 import { compact, DataSource, OPERATION, StudioApiError, Unsubscribe } from './source';
 import type {
   BackendInfo,
@@ -29,6 +30,7 @@ import type {
   SettingsUpdate,
   StartDownload,
   SystemSnapshot,
+  SystemVersions,
   VideoDeleteResult,
   VideoMediaKind
 } from './types';
@@ -181,6 +183,10 @@ export class WidgetSource extends OperationCalls implements DataSource {
     return this.call(OPERATION.system);
   }
 
+  versions(): Promise<SystemVersions> {
+    return this.call(OPERATION.versions);
+  }
+
   async backends(): Promise<BackendInfo[]> {
     return (await this.call<{ backends: BackendInfo[] }>(OPERATION.backends)).backends;
   }
@@ -256,15 +262,30 @@ export class WidgetSource extends OperationCalls implements DataSource {
     return result;
   }
 
-  subscribe(onJob: (job: Job) => void, onSystem?: (snapshot: SystemSnapshot) => void): Unsubscribe {
-    this.jobListeners.add(onJob);
-    if (onSystem) {
-      this.systemListeners.add(onSystem);
+  /** The kernel pushes every event on the comm; a `filter` is applied here. */
+  subscribe(
+    onJob: (job: Job) => void,
+    onSystem?: (snapshot: SystemSnapshot) => void,
+    filter?: EventFilter
+  ): Unsubscribe {
+    const topics = filter?.topics;
+    const jobListener = (job: Job): void => {
+      if (jobMatches(filter, job)) {
+        onJob(job);
+      }
+    };
+    const listensJobs = !topics || topics.includes('jobs');
+    const systemListener = onSystem && (!topics || topics.includes('system')) ? onSystem : null;
+    if (listensJobs) {
+      this.jobListeners.add(jobListener);
+    }
+    if (systemListener) {
+      this.systemListeners.add(systemListener);
     }
     return () => {
-      this.jobListeners.delete(onJob);
-      if (onSystem) {
-        this.systemListeners.delete(onSystem);
+      this.jobListeners.delete(jobListener);
+      if (systemListener) {
+        this.systemListeners.delete(systemListener);
       }
     };
   }

@@ -5,6 +5,7 @@ import type { GpuStats, SystemSnapshot } from '../api/types';
 import { ErrorBanner } from './ErrorBanner';
 import { formatBytes, formatPercent } from './format';
 import { ProgressBar, usageTone } from './ProgressBar';
+import { VersionsSection } from './VersionsSection';
 
 export interface SystemPanelProps {
   source: DataSource;
@@ -44,7 +45,8 @@ export function SystemPanel(props: SystemPanelProps): JSX.Element {
     fetchNow();
     const unsubscribe = source.subscribe(
       () => undefined,
-      s => accept(s)
+      s => accept(s),
+      { topics: ['system'] }
     );
     // Poll only when the event stream is quiet, backing off while requests fail.
     const timer = window.setInterval(() => {
@@ -66,6 +68,7 @@ export function SystemPanel(props: SystemPanelProps): JSX.Element {
       <ErrorBanner error={error} testId="system-error" />
       {!snap && !error && <div className="jp-ModelStudio-empty">Reading system…</div>}
       {snap && <SystemView snap={snap} />}
+      <VersionsSection source={source} />
     </div>
   );
 }

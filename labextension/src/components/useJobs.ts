@@ -64,8 +64,9 @@ export function useLiveJobs(
 
   React.useEffect(() => {
     reload();
-    return source.subscribe(upsert);
-  }, [source, reload, upsert]);
+    // Only this kind's jobs travel on the event stream (`?topics=jobs&kinds=<kind>`).
+    return source.subscribe(upsert, undefined, { topics: ['jobs'], kinds: [kind] });
+  }, [source, reload, upsert, kind]);
 
   const jobs = React.useMemo(
     () => [...byId.values()].sort((a, b) => b.created_at - a.created_at),

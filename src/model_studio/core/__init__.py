@@ -18,6 +18,7 @@ from traitlets import TraitError
 
 from ..config import Settings, json_safe
 from ..errors import ValidationError
+from ._settings import changes_between, read_saved
 from .chat import ChatService
 from .downloads import DownloadManager
 from .hub import HubClient
@@ -49,6 +50,10 @@ class Engine:
         #: Problems found in settings.json at start-up (each entry skipped), shown by settings_dict().
         self.settings_file_errors: list[dict[str, Any]] = []
         self._settings_lock = threading.Lock()
+        #: Settings set from settings.json ("file") or through update_settings ("runtime").
+        self._setting_sources: dict[str, str] = {}
+        #: The run-time settings before settings.json: what a key removed from the file goes back to.
+        self._base_settings = self._mutable_values()
         if not explicit:
             self._load_saved_settings()
         self.bus = EventBus(self.settings.event_interval)
@@ -77,53 +82,33 @@ class Engine:
     def _load_saved_settings(self) -> None:
         """Apply settings.json key by key: a bad file or value is logged, listed in
         ``settings_dict()["file_errors"]`` and skipped, never fatal (the studio starts with defaults)."""
-        path = self._settings_file
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return
-        except (OSError, UnicodeDecodeError) as exc:
-            self._settings_file_error(None, f"{path.name} could not be read ({exc}); using the defaults")
-            return
-        try:
-            saved = json.loads(text)  # NaN/Infinity (written by older versions) parse; the traits refuse them
-        except (ValueError, RecursionError) as exc:
-            self._settings_file_error(None, f"{path.name} is not valid JSON ({exc}); using the defaults")
-            return
-        if not isinstance(saved, dict):
-            self._settings_file_error(None, f"{path.name} must hold a JSON object, not {type(saved).__name__}; "
-                                            "using the defaults")
-            return
-        for key, value in saved.items():
-            if key not in self.MUTABLE_SETTINGS:
-                self._settings_file_error(key, f"{key!r} is not a setting that can be saved; ignored")
-                continue
-            try:
-                setattr(self.settings, key, value)
-            except (ValidationError, TraitError) as exc:
-                message = exc.message if isinstance(exc, ValidationError) else str(exc)
-                self._settings_file_error(key, f"{message}; the default is used", value)
+        saved = read_saved(self._settings_file, self.MUTABLE_SETTINGS, self._base_settings)
+        for key, value in saved.values.items():
+            setattr(self.settings, key, value)
+            self._setting_sources[key] = "file"
+        self.settings_file_errors = saved.errors
 
-    def _settings_file_error(self, key: str | None, message: str, value: Any = None) -> None:
-        log.warning("model_studio: %s: %s", self._settings_file, message)
-        entry: dict[str, Any] = {"setting": key, "message": message}
-        if key is not None:
-            entry["value"] = json_safe(value)
-        self.settings_file_errors.append(entry)
+    def _mutable_values(self) -> dict[str, Any]:
+        return {k: getattr(self.settings, k) for k in self.MUTABLE_SETTINGS}
 
     def settings_dict(self) -> dict[str, Any]:
-        """Every setting with its value, which ones can change at run time, and what was wrong with
-        settings.json at start-up (``file_errors``). Always strict JSON (no NaN or Infinity)."""
+        """Every setting with its value and its source (default, environment, config, file, runtime),
+        which ones can change at run time, and what was wrong with settings.json when it was last
+        read (``file_errors``). Always strict JSON (no NaN or Infinity)."""
         names = sorted(self.settings.trait_names(config=True))
         values = {n: getattr(self.settings, n) for n in names if n != "hf_token"}
         values["hf_token_set"] = bool(self.settings.hf_token)
-        return {"settings": values, "mutable": list(self.MUTABLE_SETTINGS),
+        sources = {n: self._setting_sources.get(n) or self.settings.source(n) for n in names if n != "hf_token"}
+        sources["hf_token_set"] = self.settings.source("hf_token")
+        return {"settings": values, "sources": sources, "mutable": list(self.MUTABLE_SETTINGS),
                 "file_errors": list(self.settings_file_errors)}
 
-    def update_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
+    def update_settings(self, changes: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
         """Change run-time settings (validated, all or nothing) and save them for the next start.
 
         Raises ValidationError naming the first bad setting; then nothing changes and nothing is saved.
+        ``dry_run``: validate and report what would change (``changed``: {name: {from, to}}) without
+        changing anything in memory or on disk.
         """
         if not isinstance(changes, dict) or not changes:
             raise ValidationError("Give at least one setting to change", details={"mutable": list(self.MUTABLE_SETTINGS)})
@@ -132,7 +117,7 @@ class Engine:
             raise ValidationError(f"Cannot change {', '.join(bad)} at run time",
                                   details={"settings": bad, "mutable": list(self.MUTABLE_SETTINGS)})
         with self._settings_lock:
-            trial = Settings(**{k: getattr(self.settings, k) for k in self.MUTABLE_SETTINGS})
+            trial = Settings(**self._mutable_values())
             for key, value in changes.items():
                 try:
                     setattr(trial, key, value)  # the traits raise ValidationError naming the setting
@@ -140,17 +125,43 @@ class Engine:
                     raise ValidationError(f"Invalid value for {key}: {exc}",
                                           details={"setting": key, "value": json_safe(value)}) from None
             saved = {k: getattr(trial, k) for k in self.MUTABLE_SETTINGS}
+            changed = changes_between(self._mutable_values(), saved)
+            if dry_run:
+                return {**self.settings_dict(), "changed": changed, "dry_run": True}
             self._save_settings(saved)
             for key in changes:
                 setattr(self.settings, key, getattr(trial, key))
+                self._setting_sources[key] = "runtime"
             # The file now holds only valid values: what was wrong with it before is history.
             self.settings_file_errors = []
-        if "extra_model_dirs" in changes:
+        self._settings_applied(changes)
+        return {**self.settings_dict(), "changed": changed, "dry_run": False}
+
+    def reload_settings(self) -> dict[str, Any]:
+        """Read settings.json again (after an edit by hand) and apply its valid keys, as at start-up.
+
+        A key no longer in the file goes back to its value from the defaults, environment or config;
+        a bad value is listed in ``file_errors`` and not applied. ``changed``: {name: {from, to}}.
+        """
+        with self._settings_lock:
+            saved = read_saved(self._settings_file, self.MUTABLE_SETTINGS, self._base_settings)
+            wanted = {**self._base_settings, **saved.values}
+            changed = changes_between(self._mutable_values(), wanted)
+            for key in changed:
+                setattr(self.settings, key, wanted[key])
+            for key in self.MUTABLE_SETTINGS:
+                self._setting_sources.pop(key, None)
+            self._setting_sources.update(dict.fromkeys(saved.values, "file"))
+            self.settings_file_errors = saved.errors
+        self._settings_applied(changed)
+        return {**self.settings_dict(), "changed": changed}
+
+    def _settings_applied(self, keys: Any) -> None:
+        if "extra_model_dirs" in keys:
             self.library.local.folders = self.settings.model_dirs()
             self.library.invalidate()
-        if "max_concurrent_downloads" in changes:
+        if "max_concurrent_downloads" in keys:
             self.runner.pump()
-        return self.settings_dict()
 
     def _save_settings(self, saved: dict[str, Any]) -> None:
         """Write settings.json atomically: a temporary file unique to this call, then a rename, so

@@ -167,6 +167,12 @@ class SystemMonitor:
     def gpu_available(self) -> bool:
         return bool(self.gpus())
 
+    def versions(self, refresh: bool = False) -> dict[str, Any]:
+        """OS, Python, library versions, CUDA, cuDNN, the NVIDIA driver, llama.cpp's build (cached)."""
+        from .versions import versions
+
+        return versions(self._nvml, refresh=refresh)
+
     def free_ram(self) -> int:
         return int(psutil.virtual_memory().available)
 

@@ -62,6 +62,7 @@ class SystemArgs(Command):
     """CPU, RAM, disks and GPUs"""
 
     type: Literal["system"] = "system"
+    versions: bool = option(False, help="OS, Python, CUDA, cuDNN, the NVIDIA driver, llama.cpp, library versions")
 
 
 class ChatArgs(Command):

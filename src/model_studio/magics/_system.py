@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._format import human_duration, human_rate, human_size, system_text
+from .._format import human_duration, human_rate, human_size, system_text, versions_text
 from .._views import Table, TextView
 from ..core.jobs import ACTIVE
 from ._base import Handlers
@@ -40,6 +40,8 @@ class SystemHandlers(Handlers):
                      empty="no active jobs" if args.active else "no jobs yet")
 
     def handle_system(self, args: SystemArgs) -> Any:
+        if args.versions:
+            return TextView(versions_text(self._engine().system.versions()))
         if self.notebook:
             from ..widgets import SystemMonitor
 

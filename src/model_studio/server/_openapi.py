@@ -56,7 +56,9 @@ _RESULTS: dict[str, tuple[type, tuple[int, ...]]] = {
     "jobs.get": (schemas.Job, ()),
     "settings.get": (schemas.Settings, ()),
     "settings.update": (schemas.Settings, ()),
+    "settings.reload": (schemas.Settings, ()),
     "system.snapshot": (SystemSnapshot, ()),
+    "system.versions": (schemas.Versions, ()),
     "chat.models": (schemas.ChatModels, ()),
     "chat.loaded": (schemas.LoadedModels, ()),
     "chat.load": (schemas.LoadedModel, (409, 501, 502, 507)),
@@ -266,6 +268,23 @@ def _operation(op: api.Operation, results: dict[type, dict[str, Any]]) -> dict[s
     return doc
 
 
+def _event_parameters() -> list[dict[str, Any]]:
+    from ._event_filter import KINDS, MAX_JOBS, TOPICS
+
+    def listed(choices: Any) -> dict[str, Any]:
+        return {"type": "array", "items": {"type": "string", "enum": list(choices)}}
+
+    return [
+        {"name": "topics", "in": "query", "required": False, "style": "form", "explode": False,
+         "schema": listed(TOPICS), "description": "jobs (event: job) and/or system (event: system); default both"},
+        {"name": "kinds", "in": "query", "required": False, "style": "form", "explode": False,
+         "schema": listed(KINDS), "description": "only jobs of these kinds (training: train), or of `job`"},
+        {"name": "job", "in": "query", "required": False, "style": "form", "explode": False,
+         "schema": {"type": "array", "items": {"type": "string", "maxLength": 128}, "maxItems": MAX_JOBS},
+         "description": f"only these jobs (at most {MAX_JOBS} ids), or jobs of `kinds`"},
+    ]
+
+
 def build_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of every route under ``/model-studio/api``."""
     results, components = _result_schemas()
@@ -280,12 +299,15 @@ def build_document() -> dict[str, Any]:
                        "any process sharing the studio home, `event: system` (data: a SystemSnapshot as JSON) "
                        "every ModelStudioApp.system_interval seconds, and `: keep-alive` comments after "
                        "ModelStudioApp.event_keepalive seconds of silence. `x-events` names each event's "
-                       "data schema.",
+                       "data schema. `topics`, `kinds` and `job` narrow what is sent; `kinds` and `job` both "
+                       "select job events (a job matching either is sent).",
+        "parameters": _event_parameters(),
         "responses": {"200": {"description": "An endless event stream",
                               "content": {"text/event-stream": {
                                   "schema": {"type": "string"},
                                   "x-events": {"job": {"$ref": "#/components/schemas/Job"},
                                                "system": {"$ref": "#/components/schemas/SystemSnapshot"}}}}},
+                      "400": {"$ref": "#/components/responses/E400"},
                       "403": {"$ref": "#/components/responses/E403"}}}}
     for name, mime, what in (("video.mp4", "video/mp4", "The generated MP4"),
                              ("thumbnail.jpg", "image/jpeg", "The generation's thumbnail")):

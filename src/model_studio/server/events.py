@@ -5,6 +5,9 @@
 - ``event: system`` a system snapshot every ``ModelStudioApp.system_interval`` seconds;
 - ``: keep-alive``  a comment after ``ModelStudioApp.event_keepalive`` seconds of silence.
 
+``?topics=jobs,system&kinds=download,train&job=<id>`` narrows what is sent (see ``_event_filter``):
+a view that follows one job gets only that job's events.
+
 The feed calls back on its own threads; callbacks hand the job to the event loop with
 ``call_soon_threadsafe``. Changes of one job are coalesced while the client is slow (the latest
 state wins), so a stalled client costs one entry per job, not an unbounded queue.
@@ -22,14 +25,16 @@ from jupyter_server.auth.decorator import authorized
 from tornado.iostream import StreamClosedError
 
 from ._base import AUTH_RESOURCE, StudioHandler
+from ._event_filter import PARAMS, EventFilter
 
 
 class EventStreamHandler(StudioHandler):
     @tornado.web.authenticated
     @authorized("read", resource=AUTH_RESOURCE)
     async def get(self) -> None:
+        wanted = EventFilter.parse({name: self.get_query_arguments(name) for name in PARAMS})
         options = self.settings.get("model_studio_events", {})
-        system_interval = float(options.get("system_interval", 2.0))
+        system_interval = float(options.get("system_interval", 2.0)) if wanted.system else 0.0
         keepalive = float(options.get("keepalive", 15.0))
 
         loop = asyncio.get_running_loop()
@@ -44,6 +49,8 @@ class EventStreamHandler(StudioHandler):
 
         def on_job(job: Any) -> None:  # feed thread
             data = job.to_dict()
+            if not wanted.wants(data):
+                return
             try:
                 loop.call_soon_threadsafe(on_loop, data)
             except RuntimeError:  # loop closed while the server shuts down
@@ -52,7 +59,7 @@ class EventStreamHandler(StudioHandler):
         self.set_header("Content-Type", "text/event-stream; charset=UTF-8")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")  # nginx: do not buffer the stream
-        unsubscribe = self.engine.feed.subscribe(on_job)
+        unsubscribe = self.engine.feed.subscribe(on_job) if "jobs" in wanted.topics else (lambda: None)
         try:
             await self._send("retry: 3000\n\n")
             next_system = time.monotonic() if system_interval > 0 else float("inf")

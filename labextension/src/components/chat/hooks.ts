@@ -75,21 +75,25 @@ export function useChatModels(
     void refreshModels();
     void refreshLoaded();
     const timer = window.setInterval(() => void refreshLoaded(), 5000);
-    const unsubscribe = source.subscribe(job => {
-      if (job.kind !== 'download') {
-        return;
-      }
-      setDownloads(prev => {
-        const model = String(job.params.model ?? job.params.repo_id ?? '');
-        if (!model || !(model in prev)) {
-          return prev;
+    const unsubscribe = source.subscribe(
+      job => {
+        if (job.kind !== 'download') {
+          return;
         }
-        if (job.state === 'completed' && prev[model]?.state !== 'completed') {
-          window.setTimeout(() => void refreshModels(), 300);
-        }
-        return { ...prev, [model]: job };
-      });
-    });
+        setDownloads(prev => {
+          const model = String(job.params.model ?? job.params.repo_id ?? '');
+          if (!model || !(model in prev)) {
+            return prev;
+          }
+          if (job.state === 'completed' && prev[model]?.state !== 'completed') {
+            window.setTimeout(() => void refreshModels(), 300);
+          }
+          return { ...prev, [model]: job };
+        });
+      },
+      undefined,
+      { topics: ['jobs'], kinds: ['download'] }
+    );
     return () => {
       window.clearInterval(timer);
       unsubscribe();
