@@ -540,6 +540,9 @@ OPERATIONS: tuple[Operation, ...] = (
                         confine=PathRule((ROOT_DIR, STUDIO_HOME), relative=False)))),
     Operation("system.snapshot", "GET", "/system", lambda eng: eng.system.snapshot().to_dict(),
               "CPU, RAM, disks and GPUs"),
+    Operation("memory.holders", "GET", "/memory", lambda eng: eng.arbiter.snapshot(),
+              "Who holds RAM and GPU memory: each device's room, and the loaded models, video pipelines and "
+              "reservations (training runs) with their bytes per device"),
     Operation("chat.models", "GET", "/chat/models", lambda eng: {"models": eng.chat.models()},
               "Local text-generation models an installed backend can load"),
     Operation("chat.loaded", "GET", "/chat/loaded", lambda eng: {"models": eng.chat.loaded()},

@@ -57,6 +57,7 @@ _RESULTS: dict[str, tuple[type, tuple[int, ...]]] = {
     "settings.get": (schemas.Settings, ()),
     "settings.update": (schemas.Settings, ()),
     "system.snapshot": (SystemSnapshot, ()),
+    "memory.holders": (schemas.MemoryHolders, ()),
     "chat.models": (schemas.ChatModels, ()),
     "chat.loaded": (schemas.LoadedModels, ()),
     "chat.load": (schemas.LoadedModel, (409, 501, 502, 507)),
