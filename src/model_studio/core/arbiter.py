@@ -14,6 +14,7 @@ until it fits, and otherwise raises ``ResourceError`` naming each holder, with t
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -255,7 +256,7 @@ class Arbiter:
                 chat_holder_id(h["key"]), "chat", owner, me, h["since"],
                 dict(h["devices"]), evictable=h["loaded"] and h["users"] == 0, in_use=h["users"] > 0,
                 last_used=h["last_used"], unload={"operation": "chat.unload", "params": {"model": model, "backend": backend}},
-                evict=(lambda key=h["key"]: self.manager.unload_key(key))))
+                evict=functools.partial(self.manager.unload_key, h["key"])))
         if self.video is not None:
             for p in self.video.holdings():
                 device = p["device"]
@@ -264,7 +265,7 @@ class Arbiter:
                     f"video:{device}", "video", p["model"] or p["path"], me, p["loaded_at"], {where: p["memory_bytes"]},
                     evictable=not p["busy"], in_use=p["busy"], last_used=p["last_used"],
                     unload={"operation": "video.unload", "params": {"device": device}},
-                    evict=(lambda d=device: self.video.unload(d) if self.video is not None else None)))
+                    evict=functools.partial(self.video.unload, device)))
         for r in self.reservations.live():
             unload = ({"operation": "training.cancel", "params": {"job_id": r.job_id}}
                       if r.kind == "training" and r.job_id else None)
