@@ -10,6 +10,7 @@ import type {
   ChatStream,
   LoadedModel,
   LoadOptions,
+  MemoryHolders,
   SamplingOptions,
   DeleteResult,
   ErrorInfo,
@@ -23,6 +24,7 @@ import type {
   SettingsUpdate,
   StartDownload,
   SystemSnapshot,
+  UnloadAction,
   DatasetInfo,
   TrainingConfig,
   TrainingEstimate,
@@ -64,6 +66,10 @@ export interface DataSource {
   loadedModels(): Promise<LoadedModel[]>;
   loadModel(model: string, options?: LoadOptions): Promise<unknown>;
   unloadModel(model: string): Promise<unknown>;
+  /** Who holds RAM and GPU memory (`memory.holders`). */
+  memoryHolders(): Promise<MemoryHolders>;
+  /** Free a holder a ResourceError (or `memoryHolders`) names, through its `unload` action. */
+  freeHolder(action: UnloadAction): Promise<unknown>;
   /** Stream an answer: `onChunk` hears each piece of text as it is generated. */
   streamChat(
     model: string,
@@ -197,6 +203,7 @@ export const OPERATION = {
   getSettings: 'settings.get',
   updateSettings: 'settings.update',
   system: 'system.snapshot',
+  memoryHolders: 'memory.holders',
   chatModels: 'chat.models',
   chatLoaded: 'chat.loaded',
   chatLoad: 'chat.load',
