@@ -152,6 +152,7 @@ def test_a_load_that_still_does_not_fit_names_the_training_runs_reservation_unti
     finally:
         child.kill()
         child.wait()
+        child.stdout.close()
     # Once the run's process is gone, so is its reservation, and the load succeeds
     assert [h for h in eng.arbiter.holders() if h.kind == "training"] == []
     assert eng.arbiter.reservations.live() == []

@@ -363,7 +363,7 @@ class Arbiter:
             message = (f"{what} needs about {human_size(needs[device])} of {where}; "
                        f"{human_size(max(0, cap['available']))} is free")
             if rows:
-                message += " and " + ", ".join(f"{r.owner} ({r.kind}) holds {human_size(r.bytes)}"
+                message += ": " + ", ".join(f"{r.owner} ({r.kind}) holds {human_size(r.bytes)}"
                                                for r in rows if r.device == device)
         resolution = [_step(r) for r in rows if not r.evictable] + [_step(r) for r in rows if r.evictable]
         out = {**details, "device": device, "needs": needs, "short": short,
