@@ -231,3 +231,27 @@ def test_the_starter_model_is_held_in_ram(tmp_path):
         assert engine.arbiter.snapshot()["devices"][0]["held"] == model.memory_bytes
         engine.chat.unload("local/SmolLM2-135M-Instruct")
         assert engine.arbiter.holders() == []
+
+
+def test_a_video_generation_evicts_an_idle_chat_model_to_load_its_pipeline(settings, models_dir):
+    pytest.importorskip("diffusers")
+    pytest.importorskip("imageio_ffmpeg")
+    from tests.fixtures.video_models import TINY_VIDEO_DEFAULTS, TINY_VIDEO_REPOS
+
+    wan = TINY_VIDEO_REPOS["wan"]
+    shape = {k: TINY_VIDEO_DEFAULTS[wan][k] for k in ("width", "height", "num_frames", "steps")}
+    settings.extra_model_dirs = [str(models_dir)]
+    with Engine(settings) as engine:
+        engine.downloads.start(wan).wait(timeout=120)
+        fake = FakeBackend()
+        engine.chat.register_backend(fake)
+        engine.chat.load("local/tiny-chat:F16", backend="fake")  # idle, in RAM
+        [chat] = engine.arbiter.holders("cpu")
+        peak = engine.video.plan(wan, **shape)["strategy"]["peak_bytes"]
+        engine.settings.memory_budget = peak + chat.bytes // 2  # the pipeline fits only without the model
+        job = engine.video.generate(wan, "a red fox", seed=1, **shape).wait(timeout=180)
+        assert job.state == JobState.COMPLETED, job.error
+        assert fake.closed == ["local/tiny-chat:F16"]
+        [held] = engine.arbiter.holders()
+        assert (held.id, held.kind, held.owner, held.device) == ("video:cpu", "video", wan, "cpu")
+        assert held.bytes == engine.video.loaded()[0]["memory_bytes"]
