@@ -255,3 +255,12 @@ def test_a_video_generation_evicts_an_idle_chat_model_to_load_its_pipeline(setti
         [held] = engine.arbiter.holders()
         assert (held.id, held.kind, held.owner, held.device) == ("video:cpu", "video", wan, "cpu")
         assert held.bytes == engine.video.loaded()[0]["memory_bytes"]
+
+
+def test_a_gpu_nvml_cannot_see_is_not_checked(eng, monkeypatch):
+    """torch may see a GPU that NVML cannot (nvidia-ml-py missing): no numbers, so no refusal."""
+    monkeypatch.setitem(sys.modules, "pynvml", None)
+    assert eng.arbiter.gpus() == [] and eng.arbiter.devices() == ["cpu"]
+    assert eng.arbiter.admit({"cuda:0": 1 << 50}, what="a video pipeline") == []
+    with pytest.raises(ResourceError):  # RAM is always measured
+        eng.arbiter.admit({"cpu": 1 << 50}, what="a video pipeline")

@@ -4,6 +4,7 @@ user's explicit gpu_layers wins. Without a GPU: a stand-in NVML and recorded bac
 from __future__ import annotations
 
 import importlib.util
+import sys
 import types
 from pathlib import Path
 
@@ -149,3 +150,15 @@ def test_the_loaded_model_reports_its_placement(tmp_path, gguf_dir, monkeypatch)
         assert list(info["placement"]["devices"]) == ["cuda:0"]
         assert fake.placements[-1].verdict == "gpu"
         assert [h.device for h in eng.arbiter.holders()] == ["cuda:0"]
+
+
+def test_without_nvml_a_gpu_build_still_gets_every_layer(recorded, tmp_path, gguf_dir, monkeypatch):
+    """No NVML to measure the GPU (nvidia-ml-py missing): llama.cpp gets every layer, as before."""
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # import pynvml -> ImportError
+    with _engine(tmp_path, gguf_dir) as eng:
+        assert eng.arbiter.gpus() == []
+        with pytest.raises(Recorded):
+            eng.chat.load("local/tiny-chat", threads=1)
+        with pytest.raises(Recorded):
+            eng.chat.load("local/tiny-chat", threads=1, gpu_layers=0)
+    assert [c["n_gpu_layers"] for c in recorded] == [-1, 0]

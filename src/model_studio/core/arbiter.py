@@ -326,6 +326,8 @@ class Arbiter:
         naming each holder of the short devices when evicting every idle one is not enough.
         ``exclude``: a holder being replaced by this load (not counted)."""
         with self._lock:
+            known = self.devices()  # a GPU NVML cannot see (no driver library) has no numbers to check
+            needs = {d: n for d, n in needs.items() if d in known}
             units = [u for u in self._units() if u.id != exclude]
             caps = {d: self._capacity(d, units) for d in needs}
             short = {d: n - caps[d]["available"] for d, n in needs.items() if n > 0 and n > caps[d]["available"]}

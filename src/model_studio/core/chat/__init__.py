@@ -288,7 +288,13 @@ class ChatService:
     def placement(self, backend: Backend, fit: FitResult | None, need: int, options: LoadOptions,
                   key: Key) -> Placement:
         """Where a load goes: the fit verdict (GPU, partial N layers, CPU), unless the user chose."""
-        gpu_ok = bool(self.arbiter.gpus()) and backend.uses_gpu()
+        gpus = self.arbiter.gpus()
+        if not gpus and options.gpu_layers != 0 and backend.uses_gpu():
+            # A GPU that NVML cannot measure (nvidia-ml-py missing): every layer there, as before the arbiter
+            placement = on_device("cuda:0", need, explicit=options.gpu_layers is not None)
+            placement.gpu_layers = -1 if options.gpu_layers is None else options.gpu_layers
+            return placement
+        gpu_ok = bool(gpus) and backend.uses_gpu()
         return place(fit, need, gpu_ok=gpu_ok, requested_layers=options.gpu_layers,
                      rooms=self.arbiter.rooms(exclude=chat_holder_id(key)) if gpu_ok else {})
 
