@@ -290,6 +290,20 @@ class ChatModels(_Result):
     models: list[ChatModel]
 
 
+class ModelPlacement(_Result):
+    """Where a loaded model went: the fit verdict, or the user's gpu_layers (``explicit``)."""
+
+    verdict: Literal["gpu", "partial", "cpu"]
+    gpu_layers: int
+    """llama.cpp n_gpu_layers: -1 every layer, 0 none, N the first N"""
+    device: str
+    """the GPU it runs on (cuda:N), or cpu"""
+    devices: dict[str, int]
+    """bytes per device (cpu is RAM)"""
+    explicit: bool
+    total_layers: int | None
+
+
 class LoadedModel(_Result):
     """A model in memory (chat.loaded adds id, adapter, last_used, idle_seconds and in_use)"""
 
@@ -299,6 +313,7 @@ class LoadedModel(_Result):
     memory_bytes: int
     context_length: int
     options: dict[str, Any]
+    placement: ModelPlacement | None = None
     id: str = ""
     adapter: str | None = None
     last_used: float = 0
@@ -551,6 +566,70 @@ class VideoMedia(_Result):
     bytes: int
 
 
+# ---- memory (the arbiter) ----
+
+class UnloadAction(_Result):
+    """The operation that frees a holder, with its parameters (chat.unload, video.unload, training.cancel)."""
+
+    operation: str
+    params: dict[str, Any]
+
+
+class MemoryHolder(_Result):
+    """One holder's bytes on one device (a model split over two devices is two holders with one id)."""
+
+    id: str
+    device: str
+    """cpu (RAM) or cuda:N"""
+    bytes: int
+    owner: str
+    """the model, pipeline or run (e.g. "training run tra-...")"""
+    kind: str
+    """chat, video, training, or a reservation's kind"""
+    pid: int | None
+    since: float
+    evictable: bool
+    """idle: unloaded on its own to make room for a load"""
+    in_use: bool
+    last_used: float | None
+    unload: UnloadAction | None
+    """how to free it (null: end the process that holds it)"""
+
+
+class MemoryDevice(_Result):
+    """A device's memory as the arbiter sees it."""
+
+    device: str
+    name: str
+    total: int
+    free: int
+    """free now (NVML for a GPU, psutil for RAM)"""
+    budget: int | None
+    """RAM: the memory budget loaded models may hold"""
+    held: int
+    """bytes its holders account for"""
+    available: int
+    """what a load may take there now (headroom kept)"""
+
+
+class MemoryHolders(_Result):
+    devices: list[MemoryDevice]
+    holders: list[MemoryHolder]
+
+
+class MemoryRefusal(_Result):
+    """The ``details`` of a ResourceError from the arbiter: a load that does not fit, and who holds the memory."""
+
+    device: str
+    """the device that is shortest"""
+    needs: dict[str, int]
+    short: dict[str, int]
+    """bytes missing per device after evicting every idle holder"""
+    holders: list[MemoryHolder]
+    evictable: list[str]
+    """ids of the idle holders (unloading them is not enough by itself)"""
+
+
 # What the document holds as components besides the operations' results: the error body and the
 # events' data (a Job, a SystemSnapshot).
-EXTRA_COMPONENTS: tuple[type, ...] = (Error, SystemSnapshot)
+EXTRA_COMPONENTS: tuple[type, ...] = (Error, SystemSnapshot, MemoryRefusal)

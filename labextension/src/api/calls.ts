@@ -19,10 +19,15 @@ import type {
   Job,
   LoadedModel,
   LoadOptions,
+  MemoryHolders,
+  UnloadAction,
   TrainingConfig,
   TrainingEstimate,
   TrainingMetric
 } from './types';
+
+/** The operations a memory holder's `unload` action may name. */
+const FREEING: string[] = [OPERATION.chatUnload, OPERATION.videoUnload, OPERATION.trainingCancel];
 
 export abstract class OperationCalls {
   /** Run the api.py operation `method` with `params` (the host decides how). */
@@ -101,6 +106,17 @@ export abstract class OperationCalls {
 
   unloadModel(model: string): Promise<unknown> {
     return this.invoke(OPERATION.chatUnload, { model });
+  }
+
+  memoryHolders(): Promise<MemoryHolders> {
+    return this.invoke(OPERATION.memoryHolders);
+  }
+
+  freeHolder(action: UnloadAction): Promise<unknown> {
+    if (!FREEING.includes(action.operation)) {
+      return Promise.reject(new Error(`${action.operation} does not free memory`));
+    }
+    return this.invoke(action.operation, action.params);
   }
 
   // Batches ------------------------------------------------------------------------------------

@@ -419,6 +419,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/memory": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Who holds RAM and GPU memory: each device's room, and the loaded models, video pipelines and reservations (training runs) with their bytes per device */
+        get: operations["memory.holders"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/models/{model}": {
         parameters: {
             query?: never;
@@ -1092,6 +1109,7 @@ export interface components {
             options: {
                 [key: string]: unknown;
             };
+            placement?: components["schemas"]["ModelPlacement"] | null;
             id?: string;
             adapter?: string | null;
             last_used?: number;
@@ -1103,6 +1121,58 @@ export interface components {
         };
         LocalModels: {
             models: components["schemas"]["ModelInfo"][];
+        };
+        /** @description A device's memory as the arbiter sees it. */
+        MemoryDevice: {
+            device: string;
+            name: string;
+            total: number;
+            /** @description free now (NVML for a GPU, psutil for RAM) */
+            free: number;
+            /** @description RAM: the memory budget loaded models may hold */
+            budget: number | null;
+            /** @description bytes its holders account for */
+            held: number;
+            /** @description what a load may take there now (headroom kept) */
+            available: number;
+        };
+        /** @description One holder's bytes on one device (a model split over two devices is two holders with one id). */
+        MemoryHolder: {
+            id: string;
+            /** @description cpu (RAM) or cuda:N */
+            device: string;
+            bytes: number;
+            /** @description the model, pipeline or run (e.g. "training run tra-...") */
+            owner: string;
+            /** @description chat, video, training, or a reservation's kind */
+            kind: string;
+            pid: number | null;
+            since: number;
+            /** @description idle: unloaded on its own to make room for a load */
+            evictable: boolean;
+            in_use: boolean;
+            last_used: number | null;
+            /** @description how to free it (null: end the process that holds it) */
+            unload: components["schemas"]["UnloadAction"] | null;
+        };
+        MemoryHolders: {
+            devices: components["schemas"]["MemoryDevice"][];
+            holders: components["schemas"]["MemoryHolder"][];
+        };
+        /** @description The ``details`` of a ResourceError from the arbiter: a load that does not fit, and who holds the memory. */
+        MemoryRefusal: {
+            /** @description the device that is shortest */
+            device: string;
+            needs: {
+                [key: string]: number;
+            };
+            /** @description bytes missing per device after evicting every idle holder */
+            short: {
+                [key: string]: number;
+            };
+            holders: components["schemas"]["MemoryHolder"][];
+            /** @description ids of the idle holders (unloading them is not enough by itself) */
+            evictable: string[];
         };
         MergeResult: {
             path: string;
@@ -1145,6 +1215,21 @@ export interface components {
             }[] | null;
             /** @description Why the model cannot be used (its first broken file), or null */
             error: components["schemas"]["ErrorInfo"] | null;
+        };
+        /** @description Where a loaded model went: the fit verdict, or the user's gpu_layers (``explicit``). */
+        ModelPlacement: {
+            /** @enum {string} */
+            verdict: "gpu" | "partial" | "cpu";
+            /** @description llama.cpp n_gpu_layers: -1 every layer, 0 none, N the first N */
+            gpu_layers: number;
+            /** @description the GPU it runs on (cuda:N), or cpu */
+            device: string;
+            /** @description bytes per device (cpu is RAM) */
+            devices: {
+                [key: string]: number;
+            };
+            explicit: boolean;
+            total_layers: number | null;
         };
         /** @description Installed versions (null: not installed) */
         PackageVersions: {
@@ -1293,6 +1378,13 @@ export interface components {
         };
         TrainingRuns: {
             runs: components["schemas"]["TrainingRun"][];
+        };
+        /** @description The operation that frees a holder, with its parameters (chat.unload, video.unload, training.cancel). */
+        UnloadAction: {
+            operation: string;
+            params: {
+                [key: string]: unknown;
+            };
         };
         UnloadedModel: {
             model: string;
@@ -2418,6 +2510,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["LocalModels"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "memory.holders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemoryHolders"];
                 };
             };
             400: components["responses"]["E400"];

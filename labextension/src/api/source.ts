@@ -10,6 +10,7 @@ import type {
   ChatStream,
   LoadedModel,
   LoadOptions,
+  MemoryHolders,
   SamplingOptions,
   DeleteResult,
   ErrorInfo,
@@ -24,6 +25,7 @@ import type {
   StartDownload,
   SystemSnapshot,
   SystemVersions,
+  UnloadAction,
   DatasetInfo,
   TrainingConfig,
   TrainingEstimate,
@@ -77,6 +79,10 @@ export interface DataSource {
   loadedModels(): Promise<LoadedModel[]>;
   loadModel(model: string, options?: LoadOptions): Promise<unknown>;
   unloadModel(model: string): Promise<unknown>;
+  /** Who holds RAM and GPU memory (`memory.holders`). */
+  memoryHolders(): Promise<MemoryHolders>;
+  /** Free a holder a ResourceError (or `memoryHolders`) names, through its `unload` action. */
+  freeHolder(action: UnloadAction): Promise<unknown>;
   /** Stream an answer: `onChunk` hears each piece of text as it is generated. */
   streamChat(
     model: string,
@@ -211,6 +217,7 @@ export const OPERATION = {
   updateSettings: 'settings.update',
   system: 'system.snapshot',
   versions: 'system.versions',
+  memoryHolders: 'memory.holders',
   chatModels: 'chat.models',
   chatLoaded: 'chat.loaded',
   chatLoad: 'chat.load',

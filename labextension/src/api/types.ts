@@ -104,6 +104,15 @@ export type ChatModel = Pick<Schemas['ChatModel'], 'id' | 'backends'> &
 /** One entry of `chat.loaded`: a model held in memory. */
 export type LoadedModel = Schemas['LoadedModel'];
 
+/** The operation that frees a memory holder (chat.unload, video.unload, training.cancel). */
+export type UnloadAction = Schemas['UnloadAction'];
+/** One holder's bytes on one device (`memory.holders`, and a ResourceError's `details.holders`). */
+export type MemoryHolder = Schemas['MemoryHolder'];
+/** `memory.holders`: each device's room and every holder. */
+export type MemoryHolders = Schemas['MemoryHolders'];
+/** The `details` of a ResourceError from the arbiter: a load that does not fit, and who holds the memory. */
+export type MemoryRefusal = Schemas['MemoryRefusal'];
+
 /** `SamplingParams`: every field optional (the engine's defaults apply). */
 export interface SamplingOptions {
   temperature?: number | null;

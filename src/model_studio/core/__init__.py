@@ -72,6 +72,8 @@ class Engine:
         self.chat = ChatService(self.settings, self.library, self.jobs, self.runner)
         self.training = TrainingService(self.settings, self.jobs, self.chat, self.runner)
         self.video = VideoService(self.settings, self.jobs, self.library, self.runner)
+        #: Who holds RAM and GPU memory (chat models, video pipelines, reservations) and room for a load.
+        self.arbiter = self.chat.arbiter.attach(video=self.video.pipelines)
 
     # Settings ----------------------------------------------------------------------------------
 

@@ -59,6 +59,7 @@ _RESULTS: dict[str, tuple[type, tuple[int, ...]]] = {
     "settings.reload": (schemas.Settings, ()),
     "system.snapshot": (SystemSnapshot, ()),
     "system.versions": (schemas.Versions, ()),
+    "memory.holders": (schemas.MemoryHolders, ()),
     "chat.models": (schemas.ChatModels, ()),
     "chat.loaded": (schemas.LoadedModels, ()),
     "chat.load": (schemas.LoadedModel, (409, 501, 502, 507)),

@@ -235,7 +235,12 @@ export function ChatPanel(props: ChatPanelProps): JSX.Element {
         </label>
       </div>
       <SamplingSettings system={system} setSystem={setSystem} form={form} setForm={setForm} />
-      <ErrorBanner error={error} onDismiss={() => setError(null)} testId="chat-error" />
+      <ErrorBanner
+        error={error}
+        onDismiss={() => setError(null)}
+        onFree={action => source.freeHolder(action)}
+        testId="chat-error"
+      />
       <MessageList active={active} compare={compare} />
       <Composer
         input={input}

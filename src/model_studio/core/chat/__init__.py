@@ -11,17 +11,19 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from ...config import Settings
 from ...errors import NotFoundError, ValidationError, backend_unavailable
-from ..fit import gguf_metadata
+from ..arbiter import Arbiter, chat_holder_id
+from ..fit import FitResult, gguf_metadata
 from ..jobs import Job, JobRunner, JobStore
 from ..library import Library
 from ..local import LocalModel
+from ..placement import Placement, on_device, place
 from ..quants import default_quant
 from ..refs import ModelRef
 from .base import (
@@ -264,14 +266,50 @@ class ChatService:
         current = self.manager.get(key)
         if current is not None and not _differs(current.options, options):
             return current
-        fit = self.library.fit(res.repo_id, quantization=res.quantization, context=options.context_length)
+        # The fit against what the arbiter can give per device (other holders counted, idle models
+        # evictable), and the placement it implies (the user's gpu_layers still wins).
+        shape = self.library.shape(res.repo_id, res.quantization)
+        fit = self.arbiter.fit(res.repo_id, shape, context=options.context_length, exclude=chat_holder_id(key))
         need = fit.total_bytes
         if name == "transformers" and res.format == "gguf":  # dequantized to full precision
             params = int(gguf_metadata(res.path).get("parameters") or 0)
             width = 4 if (options.dtype or "float32") == "float32" else 2
             need = params * width + fit.kv_cache_bytes + fit.overhead_bytes
-        return self.manager.load(key, lambda: backend.load(res.model_id, str(res.path), options),
-                                 need_bytes=need, fit=fit, replace=lambda m: _differs(m.options, options))
+        placement = self.placement(backend, fit, need, options, key)
+        return self.manager.load(key, self._loader(backend, res.model_id, str(res.path), options, placement),
+                                 need_bytes=need, fit=fit, replace=lambda m: _differs(m.options, options),
+                                 devices=placement.devices)
+
+    @property
+    def arbiter(self) -> Arbiter:
+        """The GPU and RAM arbiter (``engine.arbiter``): holders per device, reservations, admission."""
+        return self.manager.arbiter
+
+    def placement(self, backend: Backend, fit: FitResult | None, need: int, options: LoadOptions,
+                  key: Key) -> Placement:
+        """Where a load goes: the fit verdict (GPU, partial N layers, CPU), unless the user chose."""
+        gpus = self.arbiter.gpus()
+        if not gpus and options.gpu_layers != 0 and backend.uses_gpu():
+            # A GPU that NVML cannot measure (nvidia-ml-py missing): every layer there, as before the arbiter
+            placement = on_device("cuda:0", need, explicit=options.gpu_layers is not None)
+            placement.gpu_layers = -1 if options.gpu_layers is None else options.gpu_layers
+            return placement
+        gpu_ok = bool(gpus) and backend.uses_gpu()
+        return place(fit, need, gpu_ok=gpu_ok, requested_layers=options.gpu_layers,
+                     rooms=self.arbiter.rooms(exclude=chat_holder_id(key)) if gpu_ok else {})
+
+    @staticmethod
+    def _loader(backend: Backend, model_id: str, path: str, options: LoadOptions,
+                placement: Placement) -> Callable[[], LoadedModel]:
+        def load() -> LoadedModel:
+            if backend.accepts_placement:
+                model = backend.load(model_id, path, options, placement=placement)  # type: ignore[call-arg]
+            else:
+                model = backend.load(model_id, path, options)
+            model.placement = placement.scaled(int(model.memory_bytes or 0)).to_dict()
+            return model
+
+        return load
 
     def run_model(self, model: str) -> tuple[str, str]:
         """(base model folder, adapter folder) of ``run/<job_id>``, a finished training run."""
@@ -308,8 +346,11 @@ class ChatService:
         size = sum(p.stat().st_size for p in Path(base_dir).glob("*.safetensors"))
         width = 4 if (options.dtype or "float32") == "float32" else 2
         need = int(size * width / 4) + 64 * 1024 * 1024
-        return self.manager.load(key, lambda: backend.load(model, base_dir, options),
-                                 need_bytes=need, replace=lambda m: _differs(m.options, options))
+        gpus = self.arbiter.gpus() if options.gpu_layers != 0 and backend.uses_gpu() else []
+        placement = on_device(gpus[0]["device"] if gpus else "cpu", need, explicit=options.gpu_layers is not None)
+        return self.manager.load(key, self._loader(backend, model, base_dir, options, placement),
+                                 need_bytes=need, replace=lambda m: _differs(m.options, options),
+                                 devices=placement.devices)
 
     def loaded(self) -> list[dict[str, Any]]:
         """Loaded models: ``describe()`` plus ``last_used``, ``idle_seconds`` and ``in_use``."""

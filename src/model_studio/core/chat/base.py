@@ -56,7 +56,7 @@ class LoadOptions:
     backend: str | None = None  # "llama-cpp" or "transformers"; None: chosen from the model's format
     context_length: int | None = None  # tokens
     threads: int | None = None
-    gpu_layers: int | None = None  # llama-cpp: -1 = all layers on the GPU, 0 = CPU only
+    gpu_layers: int | None = None  # -1 = every layer on the GPU, 0 = CPU only, N layers; None: the fit decides
     dtype: str | None = None  # transformers: "float32", "bfloat16", "float16"
     chat_template: str | None = None  # an explicit Jinja template when the model has none
     quantization: str | None = None  # which GGUF file of a repo with several
@@ -189,6 +189,9 @@ class LoadedModel(ABC):
     memory_bytes: int  # what it holds (weights + KV cache + buffers), for the memory budget
     context_length: int
     last_stats: ChatStats | None = None
+    #: Where it was loaded (``core.placement.Placement.to_dict()``: verdict, gpu_layers, devices), set
+    #: by ``ChatService`` after the backend loads it.
+    placement: dict[str, Any] | None = None
 
     @abstractmethod
     def stream(self, messages: list[Message], params: SamplingParams,
@@ -209,7 +212,7 @@ class LoadedModel(ABC):
     def describe(self) -> dict[str, Any]:
         return {"model": self.model_id, "backend": self.backend, "path": self.path,
                 "memory_bytes": self.memory_bytes, "context_length": self.context_length,
-                "options": self.options.to_dict()}
+                "options": self.options.to_dict(), "placement": self.placement}
 
 
 class Backend(ABC):
@@ -217,6 +220,12 @@ class Backend(ABC):
 
     name: str
     formats: tuple[str, ...]  # "gguf", "safetensors"
+    #: ``load`` takes ``placement=`` (a ``core.placement.Placement``): where the fit verdict puts the model.
+    accepts_placement = False
+
+    def uses_gpu(self) -> bool:
+        """True when this backend can put a model's layers on a GPU here (a GPU build, CUDA)."""
+        return False
 
     @abstractmethod
     def available(self) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import ResourceError, ValidationError, backend_unavailable, broken_file
 from ..fit import kv_cache_bytes, shape_from_gguf
@@ -28,6 +28,9 @@ from .base import (
     template_error,
     usable_cores,
 )
+
+if TYPE_CHECKING:
+    from ..placement import Placement
 
 DEFAULT_CONTEXT = 4096
 _PARAMS_LOCK = threading.Lock()
@@ -179,6 +182,10 @@ class LlamaCppBackend(Backend):
     formats = ("gguf",)
     package = "llama-cpp-python"
     extra = "llama"
+    accepts_placement = True
+
+    def uses_gpu(self) -> bool:
+        return self.gpu_offload()
 
     def available(self) -> bool:
         return importlib.util.find_spec("llama_cpp") is not None
@@ -200,7 +207,23 @@ class LlamaCppBackend(Backend):
         except (jinja2.TemplateError, RecursionError) as exc:
             raise template_error(exc, model=model) from None
 
-    def load(self, model_id: str, path: str, options: LoadOptions) -> LoadedModel:
+    def gpu_layers(self, options: LoadOptions, placement: Placement | None = None) -> int:
+        """``n_gpu_layers``: the user's ``gpu_layers``, else the placement's (fit verdict: every
+        layer -1, partial N, CPU 0), else every layer when this build can offload."""
+        if options.gpu_layers is not None:
+            return options.gpu_layers
+        if placement is not None:
+            return placement.gpu_layers
+        return -1 if self.gpu_offload() else 0
+
+    def load_kwargs(self, file: Path, options: LoadOptions, context: int,
+                    placement: Placement | None = None) -> dict[str, Any]:
+        """The arguments ``llama_cpp.Llama`` gets for this load."""
+        # llama-cpp-python defaults to half the cores; a chat studio on a laptop wants them all
+        return dict(model_path=str(file), n_ctx=context, n_gpu_layers=self.gpu_layers(options, placement),
+                    verbose=False, n_threads=options.threads or usable_cores())
+
+    def load(self, model_id: str, path: str, options: LoadOptions, placement: Placement | None = None) -> LoadedModel:
         try:
             import llama_cpp
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -219,10 +242,8 @@ class LlamaCppBackend(Backend):
         self.check_chat_template(template, model=None if options.chat_template else model_id)
         trained = meta.get("context_length") or DEFAULT_CONTEXT
         ctx = int(options.context_length or min(trained, DEFAULT_CONTEXT))
-        gpu_layers = options.gpu_layers if options.gpu_layers is not None else (-1 if self.gpu_offload() else 0)
-        kwargs: dict[str, Any] = dict(model_path=str(file), n_ctx=ctx, n_gpu_layers=gpu_layers, verbose=False)
-        # llama-cpp-python defaults to half the cores; a chat studio on a laptop wants them all
-        kwargs["n_threads"] = options.threads or usable_cores()
+        kwargs = self.load_kwargs(file, options, ctx, placement)
+        gpu_layers = kwargs["n_gpu_layers"]
         with _model_params(use_extra_buffers=not _cpu_has_amx()):
             llm = _open(llama_cpp, file, model_id, kwargs)
         eos_id, bos_id = llm.token_eos(), llm.token_bos()

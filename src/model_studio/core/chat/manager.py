@@ -1,8 +1,9 @@
 """Loaded models under a memory budget: reuse, least-recently-used eviction and an idle time-to-live.
 
-Models are keyed by ``(model, backend, adapter)``. Before anything is allocated, a load is checked
-against the model's fit estimate (free RAM) and the budget (``Settings.memory_budget``; 0 means 80%
-of total RAM); least-recently-used idle models are evicted to make room. Idle models are unloaded
+Models are keyed by ``(model, backend, adapter)``. Before anything is allocated, a load's bytes per
+device (its placement) go through the arbiter (``core.arbiter``): the budget (``Settings.memory_budget``;
+0 means 80% of total RAM), free RAM and GPU memory, and every other holder; least-recently-used
+idle models are evicted to make room. Idle models are unloaded
 after ``Settings.idle_ttl`` seconds (0: never) by a daemon timer thread, which runs only while
 something is loaded; the same check also runs on every access. A model that is generating is
 never evicted; unloading it closes it once its answer ends.
@@ -21,8 +22,8 @@ from typing import Any
 import psutil
 
 from ...config import Settings
-from ...errors import ResourceError
-from ..fit import RAM_HEADROOM, FitResult
+from ..arbiter import Arbiter
+from ..fit import FitResult
 from ..units import human_size
 from .base import LoadedModel
 
@@ -39,6 +40,8 @@ class _Entry:
     last_used: float = field(default_factory=time.time)
     users: int = 0
     closing: bool = False
+    devices: dict[str, int] = field(default_factory=dict)  # bytes per device (its placement)
+    since: float = field(default_factory=time.time)
 
     @property
     def bytes(self) -> int:
@@ -57,6 +60,7 @@ class ModelManager:
         self._wake = threading.Event()
         self._timer: threading.Thread | None = None
         self._closed = False
+        self.arbiter = Arbiter(settings, self)
 
     # Budget ------------------------------------------------------------------------------------
 
@@ -81,11 +85,13 @@ class ModelManager:
             return entry.model
 
     def load(self, key: Key, loader: Callable[[], LoadedModel], *, need_bytes: int,
-             fit: FitResult | None = None, replace: Callable[[LoadedModel], bool] | None = None) -> LoadedModel:
+             fit: FitResult | None = None, replace: Callable[[LoadedModel], bool] | None = None,
+             devices: dict[str, int] | None = None) -> LoadedModel:
         """The model for ``key``: the loaded one, or ``loader()`` after checking memory and evicting.
 
-        ``need_bytes`` is the estimate the checks use; ``replace(loaded)`` True reloads a model
-        loaded with other options. Raises ``ResourceError`` (nothing allocated) when it cannot fit.
+        ``need_bytes`` is the estimate the checks use, ``devices`` its split per device (default:
+        all in RAM); ``replace(loaded)`` True reloads a model loaded with other options. Raises
+        ``ResourceError`` (nothing allocated) when it cannot fit.
         """
         self.expire_idle()
         with self._lock:
@@ -96,9 +102,10 @@ class ModelManager:
                 return current
             if current is not None:
                 self.unload_key(key)
+            needs = dict(devices or {"cpu": need_bytes})
             with self._lock:
-                self._make_room(key, need_bytes, fit)
-                entry = _Entry(key, reserved=need_bytes)
+                self._make_room(key, need_bytes, fit, needs)
+                entry = _Entry(key, reserved=need_bytes, devices=needs)
                 self._entries[key] = entry
             try:
                 model = loader()
@@ -109,46 +116,20 @@ class ModelManager:
             with self._lock:
                 entry.model = model
                 entry.last_used = time.time()
+                placed = (getattr(model, "placement", None) or {}).get("devices")
+                entry.devices = dict(placed) if placed else needs
             self._ensure_timer()
             log.info("loaded %s (%s)", key, human_size(entry.bytes))
             return model
 
-    def _make_room(self, key: Key, need: int, fit: FitResult | None) -> None:
-        """Evict least-recently-used idle models until ``need`` fits; called with the lock held."""
-        budget = self.budget
-        details: dict[str, Any] = {"model": key[0], "backend": key[1], "need_bytes": need, "budget_bytes": budget}
-        if need > budget:
-            raise ResourceError(
-                f"{key[0]} needs about {human_size(need)}, more than the memory budget of {human_size(budget)}",
-                details=details,
-                resolution_steps=["Raise the budget: engine.update_settings({'memory_budget': BYTES})",
-                                  "Or pick a smaller quantization or a shorter context_length"])
-        short_ram = 0
-        if fit is not None and not fit.fits:  # free RAM is short; our own idle models may make room
-            short_ram = int(fit.total_bytes - fit.ram_free * RAM_HEADROOM)
+    def _make_room(self, key: Key, need: int, fit: FitResult | None, needs: dict[str, int]) -> None:
+        """Evict least-recently-used idle models (and pipelines) until ``needs`` fit; the arbiter
+        decides (``Arbiter.admit``). Called with the lock held."""
+        details: dict[str, Any] = {"model": key[0], "backend": key[1], "need_bytes": need}
+        if fit is not None:
             details.update(ram_free_bytes=fit.ram_free, fit=fit.message)
-        idle = sorted((e for e in self._entries.values() if e.users == 0 and e.model is not None),
-                      key=lambda e: e.last_used)
-        used = sum(e.bytes for e in self._entries.values())
-        victims: list[_Entry] = []
-        freed = 0
-        for entry in idle:
-            if used - freed + need <= budget and freed >= short_ram:
-                break
-            victims.append(entry)
-            freed += entry.bytes
-        if used - freed + need > budget or freed < short_ram:
-            if short_ram:
-                msg = f"{key[0]} does not fit in memory: {fit.message if fit else ''}"
-            else:
-                msg = (f"{key[0]} needs about {human_size(need)}; {human_size(used)} of the {human_size(budget)} budget is held by "
-                       f"models in use")
-            raise ResourceError(msg, details={**details, "used_bytes": used},
-                                resolution_steps=["Unload a model: engine.chat.unload(MODEL)",
-                                                  "Or pick a smaller quantization or a shorter context_length"])
-        for entry in victims:
-            log.info("evicting %s (least recently used) to make room for %s", entry.key, key)
-            self._drop(entry)
+        self.arbiter.admit(needs, what=key[0], details=details,
+                           steps=["Or pick a smaller quantization or a shorter context_length"])
 
     # Use ---------------------------------------------------------------------------------------
 
@@ -231,6 +212,14 @@ class ModelManager:
                             "idle_seconds": 0.0 if e.users else round(now - e.last_used, 3),
                             "in_use": e.users > 0})
             return out
+
+    def holdings(self) -> list[dict[str, Any]]:
+        """Each model held (loaded, or loading: its estimate): ``key``, ``devices`` (bytes per
+        device), ``since``, ``last_used``, ``users`` and ``loaded``; for the arbiter."""
+        with self._lock:
+            return [{"key": e.key, "devices": dict(e.devices or {"cpu": e.bytes}), "since": e.since,
+                     "last_used": e.last_used, "users": e.users, "loaded": e.model is not None}
+                    for e in self._entries.values()]
 
     def keys(self) -> list[Key]:
         with self._lock:

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import ValidationError, backend_unavailable
 from ..fit import gguf_metadata
@@ -20,7 +20,31 @@ from ._timing import Meter
 from .base import Backend, ChatChunk, LoadedModel, LoadOptions, Message, SamplingParams, template_error
 from .llama_cpp import no_template_error
 
+if TYPE_CHECKING:
+    from ..placement import Placement
+
 DTYPES = ("float32", "bfloat16", "float16")
+
+
+def placement_kwargs(placement: Placement | None, options: LoadOptions, cuda: bool) -> tuple[dict[str, Any], str | None]:
+    """(extra ``from_pretrained`` arguments, device to move the model to afterwards or None).
+
+    The user's ``gpu_layers`` wins (0: CPU; anything else: the GPU); else the placement's verdict:
+    ``gpu`` its GPU, ``partial`` ``device_map="auto"`` with ``max_memory`` (the arbiter's room per
+    device), ``cpu`` the CPU. Without a placement: the GPU whenever CUDA is there (as before).
+    """
+    if not cuda or options.gpu_layers == 0:
+        return {}, "cpu"
+    if options.gpu_layers is not None or placement is None:
+        return {}, placement.device if placement is not None and placement.device != "cpu" else "cuda"
+    if placement.verdict == "gpu":
+        return {}, placement.device
+    if placement.verdict == "partial":
+        max_memory: dict[int | str, int] = {}
+        for device, room in placement.max_memory.items():
+            max_memory[int(device.split(":", 1)[1]) if device.startswith("cuda:") else device] = int(room)
+        return {"device_map": "auto", "max_memory": max_memory}, None
+    return {}, "cpu"
 
 
 class TransformersModel(LoadedModel):
@@ -145,6 +169,14 @@ class TransformersBackend(Backend):
     formats = ("safetensors", "pytorch", "gguf")  # GGUF only when asked: dequantized, full size
     package = "transformers"
     extra = "transformers"
+    accepts_placement = True
+
+    def uses_gpu(self) -> bool:
+        if importlib.util.find_spec("torch") is None:
+            return False
+        import torch
+
+        return bool(torch.cuda.is_available())
 
     def available(self) -> bool:
         return all(importlib.util.find_spec(m) is not None for m in ("torch", "transformers"))
@@ -161,7 +193,7 @@ class TransformersBackend(Backend):
         except (jinja2.TemplateError, RecursionError) as exc:
             raise template_error(exc, model=model) from None
 
-    def load(self, model_id: str, path: str, options: LoadOptions) -> LoadedModel:
+    def load(self, model_id: str, path: str, options: LoadOptions, placement: Placement | None = None) -> LoadedModel:
         try:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -179,19 +211,24 @@ class TransformersBackend(Backend):
         own = tokenizer.chat_template if isinstance(tokenizer.chat_template, dict) else {"": tokenizer.chat_template}
         for template in own.values():  # several named templates in some tokenizers
             self.check_chat_template(template, model=None if options.chat_template else model_id)
-        cuda = torch.cuda.is_available() and options.gpu_layers != 0
+        placed, move_to = placement_kwargs(placement, options, torch.cuda.is_available())
+        cuda = move_to != "cpu"
         dtype_name = options.dtype or ("bfloat16" if cuda and torch.cuda.is_bf16_supported() else
                                        "float16" if cuda else "float32")
         if dtype_name not in DTYPES:
             raise ValidationError(f"dtype must be one of {', '.join(DTYPES)}", details={"dtype": dtype_name})
-        model: Any = AutoModelForCausalLM.from_pretrained(str(folder), dtype=getattr(torch, dtype_name), **extra)
+        if placed and importlib.util.find_spec("accelerate") is None:
+            raise backend_unavailable("accelerate", "transformers", "Splitting a model between GPU and CPU")
+        model: Any = AutoModelForCausalLM.from_pretrained(str(folder), dtype=getattr(torch, dtype_name),
+                                                          **extra, **placed)
         if options.adapter:
             try:
                 from peft import PeftModel
             except ImportError:
                 raise backend_unavailable("peft", "train", "Loading a LoRA adapter") from None
             model = PeftModel.from_pretrained(model, options.adapter)
-        model.to("cuda" if cuda else "cpu")
+        if move_to is not None:
+            model.to(move_to)
         model.eval()
         cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
         trained = int(getattr(cfg, "max_position_embeddings", 0) or 2048)

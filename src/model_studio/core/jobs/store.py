@@ -97,6 +97,24 @@ def owner_alive(pid: int | None, started: float | None) -> bool:
         return False
 
 
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection to ``state.sqlite`` in WAL mode (autocommit, 30 s busy timeout), usable from any thread."""
+    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout=30000")
+    # Switching a new database to WAL needs an exclusive lock and can answer "locked" at
+    # once (without the busy handler) when two processes open it for the first time.
+    for attempt in range(100):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                raise
+            time.sleep(0.05)
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
 @dataclass
 class Job:
     """A snapshot of a job row, with methods that act on the live job through its store."""
@@ -236,20 +254,7 @@ class JobStore:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout=30000")
-            # Switching a new database to WAL needs an exclusive lock and can answer "locked" at
-            # once (without the busy handler) when two processes open it for the first time.
-            for attempt in range(100):
-                try:
-                    conn.execute("PRAGMA journal_mode=WAL")
-                    break
-                except sqlite3.OperationalError as exc:
-                    if "locked" not in str(exc) or attempt == 99:
-                        raise
-                    time.sleep(0.05)
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
+            conn = self._local.conn = connect(self.path)
         return conn
 
     def _row_to_job(self, row: tuple) -> Job:

@@ -34,6 +34,7 @@ from ..jobs import Control, Job, JobRunner, JobState, JobStore, Progress, Stoppe
 from .config import RunConfig, estimate
 
 if TYPE_CHECKING:
+    from ..arbiter import Reservation
     from ..chat import ChatService
     from ..refs import ModelRef
 
@@ -210,12 +211,40 @@ class TrainingService:
         cmd = [sys.executable, "-m", "model_studio.core.training.worker", str(run_dir)]
         if resume:
             cmd.append("--resume")
+        reservation = self._reserve(job)  # the arbiter counts the run before its worker allocates anything
         with (run_dir / "log.txt").open("ab") as logf:
             try:
                 proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                         cwd=str(run_dir))
             except OSError as exc:
+                reservation.release()
                 raise StudioError(f"Could not start the training worker: {exc}", details={"job_id": job_id}) from None
+        with reservation:  # released when the run ends, whatever its end; a killed worker's goes with its pid
+            self.chat.arbiter.reservations.set_pid(reservation.id, proc.pid)
+            return self._supervise(job, proc, control, resume)
+
+    def _reserve(self, job: Job) -> Reservation:
+        """A reservation of the run's estimated memory on the device the worker trains on; idle chat
+        models there are evicted first when they would be in its way (never refused: it is an estimate)."""
+        arbiter = self.chat.arbiter
+        device = "cuda:0" if arbiter.gpus() else "cpu"
+        try:
+            cfg = RunConfig.from_dict(job.params.get("config") or {})
+            params, hidden, layers = _size_of(Path(job.params["base_path"]))
+            need = int(estimate(cfg, parameters=params, hidden_size=hidden, layers=layers)["memory_bytes"])
+        except Exception:  # an estimate must never stop a run
+            log.debug("no memory estimate for %s", job.id, exc_info=True)
+            need = 0
+        try:
+            arbiter.admit({device: need}, what=f"Training run {job.id}", details={"job_id": job.id})
+        except ResourceError as exc:
+            log.warning("training run %s may not fit: %s", job.id, exc.message)
+        return arbiter.reserve(device, need, f"training run {job.id}", kind="training", job_id=job.id)
+
+    def _supervise(self, job: Job, proc: subprocess.Popen[bytes], control: Control, resume: bool) -> dict[str, Any]:
+        """Watch a started worker until it exits and map its exit code (see ``_run``)."""
+        job_id = job.id
+        run_dir = self.runs_dir / job_id
         total = job.params.get("total_steps")
         params = {**job.params, "worker_pid": proc.pid, "run_dir": str(run_dir)}
         control.last_progress = Progress(done=self._last_step(run_dir), total=total, unit="steps",

@@ -47,6 +47,7 @@ class PipelineCache:
         self._busy: set[str] = set()  # devices generating now
         self._idle_timers: dict[str, threading.Timer] = {}
         self.closed = False
+        self.arbiter: Any = None  # core.arbiter.Arbiter (set by Arbiter.attach): admits each load
 
     def begin(self, device: str) -> None:
         """A generation starts on ``device``: its pipeline is not unloaded while it runs."""
@@ -106,6 +107,10 @@ class PipelineCache:
         if held is not None and held.key == key:
             return held.pipe
         self._unload(device)
+        if self.arbiter is not None:  # room on the device: idle chat models are evicted, or ResourceError
+            self.arbiter.admit({device: int(plan_.get("peak_bytes") or 0)}, what=f"The video pipeline {p['model']}",
+                               exclude=f"video:{device}", details={"model": p["model"], "plan": plan_},
+                               steps=["Or use a smaller size or fewer frames, or offload 'model' or 'sequential'"])
         try:
             import torch
             from diffusers import DiffusionPipeline
@@ -203,6 +208,14 @@ class PipelineCache:
                      "offload": h.key[3], "memory_bytes": h.memory_bytes, "busy": d in self._busy,
                      "idle_seconds": 0.0 if d in self._busy else round(now - h.last_used, 1)}
                     for d, h in self._loaded.items()]
+
+    def holdings(self) -> list[dict[str, Any]]:
+        """Each held pipeline for the arbiter: ``device``, ``model``, ``path``, ``offload``,
+        ``memory_bytes``, ``loaded_at``, ``last_used`` and ``busy``."""
+        with self._lock:
+            return [{"device": d, "model": h.model, "path": h.key[0], "offload": h.key[3],
+                     "memory_bytes": h.memory_bytes, "loaded_at": h.loaded_at, "last_used": h.last_used,
+                     "busy": d in self._busy} for d, h in self._loaded.items()]
 
     def unload(self, device: str | None = None) -> dict[str, Any]:
         """Free the pipeline held on ``device`` (all devices when None); not while it generates."""
