@@ -206,6 +206,9 @@ export type DatasetInfo = Schemas['DatasetInfo'];
 export type VideoOffload = 'auto' | 'none' | 'model' | 'sequential' | 'cpu';
 export type VideoMediaKind = 'video' | 'thumbnail';
 
+/** `video.model`: whether a model is ready here (downloaded, verified, fits, loaded). */
+export type VideoReadiness = Schemas['VideoReadiness'];
+
 export type VideoRules = Schemas['VideoRules'];
 
 export type VideoDefaults = Schemas['VideoDefaults'];
@@ -226,6 +229,8 @@ export interface VideoPlanRequest {
   fps?: number | null;
   offload?: VideoOffload | string | null;
   has_image?: boolean | null;
+  /** A last frame will be given too (first-last-frame models). */
+  has_last_image?: boolean | null;
 }
 
 /** `video.generate` parameters. */
@@ -235,6 +240,8 @@ export interface VideoRequest {
   negative_prompt?: string | null;
   /** PNG/JPEG as base64 (a `data:` URL prefix is allowed). */
   image_base64?: string | null;
+  /** The last frame, like `image_base64` (first-last-frame models; needs `image_base64`). */
+  last_image_base64?: string | null;
   width?: number | null;
   height?: number | null;
   num_frames?: number | null;
