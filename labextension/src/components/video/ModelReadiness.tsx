@@ -36,7 +36,12 @@ function useReadiness(
 }
 
 /** One check: a mark (✓, ✗ or –), its name and what it found. */
-function Check(props: { name: string; ok: boolean | null; text: string; testId: string }): JSX.Element {
+function Check(props: {
+  name: string;
+  ok: boolean | null;
+  text: string;
+  testId: string;
+}): JSX.Element {
   const mark = props.ok === null ? '–' : props.ok ? '✓' : '✗';
   const state = props.ok === null ? 'unknown' : props.ok ? 'ok' : 'no';
   return (
