@@ -75,7 +75,11 @@ export function ImageInputs(props: {
       />
       {model.last_image && (
         <ImageInput
-          label="Last frame (optional: the video ends on it; needs a start image)"
+          label={
+            model.last_image_required
+              ? 'Last frame (the video ends on it; this model needs one)'
+              : 'Last frame (optional: the video ends on it; needs a start image)'
+          }
           name="last_image"
           testId="video-last-image"
           image={props.lastImage}
