@@ -3,7 +3,8 @@
 A generation is a Job of kind ``video``. ``generate()`` checks everything before it queues: the
 model is local (``NotFoundError`` offers the download otherwise), sizes, frames, steps and guidance
 suit the pipeline (``ValidationError`` names the constraint and the nearest valid value, see
-``rules.validate``), the input image decodes, the LoRA file exists, and the memory planner finds a
+``rules.validate``), the input images decode (a last frame only for a model that takes one:
+``_check_last_image``), the LoRA file exists, and the memory planner finds a
 strategy that fits the device (``ResourceError`` with the numbers otherwise), all before a single
 weight is loaded.
 
