@@ -380,17 +380,18 @@ def _training_estimate(eng: Engine, base, dataset, **config):
     return eng.training.estimate(base, dataset, **{k: v for k, v in config.items() if v is not None})
 
 
-def _video_generate(eng: Engine, model, prompt, image_base64, lora_scale, offload, **options):
+def _video_generate(eng: Engine, model, prompt, image_base64, last_image_base64, lora_scale, offload, **options):
     from .core.video import decode_base64
 
     # Decoded here: given as text, the engine would also read a server file of that name.
     image = decode_base64(image_base64, "image_base64") if image_base64 is not None else None
-    return eng.video.generate(model, prompt, image=image, lora_scale=lora_scale, offload=offload,
+    last = decode_base64(last_image_base64, "last_image_base64") if last_image_base64 is not None else None
+    return eng.video.generate(model, prompt, image=image, last_image=last, lora_scale=lora_scale, offload=offload,
                               **{k: v for k, v in options.items() if v is not None}).to_dict()
 
 
-def _video_plan(eng: Engine, model, offload, has_image, **values):
-    return eng.video.plan(model, offload=offload, has_image=has_image, **values)
+def _video_plan(eng: Engine, model, offload, has_image, has_last_image, **values):
+    return eng.video.plan(model, offload=offload, has_image=has_image, has_last_image=has_last_image, **values)
 
 
 def _setting(name: str) -> Param:
@@ -656,6 +657,9 @@ OPERATIONS: tuple[Operation, ...] = (
               action="read"),
     Operation("video.models", "GET", "/video/models", lambda eng: {"models": eng.video.models()},
               "Video models: local diffusers pipelines and the catalog's, with defaults, rules and size presets"),
+    Operation("video.model", "GET", "/video/models/{model}", lambda eng, model: eng.video.model(model),
+              "Is a video model ready here: downloaded, verified, fits (with which strategy at its defaults), loaded",
+              (_MODEL,)),
     Operation("video.loaded", "GET", "/video/loaded", lambda eng: {"pipelines": eng.video.loaded()},
               "Video pipelines held in memory (one per device), with their bytes and idle time"),
     Operation("video.unload", "POST", "/video/unload", lambda eng, device: eng.video.unload(device),
@@ -665,7 +669,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("video.plan", "POST", "/video/plan", _video_plan,
               "Validate a generation and plan its memory on this machine (nothing is loaded)", (
                   _BODY_MODEL_ID, *_VIDEO_SHAPE, _OFFLOAD,
-                  Param("has_image", "bool", "body", default=False, description="an input image will be given")),
+                  Param("has_image", "bool", "body", default=False, description="an input image will be given"),
+                  Param("has_last_image", "bool", "body", default=False,
+                        description="a last frame will be given too (first-last-frame models)")),
               action="read"),
     Operation("video.generate", "POST", "/video", _video_generate,
               "Queue a text-to-video or image-to-video generation (checked and planned first)", (
@@ -673,13 +679,15 @@ OPERATIONS: tuple[Operation, ...] = (
                   Param("negative_prompt", "str", "body", max_length=MAX_PROMPT_CHARS),
                   Param("image_base64", "str", "body", description="PNG/JPEG/WebP as base64 (a data: URL too)",
                         max_length=MAX_IMAGE_BASE64),
+                  Param("last_image_base64", "str", "body", max_length=MAX_IMAGE_BASE64,
+                        description="the last frame (first-last-frame models; needs image_base64), like image_base64"),
                   *_VIDEO_SHAPE, Param("seed", "int", "body", description="default: random (saved)",
                                        minimum=0, maximum=2**32 - 1),
                   Param("lora", "str", "body", confine=_SERVER_PATH, max_length=MAX_PATH,
                         description="path of LoRA weights (.safetensors or a folder; REST: inside root_dir or the "
                                     "studio home)"),
                   Param("lora_scale", "float", "body", default=1.0, minimum=-2, maximum=4), _OFFLOAD), status=202,
-              max_body=_IMAGE_BODY),
+              max_body=2 * _IMAGE_BODY),
     Operation("video.list", "GET", "/video",
               lambda eng, state, limit: {"generations": [j.to_dict() for j in eng.video.list(state, limit=limit)]},
               "Generations, newest first (completed ones form the gallery)",
@@ -694,8 +702,9 @@ OPERATIONS: tuple[Operation, ...] = (
               "Delete a finished generation and its files", (_JOB,)),
     Operation("video.media", "GET", "/video/{job_id}/media",
               lambda eng, job_id, what: eng.video.media(job_id, what),
-              "A generation's video, thumbnail or input image as base64 (the .mp4 and .jpg routes serve the files)",
-              (_JOB, Param("what", "str", default="video", choices=("video", "thumbnail", "image")))),
+              "A generation's video, thumbnail or input image (or last frame) as base64 (the .mp4 and .jpg routes serve "
+              "the files)",
+              (_JOB, Param("what", "str", default="video", choices=("video", "thumbnail", "image", "last_image")))),
 )
 
 BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS}

@@ -486,10 +486,82 @@ class VideoModel(_Result):
     rules: VideoRules
     presets: list[VideoPreset]
     lora: bool = False
+    last_image: bool = False
+    """Takes a last frame too (first-last-frame to video)"""
+    last_image_required: bool = False
+    """Cannot go without a last frame (Wan 2.1 FLF2V)"""
 
 
 class VideoModels(_Result):
     models: list[VideoModel]
+
+
+class VideoDownloaded(_Result):
+    local: bool
+    revision: str | None = None
+    bytes: int | None = None
+    """Bytes on disk (local models)"""
+    expected_bytes: int | None = None
+    files: int = 0
+    download_job: str | None = None
+    """A download of it that is queued, running or paused"""
+    download_state: str | None = None
+
+
+class VideoVerified(_Result):
+    ok: bool | None
+    """None when there is nothing to check (not downloaded)"""
+    method: Literal["verify", "download", "size"] | None = None
+    """verify: the last library verify of this revision; download: checked as downloaded; size: a quick size check"""
+    checked_at: float | None = None
+    detail: str = ""
+
+
+class VideoFits(_Result):
+    """The memory planner at the model's default settings on this machine."""
+
+    fits: bool
+    strategy: str | None = None
+    offload: str | None = None
+    device: str | None = None
+    device_name: str | None = None
+    dtype: str | None = None
+    peak_bytes: int | None = None
+    free_bytes: int | None = None
+    needed_bytes: int | None = None
+    request: dict[str, Any] | None = None
+    error: ErrorInfo | None = None
+    """Why it does not fit (a ResourceError) or cannot be planned"""
+
+
+class VideoLoadedState(_Result):
+    loaded: bool
+    device: str | None = None
+    busy: bool = False
+    memory_bytes: int = 0
+    idle_seconds: float | None = None
+    dtype: str | None = None
+    offload: str | None = None
+
+
+class VideoReadiness(_Result):
+    """Is a video model ready here: downloaded, verified, fits, loaded."""
+
+    model: str
+    name: str
+    pipeline: str
+    family: str
+    text_to_video: bool
+    image_to_video: bool
+    last_image: bool
+    last_image_required: bool = False
+    in_catalog: bool
+    downloaded: VideoDownloaded
+    verified: VideoVerified
+    fits: VideoFits
+    loaded: VideoLoadedState
+    ready: bool
+    """Downloaded, not found broken, and fits"""
 
 
 class VideoStrategy(_Result):

@@ -13,6 +13,7 @@ import type {
   VideoPipeline,
   VideoPlan,
   VideoPlanRequest,
+  VideoReadiness,
   VideoRequest,
   VideoUnloadResult,
   DatasetInfo,
@@ -143,6 +144,10 @@ export abstract class OperationCalls {
     return asList<VideoModel>(await this.invoke(OPERATION.videoModels), 'models');
   }
 
+  videoModel(model: string): Promise<VideoReadiness> {
+    return this.invoke(OPERATION.videoModel, { model });
+  }
+
   videoPlan(request: VideoPlanRequest): Promise<VideoPlan> {
     return this.invoke(OPERATION.videoPlan, { ...compact({ ...request }), model: request.model });
   }
@@ -181,7 +186,7 @@ export abstract class OperationCalls {
     return this.invoke(OPERATION.videoDelete, { job_id: jobId });
   }
 
-  videoMedia(jobId: string, what: VideoMediaKind | 'image'): Promise<VideoMedia> {
+  videoMedia(jobId: string, what: VideoMediaKind | 'image' | 'last_image'): Promise<VideoMedia> {
     return this.invoke(OPERATION.videoMedia, { job_id: jobId, what });
   }
 

@@ -763,6 +763,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/video/models/{model}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Is a video model ready here: downloaded, verified, fits (with which strategy at its defaults), loaded */
+        get: operations["video.model"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/video/plan": {
         parameters: {
             query?: never;
@@ -839,7 +856,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A generation's video, thumbnail or input image as base64 (the .mp4 and .jpg routes serve the files) */
+        /** A generation's video, thumbnail or input image (or last frame) as base64 (the .mp4 and .jpg routes serve the files) */
         get: operations["video.media"];
         put?: never;
         post?: never;
@@ -1427,11 +1444,48 @@ export interface components {
             deleted: string;
             bytes: number;
         };
+        VideoDownloaded: {
+            local: boolean;
+            revision?: string | null;
+            /** @description Bytes on disk (local models) */
+            bytes?: number | null;
+            expected_bytes?: number | null;
+            files?: number;
+            /** @description A download of it that is queued, running or paused */
+            download_job?: string | null;
+            download_state?: string | null;
+        };
+        /** @description The memory planner at the model's default settings on this machine. */
+        VideoFits: {
+            fits: boolean;
+            strategy?: string | null;
+            offload?: string | null;
+            device?: string | null;
+            device_name?: string | null;
+            dtype?: string | null;
+            peak_bytes?: number | null;
+            free_bytes?: number | null;
+            needed_bytes?: number | null;
+            request?: {
+                [key: string]: unknown;
+            } | null;
+            /** @description Why it does not fit (a ResourceError) or cannot be planned */
+            error?: components["schemas"]["ErrorInfo"] | null;
+        };
         VideoList: {
             generations: components["schemas"]["Job"][];
         };
         VideoLoaded: {
             pipelines: components["schemas"]["VideoPipeline"][];
+        };
+        VideoLoadedState: {
+            loaded: boolean;
+            device?: string | null;
+            busy?: boolean;
+            memory_bytes?: number;
+            idle_seconds?: number | null;
+            dtype?: string | null;
+            offload?: string | null;
         };
         VideoMedia: {
             mime: string;
@@ -1453,6 +1507,10 @@ export interface components {
             rules: components["schemas"]["VideoRules"];
             presets: components["schemas"]["VideoPreset"][];
             lora?: boolean;
+            /** @description Takes a last frame too (first-last-frame to video) */
+            last_image?: boolean;
+            /** @description Cannot go without a last frame (Wan 2.1 FLF2V) */
+            last_image_required?: boolean;
         };
         VideoModels: {
             models: components["schemas"]["VideoModel"][];
@@ -1497,6 +1555,24 @@ export interface components {
             width: number;
             height: number;
         };
+        /** @description Is a video model ready here: downloaded, verified, fits, loaded. */
+        VideoReadiness: {
+            model: string;
+            name: string;
+            pipeline: string;
+            family: string;
+            text_to_video: boolean;
+            image_to_video: boolean;
+            last_image: boolean;
+            last_image_required?: boolean;
+            in_catalog: boolean;
+            downloaded: components["schemas"]["VideoDownloaded"];
+            verified: components["schemas"]["VideoVerified"];
+            fits: components["schemas"]["VideoFits"];
+            loaded: components["schemas"]["VideoLoadedState"];
+            /** @description Downloaded, not found broken, and fits */
+            ready: boolean;
+        };
         /** @description What a model accepts: sizes, frame counts and ``[min, max]`` ranges. */
         VideoRules: {
             size_multiple: number;
@@ -1534,6 +1610,17 @@ export interface components {
         VideoUnload: {
             unloaded: string[];
             freed_bytes: number;
+        };
+        VideoVerified: {
+            /** @description None when there is nothing to check (not downloaded) */
+            ok: boolean | null;
+            /**
+             * @description verify: the last library verify of this revision; download: checked as downloaded; size: a quick size check
+             * @enum {string|null}
+             */
+            method?: "verify" | "download" | "size" | null;
+            checked_at?: number | null;
+            detail?: string;
         };
     };
     responses: {
@@ -3172,6 +3259,8 @@ export interface operations {
                     negative_prompt?: string | null;
                     /** @description PNG/JPEG/WebP as base64 (a data: URL too) */
                     image_base64?: string | null;
+                    /** @description the last frame (first-last-frame models; needs image_base64), like image_base64 */
+                    last_image_base64?: string | null;
                     width?: number | null;
                     height?: number | null;
                     num_frames?: number | null;
@@ -3261,6 +3350,34 @@ export interface operations {
             500: components["responses"]["E500"];
         };
     };
+    "video.model": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description org/name (or local/name); the slash is part of the path, not encoded. /models/{org}/fit and /models/{org}/verify are the fit and verify routes (a name of fit or verify answers 404) */
+                model: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VideoReadiness"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            422: components["responses"]["E422"];
+            500: components["responses"]["E500"];
+        };
+    };
     "video.plan": {
         parameters: {
             query?: never;
@@ -3290,6 +3407,11 @@ export interface operations {
                      * @default false
                      */
                     has_image?: boolean | null;
+                    /**
+                     * @description a last frame will be given too (first-last-frame models)
+                     * @default false
+                     */
+                    has_last_image?: boolean | null;
                 };
             };
         };
@@ -3429,7 +3551,7 @@ export interface operations {
     "video.media": {
         parameters: {
             query?: {
-                what?: "video" | "thumbnail" | "image";
+                what?: "video" | "thumbnail" | "image" | "last_image";
             };
             header?: never;
             path: {

@@ -37,6 +37,7 @@ import type {
   VideoPipeline,
   VideoPlan,
   VideoPlanRequest,
+  VideoReadiness,
   VideoRequest,
   VideoUnloadResult
 } from './types';
@@ -111,6 +112,8 @@ export interface DataSource {
   uploadDataset(filename: string, content: string, name?: string | null): Promise<DatasetInfo>;
   /** Video models the studio knows, local or downloadable (`video.models`). */
   videoModels(): Promise<VideoModel[]>;
+  /** Whether a video model is ready here: downloaded, verified, fits, loaded (`video.model`). */
+  videoModel(model: string): Promise<VideoReadiness>;
   /** Where and how a generation would run, and its memory peak (`video.plan`). */
   videoPlan(request: VideoPlanRequest): Promise<VideoPlan>;
   /** Queue a generation (`video.generate`): a job of kind "video". */
@@ -130,7 +133,7 @@ export interface DataSource {
    */
   videoUrl(job: Job | string, what?: VideoMediaKind): Promise<string>;
   /** A generation's file as base64 (`video.media`); "image" is an image-to-video input. */
-  videoMedia(jobId: string, what: VideoMediaKind | 'image'): Promise<VideoMedia>;
+  videoMedia(jobId: string, what: VideoMediaKind | 'image' | 'last_image'): Promise<VideoMedia>;
   /** Video pipelines held in memory, one per device at most (`video.loaded`). */
   videoLoaded(): Promise<VideoPipeline[]>;
   /** Free the pipeline held on `device`, or on every device (`video.unload`; refused while it generates). */
@@ -236,6 +239,7 @@ export const OPERATION = {
   datasetsList: 'datasets.list',
   datasetsUpload: 'datasets.upload',
   videoModels: 'video.models',
+  videoModel: 'video.model',
   videoPlan: 'video.plan',
   videoGenerate: 'video.generate',
   videoList: 'video.list',

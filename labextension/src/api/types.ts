@@ -208,6 +208,9 @@ export type DatasetInfo = Schemas['DatasetInfo'];
 export type VideoOffload = 'auto' | 'none' | 'model' | 'sequential' | 'cpu';
 export type VideoMediaKind = 'video' | 'thumbnail';
 
+/** `video.model`: whether a model is ready here (downloaded, verified, fits, loaded). */
+export type VideoReadiness = Schemas['VideoReadiness'];
+
 export type VideoRules = Schemas['VideoRules'];
 
 export type VideoDefaults = Schemas['VideoDefaults'];

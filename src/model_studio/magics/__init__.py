@@ -14,7 +14,8 @@
                                                     LoRA fine-tune (TrainingMonitor widget)
     %studio runs [--limit N]                        training runs, newest first
     %studio video "PROMPT" --model M [--frames N] [--width W] [--height H] [--steps S] [--guidance G]
-                  [--seed S] [--fps F] [--negative TEXT] [--image PATH] [--lora PATH] [--lora-scale X]
+                  [--seed S] [--fps F] [--negative TEXT] [--image PATH] [--last-image PATH] [--lora PATH]
+                  [--lora-scale X]
                   [--offload auto|none|model|sequential|cpu] [--download]
                                                     generate a video: progress, then the video inline
     %studio videos [--limit N]                      past generations, newest first

@@ -105,6 +105,7 @@ class VideoArgs(Command):
     fps: int | None = option(None, metavar="F", ge=1)
     negative: str = option("", metavar="TEXT", help="negative prompt")
     image: str | None = option(None, metavar="PATH", help="input image (image-to-video)")
+    last_image: str | None = option(None, metavar="PATH", help="last frame (first-last-frame models, with --image)")
     lora: str | None = option(None, metavar="PATH", help="LoRA weights (.safetensors)")
     lora_scale: float = option(1.0, metavar="X")
     offload: Offload = "auto"

@@ -20,7 +20,8 @@ class VideoHandlers(Handlers):
 
         eng = self._engine()
         repo_id = ModelRef.parse(args.model).repo_id
-        options = {"negative_prompt": args.negative, "image": args.image, "width": args.width, "height": args.height,
+        options = {"negative_prompt": args.negative, "image": args.image, "last_image": args.last_image,
+                   "width": args.width, "height": args.height,
                    "num_frames": args.frames, "fps": args.fps, "steps": args.steps, "guidance": args.guidance,
                    "seed": args.seed, "lora": args.lora, "lora_scale": args.lora_scale, "offload": args.offload}
         try:

@@ -86,6 +86,7 @@ _RESULTS: dict[str, tuple[type, tuple[int, ...]]] = {
     "training.merge": (schemas.MergeResult, (409, 501, 507)),
     "training.estimate": (schemas.TrainingEstimate, (501, 502)),
     "video.models": (schemas.VideoModels, ()),
+    "video.model": (schemas.VideoReadiness, ()),
     "video.plan": (schemas.VideoPlan, (501, 502, 507)),
     "video.loaded": (schemas.VideoLoaded, ()),
     "video.unload": (schemas.VideoUnload, (409,)),

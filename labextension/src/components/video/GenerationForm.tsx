@@ -1,5 +1,6 @@
 import * as React from 'react';
 
+import type { DataSource } from '../../api/source';
 import type { Job, VideoModel, VideoOffload } from '../../api/types';
 import {
   framesValid,
@@ -11,7 +12,9 @@ import {
   type VideoForm
 } from './form';
 import type { PlanState } from './hooks';
+import { ImageInputs, type PickedImage } from './ImageInputs';
 import { ModelField } from './ModelField';
+import { ModelReadiness } from './ModelReadiness';
 import { PlanView } from './PlanView';
 
 /** A labelled number input of the form: its value, change handler and invalid state come from
@@ -48,7 +51,9 @@ function NumberField(props: {
   );
 }
 
-/** The generation form: model, prompt, start image, size, frames, steps, seed, offload, LoRA,
+export type { PickedImage };
+
+/** The generation form: model, its readiness, prompt, start (and last) image, size, frames, steps, seed, offload, LoRA,
  * the memory plan and Generate. The form's state lives in the panel. */
 export function GenerationForm(props: {
   form: VideoForm;
@@ -59,9 +64,15 @@ export function GenerationForm(props: {
   onRefreshModels: () => void;
   download: Job | undefined;
   onDownload: () => void;
-  image: { name: string; data: string } | null;
+  source: DataSource;
+  /** Changes when the readiness view should be asked again (generations started or ended). */
+  loadedKey: number;
+  image: PickedImage | null;
   onPickImage: (e: React.ChangeEvent<HTMLInputElement>) => void;
   onRemoveImage: () => void;
+  lastImage: PickedImage | null;
+  onPickLastImage: (e: React.ChangeEvent<HTMLInputElement>) => void;
+  onRemoveLastImage: () => void;
   plan: PlanState;
   busy: string;
   onSubmit: (e: React.FormEvent) => void;
@@ -104,6 +115,11 @@ export function GenerationForm(props: {
         onRefresh={props.onRefreshModels}
         onDownload={props.onDownload}
       />
+      <ModelReadiness
+        source={props.source}
+        model={model}
+        refreshKey={`${props.loadedKey}:${model?.local ? 1 : 0}:${props.download?.state ?? ''}`}
+      />
       <label className="jms-video-wide">
         Prompt
         <textarea
@@ -127,33 +143,15 @@ export function GenerationForm(props: {
           onChange={set('negative_prompt')}
         />
       </label>
-      {model?.image_to_video && (
-        <div className="jms-video-wide jms-video-image" data-testid="video-image">
-          <label>
-            Start image (optional)
-            <input
-              type="file"
-              name="image"
-              accept="image/png,image/jpeg,image/webp"
-              data-testid="video-image-input"
-              onChange={props.onPickImage}
-            />
-          </label>
-          {image && (
-            <span className="jms-video-imagePreview">
-              <img src={image.data} alt={image.name} data-testid="video-image-preview" />
-              <button
-                type="button"
-                className="jp-ModelStudio-button"
-                data-testid="video-image-remove"
-                onClick={props.onRemoveImage}
-              >
-                Remove image
-              </button>
-            </span>
-          )}
-        </div>
-      )}
+      <ImageInputs
+        model={model}
+        image={image}
+        onPickImage={props.onPickImage}
+        onRemoveImage={props.onRemoveImage}
+        lastImage={props.lastImage}
+        onPickLastImage={props.onPickLastImage}
+        onRemoveLastImage={props.onRemoveLastImage}
+      />
       {model && (model.presets?.length ?? 0) > 0 && (
         <label>
           Size preset

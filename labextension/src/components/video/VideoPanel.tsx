@@ -4,7 +4,7 @@ import type { DataSource } from '../../api/source';
 import type { Job } from '../../api/types';
 import { ErrorBanner } from '../ErrorBanner';
 import { EMPTY_FORM, formFromJob, generateRequest, type VideoForm } from './form';
-import { GenerationForm } from './GenerationForm';
+import { GenerationForm, type PickedImage } from './GenerationForm';
 import { useGenerations, useModelDownload, useVideoModels, useVideoPlan } from './hooks';
 import { Player } from './Player';
 import { VideoGallery } from './VideoGallery';
@@ -26,14 +26,15 @@ export interface VideoPanelProps {
   watchModel?: (listener: (model: string) => void) => () => void;
 }
 
-/** Text-to-video and image-to-video: form, memory plan, queue, player and gallery. */
+/** Text-to-video, image-to-video and first-last-frame: form, memory plan, queue, player and gallery. */
 export function VideoPanel(props: VideoPanelProps): JSX.Element {
   const { source } = props;
   const [form, setForm] = React.useState<VideoForm>(() => ({
     ...EMPTY_FORM,
     model: props.initialModel ?? ''
   }));
-  const [image, setImage] = React.useState<{ name: string; data: string } | null>(null);
+  const [image, setImage] = React.useState<PickedImage | null>(null);
+  const [lastImage, setLastImage] = React.useState<PickedImage | null>(null);
   const [error, setError] = React.useState<Error | null>(null);
   const [busy, setBusy] = React.useState('');
 
@@ -57,7 +58,12 @@ export function VideoPanel(props: VideoPanelProps): JSX.Element {
     current,
     hide
   } = useGenerations(source, props.initialJobId, props.onJobChange, props.watchJobId);
-  const plan = useVideoPlan(source, form, !!image && !!model?.image_to_video);
+  const plan = useVideoPlan(
+    source,
+    form,
+    !!image && !!model?.image_to_video,
+    !!image && !!lastImage && !!model?.last_image
+  );
 
   const startDownload = async (): Promise<void> => {
     if (!model) {
@@ -74,28 +80,37 @@ export function VideoPanel(props: VideoPanelProps): JSX.Element {
     }
   };
 
-  const pickImage = (e: React.ChangeEvent<HTMLInputElement>): void => {
-    const file = e.target.files?.[0];
-    e.target.value = '';
-    if (!file) {
-      return;
-    }
-    const reader = new FileReader();
-    reader.onload = () => setImage({ name: file.name, data: String(reader.result ?? '') });
-    reader.onerror = () => setError(new Error(`Cannot read ${file.name}`));
-    reader.readAsDataURL(file);
-  };
+  const pickImage =
+    (set: (image: PickedImage) => void) =>
+    (e: React.ChangeEvent<HTMLInputElement>): void => {
+      const file = e.target.files?.[0];
+      e.target.value = '';
+      if (!file) {
+        return;
+      }
+      const reader = new FileReader();
+      reader.onload = () => set({ name: file.name, data: String(reader.result ?? '') });
+      reader.onerror = () => setError(new Error(`Cannot read ${file.name}`));
+      reader.readAsDataURL(file);
+    };
 
   const reuse = async (job: Job): Promise<void> => {
     setForm(formFromJob(job));
     setImage(null);
+    setLastImage(null);
     const p = (job.params ?? {}) as Record<string, unknown>;
-    if (p.image) {
-      try {
-        const media = await source.videoMedia(job.id, 'image');
-        setImage({ name: 'input image', data: `data:${media.mime};base64,${media.base64}` });
-      } catch {
-        // the input image is gone: the settings are reused without it
+    const inputs: [unknown, 'image' | 'last_image', (i: PickedImage) => void, string][] = [
+      [p.image, 'image', setImage, 'input image'],
+      [p.last_image, 'last_image', setLastImage, 'last image']
+    ];
+    for (const [given, what, set, name] of inputs) {
+      if (given) {
+        try {
+          const media = await source.videoMedia(job.id, what);
+          set({ name, data: `data:${media.mime};base64,${media.base64}` });
+        } catch {
+          // the image is gone: the settings are reused without it
+        }
       }
     }
   };
@@ -105,7 +120,9 @@ export function VideoPanel(props: VideoPanelProps): JSX.Element {
     setBusy('generate');
     setError(null);
     try {
-      const job = await source.generateVideo(generateRequest(form, model, image?.data ?? null));
+      const job = await source.generateVideo(
+        generateRequest(form, model, image?.data ?? null, lastImage?.data ?? null)
+      );
       upsert(job);
       select(job.id);
       reload();
@@ -169,9 +186,14 @@ export function VideoPanel(props: VideoPanelProps): JSX.Element {
         onRefreshModels={() => void loadModels()}
         download={download}
         onDownload={() => void startDownload()}
+        source={source}
+        loadedKey={active.length}
         image={image}
-        onPickImage={pickImage}
+        onPickImage={pickImage(setImage)}
         onRemoveImage={() => setImage(null)}
+        lastImage={lastImage}
+        onPickLastImage={pickImage(setLastImage)}
+        onRemoveLastImage={() => setLastImage(null)}
         plan={plan}
         busy={busy}
         onSubmit={e => void generate(e)}

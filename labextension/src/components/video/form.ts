@@ -118,7 +118,11 @@ export function formFromJob(job: Job): VideoForm {
   };
 }
 
-export function planRequest(form: VideoForm, hasImage: boolean): VideoPlanRequest {
+export function planRequest(
+  form: VideoForm,
+  hasImage: boolean,
+  hasLastImage = false
+): VideoPlanRequest {
   return {
     model: form.model,
     width: parseInt_(form.width),
@@ -128,21 +132,25 @@ export function planRequest(form: VideoForm, hasImage: boolean): VideoPlanReques
     guidance: parseNum(form.guidance),
     fps: parseInt_(form.fps),
     offload: oneOf(form.offload, OFFLOADS) ?? 'auto',
-    has_image: hasImage
+    has_image: hasImage,
+    has_last_image: hasImage && hasLastImage
   };
 }
 
 export function generateRequest(
   form: VideoForm,
   model: VideoModel | undefined,
-  image: string | null
+  image: string | null,
+  lastImage: string | null = null
 ): VideoRequest {
   const lora = model?.lora ? form.lora.trim() : '';
+  const first = model?.image_to_video && image ? image : null;
   return {
     model: form.model,
     prompt: form.prompt,
     negative_prompt: form.negative_prompt.trim() || null,
-    image_base64: model?.image_to_video && image ? image : null,
+    image_base64: first,
+    last_image_base64: first && model?.last_image && lastImage ? lastImage : null,
     width: parseInt_(form.width),
     height: parseInt_(form.height),
     num_frames: parseInt_(form.num_frames),

@@ -207,8 +207,13 @@ export interface PlanState {
 }
 
 /** The memory plan of the form, asked for once the form settles. */
-export function useVideoPlan(source: DataSource, form: VideoForm, hasImage: boolean): PlanState {
-  const planKey = form.model ? JSON.stringify(planRequest(form, hasImage)) : '';
+export function useVideoPlan(
+  source: DataSource,
+  form: VideoForm,
+  hasImage: boolean,
+  hasLastImage = false
+): PlanState {
+  const planKey = form.model ? JSON.stringify(planRequest(form, hasImage, hasLastImage)) : '';
   const settledKey = useDebounced(planKey, 300);
   const [plan, setPlan] = React.useState<VideoPlan | null>(null);
   const [planError, setPlanError] = React.useState<StudioApiError | null>(null);

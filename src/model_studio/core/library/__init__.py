@@ -40,6 +40,7 @@ class Library(ModelOperations, ModelSearch):
         self._hub_overdue: set[Future[list[ModelInfo]]] = set()  # calls a search stopped waiting for
         self._lock = threading.Lock()
         self._local_infos: dict[str, tuple[LocalModel, ModelInfo]] = {}
+        self.last_verify: dict[str, dict[str, Any]] = {}  # repo id -> the last verify() result (and when)
 
     def invalidate(self, repo_id: str | None = None) -> None:
         self.local.invalidate(repo_id)

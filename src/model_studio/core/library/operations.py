@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ class ModelOperations:
     system: SystemMonitor
     local: LocalScanner
     _active_downloads: Callable[[], set[str]]
+    last_verify: dict[str, dict[str, Any]]
 
     if TYPE_CHECKING:
         def catalog(self) -> dict[str, dict[str, Any]]: ...
@@ -221,9 +223,11 @@ class ModelOperations:
         result = self.hub.verify_checksums(ref.repo_id, local.commit, self.settings.cache_path)
         keys = ("path", "expected", "actual", "algorithm")
         mismatches = [{k: (m[k] if isinstance(m, dict) else getattr(m, k)) for k in keys} for m in result.mismatches]
-        return {"model": ref.repo_id, "commit": local.commit, "ok": not mismatches and not result.extra_paths,
-                "checked": result.checked_count, "mismatches": mismatches,
-                "not_downloaded": list(result.missing_paths), "extra": list(result.extra_paths)}
+        out = {"model": ref.repo_id, "commit": local.commit, "ok": not mismatches and not result.extra_paths,
+               "checked": result.checked_count, "mismatches": mismatches,
+               "not_downloaded": list(result.missing_paths), "extra": list(result.extra_paths)}
+        self.last_verify[ref.repo_id] = {**out, "checked_at": time.time()}  # shown by readiness views
+        return out
 
     # Fit and backends --------------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
-"""``engine.video``: text-to-video and image-to-video generation with diffusers pipelines.
+"""``engine.video``: text-to-video, image-to-video and first-last-frame generation with diffusers pipelines.
 
 One idea a module:
 
-* ``service``: ``VideoService`` (generate, plan, list, get, cancel, resume, delete, media), its
+* ``service``: ``VideoService`` (generate, plan, model, list, get, cancel, resume, delete, media), its
   registration on the job runner and the run of one generation;
 * ``models``: which local and catalog models make videos, and their profiles;
 * ``profiles``: ``PipelineProfile``, read from ``model_index.json``, configs and safetensors headers
@@ -11,8 +11,9 @@ One idea a module:
 * ``planner``: the memory planner (``plan``, ``Plan``, ``device_memory``);
 * ``pipelines``: the held pipelines (reuse, idle unload, image-to-video sibling, LoRA);
 * ``denoise``: one generation's pipeline call, per-step progress and cancellation;
-* ``inputs``: the input image and LoRA path of a request;
-* ``outputs``: ``<home>/outputs/<job_id>/`` (MP4, thumbnail, params.json, input image; atomic writes).
+* ``inputs``: the input images (first, and last for first-last-frame) and LoRA path of a request;
+* ``outputs``: ``<home>/outputs/<job_id>/`` (MP4, thumbnail, params.json, input images; atomic writes);
+* ``readiness``: whether a model is ready here (downloaded, verified, fits with which strategy, loaded).
 """
 
 from __future__ import annotations

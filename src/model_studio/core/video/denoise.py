@@ -63,11 +63,12 @@ def call_kwargs(pipe: Any, p: dict[str, Any]) -> dict[str, Any]:
     }
     if p.get("negative_prompt"):
         kwargs["negative_prompt"] = p["negative_prompt"]
-    if p.get("image"):
-        from PIL import Image
+    from PIL import Image
 
-        with Image.open(p["image"]) as im:
-            kwargs["image"] = im.convert("RGB")
+    for key in ("image", "last_image"):  # the first frame, and the last (first-last-frame)
+        if p.get(key):
+            with Image.open(p[key]) as im:
+                kwargs[key] = im.convert("RGB")
     if "frame_rate" in accepted and p.get("fps"):
         kwargs["frame_rate"] = int(p["fps"])  # LTX conditions on the frame rate
     return {k: v for k, v in kwargs.items() if k in accepted or k == "callback_on_step_end"}

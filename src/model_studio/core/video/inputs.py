@@ -20,17 +20,20 @@ def decode_base64(text: Any, field: str = "image") -> bytes:
         raise ValidationError(f"{field} must be base64 text", details={"field": field})
     text = text.split(",", 1)[1] if text.startswith("data:") and "," in text else text
     if len(text) > MAX_IMAGE_BYTES * 4 // 3 + 8:
-        raise ValidationError("The image is too large", details={"field": field, "max_bytes": MAX_IMAGE_BYTES})
+        raise ValidationError(f"The {field} is too large", details={"field": field, "max_bytes": MAX_IMAGE_BYTES})
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise ValidationError(f"{field} must be a file path, PNG/JPEG bytes or base64 text" if field == "image"
+        raise ValidationError(f"{field} must be a file path, PNG/JPEG bytes or base64 text" if field in ("image", "last_image")
                               else f"{field} must be base64 text (PNG, JPEG or WebP)",
                               details={"field": field}) from None
 
 
-def _decode_image(image: Any) -> Any:
-    """A PIL RGB image from a path, bytes, base64 (or data: URL) text or a PIL image."""
+def _decode_image(image: Any, field: str = "image") -> Any:
+    """A PIL RGB image from a path, bytes, base64 (or data: URL) text or a PIL image.
+
+    ``field`` names the argument in errors (``image``, or ``last_image`` for the last frame).
+    """
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError:
@@ -44,23 +47,23 @@ def _decode_image(image: Any) -> Any:
             image.lower().endswith(IMAGE_SUFFIXES) or Path(image).expanduser().is_file())):
         path = Path(image).expanduser()
         if not path.is_file():
-            raise NotFoundError(f"No image file at {image}", details={"field": "image", "image": str(image)},
+            raise NotFoundError(f"No image file at {image}", details={"field": field, "image": str(image)},
                                 resolution_steps=["Give the path of a PNG, JPEG or WebP file"])
         if path.stat().st_size > MAX_IMAGE_BYTES:
-            raise ValidationError("The image is too large", details={"field": "image", "max_bytes": MAX_IMAGE_BYTES})
+            raise ValidationError(f"The {field} is too large", details={"field": field, "max_bytes": MAX_IMAGE_BYTES})
         data = path.read_bytes()
     elif isinstance(image, str):
-        data = decode_base64(image)
+        data = decode_base64(image, field)
     else:
-        raise ValidationError(f"image must be a path, bytes, base64 text or a PIL image, not {type(image).__name__}",
-                              details={"field": "image"})
+        raise ValidationError(f"{field} must be a path, bytes, base64 text or a PIL image, not {type(image).__name__}",
+                              details={"field": field})
     try:
         with Image.open(io.BytesIO(data)) as im:
             im.load()
             return im.convert("RGB")
     except (UnidentifiedImageError, OSError, ValueError):
-        raise ValidationError("The image could not be read (PNG, JPEG or WebP expected)",
-                              details={"field": "image", "bytes": len(data)}) from None
+        raise ValidationError(f"The {field} could not be read (PNG, JPEG or WebP expected)",
+                              details={"field": field, "bytes": len(data)}) from None
 
 
 def _check_lora(lora: str) -> Path:

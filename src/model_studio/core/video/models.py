@@ -92,11 +92,16 @@ class VideoModels:
             "pipeline": profile.pipeline, "family": profile.family,
             "task": "text-to-video" if profile.text_to_video else "image-to-video",
             "text_to_video": profile.text_to_video, "image_to_video": profile.image_to_video,
+            "last_image": profile.last_image, "last_image_required": profile.last_image_required,
             "size": size, "defaults": dict(profile.defaults), "rules": profile.rules(),
             "presets": profile.presets(), "lora": profile.family in ("wan", "ltx", "cogvideox"),
             "revision": local.commit if local is not None else None,
             "description": (entry or {}).get("description") or "",
         }
+
+    def last_image_models(self) -> list[str]:
+        """Models that take a last frame (first-last-frame to video), local ones first."""
+        return [m["id"] for m in self.models() if m.get("last_image")]
 
     def resolve(self, model: str) -> tuple[str, LocalModel, Path]:
         ref = ModelRef.coerce(model)

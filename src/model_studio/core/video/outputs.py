@@ -2,7 +2,8 @@
 
 ``video.mp4`` (diffusers' ``export_to_video``; written to a temporary name and renamed, so a file
 called ``video.mp4`` is always whole), ``thumbnail.jpg``, ``params.json`` (every parameter, the model
-revision, the seed and the memory plan) and ``input.png`` for image-to-video.
+revision, the seed and the memory plan), ``input.png`` for image-to-video and ``last.png`` (the last
+frame) for first-last-frame.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from ..refs import ensure_within
 #: Largest file ``media()`` sends as base64 (a widget message); bigger ones are read from the path.
 MAX_MEDIA_BYTES = 64 << 20
 MEDIA = {"video": ("video.mp4", "video/mp4"), "thumbnail": ("thumbnail.jpg", "image/jpeg"),
-         "image": ("input.png", "image/png")}
+         "image": ("input.png", "image/png"), "last_image": ("last.png", "image/png")}
+#: The input images kept with a generation (so it can run again).
+INPUTS = ("input.png", "last.png")
 
 
 class Outputs:
@@ -31,11 +34,12 @@ class Outputs:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def save_input(self, job_id: str, pil: Any) -> Path:
-        """Keep an image-to-video generation's input image (so it can run again)."""
+    def save_input(self, job_id: str, pil: Any, name: str = "input.png") -> Path:
+        """Keep an input image of a generation (``input.png``, or ``last.png``: the last frame)."""
+        assert name in INPUTS
         out_dir = self.root / job_id
         out_dir.mkdir(parents=True, exist_ok=True)
-        image_path = out_dir / "input.png"
+        image_path = out_dir / name
         _atomic_save(image_path, lambda p: pil.save(p, format="PNG"))
         return image_path
 
@@ -85,7 +89,7 @@ class Outputs:
         if not out_dir.is_dir():
             return
         for child in out_dir.iterdir():
-            if keep_input and child.name == "input.png":
+            if keep_input and child.name in INPUTS:
                 continue
             if child.is_dir():
                 shutil.rmtree(child, ignore_errors=True)

@@ -51,6 +51,9 @@ VAE_LIVE_FRAMES: dict[str, int | None] = {"wan": 8, "cogvideox": 8, "ltx": None,
 # Tiled decoding: spatial tile in pixels (diffusers' tile_sample_min sizes) and the temporal tile in frames.
 VAE_TILE_PIXELS = {"wan": 256 * 256, "cogvideox": 240 * 360, "ltx": 512 * 512, "generic": 512 * 512}
 VAE_TILE_FRAMES = 16
+# CLIP ViT-H/14 image encoder (Wan I2V/FLF2V) on one 224x224 image: 257 tokens x 1280 wide x 32 layers
+# is small; 256 MiB covers its activations and the preprocessed image with room to spare.
+IMAGE_ENCODER_ACT = 256 * MiB
 # CUDA: cuBLAS/cuDNN workspaces, the caching allocator's fragmentation and kernels' scratch space that
 # mem_get_info's "free" does not account for once the run starts.
 CUDA_OVERHEAD = 768 * MiB
@@ -127,10 +130,11 @@ class _Estimate:
     latent_shape: list[int]
     tokens: int
     host_weights: int
+    images: int = 1  # input images the image encoder embeds (2 for first-last-frame)
 
 
 def _estimate(profile: PipelineProfile, width: int, height: int, frames: int, guidance: float,
-              dtype: str, vae_dtype: str) -> _Estimate:
+              dtype: str, vae_dtype: str, images: int = 1) -> _Estimate:
     nb = DTYPE_BYTES[dtype]
     vb = DTYPE_BYTES[vae_dtype]
     weights = {k: v * (vb if k == "vae" else nb) for k, v in profile.params.items()}
@@ -151,7 +155,7 @@ def _estimate(profile: PipelineProfile, width: int, height: int, frames: int, gu
     vae_tiled = tile_frames * tile_px * VAE_DECODE_VALUES * vb + video_out
     host = sum(v * DTYPE_BYTES[dtype if k != "vae" else vae_dtype] for k, v in profile.params.items())
     return _Estimate(weights, t_act, text_act, vae_act, vae_tiled,
-                     [1, profile.latent_channels, lat_f, lat_h, lat_w], tokens, host)
+                     [1, profile.latent_channels, lat_f, lat_h, lat_w], tokens, host, max(1, images))
 
 
 def _phases(e: _Estimate, tiled: bool) -> dict[str, tuple[int, int]]:
@@ -161,8 +165,8 @@ def _phases(e: _Estimate, tiled: bool) -> dict[str, tuple[int, int]]:
     phases = {"text encoder": (w.get("text_encoder", 0), e.text_act),
               "transformer": (den, e.transformer_act),
               "VAE decode": (w.get("vae", 0), e.vae_act_tiled if tiled else e.vae_act)}
-    if "image_encoder" in w:
-        phases["image encoder"] = (w["image_encoder"], 256 * MiB)
+    if "image_encoder" in w:  # a CLIP ViT-H on each input image (both for first-last-frame)
+        phases["image encoder"] = (w["image_encoder"], IMAGE_ENCODER_ACT * e.images)
     return phases
 
 
@@ -205,14 +209,14 @@ def _options(profile: PipelineProfile, e: _Estimate, *, gpu: bool, dtype: str, f
 
 def _smaller_settings(profile: PipelineProfile, width: int, height: int, frames: int, guidance: float,
                       *, gpu: bool, dtype: str, vae_dtype: str, free: int, ram_free: int | None,
-                      offload: str) -> list[str]:
+                      offload: str, images: int = 1) -> list[str]:
     """Concrete smaller settings that would fit (largest first): a preset size, and fewer frames."""
     # On the CPU without a forced dtype, bfloat16 is the fallback when float32 does not fit.
     dtypes = [(dtype, vae_dtype)] + ([("bfloat16", "bfloat16")] if not gpu and dtype == "float32" else [])
 
     def fitting(w: int, h: int, f: int) -> Strategy | None:
         for dt, vdt in dtypes:
-            e = _estimate(profile, w, h, f, guidance, dt, vdt)
+            e = _estimate(profile, w, h, f, guidance, dt, vdt, images)
             opts = _options(profile, e, gpu=gpu, dtype=dt, free=free, ram_free=ram_free)
             opts = [o for o in opts if o.fits and (offload in ("auto", "cpu") or o.offload == offload)]
             if opts:
@@ -244,7 +248,7 @@ def _smaller_settings(profile: PipelineProfile, width: int, height: int, frames:
 def plan(
     profile: PipelineProfile, *, width: int, height: int, num_frames: int, guidance: float = 5.0,
     device: str = "cpu", free_bytes: int, total_bytes: int | None = None, device_name: str = "",
-    offload: str = "auto", ram_free: int | None = None, dtype: str | None = None,
+    offload: str = "auto", ram_free: int | None = None, dtype: str | None = None, images: int = 1,
 ) -> Plan:
     """Pick the fastest strategy whose peak fits ``free_bytes`` (or check a forced ``offload``)."""
     if offload not in ("auto", "none", "model", "sequential", "cpu"):
@@ -269,10 +273,10 @@ def plan(
         dt = dtype or "float32"
         vae_dt = dt
         reasoning.append(f"No CUDA GPU: runs on the CPU against {human_size(free)} of free RAM.")
-    e = _estimate(profile, width, height, num_frames, guidance, dt, vae_dt)
+    e = _estimate(profile, width, height, num_frames, guidance, dt, vae_dt, images)
     options = _options(profile, e, gpu=gpu, dtype=dt, free=free, ram_free=ram_free)
     if not gpu and dtype is None and not any(o.fits for o in options):
-        e16 = _estimate(profile, width, height, num_frames, guidance, "bfloat16", "bfloat16")
+        e16 = _estimate(profile, width, height, num_frames, guidance, "bfloat16", "bfloat16", images)
         opts16 = _options(profile, e16, gpu=False, dtype="bfloat16", free=free, ram_free=ram_free)
         if any(o.fits for o in opts16):
             reasoning.append(f"float32 needs {human_size(options[-1].peak_bytes)}, more than {human_size(free)} free RAM; "
@@ -291,7 +295,7 @@ def plan(
         best = min(wanted, key=lambda o: o.peak_bytes)
         mode = "" if offload == "auto" else f" with offload={offload!r}"
         steps = _smaller_settings(profile, width, height, num_frames, guidance, gpu=gpu, dtype=dt,
-                                  vae_dtype=vae_dt, free=free, ram_free=ram_free, offload=offload)
+                                  vae_dtype=vae_dt, free=free, ram_free=ram_free, offload=offload, images=images)
         if offload not in ("auto", "cpu") and any(o.fits for o in options):
             alt = next(o for o in options if o.fits)
             steps.insert(0, f"Use offload='auto' (picks {alt.name}, peak {human_size(alt.peak_bytes)}).")

@@ -103,6 +103,11 @@ class PipelineProfile:
     # Largest single tensor (e.g. UMT5's 1.05B-parameter embedding): sequential offload moves whole leaf
     # modules, so this bounds its peak from below. 0 when unknown.
     max_tensor_params: int = 0
+    # Takes a last frame too (first-last-frame to video): diffusers' WanImageToVideoPipeline with
+    # ``last_image``, on a model made for it (see ``_takes_last_image``).
+    last_image: bool = False
+    # ... and cannot go without one: Wan 2.1 FLF2V's image embedder expects both images' CLIP tokens.
+    last_image_required: bool = False
 
     # ----------------------------------------------------------------------------------------- building
 
@@ -157,6 +162,8 @@ class PipelineProfile:
             text_to_video=not is_i2v, image_to_video=is_i2v or i2v is not None, i2v_pipeline=i2v,
             max_frames=max_frames, defaults=_defaults(family, video),
             vae_dtype="float32" if family == "wan" else None, max_tensor_params=max_tensor,
+            last_image=bool(prof.get("last_image", _takes_last_image(pipeline, index, tcfg))),
+            last_image_required=bool(prof.get("last_image_required", is_i2v and bool(tcfg.get("pos_embed_seq_len")))),
         )
 
     @classmethod
@@ -182,7 +189,8 @@ class PipelineProfile:
             image_to_video=bool(p.get("image_to_video", entry.get("image_to_video", False))),
             i2v_pipeline=p.get("i2v_pipeline"), max_frames=p.get("max_frames"),
             defaults=_defaults(family, video), vae_dtype=p.get("vae_dtype"),
-            max_tensor_params=int(p.get("max_tensor_params") or 0),
+            max_tensor_params=int(p.get("max_tensor_params") or 0), last_image=bool(p.get("last_image", False)),
+            last_image_required=bool(p.get("last_image_required", False)),
         )
 
     # ------------------------------------------------------------------------------------------ rules
@@ -238,6 +246,24 @@ class PipelineProfile:
         out["patch"] = list(self.patch)
         out["rules"] = self.rules()
         return out
+
+
+def _takes_last_image(pipeline: str, index: dict[str, Any], tcfg: dict[str, Any]) -> bool:
+    """Whether a pipeline folder is a first-last-frame model.
+
+    diffusers' ``WanImageToVideoPipeline`` takes ``last_image`` (the last latent frame is conditioned on
+    it, and with a CLIP image encoder both images are embedded). Models trained for it: Wan 2.1 FLF2V,
+    whose transformer has a position embedding over the two images' CLIP tokens
+    (``pos_embed_seq_len``), and the Wan 2.2 I2V experts (no image encoder, ``boundary_ratio`` set).
+    A Wan 2.1 I2V model (one image's CLIP tokens, no position embedding) was not trained for it.
+    """
+    if pipeline != "WanImageToVideoPipeline" or index.get("expand_timesteps"):
+        return False
+    if tcfg.get("pos_embed_seq_len"):
+        return True
+    encoder = index.get("image_encoder")
+    no_encoder = not isinstance(encoder, list) or not any(encoder)
+    return no_encoder and index.get("boundary_ratio") is not None
 
 
 def _patch_of(tcfg: dict[str, Any]) -> tuple[int, int, int]:

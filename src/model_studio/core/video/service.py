@@ -3,7 +3,8 @@
 A generation is a Job of kind ``video``. ``generate()`` checks everything before it queues: the
 model is local (``NotFoundError`` offers the download otherwise), sizes, frames, steps and guidance
 suit the pipeline (``ValidationError`` names the constraint and the nearest valid value, see
-``rules.validate``), the input image decodes, the LoRA file exists, and the memory planner finds a
+``rules.validate``), the input images decode (a last frame only for a model that takes one:
+``_check_last_image``), the LoRA file exists, and the memory planner finds a
 strategy that fits the device (``ResourceError`` with the numbers otherwise), all before a single
 weight is loaded.
 
@@ -38,6 +39,7 @@ from .outputs import MEDIA, Outputs
 from .pipelines import PipelineCache
 from .planner import Plan, device_memory, plan
 from .profiles import PipelineProfile
+from .readiness import readiness
 from .rules import validate
 
 if TYPE_CHECKING:
@@ -77,26 +79,54 @@ class VideoService:
         """Video models: every local diffusers video pipeline, then the catalog's, local first."""
         return self.catalog.models()
 
+    def model(self, model: str) -> dict[str, Any]:
+        """Is ``model`` ready here: downloaded, verified, fits (with which strategy), loaded (``readiness``)."""
+        return readiness(self, model)
+
     # Planning ----------------------------------------------------------------------------------
 
     def plan(self, model: str, *, width: int | None = None, height: int | None = None, num_frames: int | None = None,
              steps: int | None = None, guidance: float | None = None, fps: int | None = None,
-             offload: str = "auto", has_image: bool = False) -> dict[str, Any]:
+             offload: str = "auto", has_image: bool = False, has_last_image: bool = False) -> dict[str, Any]:
         """Validate a request and plan its memory on this machine's device (nothing is loaded).
 
         Works for catalog models that are not downloaded yet (from the catalog's profile), so a
         user learns whether a model fits before fetching it.
         """
         profile = self.profile(model)
+        self._check_last_image(model, profile, has_image, has_last_image)
         values = validate(profile, width=width, height=height, num_frames=num_frames, steps=steps,
                           guidance=guidance, fps=fps, has_image=has_image)
-        chosen = self._plan(profile, values, offload)
+        chosen = self._plan(profile, values, offload, images=2 if has_last_image else 1)
         out = chosen.to_dict()
         out["request"] = values
         out["local"] = self.catalog.local(ModelRef.coerce(model).repo_id) is not None
         return out
 
-    def _plan(self, profile: PipelineProfile, values: dict[str, Any], offload: str) -> Plan:
+    def _check_last_image(self, model: str, profile: PipelineProfile, has_image: bool, has_last_image: bool) -> None:
+        """A last frame needs a model made for first-last-frame, and a first image; an FLF2V model needs both."""
+        repo_id = ModelRef.coerce(model).repo_id
+        if not has_last_image:
+            if has_image and profile.last_image_required:
+                raise ValidationError(
+                    f"{repo_id} is a first-last-frame model: give the last frame too (last_image=...)",
+                    details={"field": "last_image", "model": repo_id, "constraint": "last image required"},
+                    resolution_steps=["Give the last frame as last_image"])
+            return
+        if not profile.last_image:
+            takers = self.catalog.last_image_models()
+            raise ValidationError(
+                f"{repo_id} ({profile.pipeline}) cannot take a last image: first-last-frame needs a model made "
+                f"for it. Models that accept one: {', '.join(takers) or 'none known'}",
+                details={"field": "last_image", "model": repo_id, "pipeline": profile.pipeline,
+                         "constraint": "first-last-frame model", "models": takers},
+                resolution_steps=["Remove the last image", *[f"Or use {m}" for m in takers[:3]]])
+        if not has_image:
+            raise ValidationError("A last image needs a first image too (image=...)",
+                                  details={"field": "last_image", "model": repo_id, "constraint": "image required"},
+                                  resolution_steps=["Give the first frame as image"])
+
+    def _plan(self, profile: PipelineProfile, values: dict[str, Any], offload: str, *, images: int = 1) -> Plan:
         if offload not in OFFLOAD_CHOICES:
             raise ValidationError(f"offload must be one of {', '.join(OFFLOAD_CHOICES)}",
                                   details={"field": "offload", "value": offload, "choices": list(OFFLOAD_CHOICES)})
@@ -111,18 +141,21 @@ class VideoService:
         ram_free = int(ram.available)
         return plan(profile, width=values["width"], height=values["height"], num_frames=values["num_frames"],
                     guidance=values["guidance"], device=device, free_bytes=free, total_bytes=total,
-                    device_name=name, offload="auto" if offload == "cpu" else offload, ram_free=ram_free)
+                    device_name=name, offload="auto" if offload == "cpu" else offload, ram_free=ram_free,
+                    images=images)
 
     # Generating --------------------------------------------------------------------------------
 
     def generate(self, model: str, prompt: str, *, negative_prompt: str = "", image: Any = None,
-                 width: int | None = None, height: int | None = None, num_frames: int | None = None,
+                 last_image: Any = None, width: int | None = None, height: int | None = None, num_frames: int | None = None,
                  fps: int | None = None, steps: int | None = None, guidance: float | None = None,
                  seed: int | None = None, lora: str | None = None, lora_scale: float = 1.0,
                  offload: str = "auto") -> Job:
         """Queue a generation; returns its Job at once (``job.wait()`` for the result).
 
         ``image`` (image-to-video): a path, bytes, base64 text (a ``data:`` URL too) or a PIL image.
+        ``last_image`` (first-last-frame, models made for it: ``last_image`` in ``models()``): the
+        last frame, given like ``image``; needs ``image`` too.
         ``seed`` None picks one (saved with the video, so it can be reproduced). ``offload``:
         ``auto`` (the planner's choice), ``none``, ``model``, ``sequential`` or ``cpu``.
         """
@@ -141,20 +174,23 @@ class VideoService:
             raise ValidationError("lora_scale must be a number from -2 to 4",
                                   details={"field": "lora_scale", "value": lora_scale, "nearest": 1.0})
         profile = self.profile(model)
+        self._check_last_image(model, profile, image is not None, last_image is not None)
         pil = _decode_image(image) if image is not None else None
+        last = _decode_image(last_image, "last_image") if last_image is not None else None
         values = validate(profile, width=width, height=height, num_frames=num_frames, steps=steps,
                           guidance=guidance, fps=fps, has_image=pil is not None)
         lora_path = _check_lora(lora) if lora else None
         repo_id, local, folder = self.catalog.resolve(model)
-        chosen = self._plan(profile, values, offload)
+        chosen = self._plan(profile, values, offload, images=2 if last is not None else 1)
         if seed is None:
             seed = random.SystemRandom().randrange(2**32)
-        task = "image-to-video" if pil is not None or not profile.text_to_video else "text-to-video"
+        task = ("first-last-frame-to-video" if last is not None else
+                "image-to-video" if pil is not None or not profile.text_to_video else "text-to-video")
         params = {
             "model": repo_id, "revision": local.commit, "path": str(folder), "pipeline": profile.pipeline,
             "family": profile.family, "task": task, "prompt": prompt, "negative_prompt": negative_prompt or "",
             **values, "seed": seed, "lora": str(lora_path) if lora_path else None,
-            "lora_scale": float(lora_scale), "offload": offload, "image": None,
+            "lora_scale": float(lora_scale), "offload": offload, "image": None, "last_image": None,
             "plan": {"device": chosen.device, "device_name": chosen.device_name, "strategy": chosen.strategy.name,
                      "offload": chosen.strategy.offload, "vae_tiling": chosen.strategy.vae_tiling,
                      "vae_slicing": chosen.strategy.vae_slicing, "peak_bytes": chosen.strategy.peak_bytes,
@@ -165,6 +201,8 @@ class VideoService:
         try:
             if pil is not None:
                 params["image"] = str(self.outputs.save_input(job.id, pil))
+            if last is not None:
+                params["last_image"] = str(self.outputs.save_input(job.id, last, "last.png"))
             job = self.store.set_state(job.id, JobState.QUEUED, params=params,
                                        progress=Progress(total=values["steps"], unit="steps", message="queued"))
             self.runner.submit(job)
@@ -244,8 +282,9 @@ class VideoService:
         """Run a cancelled, failed or interrupted generation again with the same parameters and seed."""
         job = self.get(job_id)
         p = job.params
-        if p.get("image") and not Path(p["image"]).is_file():
-            raise NotFoundError("The input image of this generation is gone", details={"job_id": job_id})
+        for key, what in (("image", "input image"), ("last_image", "last image")):
+            if p.get(key) and not Path(p[key]).is_file():
+                raise NotFoundError(f"The {what} of this generation is gone", details={"job_id": job_id, "field": key})
         self.catalog.resolve(p["model"])
         return self.runner.resume(job_id)
 
@@ -260,7 +299,8 @@ class VideoService:
         return {"deleted": job_id, "bytes": size}
 
     def media_path(self, job_id: str, what: str = "video") -> Path:
-        """The file of a generation: ``video`` (MP4), ``thumbnail`` (JPEG) or ``image`` (the input)."""
+        """The file of a generation: ``video`` (MP4), ``thumbnail`` (JPEG), ``image`` (the input) or
+        ``last_image`` (the last frame of a first-last-frame generation)."""
         if what not in MEDIA:
             raise ValidationError(f"what must be one of {', '.join(MEDIA)}",
                                   details={"field": "what", "value": what, "choices": list(MEDIA)})
