@@ -22,13 +22,15 @@ import type {
   Job,
   JobStateName,
   ModelInfo,
+  ModelPageData,
   SearchQuery,
   SearchResult,
   SettingsResult,
   SettingsUpdate,
   StartDownload,
   SystemSnapshot,
-  VideoMediaKind
+  VideoMediaKind,
+  VerifyResult
 } from './types';
 
 // Re-exported: these names were always imported from here.
@@ -68,6 +70,14 @@ export class RestSource extends OperationCalls implements DataSource {
 
   fit(model: string, quantization?: string | null, context?: number | null): Promise<FitResult> {
     return this.request(`models/${modelPath(model)}/fit`, { query: { quantization, context } });
+  }
+
+  modelPage(model: string, variant?: string | null): Promise<ModelPageData> {
+    return this.request(`models/${modelPath(model)}/page`, { query: { variant } });
+  }
+
+  verifyModel(model: string): Promise<VerifyResult> {
+    return this.post(`models/${modelPath(model)}/verify`);
   }
 
   deleteModel(model: string, dryRun = false): Promise<DeleteResult> {

@@ -23,6 +23,7 @@ import type {
   Job,
   JobStateName,
   ModelInfo,
+  ModelPageData,
   SearchQuery,
   SearchResult,
   SettingsResult,
@@ -30,7 +31,8 @@ import type {
   StartDownload,
   SystemSnapshot,
   VideoDeleteResult,
-  VideoMediaKind
+  VideoMediaKind,
+  VerifyResult
 } from './types';
 
 /** The part of anywidget's `AnyModel` this module uses. */
@@ -150,6 +152,14 @@ export class WidgetSource extends OperationCalls implements DataSource {
 
   fit(model: string, quantization?: string | null, context?: number | null): Promise<FitResult> {
     return this.call(OPERATION.fit, { model, quantization, context });
+  }
+
+  modelPage(model: string, variant?: string | null): Promise<ModelPageData> {
+    return this.call(OPERATION.page, { model, variant });
+  }
+
+  verifyModel(model: string): Promise<VerifyResult> {
+    return this.call(OPERATION.verify, { model });
   }
 
   deleteModel(model: string, dryRun = false): Promise<DeleteResult> {

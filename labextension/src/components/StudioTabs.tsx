@@ -5,6 +5,8 @@ import type { Job } from '../api/types';
 import { ChatPanel } from './chat';
 import { DownloadsPanel } from './DownloadsPanel';
 import { LibraryPanel } from './LibraryPanel';
+import { ModelPage } from './model';
+import { NavContext, type StudioNav, type StudioTarget } from './nav';
 import { RunningPanel } from './RunningPanel';
 import { SystemPanel } from './SystemPanel';
 import { TrainingPanel } from './training';
@@ -67,6 +69,39 @@ export function StudioTabs(props: StudioTabsProps): JSX.Element {
     setMounted(prev => (prev.has(id) ? prev : new Set(prev).add(id)));
   }, []);
   const ctx: TabContext = { source: props.source, select };
+  // A minimal navigation host (the JupyterLab shell's main-area panels replace it there): a model's
+  // page opens in a "Model" tab; other targets switch to their tab when there is one.
+  const [opened, setOpened] = React.useState<Extract<StudioTarget, { kind: 'model' }> | null>(null);
+  const nav = React.useMemo<StudioNav>(
+    () => ({
+      open: target => {
+        if (target.kind === 'model') {
+          setOpened(target);
+          select('model');
+        } else if (tabs.some(t => t.id === target.kind)) {
+          select(target.kind);
+        }
+      }
+    }),
+    [select, tabs]
+  );
+  const shown: StudioTab[] = opened
+    ? [
+        ...tabs,
+        {
+          id: 'model',
+          label: opened.model.split('/').pop() ?? 'Model',
+          render: ({ source }) => (
+            <ModelPage
+              key={`${opened.model}:${opened.variant ?? ''}`}
+              source={source}
+              model={opened.model}
+              variant={opened.variant}
+            />
+          )
+        }
+      ]
+    : tabs;
 
   const onKeyDown = (e: React.KeyboardEvent): void => {
     const i = tabs.findIndex(t => t.id === current);
@@ -78,9 +113,10 @@ export function StudioTabs(props: StudioTabsProps): JSX.Element {
   };
 
   return (
+    <NavContext.Provider value={nav}>
     <div className="jp-ModelStudio" data-testid="model-studio">
       <div className="jp-ModelStudio-tabBar" role="tablist" onKeyDown={onKeyDown}>
-        {tabs.map(tab => (
+        {shown.map(tab => (
           <button
             key={tab.id}
             role="tab"
@@ -95,7 +131,7 @@ export function StudioTabs(props: StudioTabsProps): JSX.Element {
           </button>
         ))}
       </div>
-      {tabs
+      {shown
         .filter(tab => mounted.has(tab.id))
         .map(tab => (
           <div
@@ -110,5 +146,6 @@ export function StudioTabs(props: StudioTabsProps): JSX.Element {
           </div>
         ))}
     </div>
+    </NavContext.Provider>
   );
 }

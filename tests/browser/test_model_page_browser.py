@@ -1,0 +1,62 @@
+"""The model page in Chromium: opened from a model card in the sidebar's library, it shows the
+rendered card (its heading as a heading, its <script> neither run nor in the DOM), the evaluation
+results of the card's model-index, the files with sha256 and local badges, and Verify succeeds."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.browser.conftest import shot
+from tests.browser.test_studio_browser import open_lab, open_sidebar, tid
+from tests.fixtures.cards import CARD_EVAL_RESULTS, CARD_REPO, publish_card_repos
+
+pytestmark = pytest.mark.slow
+
+
+def _download(lab, model: str, quant: str) -> None:
+    job = lab.api("POST", "/downloads", json={"model": model, "quantization": quant}).json()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        job = lab.api("GET", f"/downloads/{job['id']}").json()
+        if job["state"] == "completed":
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"download never completed: {job}")
+
+
+def test_model_page_from_a_model_card(page, lab, fake_hub_session):
+    publish_card_repos(fake_hub_session)
+    _download(lab, CARD_REPO, "Q8_0")
+    q8 = next(e for p, e in fake_hub_session.repo_files(CARD_REPO).items() if "Q8_0" in p)
+
+    open_lab(page, lab)
+    open_sidebar(page)
+    page.fill(tid("library-search"), "tiny-card")
+    page.wait_for_selector(tid(f"model-card-{CARD_REPO}"), timeout=30_000)
+    page.click(tid(f"open-page-{CARD_REPO}"))
+    view = page.wait_for_selector(f'{tid("model-page")} {tid("model-card-view")}', timeout=30_000)
+
+    # The card: its first heading is a real heading; the <script> and onerror are text, never markup
+    heading = view.query_selector("h1")
+    assert heading is not None and heading.inner_text().strip() == "Tiny Card Model"
+    assert view.query_selector("table") is not None  # a GFM table renders as a table
+    assert view.query_selector("script") is None and view.query_selector("img") is None
+    assert "<script>" in view.inner_text()
+    assert page.evaluate("() => window.__cardScriptRan === undefined")
+
+    # The evaluation results of the model-index, the datasets, and the files
+    rows = page.query_selector_all(f'{tid("model-eval-results")} tbody tr')
+    assert [r.get_attribute("data-metric") for r in rows] == [m for _, _, m, _ in CARD_EVAL_RESULTS]
+    assert "tiny-org/tiny-corpus" in page.inner_text(tid("model-datasets"))
+    row = page.wait_for_selector(f'{tid("model-files")} tr[data-path="{q8.path}"]')
+    assert row.get_attribute("data-local") == "true"
+    assert row.query_selector("[data-sha256]").get_attribute("data-sha256") == q8.sha256
+
+    # Verify: progress while it runs, then the verdict
+    page.click(tid("page-verify"))
+    result = page.wait_for_selector(tid("page-verify-result"), timeout=30_000)
+    assert result.get_attribute("data-ok") == "true", result.inner_text()
+    shot(page, "model-page")
+    assert not page.errors, page.errors  # type: ignore[attr-defined]
