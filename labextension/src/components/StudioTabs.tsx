@@ -114,38 +114,38 @@ export function StudioTabs(props: StudioTabsProps): JSX.Element {
 
   return (
     <NavContext.Provider value={nav}>
-    <div className="jp-ModelStudio" data-testid="model-studio">
-      <div className="jp-ModelStudio-tabBar" role="tablist" onKeyDown={onKeyDown}>
-        {shown.map(tab => (
-          <button
-            key={tab.id}
-            role="tab"
-            id={`jp-ModelStudio-tab-${tab.id}`}
-            aria-selected={tab.id === current}
-            tabIndex={tab.id === current ? 0 : -1}
-            className={`jp-ModelStudio-tab${tab.id === current ? ' jp-mod-current' : ''}`}
-            data-testid={`tab-${tab.id}`}
-            onClick={() => select(tab.id)}
-          >
-            {tab.label}
-          </button>
-        ))}
+      <div className="jp-ModelStudio" data-testid="model-studio">
+        <div className="jp-ModelStudio-tabBar" role="tablist" onKeyDown={onKeyDown}>
+          {shown.map(tab => (
+            <button
+              key={tab.id}
+              role="tab"
+              id={`jp-ModelStudio-tab-${tab.id}`}
+              aria-selected={tab.id === current}
+              tabIndex={tab.id === current ? 0 : -1}
+              className={`jp-ModelStudio-tab${tab.id === current ? ' jp-mod-current' : ''}`}
+              data-testid={`tab-${tab.id}`}
+              onClick={() => select(tab.id)}
+            >
+              {tab.label}
+            </button>
+          ))}
+        </div>
+        {shown
+          .filter(tab => mounted.has(tab.id))
+          .map(tab => (
+            <div
+              key={tab.id}
+              role="tabpanel"
+              aria-labelledby={`jp-ModelStudio-tab-${tab.id}`}
+              className="jp-ModelStudio-tabPanel"
+              hidden={tab.id !== current}
+              data-testid={`tabpanel-${tab.id}`}
+            >
+              {tab.render(ctx)}
+            </div>
+          ))}
       </div>
-      {shown
-        .filter(tab => mounted.has(tab.id))
-        .map(tab => (
-          <div
-            key={tab.id}
-            role="tabpanel"
-            aria-labelledby={`jp-ModelStudio-tab-${tab.id}`}
-            className="jp-ModelStudio-tabPanel"
-            hidden={tab.id !== current}
-            data-testid={`tabpanel-${tab.id}`}
-          >
-            {tab.render(ctx)}
-          </div>
-        ))}
-    </div>
     </NavContext.Provider>
   );
 }

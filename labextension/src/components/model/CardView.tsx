@@ -7,7 +7,11 @@
 import Markdown from 'markdown-to-jsx';
 import * as React from 'react';
 
-function SafeLink(props: { href?: string; title?: string; children?: React.ReactNode }): JSX.Element {
+function SafeLink(props: {
+  href?: string;
+  title?: string;
+  children?: React.ReactNode;
+}): JSX.Element {
   return (
     <a href={props.href} title={props.title} target="_blank" rel="noopener noreferrer nofollow">
       {props.children}

@@ -194,7 +194,11 @@ export function ModelPage(props: ModelPageProps): JSX.Element {
         }}
         onError={setError}
       />
-      <ErrorBanner error={error} onDismiss={() => setError(null)} testId="model-page-action-error" />
+      <ErrorBanner
+        error={error}
+        onDismiss={() => setError(null)}
+        testId="model-page-action-error"
+      />
       <VerifySummary result={verified} />
       <GatingBox page={page} />
       <CardFacts meta={meta} />
