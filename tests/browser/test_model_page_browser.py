@@ -5,6 +5,7 @@ results of the card's model-index, the files with sha256 and local badges, and V
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,12 @@ from tests.browser.test_studio_browser import open_lab, open_sidebar, tid
 from tests.fixtures.cards import CARD_EVAL_RESULTS, CARD_REPO, publish_card_repos
 
 pytestmark = pytest.mark.slow
+
+# JupyterLab's left area is narrow by default; a wider one shows the page's tables whole.
+WIDEN_SIDEBAR = """() => {
+  const split = window.jupyterapp.shell._hsplitPanel;
+  if (split && split.widgets.length === 3) { split.setRelativeSizes([0.6, 0.4, 0]); }
+}"""
 
 
 def _download(lab, model: str, quant: str) -> None:
@@ -56,7 +63,23 @@ def test_model_page_from_a_model_card(page, lab, fake_hub_session):
 
     # Verify: progress while it runs, then the verdict
     page.click(tid("page-verify"))
-    result = page.wait_for_selector(tid("page-verify-result"), timeout=30_000)
-    assert result.get_attribute("data-ok") == "true", result.inner_text()
+    result = page.wait_for_selector(f'{tid("page-verify-result")}[data-ok="true"]', timeout=30_000)
+    assert "1 file match" in result.inner_text()
+    page.evaluate(WIDEN_SIDEBAR)  # room for the screenshots only
     shot(page, "model-page")
+    page.eval_on_selector(tid("model-section-card"), "el => el.scrollIntoView()")
+    shot(page, "model-page-card")
+
+    # A byte flipped on disk: Verify names the bad file
+    blob = Path(lab.env["HF_HUB_CACHE"]) / f"models--{CARD_REPO.replace('/', '--')}" / "blobs" / q8.sha256
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    page.click(tid("page-verify"))
+    bad = page.wait_for_selector(f'{tid("page-verify-result")}[data-ok="false"] {tid("page-bad-file")}',
+                                 timeout=30_000)
+    assert bad.inner_text() == q8.path
+    page.wait_for_selector(f'{tid("model-files")} tr[data-path="{q8.path}"][data-bad="true"]')
+    page.eval_on_selector(tid("page-verify-result"), "el => el.scrollIntoView()")
+    shot(page, "model-page-verify-bad")
     assert not page.errors, page.errors  # type: ignore[attr-defined]

@@ -123,7 +123,14 @@ export function ModelCard(props: ModelCardProps): JSX.Element {
             title={`Open the page of ${model.id}`}
             aria-label={`Open page: ${model.id}`}
             data-testid={`open-page-${tid}`}
-            onClick={() => nav.open({ kind: 'model', model: model.id, variant: quant || null })}
+            onClick={() =>
+              // the variant only when the user picked one: the page knows the model's default
+              nav.open({
+                kind: 'model',
+                model: model.id,
+                variant: quant && quant !== initialQuant(model) ? quant : null
+              })
+            }
           >
             {model.id}
           </button>

@@ -181,7 +181,7 @@ export function VerifySummary(props: { result: VerifyResult | null }): JSX.Eleme
       data-ok={String(r.ok)}
     >
       {r.ok ? (
-        `Verified: ${r.checked} file${r.checked === 1 ? '' : 's'} match the Hub's checksums.`
+        `Verified: ${r.checked} file${r.checked === 1 ? ' matches' : 's match'} the Hub's checksums.`
       ) : (
         <>
           {bad.length} bad file{bad.length === 1 ? '' : 's'}:{' '}

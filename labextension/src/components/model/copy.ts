@@ -36,7 +36,7 @@ export function codeSnippet(model: string, variant: string | null, chat: boolean
       'import model_studio as ms',
       '',
       `answer = ms.engine().chat.complete("${ref}", [{"role": "user", "content": "Hello!"}])`,
-      'print(answer)'
+      'print(answer["text"])'
     ].join('\n');
   }
   return `%studio pull ${model}${variant ? ` --quant ${variant}` : ''}`;

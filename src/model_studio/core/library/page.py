@@ -29,7 +29,7 @@ from ..local import LocalModel, LocalScanner
 from ..refs import HEX64, ModelRef
 from ..system import SystemMonitor
 from .card import MAX_CARD_BYTES, parse_card
-from .records import ModelInfo
+from .records import ModelInfo, Quantization
 
 if TYPE_CHECKING:
     from ..fit import FitResult
@@ -98,7 +98,7 @@ class ModelPages:
         hub_card_data = _card_data(hub.repo.info) if hub else None
         body, metadata = parse_card(card_text, hub_card_data)
         info.license = info.license or metadata["license"]
-        gated = _gated(hub.repo.info) if hub else (("auto" if info.gated else False))
+        gated = _gated(hub.repo.info) if hub else ("auto" if info.gated else False)
         return {
             "model": info.to_dict(),
             "url": f"{HUB_PAGE}/{ref.repo_id}" if not ref.is_local else None,
@@ -185,7 +185,7 @@ class ModelPages:
 
     def _page_fits(self, ref: ModelRef, info: ModelInfo, local: LocalModel | None) -> list[dict[str, Any]]:
         """Each quantization (or the model itself when it has none) with its fit verdict."""
-        quants = info.quantizations[:MAX_FITS] or [None]
+        quants: list[Quantization | None] = list(info.quantizations[:MAX_FITS]) or [None]
         out = []
         for q in quants:
             name = q.name if q is not None else None
