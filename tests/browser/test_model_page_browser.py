@@ -4,13 +4,14 @@ results of the card's model-index, the files with sha256 and local badges, and V
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.browser.conftest import shot
-from tests.browser.test_studio_browser import open_lab, open_sidebar, tid
+from tests.browser.test_studio_browser import KERNEL_IDLE, open_lab, open_sidebar, run_cell, tid
 from tests.fixtures.cards import CARD_EVAL_RESULTS, CARD_REPO, publish_card_repos
 
 pytestmark = pytest.mark.slow
@@ -82,4 +83,28 @@ def test_model_page_from_a_model_card(page, lab, fake_hub_session):
     page.wait_for_selector(f'{tid("model-files")} tr[data-path="{q8.path}"][data-bad="true"]')
     page.eval_on_selector(tid("page-verify-result"), "el => el.scrollIntoView()")
     shot(page, "model-page-verify-bad")
+    assert not page.errors, page.errors  # type: ignore[attr-defined]
+
+
+def test_model_page_widget_in_a_notebook(page, lab, fake_hub_session):
+    publish_card_repos(fake_hub_session)
+    notebook = {
+        "cells": [{"cell_type": "code", "execution_count": None, "id": "page", "metadata": {}, "outputs": [],
+                   "source": f'import model_studio as ms\nms.ModelPage("{CARD_REPO}")'}],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4, "nbformat_minor": 5,
+    }
+    (lab.root / "model_page.ipynb").write_text(json.dumps(notebook))
+    open_lab(page, lab, "/lab/tree/model_page.ipynb")
+    page.wait_for_selector(".jp-Notebook", timeout=60_000)
+    page.wait_for_function(KERNEL_IDLE, timeout=90_000)
+    run_cell(page, 0)
+    output = f'.jp-OutputArea {tid("model-page")}'
+    page.wait_for_selector(f'{output} {tid("model-eval-results")}', timeout=60_000)
+    heading = page.wait_for_selector(f'{output} {tid("model-card-view")} h1')
+    assert heading.inner_text().strip() == "Tiny Card Model"
+    # No host to navigate in a bare widget: no Chat/Fine-tune/Video buttons, Copy as code stays
+    assert page.query_selector(f'{output} {tid("page-chat")}') is None
+    assert page.query_selector(f'{output} {tid("page-copy-code")}') is not None
+    shot(page, "model-page-widget")
     assert not page.errors, page.errors  # type: ignore[attr-defined]
