@@ -38,6 +38,7 @@ HUB_PAGE = "https://huggingface.co"
 CARD_FILE = "README.md"
 MAX_FITS = 24  # quantizations given a fit verdict on one page
 MAX_COMMITS = 20
+MAX_CACHED_PAGES = 256
 _BACKEND_MODULES = {"llama-cpp": "llama_cpp", "transformers": "transformers", "diffusers": "diffusers"}
 
 
@@ -145,6 +146,8 @@ class ModelPages:
         if _gated(part.repo.info):
             part.access = self._try(part, "access", lambda: self.hub.has_access(repo_id))
         with self._lock:
+            if len(cache) >= MAX_CACHED_PAGES:  # a long session of browsing: start over
+                cache.clear()
             cache[key] = (time.monotonic(), part)
         return part
 
