@@ -72,3 +72,11 @@ async def test_hub_down_still_serves_the_local_part(api, engine_of, fake_hub, ca
 
 async def test_unknown_model_page_is_404(api):
     assert_error(await api("GET", "models/nobody/no-such-model/page"), 404, "NotFoundError")
+
+
+async def test_page_is_a_route_not_a_model_name(api):
+    # /models/x/page is the page route of a malformed model "x", never the model "x/page"
+    r = await api("DELETE", "models/x/page")
+    assert r.code == 404, r
+    r = await api("DELETE", f"models/{CARD_REPO}/page")
+    assert r.code == 405 and r.headers["Allow"] == "GET", r
