@@ -122,3 +122,12 @@ def test_hub_part_is_cached(engine, fake_hub, card_repos):
     fake_hub.clear_requests()
     engine.library.page(CARD_REPO)
     assert [r.path for r in fake_hub.requests] == []
+
+
+def test_catalog_model_missing_from_the_hub_still_has_a_page(engine, fake_hub):
+    # The fake Hub does not hold the catalog's models: the page shows the catalog's facts
+    page = engine.library.page("Qwen/Qwen2.5-0.5B-Instruct-GGUF")
+    assert page["hub_error"]["type"] == "NotFoundError"
+    assert "catalog" in page["model"]["sources"] and page["model"]["license"]
+    assert {q["name"] for q in page["quantizations"]} >= {"Q4_K_M"}
+    assert all(q["fit"] or q["fit_error"] for q in page["quantizations"])

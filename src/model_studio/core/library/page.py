@@ -87,8 +87,8 @@ class ModelPages:
                 if local is None and entry is None:
                     raise
                 hub_error = exc.to_dict()["error"]
-            except NotFoundError as exc:  # not (or no longer) on the Hub
-                if local is None:
+            except NotFoundError as exc:  # not (or no longer) on the Hub: what is local or in the catalog
+                if local is None and entry is None:
                     raise
                 hub_error = exc.to_dict()["error"]
         info = self._info_from(ref, local, entry, hub.repo if hub else None)
