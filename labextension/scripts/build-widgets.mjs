@@ -9,7 +9,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 const outdir = path.resolve(root, '../src/model_studio/static');
 const dev = process.argv.includes('--dev');
-const entries = ['library', 'downloads', 'system', 'studio', 'chat', 'training', 'video'];
+const entries = ['library', 'downloads', 'system', 'studio', 'chat', 'training', 'video', 'model'];
 
 await mkdir(outdir, { recursive: true });
 const started = Date.now();
@@ -33,7 +33,7 @@ await build({
 });
 
 // One stylesheet for every widget: the lab's style files, concatenated in order.
-const cssFiles = ['base.css', 'uplot.css', 'training.css', 'video.css'];
+const cssFiles = ['base.css', 'uplot.css', 'training.css', 'video.css', 'model.css'];
 const css = await Promise.all(cssFiles.map(f => readFile(path.join(root, 'style', f), 'utf8')));
 await writeFile(path.join(outdir, 'studio.css'), css.join('\n'));
 console.log(

@@ -57,7 +57,7 @@ def _jupyter_server_extension_points() -> list[dict]:
 # Widgets import anywidget and ipywidgets: load them on first use, so ``import model_studio``
 # stays light for scripts, the CLI and the server.
 _LAZY_WIDGETS = ("ModelLibrary", "Downloads", "SystemMonitor", "Studio", "ChatPlayground", "TrainingMonitor",
-                 "VideoStudio")
+                 "VideoStudio", "ModelPage")
 
 
 def __getattr__(name: str):

@@ -187,6 +187,130 @@ class VerifyResult(_Result):
     extra: list[str] = []
 
 
+class EvalResult(_Result):
+    """One reported evaluation result of a card's ``model-index`` (huggingface_hub ``EvalResult``)."""
+
+    task_type: str
+    task_name: str | None
+    dataset_type: str
+    dataset_name: str
+    dataset_config: str | None
+    dataset_split: str | None
+    metric_type: str
+    metric_name: str | None
+    metric_value: float | int | str
+    verified: bool | None
+    source_name: str | None
+    source_url: str | None
+
+
+class CardMetadata(_Result):
+    """The card's YAML front matter, read with huggingface_hub's ``ModelCard``."""
+
+    license: str | None
+    license_name: str | None
+    license_link: str | None
+    language: list[str]
+    base_model: list[str]
+    datasets: list[str]
+    """Datasets it was trained on"""
+    tags: list[str]
+    pipeline_tag: str | None
+    library_name: str | None
+    model_name: str | None
+    eval_results: list[EvalResult]
+    error: str | None
+    """Why the metadata could not be read, or null"""
+
+
+class PageFile(_Result):
+    path: str
+    size: int | None
+    sha256: str | None
+    """LFS files (and local files whose cache blob is named by it)"""
+    lfs: bool | None
+    quantization: str | None
+    local: bool
+
+
+class PageRef(_Result):
+    name: str
+    commit: str
+
+
+class PageCommit(_Result):
+    id: str
+    title: str
+    date: str | None
+    authors: list[str]
+
+
+class PageRevisions(_Result):
+    current: str | None
+    """The commit the page describes (the local one when the model is local)"""
+    branches: list[PageRef]
+    tags: list[PageRef]
+    commits: list[PageCommit]
+    """The newest commits (at most 20)"""
+    local: dict[str, str]
+    """Refs of the local copy: name -> commit"""
+
+
+class PageGating(_Result):
+    gated: Literal[False, "auto", "manual"]
+    access: bool | None
+    """Whether this user may download the files (null: unknown, the Hub did not answer)"""
+    terms_url: str | None
+    """Where to accept the terms"""
+
+
+class PageQuantization(_Result):
+    name: str | None
+    """null for a model without quantizations (its one fit)"""
+    files: list[str]
+    size: int | None
+    local: bool
+    default: bool
+    fit: FitResult | None
+    fit_error: str | None
+
+
+class PageBackend(_Result):
+    name: str
+    installed: bool
+
+
+class PageCapabilities(_Result):
+    chat: bool
+    fine_tune: bool
+    video: bool
+    download: bool
+    delete: bool
+    verify: bool
+
+
+class ModelPage(_Result):
+    """``library.page``: what the model page shows. The Hub part is cached; the local part is read each time."""
+
+    model: ModelInfo
+    url: str | None
+    """The model's page on the Hub"""
+    card: str | None
+    """The card's Markdown without its front matter"""
+    card_source: Literal["local", "hub"] | None
+    metadata: CardMetadata
+    files: list[PageFile]
+    revisions: PageRevisions
+    gating: PageGating
+    quantizations: list[PageQuantization]
+    backends: list[PageBackend]
+    capabilities: PageCapabilities
+    hub_error: ErrorInfo | None
+    """Why the Hub part is missing (offline, unreachable); null when the Hub answered"""
+    hub_notes: list[str]
+    """Parts of the Hub's answer that failed (card, revisions, commits, access)"""
+
+
 class DeleteResult(_Result):
     model: str
     freed_bytes: int

@@ -471,6 +471,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/models/{model}/page": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A model's page: card and its metadata (eval results), files with sha256, revisions, gating, fits */
+        get: operations["library.page"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/models/{model}/verify": {
         parameters: {
             query?: never;
@@ -945,6 +962,23 @@ export interface components {
                 [key: string]: unknown;
             }[];
         };
+        /** @description The card's YAML front matter, read with huggingface_hub's ``ModelCard``. */
+        CardMetadata: {
+            license: string | null;
+            license_name: string | null;
+            license_link: string | null;
+            language: string[];
+            base_model: string[];
+            /** @description Datasets it was trained on */
+            datasets: string[];
+            tags: string[];
+            pipeline_tag: string | null;
+            library_name: string | null;
+            model_name: string | null;
+            eval_results: components["schemas"]["EvalResult"][];
+            /** @description Why the metadata could not be read, or null */
+            error: string | null;
+        };
         ChatCompletion: {
             text: string;
             model: string;
@@ -1035,6 +1069,21 @@ export interface components {
                 [key: string]: unknown;
             };
             resolution_steps: string[];
+        };
+        /** @description One reported evaluation result of a card's ``model-index`` (huggingface_hub ``EvalResult``). */
+        EvalResult: {
+            task_type: string;
+            task_name: string | null;
+            dataset_type: string;
+            dataset_name: string;
+            dataset_config: string | null;
+            dataset_split: string | null;
+            metric_type: string;
+            metric_name: string | null;
+            metric_value: number | string;
+            verified: boolean | null;
+            source_name: string | null;
+            source_url: string | null;
         };
         /** @description A verdict with its numbers. ``verdict``: ``gpu``, ``partial``, ``cpu`` or ``no``. */
         FitResult: {
@@ -1233,6 +1282,27 @@ export interface components {
             /** @description Why the model cannot be used (its first broken file), or null */
             error: components["schemas"]["ErrorInfo"] | null;
         };
+        /** @description ``library.page``: what the model page shows. The Hub part is cached; the local part is read each time. */
+        ModelPage: {
+            model: components["schemas"]["ModelInfo"];
+            /** @description The model's page on the Hub */
+            url: string | null;
+            /** @description The card's Markdown without its front matter */
+            card: string | null;
+            /** @enum {string|null} */
+            card_source: "local" | "hub" | null;
+            metadata: components["schemas"]["CardMetadata"];
+            files: components["schemas"]["PageFile"][];
+            revisions: components["schemas"]["PageRevisions"];
+            gating: components["schemas"]["PageGating"];
+            quantizations: components["schemas"]["PageQuantization"][];
+            backends: components["schemas"]["PageBackend"][];
+            capabilities: components["schemas"]["PageCapabilities"];
+            /** @description Why the Hub part is missing (offline, unreachable); null when the Hub answered */
+            hub_error: components["schemas"]["ErrorInfo"] | null;
+            /** @description Parts of the Hub's answer that failed (card, revisions, commits, access) */
+            hub_notes: string[];
+        };
         /** @description Where a loaded model went: the fit verdict, or the user's gpu_layers (``explicit``). */
         ModelPlacement: {
             /** @enum {string} */
@@ -1261,6 +1331,67 @@ export interface components {
             jupyter_server: string | null;
             jupyterlab: string | null;
             pynvml: string | null;
+        };
+        PageBackend: {
+            name: string;
+            installed: boolean;
+        };
+        PageCapabilities: {
+            chat: boolean;
+            fine_tune: boolean;
+            video: boolean;
+            download: boolean;
+            delete: boolean;
+            verify: boolean;
+        };
+        PageCommit: {
+            id: string;
+            title: string;
+            date: string | null;
+            authors: string[];
+        };
+        PageFile: {
+            path: string;
+            size: number | null;
+            /** @description LFS files (and local files whose cache blob is named by it) */
+            sha256: string | null;
+            lfs: boolean | null;
+            quantization: string | null;
+            local: boolean;
+        };
+        PageGating: {
+            /** @enum {unknown} */
+            gated: false | "auto" | "manual";
+            /** @description Whether this user may download the files (null: unknown, the Hub did not answer) */
+            access: boolean | null;
+            /** @description Where to accept the terms */
+            terms_url: string | null;
+        };
+        PageQuantization: {
+            /** @description null for a model without quantizations (its one fit) */
+            name: string | null;
+            files: string[];
+            size: number | null;
+            local: boolean;
+            default: boolean;
+            fit: components["schemas"]["FitResult"] | null;
+            fit_error: string | null;
+        };
+        PageRef: {
+            name: string;
+            commit: string;
+        };
+        PageRevisions: {
+            /** @description The commit the page describes (the local one when the model is local) */
+            current: string | null;
+            branches: components["schemas"]["PageRef"][];
+            tags: components["schemas"]["PageRef"][];
+            /** @description The newest commits (at most 20) */
+            commits: components["schemas"]["PageCommit"][];
+            /** @description Refs of the local copy: name -> commit */
+            local: {
+                [key: string]: string;
+            };
         };
         PreviewRow: {
             row: number;
@@ -2712,6 +2843,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["FitResult"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            422: components["responses"]["E422"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+        };
+    };
+    "library.page": {
+        parameters: {
+            query?: {
+                variant?: string;
+            };
+            header?: never;
+            path: {
+                /** @description org/name (or local/name); the slash is part of the path, not encoded. /models/{org}/fit and /models/{org}/verify are the fit and verify routes (a name of fit or verify answers 404) */
+                model: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelPage"];
                 };
             };
             400: components["responses"]["E400"];

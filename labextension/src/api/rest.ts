@@ -22,6 +22,7 @@ import type {
   Job,
   JobStateName,
   ModelInfo,
+  ModelPageData,
   SearchQuery,
   SearchResult,
   SettingsResult,
@@ -29,6 +30,7 @@ import type {
   StartDownload,
   SystemSnapshot,
   SystemVersions,
+  VerifyResult,
   VideoMediaKind
 } from './types';
 
@@ -69,6 +71,14 @@ export class RestSource extends OperationCalls implements DataSource {
 
   fit(model: string, quantization?: string | null, context?: number | null): Promise<FitResult> {
     return this.request(`models/${modelPath(model)}/fit`, { query: { quantization, context } });
+  }
+
+  modelPage(model: string, variant?: string | null): Promise<ModelPageData> {
+    return this.request(`models/${modelPath(model)}/page`, { query: { variant } });
+  }
+
+  verifyModel(model: string): Promise<VerifyResult> {
+    return this.post(`models/${modelPath(model)}/verify`);
   }
 
   deleteModel(model: string, dryRun = false): Promise<DeleteResult> {

@@ -18,6 +18,7 @@ import type {
   Job,
   JobStateName,
   ModelInfo,
+  ModelPageData,
   SearchQuery,
   SearchResult,
   SettingsResult,
@@ -39,7 +40,8 @@ import type {
   VideoPlanRequest,
   VideoReadiness,
   VideoRequest,
-  VideoUnloadResult
+  VideoUnloadResult,
+  VerifyResult
 } from './types';
 
 import type { EventFilter } from './events';
@@ -52,6 +54,10 @@ export interface DataSource {
   localModels(): Promise<ModelInfo[]>;
   modelInfo(model: string, variant?: string | null, revision?: string | null): Promise<ModelInfo>;
   fit(model: string, quantization?: string | null, context?: number | null): Promise<FitResult>;
+  /** A model's page (`library.page`): card, metadata, files, revisions, gating, fits. */
+  modelPage(model: string, variant?: string | null): Promise<ModelPageData>;
+  /** Re-check a local model's files against the Hub's checksums (`library.verify`). */
+  verifyModel(model: string): Promise<VerifyResult>;
   /** With `dryRun`, only reports the bytes that would be freed. */
   deleteModel(model: string, dryRun?: boolean): Promise<DeleteResult>;
   startDownload(request: StartDownload): Promise<Job>;
@@ -209,6 +215,8 @@ export const OPERATION = {
   local: 'library.local',
   info: 'library.info',
   fit: 'library.fit',
+  page: 'library.page',
+  verify: 'library.verify',
   delete: 'library.delete',
   backends: 'library.backends',
   startDownload: 'downloads.start',

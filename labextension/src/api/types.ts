@@ -53,6 +53,15 @@ export type FitResult = Schemas['FitResult'];
 
 export type DeleteResult = Schemas['DeleteResult'];
 
+/** `library.page`: a model's page (card, metadata, files, revisions, gating, fits). */
+export type ModelPageData = Schemas['ModelPage'];
+
+export type PageQuantization = Schemas['PageQuantization'];
+
+export type EvalResult = Schemas['EvalResult'];
+
+export type VerifyResult = Schemas['VerifyResult'];
+
 export type Progress = Schemas['Progress'];
 
 export type Job = Schemas['Job'];

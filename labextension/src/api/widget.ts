@@ -24,6 +24,7 @@ import type {
   Job,
   JobStateName,
   ModelInfo,
+  ModelPageData,
   SearchQuery,
   SearchResult,
   SettingsResult,
@@ -32,7 +33,8 @@ import type {
   SystemSnapshot,
   SystemVersions,
   VideoDeleteResult,
-  VideoMediaKind
+  VideoMediaKind,
+  VerifyResult
 } from './types';
 
 /** The part of anywidget's `AnyModel` this module uses. */
@@ -152,6 +154,14 @@ export class WidgetSource extends OperationCalls implements DataSource {
 
   fit(model: string, quantization?: string | null, context?: number | null): Promise<FitResult> {
     return this.call(OPERATION.fit, { model, quantization, context });
+  }
+
+  modelPage(model: string, variant?: string | null): Promise<ModelPageData> {
+    return this.call(OPERATION.page, { model, variant });
+  }
+
+  verifyModel(model: string): Promise<VerifyResult> {
+    return this.call(OPERATION.verify, { model });
   }
 
   deleteModel(model: string, dryRun = false): Promise<DeleteResult> {

@@ -5,6 +5,7 @@ import type { DeleteResult, ErrorInfo, FitResult, Job, ModelInfo } from '../api/
 import { ErrorBanner } from './ErrorBanner';
 import { formatBytes, formatCount, testIdPart } from './format';
 import type { Limiter } from './hooks';
+import { useNav } from './nav';
 
 export interface ModelCardProps {
   model: ModelInfo;
@@ -33,6 +34,7 @@ function initialQuant(model: ModelInfo): string {
 /** One model: metadata, quantization picker, fit badge, download and delete. */
 export function ModelCard(props: ModelCardProps): JSX.Element {
   const { model, source } = props;
+  const nav = useNav();
   const tid = testIdPart(model.id);
   const [quant, setQuant] = React.useState<string>(() => initialQuant(model));
   const [fit, setFit] = React.useState<FitResult | null>(null);
@@ -115,9 +117,28 @@ export function ModelCard(props: ModelCardProps): JSX.Element {
       data-status={model.status}
     >
       <div className="jp-ModelStudio-cardHead">
-        <span className="jp-ModelStudio-cardTitle" title={model.id}>
-          {model.id}
-        </span>
+        {nav ? (
+          <button
+            className="jp-ModelStudio-cardTitle jp-ModelStudio-linkButton"
+            title={`Open the page of ${model.id}`}
+            aria-label={`Open page: ${model.id}`}
+            data-testid={`open-page-${tid}`}
+            onClick={() =>
+              // the variant only when the user picked one: the page knows the model's default
+              nav.open({
+                kind: 'model',
+                model: model.id,
+                variant: quant && quant !== initialQuant(model) ? quant : null
+              })
+            }
+          >
+            {model.id}
+          </button>
+        ) : (
+          <span className="jp-ModelStudio-cardTitle" title={model.id}>
+            {model.id}
+          </span>
+        )}
         <span
           className={`jp-ModelStudio-status jp-ModelStudio-status-${model.status}`}
           data-testid={`model-status-${tid}`}
@@ -216,7 +237,7 @@ export function ModelCard(props: ModelCardProps): JSX.Element {
   );
 }
 
-function FitBadge(props: {
+export function FitBadge(props: {
   fit: FitResult | null;
   error: string | null;
   testId: string;
@@ -258,7 +279,7 @@ function FitBadge(props: {
   );
 }
 
-function ConfirmDelete(props: {
+export function ConfirmDelete(props: {
   model: ModelInfo;
   result: DeleteResult;
   busy: boolean;

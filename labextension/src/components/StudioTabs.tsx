@@ -5,6 +5,8 @@ import type { Job } from '../api/types';
 import { ChatPanel } from './chat';
 import { DownloadsPanel } from './DownloadsPanel';
 import { LibraryPanel } from './LibraryPanel';
+import { ModelPage } from './model';
+import { NavContext, type StudioNav, type StudioTarget } from './nav';
 import { RunningPanel } from './RunningPanel';
 import { SystemPanel } from './SystemPanel';
 import { TrainingPanel } from './training';
@@ -67,6 +69,39 @@ export function StudioTabs(props: StudioTabsProps): JSX.Element {
     setMounted(prev => (prev.has(id) ? prev : new Set(prev).add(id)));
   }, []);
   const ctx: TabContext = { source: props.source, select };
+  // A minimal navigation host (the JupyterLab shell's main-area panels replace it there): a model's
+  // page opens in a "Model" tab; other targets switch to their tab when there is one.
+  const [opened, setOpened] = React.useState<Extract<StudioTarget, { kind: 'model' }> | null>(null);
+  const nav = React.useMemo<StudioNav>(
+    () => ({
+      open: target => {
+        if (target.kind === 'model') {
+          setOpened(target);
+          select('model');
+        } else if (tabs.some(t => t.id === target.kind)) {
+          select(target.kind);
+        }
+      }
+    }),
+    [select, tabs]
+  );
+  const shown: StudioTab[] = opened
+    ? [
+        ...tabs,
+        {
+          id: 'model',
+          label: opened.model.split('/').pop() ?? 'Model',
+          render: ({ source }) => (
+            <ModelPage
+              key={`${opened.model}:${opened.variant ?? ''}`}
+              source={source}
+              model={opened.model}
+              variant={opened.variant}
+            />
+          )
+        }
+      ]
+    : tabs;
 
   const onKeyDown = (e: React.KeyboardEvent): void => {
     const i = tabs.findIndex(t => t.id === current);
@@ -78,37 +113,39 @@ export function StudioTabs(props: StudioTabsProps): JSX.Element {
   };
 
   return (
-    <div className="jp-ModelStudio" data-testid="model-studio">
-      <div className="jp-ModelStudio-tabBar" role="tablist" onKeyDown={onKeyDown}>
-        {tabs.map(tab => (
-          <button
-            key={tab.id}
-            role="tab"
-            id={`jp-ModelStudio-tab-${tab.id}`}
-            aria-selected={tab.id === current}
-            tabIndex={tab.id === current ? 0 : -1}
-            className={`jp-ModelStudio-tab${tab.id === current ? ' jp-mod-current' : ''}`}
-            data-testid={`tab-${tab.id}`}
-            onClick={() => select(tab.id)}
-          >
-            {tab.label}
-          </button>
-        ))}
+    <NavContext.Provider value={nav}>
+      <div className="jp-ModelStudio" data-testid="model-studio">
+        <div className="jp-ModelStudio-tabBar" role="tablist" onKeyDown={onKeyDown}>
+          {shown.map(tab => (
+            <button
+              key={tab.id}
+              role="tab"
+              id={`jp-ModelStudio-tab-${tab.id}`}
+              aria-selected={tab.id === current}
+              tabIndex={tab.id === current ? 0 : -1}
+              className={`jp-ModelStudio-tab${tab.id === current ? ' jp-mod-current' : ''}`}
+              data-testid={`tab-${tab.id}`}
+              onClick={() => select(tab.id)}
+            >
+              {tab.label}
+            </button>
+          ))}
+        </div>
+        {shown
+          .filter(tab => mounted.has(tab.id))
+          .map(tab => (
+            <div
+              key={tab.id}
+              role="tabpanel"
+              aria-labelledby={`jp-ModelStudio-tab-${tab.id}`}
+              className="jp-ModelStudio-tabPanel"
+              hidden={tab.id !== current}
+              data-testid={`tabpanel-${tab.id}`}
+            >
+              {tab.render(ctx)}
+            </div>
+          ))}
       </div>
-      {tabs
-        .filter(tab => mounted.has(tab.id))
-        .map(tab => (
-          <div
-            key={tab.id}
-            role="tabpanel"
-            aria-labelledby={`jp-ModelStudio-tab-${tab.id}`}
-            className="jp-ModelStudio-tabPanel"
-            hidden={tab.id !== current}
-            data-testid={`tabpanel-${tab.id}`}
-          >
-            {tab.render(ctx)}
-          </div>
-        ))}
-    </div>
+    </NavContext.Provider>
   );
 }

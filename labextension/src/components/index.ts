@@ -5,6 +5,8 @@ export { DownloadsPanel } from './DownloadsPanel';
 export { ErrorBanner } from './ErrorBanner';
 export { LibraryPanel } from './LibraryPanel';
 export { ModelCard } from './ModelCard';
+export { ModelPage } from './model';
+export type { ModelPageProps } from './model';
 export { ProgressBar } from './ProgressBar';
 export { DEFAULT_TABS, StudioTabs } from './StudioTabs';
 export type { StudioTab, TabContext } from './StudioTabs';

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from .._version import __version__
 from ..config import Settings
@@ -30,6 +31,7 @@ from .refs import HEX40, HEX64, safe_filename
 
 T = TypeVar("T")
 HUB_WORKERS = 4  # Hub calls in flight at once for callers that do not wait (search)
+MAX_REFS = 100  # branches (and tags) listed on a model page
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,49 @@ class HubClient:
                 items.extend(r.json())
                 url, params = r.links.get("next", {}).get("url"), {}  # the next link carries the query
         return [ModelInfo(**{"siblings": None, **item}) for item in islice(items, limit)]
+
+    # The model page: refs, commits, access and the card, each one timed request.
+
+    def _get(self, path: str, what: str, params: dict[str, Any] | None = None, **context: Any) -> Any:
+        """One timed GET of ``path`` on the Hub (through the breaker); the raw response."""
+        from huggingface_hub import get_session
+        from huggingface_hub.utils import hf_raise_for_status
+
+        with self.metadata_call(what, **context):
+            r = get_session().get(f"{self.endpoint}{path}", params=params, headers=self.headers(),
+                                  timeout=self.timeout)
+            hf_raise_for_status(r)
+            return r
+
+    def refs(self, repo_id: str) -> dict[str, list[dict[str, str]]]:
+        """Branches and tags: ``{"branches": [{name, commit}], "tags": [...]}``."""
+        data = self._get(f"/api/models/{repo_id}/refs", f"list the revisions of {repo_id}", repo_id=repo_id).json()
+        return {kind: [{"name": str(r.get("name")), "commit": str(r.get("targetCommit"))}
+                       for r in (data.get(kind) or [])[:MAX_REFS]]
+                for kind in ("branches", "tags")}
+
+    def commits(self, repo_id: str, revision: str = "main", limit: int = 20) -> list[dict[str, Any]]:
+        """The newest ``limit`` commits of ``revision`` (the first page only: long histories stay unread)."""
+        rev = quote(revision, safe="")
+        data = self._get(f"/api/models/{repo_id}/commits/{rev}", f"list the commits of {repo_id}",
+                         repo_id=repo_id, revision=revision).json()
+        return [{"id": str(c.get("id")), "title": str(c.get("title") or ""), "date": c.get("date"),
+                 "authors": [str(a.get("user")) for a in (c.get("authors") or []) if isinstance(a, dict)]}
+                for c in (data if isinstance(data, list) else [])[:limit]]
+
+    def has_access(self, repo_id: str) -> bool:
+        """Whether this token (or none) may download a gated repo's files."""
+        try:
+            self._get(f"/api/models/{repo_id}/auth-check", f"check access to {repo_id}", repo_id=repo_id)
+        except GatedRepoError:
+            return False
+        return True
+
+    def file_text(self, repo_id: str, commit: str, path: str, max_bytes: int) -> str:
+        """A small text file of a repo (a README) through the file route, cut at ``max_bytes``."""
+        url = self.file_url(repo_id, commit, path)
+        r = self._get(url[len(self.endpoint):], f"read {path} of {repo_id}", repo_id=repo_id, revision=commit)
+        return r.content[:max_bytes].decode("utf-8", errors="replace")
 
     def verify_checksums(self, repo_id: str, commit: str, cache_dir: Path) -> Any:
         """``HfApi.verify_repo_checksums`` behind a short, timed probe: its file listing has no

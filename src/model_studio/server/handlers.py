@@ -39,10 +39,13 @@ OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 # (of the parser, or later of json.dumps) and would end as a 500.
 MAX_JSON_DEPTH = 64
 
-# Path parameters of api.OPERATIONS and the URL segments they match. A model's name is never
-# "fit" or "verify": /models/x/fit is the fit route of a malformed model "x" (404 here, without asking
-# the Hub), not the info of a model "x/fit".
-PATH_PATTERNS = {"model": r"[^/]+/(?!(?:fit|verify)(?:/|$))[^/]+", "job_id": r"[^/]+", "name": r"[^/]+"}
+# Path parameters of api.OPERATIONS and the URL segments they match. A model's name is never one
+# of the routes after /models/{model}/ ("fit", "verify", "page", ...): /models/x/fit is the fit
+# route of a malformed model "x" (404 here, without asking the Hub), not the info of a model "x/fit".
+_MODEL_ROUTES = sorted({op.path.split("{model}/", 1)[1].split("/")[0] for op in api.OPERATIONS
+                        if "{model}/" in op.path})
+PATH_PATTERNS = {"model": rf"[^/]+/(?!(?:{'|'.join(map(re.escape, _MODEL_ROUTES))})(?:/|$))[^/]+",
+                 "job_id": r"[^/]+", "name": r"[^/]+"}
 
 
 def route_pattern(path: str) -> str:

@@ -8,10 +8,11 @@ from ._base import StudioWidget
 from .chat import ChatPlayground
 from .downloads import Downloads
 from .library import ModelLibrary
+from .model import ModelPage
 from .studio import Studio
 from .system import SystemMonitor
 from .training import TrainingMonitor
 from .video import VideoStudio
 
 __all__ = ["StudioWidget", "ModelLibrary", "Downloads", "SystemMonitor", "Studio", "ChatPlayground",
-           "TrainingMonitor", "VideoStudio"]
+           "TrainingMonitor", "VideoStudio", "ModelPage"]

@@ -1,8 +1,8 @@
 """The model library: one view of the curated catalog, live Hub search and local models.
 
 ``records`` holds the ``ModelInfo`` records, ``search`` the catalog, local and Hub merge and the search itself,
-``operations`` what is done to one model (info, delete, verify, fit, backends); ``Library``
-composes the two mixins.
+``operations`` what is done to one model (info, delete, verify, fit, backends), ``page`` a model's
+page (card, metadata, files, revisions, gating, fits); ``Library`` composes the three mixins.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from ..hub import HubClient
 from ..local import LocalModel, LocalScanner
 from ..system import SystemMonitor
 from .operations import ModelOperations
+from .page import ModelPages
 from .records import BACKENDS, CATALOG_PATH, SORTS, STATUSES, TASKS, ModelInfo, Quantization, SearchResults
 from .search import ModelSearch
 
@@ -24,7 +25,7 @@ __all__ = ["BACKENDS", "CATALOG_PATH", "SORTS", "STATUSES", "TASKS", "Library", 
            "SearchResults"]
 
 
-class Library(ModelOperations, ModelSearch):
+class Library(ModelPages, ModelOperations, ModelSearch):
     """Search, inspect, verify and delete models; estimate whether they fit."""
 
     def __init__(self, settings: Settings, hub: HubClient, system: SystemMonitor,
@@ -41,6 +42,7 @@ class Library(ModelOperations, ModelSearch):
         self._lock = threading.Lock()
         self._local_infos: dict[str, tuple[LocalModel, ModelInfo]] = {}
         self.last_verify: dict[str, dict[str, Any]] = {}  # repo id -> the last verify() result (and when)
+        self._page_cache: dict[tuple, Any] = {}  # (repo id, revision) -> (time, the Hub's part of a page)
 
     def invalidate(self, repo_id: str | None = None) -> None:
         self.local.invalidate(repo_id)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ...config import Settings
 from ...errors import ConflictError, NetworkError, NotFoundError, StudioError, ValidationError
 from ..fit import FitResult, GpuFree, ModelShape, estimate, gguf_metadata, shape_from_config, shape_from_gguf
-from ..hub import HubClient
+from ..hub import HubClient, RemoteRepo
 from ..local import LocalModel, LocalScanner
 from ..quants import default_quant
 from ..refs import ModelRef, ensure_within, gguf_quant
@@ -68,6 +68,11 @@ class ModelOperations:
             except NotFoundError:
                 if local is None:
                     raise
+        return self._info_from(ref, local, entry, remote)
+
+    def _info_from(self, ref: ModelRef, local: LocalModel | None, entry: dict[str, Any] | None,
+                   remote: RemoteRepo | None) -> ModelInfo:
+        """``info`` from what was found on disk, in the catalog and on the Hub (``remote``, or None)."""
         if local is None and entry is None and remote is None:
             raise NotFoundError(f"Unknown model {ref.repo_id}", details={"model": ref.repo_id})
         if local is None and entry is None:

@@ -1,0 +1,2 @@
+export { ModelPage } from './ModelPage';
+export type { ModelPageProps } from './ModelPage';
