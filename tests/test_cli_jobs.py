@@ -58,7 +58,7 @@ def test_jobs_lists_every_kind_with_state_and_progress(run, jobs):
     code, out, _ = run("jobs")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split()[:4] == ["id", "kind", "title", "state"]
+    assert lines[0].lower().split() == ["id", "title", "state", "progress", "rate", "eta", "kind"]
     rows = {line.split()[0]: line for line in lines[1:]}
     assert set(rows) == {jobs["batch"], jobs["train"]}  # completed ones only with --all
     assert "batch" in rows[jobs["batch"]] and "running" in rows[jobs["batch"]]
@@ -84,7 +84,7 @@ def test_cleanup_deletes_finished_jobs_older_than_n_days(run, jobs):
 def test_backends_show_statistics(run, jobs):
     code, out, _ = run("backends")
     assert code == 0
-    header, llama = out.splitlines()[0], out.splitlines()[1]
+    header, llama = out.splitlines()[0].lower(), out.splitlines()[1]
     assert "loaded" in header and "downloads ok" in header and "on disk" in header
     assert llama.split()[0] == "llama-cpp"
     code, out, _ = run("backends", "--json")

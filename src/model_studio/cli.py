@@ -199,7 +199,7 @@ def cmd_jobs(eng, args) -> int:
     if not jobs:
         print("no jobs" + ("" if args.all or args.state else " (--all shows finished ones)"))
         return EXIT_OK
-    print(table(("id", "kind", "title", "state", "progress", "rate", "eta"), [_job_row(j) for j in jobs]))
+    print(table(("id", "title", "state", "progress", "rate", "eta", "kind"), [_job_row(j) for j in jobs]))
     return EXIT_OK
 
 
@@ -214,7 +214,7 @@ def _job_row(j) -> tuple:
         done = "-"
     rate = human_rate(p.rate) if j.active and p.unit == "bytes" else ""
     eta = human_duration(p.eta) if j.active and p.eta else ""
-    return (j.id, j.kind, j.title, j.state.value, done, rate, eta)
+    return (j.id, j.title, j.state.value, done, rate, eta, j.kind)
 
 
 def cmd_cleanup(eng, args) -> int:

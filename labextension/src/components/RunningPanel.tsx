@@ -81,7 +81,11 @@ export function RunningPanel(props: RunningPanelProps): JSX.Element {
           {models?.length ?? 0} loaded · {formatBytes(total)}
         </span>
         {budget !== null && (
-          <span className="jp-ModelStudio-muted" data-testid="running-budget" title="Memory budget (Settings)">
+          <span
+            className="jp-ModelStudio-muted"
+            data-testid="running-budget"
+            title="Memory budget (Settings)"
+          >
             budget {budget ? formatBytes(budget) : '80% of RAM'}
           </span>
         )}

@@ -18,7 +18,15 @@ const KINDS: Array<[string, string]> = [
   ['train', 'Training runs'],
   ['video', 'Video generations']
 ];
-const STATES: JobStateName[] = ['queued', 'running', 'paused', 'completed', 'failed', 'cancelled', 'interrupted'];
+const STATES: JobStateName[] = [
+  'queued',
+  'running',
+  'paused',
+  'completed',
+  'failed',
+  'cancelled',
+  'interrupted'
+];
 
 /**
  * Every job of every kind in one list: filters (kind, state, text), live progress, cancel, resume,
@@ -31,7 +39,12 @@ export function JobCenter(props: JobCenterProps): JSX.Element {
   const [text, setText] = React.useState('');
   const q = useDebounced(text, 250);
   const query: JobQuery = React.useMemo(
-    () => ({ kind: kind || null, state: (state || null) as JobStateName | null, q: q || null, limit: 500 }),
+    () => ({
+      kind: kind || null,
+      state: (state || null) as JobStateName | null,
+      q: q || null,
+      limit: 500
+    }),
     [kind, state, q]
   );
   const { jobs, error: loadError, reload, upsert, remove } = useAllJobs(source, query);
@@ -46,7 +59,9 @@ export function JobCenter(props: JobCenterProps): JSX.Element {
         await source.deleteJob(job.id);
         remove(job.id);
       } else {
-        upsert(action === 'cancel' ? await source.cancelJob(job.id) : await source.resumeJob(job.id));
+        upsert(
+          action === 'cancel' ? await source.cancelJob(job.id) : await source.resumeJob(job.id)
+        );
       }
     } catch (err) {
       setError(err as Error);
@@ -63,14 +78,24 @@ export function JobCenter(props: JobCenterProps): JSX.Element {
   return (
     <div className="jp-ModelStudio-panel jp-ModelStudio-jobCenter" data-testid="job-center">
       <div className="jp-ModelStudio-toolbar">
-        <select aria-label="Kind" data-testid="jc-filter-kind" value={kind} onChange={e => setKind(e.target.value)}>
+        <select
+          aria-label="Kind"
+          data-testid="jc-filter-kind"
+          value={kind}
+          onChange={e => setKind(e.target.value)}
+        >
           {KINDS.map(([value, label]) => (
             <option key={value} value={value}>
               {label}
             </option>
           ))}
         </select>
-        <select aria-label="State" data-testid="jc-filter-state" value={state} onChange={e => setState(e.target.value)}>
+        <select
+          aria-label="State"
+          data-testid="jc-filter-state"
+          value={state}
+          onChange={e => setState(e.target.value)}
+        >
           <option value="">Any state</option>
           {STATES.map(s => (
             <option key={s} value={s}>
@@ -91,7 +116,13 @@ export function JobCenter(props: JobCenterProps): JSX.Element {
         <span className="jp-ModelStudio-count" data-testid="jc-count">
           {active} active · {jobs.length} shown
         </span>
-        <button className="jp-ModelStudio-iconButton" title="Refresh" aria-label="Refresh" data-testid="jc-refresh" onClick={reload}>
+        <button
+          className="jp-ModelStudio-iconButton"
+          title="Refresh"
+          aria-label="Refresh"
+          data-testid="jc-refresh"
+          onClick={reload}
+        >
           ⟳
         </button>
       </div>
@@ -99,7 +130,12 @@ export function JobCenter(props: JobCenterProps): JSX.Element {
       <ErrorBanner error={error ?? loadError} onDismiss={() => setError(null)} testId="jc-error" />
       <div className="jp-ModelStudio-list" data-testid="jc-list">
         {jobs.map(job => (
-          <JobCenterRow key={job.id} job={job} busy={busy.has(job.id)} onAction={a => void act(job, a)} />
+          <JobCenterRow
+            key={job.id}
+            job={job}
+            busy={busy.has(job.id)}
+            onAction={a => void act(job, a)}
+          />
         ))}
         {jobs.length === 0 && (
           <div className="jp-ModelStudio-empty" data-testid="jc-empty">
@@ -166,8 +202,15 @@ function CleanupBar(props: {
         }}
       />
       <span>days</span>
-      <label className="jp-ModelStudio-check" title="Batch answers, training run folders and videos (downloaded models always stay)">
-        <input type="checkbox" checked={deleteFiles} onChange={e => setDeleteFiles(e.target.checked)} />
+      <label
+        className="jp-ModelStudio-check"
+        title="Batch answers, training run folders and videos (downloaded models always stay)"
+      >
+        <input
+          type="checkbox"
+          checked={deleteFiles}
+          onChange={e => setDeleteFiles(e.target.checked)}
+        />
         with their files
       </label>
       {preview ? (
@@ -181,12 +224,21 @@ function CleanupBar(props: {
           >
             Delete {preview.count}
           </button>
-          <button className="jp-ModelStudio-button" disabled={busy} onClick={() => setPreview(null)}>
+          <button
+            className="jp-ModelStudio-button"
+            disabled={busy}
+            onClick={() => setPreview(null)}
+          >
             Keep
           </button>
         </>
       ) : (
-        <button className="jp-ModelStudio-button" data-testid="jc-cleanup-run" disabled={busy || !valid} onClick={() => void run(true)}>
+        <button
+          className="jp-ModelStudio-button"
+          data-testid="jc-cleanup-run"
+          disabled={busy || !valid}
+          onClick={() => void run(true)}
+        >
           Clean up…
         </button>
       )}

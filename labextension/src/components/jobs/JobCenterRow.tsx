@@ -52,7 +52,11 @@ function progressText(job: Job): string {
 }
 
 /** One job of any kind: kind, title and state, progress, its error, and its actions. */
-export function JobCenterRow(props: { job: Job; busy: boolean; onAction: (a: JobAction) => void }): JSX.Element {
+export function JobCenterRow(props: {
+  job: Job;
+  busy: boolean;
+  onAction: (a: JobAction) => void;
+}): JSX.Element {
   const { job } = props;
   const p = job.progress;
   const moving = job.state === 'running' || job.state === 'queued';
@@ -70,7 +74,10 @@ export function JobCenterRow(props: { job: Job; busy: boolean; onAction: (a: Job
         <span className="jp-ModelStudio-badge" data-testid={`jc-kind-${job.id}`}>
           {KIND_LABEL[job.kind] ?? job.kind}
         </span>
-        <span className="jp-ModelStudio-muted" title={new Date(job.created_at * 1000).toLocaleString()}>
+        <span
+          className="jp-ModelStudio-muted"
+          title={new Date(job.created_at * 1000).toLocaleString()}
+        >
           {job.id}
         </span>
       </div>
@@ -79,7 +86,13 @@ export function JobCenterRow(props: { job: Job; busy: boolean; onAction: (a: Job
         fraction={fraction}
         label={`Progress of ${job.title || job.id}`}
         testId={`jc-progress-${job.id}`}
-        tone={job.state === 'failed' ? 'bad' : job.state === 'paused' || job.state === 'interrupted' ? 'warn' : 'normal'}
+        tone={
+          job.state === 'failed'
+            ? 'bad'
+            : job.state === 'paused' || job.state === 'interrupted'
+              ? 'warn'
+              : 'normal'
+        }
       />
       <div className="jp-ModelStudio-meta">
         <span data-testid={`jc-progress-text-${job.id}`}>
@@ -89,7 +102,9 @@ export function JobCenterRow(props: { job: Job; busy: boolean; onAction: (a: Job
         {job.state === 'running' && p.unit === 'bytes' && <span>{formatRate(p.rate)}</span>}
         {job.state === 'running' && p.eta ? <span>ETA {formatDuration(p.eta)}</span> : null}
         {!moving && when ? (
-          <span className="jp-ModelStudio-muted">ended {new Date(when * 1000).toLocaleString()}</span>
+          <span className="jp-ModelStudio-muted">
+            ended {new Date(when * 1000).toLocaleString()}
+          </span>
         ) : null}
         {p.message && <span className="jp-ModelStudio-muted">{p.message}</span>}
       </div>

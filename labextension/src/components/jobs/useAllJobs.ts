@@ -26,7 +26,13 @@ export function matches(job: Job, query: JobQuery): boolean {
 export function useAllJobs(
   source: DataSource,
   query: JobQuery
-): { jobs: Job[]; error: Error | null; reload: () => void; upsert: (job: Job) => void; remove: (id: string) => void } {
+): {
+  jobs: Job[];
+  error: Error | null;
+  reload: () => void;
+  upsert: (job: Job) => void;
+  remove: (id: string) => void;
+} {
   const [byId, setById] = React.useState<Map<string, Job>>(() => new Map());
   const [error, setError] = React.useState<Error | null>(null);
   const queryRef = React.useRef(query);
@@ -74,6 +80,9 @@ export function useAllJobs(
   React.useEffect(reload, [reload, key]);
   React.useEffect(() => source.subscribe(upsert), [source, upsert]);
 
-  const jobs = React.useMemo(() => [...byId.values()].sort((a, b) => b.created_at - a.created_at), [byId]);
+  const jobs = React.useMemo(
+    () => [...byId.values()].sort((a, b) => b.created_at - a.created_at),
+    [byId]
+  );
   return { jobs, error, reload, upsert, remove };
 }

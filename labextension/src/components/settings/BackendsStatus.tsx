@@ -28,7 +28,12 @@ export function BackendsStatus(props: { source: DataSource; refresh?: number }):
       <section className="jp-ModelStudio-section" data-testid="settings-backends">
         <h3 className="jp-ModelStudio-sectionTitle">
           Backends
-          <button className="jp-ModelStudio-iconButton" title="Refresh" aria-label="Refresh backends" onClick={load}>
+          <button
+            className="jp-ModelStudio-iconButton"
+            title="Refresh"
+            aria-label="Refresh backends"
+            onClick={load}
+          >
             ⟳
           </button>
         </h3>
@@ -53,10 +58,12 @@ export function BackendsStatus(props: { source: DataSource; refresh?: number }):
                   <td title={b.install ?? ''}>{b.installed ? (b.version ?? 'yes') : 'no'}</td>
                   <td>{b.gpu ? 'GPU build' : 'CPU'}</td>
                   <td data-testid={`backend-models-${b.name}`}>
-                    {b.stats?.local_models ?? b.local_models} local · {b.stats?.loaded_models ?? 0} loaded
+                    {b.stats?.local_models ?? b.local_models} local · {b.stats?.loaded_models ?? 0}{' '}
+                    loaded
                   </td>
                   <td data-testid={`backend-downloads-${b.name}`}>
-                    {b.stats?.downloads_completed ?? 0} done · {b.stats?.downloads_failed ?? 0} failed
+                    {b.stats?.downloads_completed ?? 0} done · {b.stats?.downloads_failed ?? 0}{' '}
+                    failed
                   </td>
                   <td>{formatBytes(b.stats?.bytes_on_disk ?? 0)}</td>
                 </tr>
@@ -70,10 +77,17 @@ export function BackendsStatus(props: { source: DataSource; refresh?: number }):
               {b.name}: <code>{b.install}</code>
             </div>
           ) : b.suggestions.length ? (
-            <div key={`s-${b.name}`} className="jp-ModelStudio-muted" data-testid={`backend-suggestions-${b.name}`}>
+            <div
+              key={`s-${b.name}`}
+              className="jp-ModelStudio-muted"
+              data-testid={`backend-suggestions-${b.name}`}
+            >
               {b.name} fits here:{' '}
               {b.suggestions
-                .map(s => `${s.id as string}${s.quantization ? `:${s.quantization as string}` : ''} (${s.verdict as string})`)
+                .map(
+                  s =>
+                    `${s.id as string}${s.quantization ? `:${s.quantization as string}` : ''} (${s.verdict as string})`
+                )
                 .join(', ')}
             </div>
           ) : null

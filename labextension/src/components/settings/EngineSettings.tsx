@@ -7,7 +7,12 @@ import { formatBytes, formatDuration } from '../format';
 
 const GIB = 1024 ** 3;
 
-type Field = 'memory_budget' | 'idle_ttl' | 'max_concurrent_downloads' | 'files_per_download' | 'extra_model_dirs';
+type Field =
+  | 'memory_budget'
+  | 'idle_ttl'
+  | 'max_concurrent_downloads'
+  | 'files_per_download'
+  | 'extra_model_dirs';
 
 /** The form's text for each setting (memory in GiB, folders one per line). */
 type Draft = Record<Field, string>;
@@ -24,13 +29,21 @@ function toDraft(values: Record<string, unknown>): Draft {
 }
 
 /** The draft as a settings change (only what differs from `applied`), or per-field problems. */
-function parse(draft: Draft, applied: Draft): { changes: SettingsUpdate; problems: Partial<Record<Field, string>> } {
+function parse(
+  draft: Draft,
+  applied: Draft
+): { changes: SettingsUpdate; problems: Partial<Record<Field, string>> } {
   const changes: SettingsUpdate = {};
   const problems: Partial<Record<Field, string>> = {};
   const number = (field: Field, integer: boolean): number | null => {
     const text = draft[field].trim();
     const value = Number(text);
-    if (text === '' || !Number.isFinite(value) || value < 0 || (integer && !Number.isInteger(value))) {
+    if (
+      text === '' ||
+      !Number.isFinite(value) ||
+      value < 0 ||
+      (integer && !Number.isInteger(value))
+    ) {
       problems[field] = integer ? 'a whole number ≥ 0' : 'a number ≥ 0';
       return null;
     }
@@ -71,7 +84,9 @@ const LABELS: Record<Field, string> = {
 function appliedText(field: Field, values: Record<string, unknown>): string {
   const v = values[field];
   if (field === 'memory_budget') {
-    return Number(v) ? `${+(Number(v) / GIB).toFixed(3)} GiB (${formatBytes(Number(v))})` : '80% of RAM';
+    return Number(v)
+      ? `${+(Number(v) / GIB).toFixed(3)} GiB (${formatBytes(Number(v))})`
+      : '80% of RAM';
   }
   if (field === 'idle_ttl') {
     return Number(v) ? formatDuration(Number(v)) : 'never';
@@ -128,7 +143,10 @@ export function EngineSettings(props: { source: DataSource; onSaved?: () => void
       props.onSaved?.();
     } catch (err) {
       // A ValidationError names the setting (details.setting or details.parameter): show it there.
-      const details = ((err as { details?: Record<string, unknown> }).details ?? {}) as Record<string, unknown>;
+      const details = ((err as { details?: Record<string, unknown> }).details ?? {}) as Record<
+        string,
+        unknown
+      >;
       const field = (details.setting ?? details.parameter) as Field | undefined;
       if (field && field in LABELS) {
         setProblems({ [field]: (err as Error).message });
@@ -140,9 +158,18 @@ export function EngineSettings(props: { source: DataSource; onSaved?: () => void
     }
   };
 
-  const fields: Field[] = ['memory_budget', 'idle_ttl', 'max_concurrent_downloads', 'files_per_download'];
+  const fields: Field[] = [
+    'memory_budget',
+    'idle_ttl',
+    'max_concurrent_downloads',
+    'files_per_download'
+  ];
   return (
-    <form className="jp-ModelStudio-section" data-testid="settings-engine" onSubmit={e => void save(e)}>
+    <form
+      className="jp-ModelStudio-section"
+      data-testid="settings-engine"
+      onSubmit={e => void save(e)}
+    >
       <h3 className="jp-ModelStudio-sectionTitle">Engine</h3>
       <div className="jp-ModelStudio-settingsGrid">
         {fields.map(field => (
@@ -160,7 +187,11 @@ export function EngineSettings(props: { source: DataSource; onSaved?: () => void
               applied: {appliedText(field, result.settings)}
             </span>
             {problems[field] && (
-              <span className="jp-ModelStudio-fieldError" role="alert" data-testid={`setting-error-${field}`}>
+              <span
+                className="jp-ModelStudio-fieldError"
+                role="alert"
+                data-testid={`setting-error-${field}`}
+              >
                 {problems[field]}
               </span>
             )}
@@ -180,7 +211,11 @@ export function EngineSettings(props: { source: DataSource; onSaved?: () => void
           applied: {appliedText('extra_model_dirs', result.settings)}
         </span>
         {problems.extra_model_dirs && (
-          <span className="jp-ModelStudio-fieldError" role="alert" data-testid="setting-error-extra_model_dirs">
+          <span
+            className="jp-ModelStudio-fieldError"
+            role="alert"
+            data-testid="setting-error-extra_model_dirs"
+          >
             {problems.extra_model_dirs}
           </span>
         )}
@@ -204,7 +239,12 @@ export function EngineSettings(props: { source: DataSource; onSaved?: () => void
         >
           Reset
         </button>
-        <button type="submit" className="jp-ModelStudio-button" data-testid="settings-save" disabled={!dirty || busy}>
+        <button
+          type="submit"
+          className="jp-ModelStudio-button"
+          data-testid="settings-save"
+          disabled={!dirty || busy}
+        >
           {busy ? 'Saving…' : 'Save'}
         </button>
       </div>

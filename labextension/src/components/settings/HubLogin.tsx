@@ -75,7 +75,11 @@ export function HubLogin(props: { source: DataSource }): JSX.Element {
           )}
         </div>
       ) : (
-        <form className="jp-ModelStudio-settingsRow" onSubmit={onSubmit} data-testid="hf-login-form">
+        <form
+          className="jp-ModelStudio-settingsRow"
+          onSubmit={onSubmit}
+          data-testid="hf-login-form"
+        >
           <input
             type="password"
             className="jp-ModelStudio-input"
