@@ -108,3 +108,10 @@ async def test_a_gated_download_fails_with_gated_error_naming_login_and_terms(ap
     assert (await api("POST", f"jobs/{job['id']}/resume")).code == 200
     job = await poll(api, f"downloads/{job['id']}", lambda j: j["state"] in ("failed", "completed"))
     assert job["state"] == "completed", job
+
+
+@pytest.mark.parametrize("token", ["hf_é" + "x" * 30, "hf_\x00abc" + "x" * 30, "x" * 2000, "   "])
+async def test_tokens_that_cannot_be_a_header_are_refused_with_400(api, token):
+    r = await api("POST", "auth/login", body={"token": token})
+    assert_error(r, 400, "ValidationError")
+    assert not token_file().exists()

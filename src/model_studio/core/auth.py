@@ -49,10 +49,10 @@ def _check_shape(token: Any) -> str:
         raise ValidationError("Give a Hugging Face access token", details={"parameter": "token"},
                               resolution_steps=["Create one at https://huggingface.co/settings/tokens"])
     token = token.strip()
-    if len(token) > MAX_TOKEN_CHARS or any(c.isspace() or not c.isprintable() for c in token):
+    if len(token) > MAX_TOKEN_CHARS or any(not 33 <= ord(c) < 127 for c in token):  # an HTTP header's ASCII
         # Never echoed back: a token pasted with a typo is still a secret.
-        raise ValidationError("This is not a Hugging Face access token (too long, or spaces or control "
-                              "characters in it)", details={"parameter": "token"},
+        raise ValidationError("This is not a Hugging Face access token (too long, or spaces, control or "
+                              "non-ASCII characters in it)", details={"parameter": "token"},
                               resolution_steps=["Copy the token again from https://huggingface.co/settings/tokens"])
     return token
 
