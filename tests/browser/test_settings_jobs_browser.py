@@ -99,7 +99,7 @@ def test_job_center_lists_every_kind_cancels_one_and_cleans_up(page, lab):
     assert r.status_code == 202, r.text
     batch = r.json()["id"]
 
-    open_lab(page, lab)
+    open_lab(page, lab, "/lab/workspaces/job-center")  # a fresh layout: the sidebar starts closed
     open_sidebar(page)
     page.click(tid("tab-jobs"))
     center = f"{SIDEBAR} {tid('job-center')}"
