@@ -181,7 +181,10 @@ export function EngineSettings(props: { source: DataSource; onSaved?: () => void
               data-testid={`setting-${field}`}
               value={draft[field]}
               aria-invalid={problems[field] ? true : undefined}
-              onChange={e => setDraft({ ...draft, [field]: e.target.value })}
+              onChange={e => {
+                setDraft({ ...draft, [field]: e.target.value });
+                setProblems(({ [field]: _old, ...rest }) => rest);
+              }}
             />
             <span className="jp-ModelStudio-muted" data-testid={`setting-applied-${field}`}>
               applied: {appliedText(field, result.settings)}
