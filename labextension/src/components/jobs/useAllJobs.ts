@@ -76,7 +76,7 @@ export function useAllJobs(
     );
   }, [source]);
 
-  // eslint-disable-next-line react-hooks/exhaustive-deps
+  // `key` (the filters) reloads the list when they change; `reload` reads them from `queryRef`.
   React.useEffect(reload, [reload, key]);
   React.useEffect(() => source.subscribe(upsert), [source, upsert]);
 
