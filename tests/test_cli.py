@@ -210,7 +210,7 @@ def test_jobs_lists_completed_download_with_all(pulled, run):
     jobs = json.loads(out)
     assert [(j["title"], j["state"]) for j in jobs] == [(f"{GGUF}:Q8_0", "completed")]
     code, out, _ = run("jobs")
-    assert "no download jobs" in out  # completed jobs hide without --all
+    assert "no jobs" in out  # completed jobs hide without --all
 
 
 def test_cancel_unknown_job_is_not_found(run):

@@ -3,3 +3,4 @@ import './uplot.css';
 import './training.css';
 import './video.css';
 import './model.css';
+import './settings.css';

@@ -74,9 +74,15 @@ def system_text(s: Any) -> str:
 
 def backends_text(backends: list[dict[str, Any]]) -> str:
     """``Library.backends()`` as a table, then install hints and suggested models."""
+    def stat(b: dict[str, Any], key: str) -> Any:
+        return (b.get("stats") or {}).get(key, "-")
+
     rows = [(b["name"], b["version"] or ("yes" if b["installed"] else "no"), "yes" if b["gpu"] else "no",
-             b["local_models"]) for b in backends]
-    lines = [table(("backend", "installed", "gpu", "local models"), rows)]
+             b["local_models"], stat(b, "loaded_models"), stat(b, "downloads_completed"),
+             stat(b, "downloads_failed"),
+             human_size(b["stats"]["bytes_on_disk"]) if b.get("stats") else "-") for b in backends]
+    lines = [table(("backend", "installed", "gpu", "local models", "loaded", "downloads ok", "failed",
+                    "on disk"), rows)]
     for b in backends:
         if not b["installed"]:
             lines.append(f"{b['name']}: install with {b['install']}")

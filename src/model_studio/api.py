@@ -319,9 +319,13 @@ def _downloads(eng: Engine, state, limit):
     return {"downloads": [j.to_dict() for j in eng.downloads.list([state] if state else None, limit=limit)]}
 
 
-def _jobs(eng: Engine, kind, state, since, limit):
-    jobs = eng.jobs.list(kind, [state] if state else None, since=since, limit=limit)
+def _jobs(eng: Engine, kind, state, q, since, limit):
+    jobs = eng.job_center.list(kind, state, q, since=since, limit=limit)
     return {"jobs": [j.to_dict() for j in jobs]}
+
+
+def _jobs_cleanup(eng: Engine, older_than_days, kinds, dry_run, delete_files):
+    return eng.job_center.cleanup(older_than_days, kinds=kinds, dry_run=dry_run, delete_files=delete_files)
 
 
 def _job(eng: Engine, job_id):
@@ -493,8 +497,8 @@ OPERATIONS: tuple[Operation, ...] = (
         Param("sort", "str", default="downloads", choices=("downloads", "size", "name", "likes", "recent")),
         Param("limit", "int", default=50, minimum=1, maximum=MAX_LIST), Param("hub", "bool", default=True))),
     Operation("library.local", "GET", "/library/local", _local, "Models on this machine"),
-    Operation("library.backends", "GET", "/backends", lambda eng: {"backends": eng.library.backends()},
-              "Installed backends, GPU use and suggestions"),
+    Operation("library.backends", "GET", "/backends", lambda eng: {"backends": eng.backends()},
+              "Installed backends, GPU use, suggestions and statistics (models, loaded, downloads, bytes)"),
     Operation("library.info", "GET", "/models/{model}", _info, "Files, quantizations, licence, parameters",
               (_MODEL, Param("variant", "str", max_length=100), Param("revision", "str", max_length=200))),
     Operation("library.fit", "GET", "/models/{model}/fit", _fit, "Will it fit in RAM / VRAM?",
@@ -529,11 +533,41 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("downloads.resume", "POST", "/downloads/{job_id}/resume",
               lambda eng, job_id: eng.downloads.resume(job_id).to_dict(), "Resume a stopped download", (_JOB,)),
     Operation("jobs.list", "GET", "/jobs", _jobs, "All jobs (any kind), newest first", (
-        Param("kind", "str", max_length=64), Param("state", "str", choices=_STATES),
+        Param("kind", "str", max_length=64, description="download, batch, train or video"),
+        Param("state", "str", choices=_STATES),
+        Param("q", "str", max_length=200, description="text in the id, title or parameters"),
         Param("since", "float", description="only jobs updated after this Unix time (seconds)"),
         Param("limit", "int", default=200, minimum=1, maximum=MAX_LIST))),
+    Operation("jobs.cleanup", "POST", "/jobs/cleanup", _jobs_cleanup,
+              "Delete finished jobs older than N days (downloaded models stay; other files unless delete_files)", (
+                  Param("older_than_days", "float", "body", required=True, minimum=0, maximum=36_500,
+                        description="0: every finished job"),
+                  Param("kinds", "list[str]", "body", max_items=16, max_length=64,
+                        description="only these kinds (download, batch, train, video)"),
+                  Param("dry_run", "bool", "body", default=False, description="only list what would go"),
+                  Param("delete_files", "bool", "body", default=False,
+                        description="also delete batch answers, training run folders and video outputs"))),
     Operation("jobs.get", "GET", "/jobs/{job_id}", _job, "One job", (_JOB,)),
+    Operation("jobs.cancel", "POST", "/jobs/{job_id}/cancel", lambda eng, job_id: eng.job_center.cancel(job_id).to_dict(),
+              "Stop a job of any kind (through the service that owns it)", (_JOB,)),
+    Operation("jobs.resume", "POST", "/jobs/{job_id}/resume", lambda eng, job_id: eng.job_center.resume(job_id).to_dict(),
+              "Resume or retry a stopped or failed job of any kind with the same parameters", (_JOB,)),
+    Operation("jobs.delete", "DELETE", "/jobs/{job_id}",
+              lambda eng, job_id, delete_files: eng.job_center.delete(job_id, delete_files=delete_files),
+              "Delete a finished job (409 while queued or running)",
+              (_JOB, Param("delete_files", "bool", default=False,
+                           description="also delete its batch answers, run folder or video output"))),
     Operation("settings.get", "GET", "/settings", lambda eng: eng.settings_dict(), "Current settings"),
+    Operation("auth.status", "GET", "/auth", lambda eng, check: eng.auth.status(check=check),
+              "The Hugging Face login: token source, masked token, user (checked with whoami)",
+              (Param("check", "bool", default=True, description="ask the Hub who the token belongs to"),)),
+    Operation("auth.login", "POST", "/auth/login", lambda eng, token: eng.auth.login(token),
+              "Check a Hugging Face token with whoami and save it as huggingface_hub's login",
+              (Param("token", "str", "body", required=True, description="a Hugging Face access token (never echoed)"),)),
+    Operation("auth.logout", "POST", "/auth/logout", lambda eng: eng.auth.logout(),
+              "Delete the saved Hugging Face token"),
+    Operation("capabilities", "GET", "/capabilities", lambda eng: eng.capabilities(),
+              "Models per task and format, local and available (catalog and local)"),
     Operation("settings.update", "PATCH", "/settings",
               lambda eng, dry_run, **changes: eng.update_settings(
                   {k: v for k, v in changes.items() if v is not None}, dry_run=dry_run),

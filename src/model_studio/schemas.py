@@ -90,6 +90,29 @@ class DownloadList(_Result):
     downloads: list[Job]
 
 
+class JobDeleted(_Result):
+    deleted: str
+    kind: str
+    files_deleted: bool
+    bytes_freed: int
+
+
+class JobCleanupEntry(_Result):
+    id: str
+    kind: str
+    state: JobState
+    title: str
+    finished_at: float
+
+
+class JobCleanup(_Result):
+    count: int
+    jobs: list[JobCleanupEntry]
+    dry_run: bool
+    older_than_days: float
+    bytes_freed: int
+
+
 # ---- library ----
 
 class ModelInfo(_Result):
@@ -139,6 +162,18 @@ class LocalModels(_Result):
     models: list[ModelInfo]
 
 
+class BackendStats(_Result):
+    """A backend's (provider's) statistics."""
+
+    local_models: int
+    loaded_models: int
+    """Models (llama-cpp, transformers) or pipelines (diffusers) held in memory now"""
+    downloads_completed: int
+    downloads_failed: int
+    bytes_on_disk: int
+    """Bytes of the local models this backend can run"""
+
+
 class BackendInfo(_Result):
     name: str
     installed: bool
@@ -148,10 +183,51 @@ class BackendInfo(_Result):
     local_models: int
     models: list[str]
     suggestions: list[dict[str, Any]]
+    """Catalog models that fit this machine (fit verdict gpu, partial or cpu), best first"""
+    stats: BackendStats | None = None
 
 
 class Backends(_Result):
     backends: list[BackendInfo]
+
+
+class CapabilityCount(_Result):
+    name: str
+    """A task (text-generation, text-to-video, ...) or a format (gguf, safetensors, diffusers)"""
+    local: int
+    available: int
+    """Catalog and local models, merged by id"""
+
+
+class Capabilities(_Result):
+    tasks: list[CapabilityCount]
+    formats: list[CapabilityCount]
+    local: int
+    available: int
+
+
+# ---- the Hugging Face login ----
+
+class AuthStatus(_Result):
+    """Who is logged in to the Hub; the token itself is never sent, only ``token_masked``."""
+
+    logged_in: bool
+    source: Literal["env", "file"] | None
+    """env: HF_TOKEN in the server's environment; file: a saved login"""
+    token_masked: str | None
+    """e.g. hf_…abcd"""
+    token_path: str
+    user: str | None
+    fullname: str | None
+    orgs: list[str]
+    token_role: str | None
+    endpoint: str
+    valid: bool | None
+    """The Hub accepted the token (null: not checked, or the Hub could not be reached)"""
+    error: ErrorInfo | None
+    warning: str | None = None
+    removed: bool | None = None
+    """logout: a saved token was deleted"""
 
 
 class FitResult(_Result):

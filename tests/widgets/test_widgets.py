@@ -54,7 +54,7 @@ def test_traits_have_defaults_and_validate(make_widget):
     assert make_widget(Downloads).job_ids == []
     studio = make_widget(Studio)
     assert studio.tab == "library" and studio.tabs == ["library", "downloads", "chat", "training", "video", "running",
-                                                   "system"]
+                                                   "system", "jobs", "settings"]
     assert make_widget(SystemMonitor).interval == 2.0
 
     with pytest.raises(traitlets.TraitError, match="task must be one of"):

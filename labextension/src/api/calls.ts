@@ -4,6 +4,12 @@
  */
 import { asDataset, asJob, asList, asText, compact, OPERATION } from './source';
 import type {
+  AuthStatus,
+  Capabilities,
+  JobCleanup,
+  JobCleanupRequest,
+  JobDeleted,
+  JobQuery,
   ChatModel,
   JobStateName,
   VideoDeleteResult,
@@ -196,5 +202,43 @@ export abstract class OperationCalls {
 
   unloadVideo(device?: string): Promise<VideoUnloadResult> {
     return this.invoke(OPERATION.videoUnload, compact({ device }));
+  }
+
+  // Settings and integrations, the job center ---------------------------------------------------
+
+  authStatus(check = true): Promise<AuthStatus> {
+    return this.invoke(OPERATION.authStatus, { check });
+  }
+
+  login(token: string): Promise<AuthStatus> {
+    return this.invoke(OPERATION.authLogin, { token });
+  }
+
+  logout(): Promise<AuthStatus> {
+    return this.invoke(OPERATION.authLogout);
+  }
+
+  capabilities(): Promise<Capabilities> {
+    return this.invoke(OPERATION.capabilities);
+  }
+
+  async listJobs(query: JobQuery = {}): Promise<Job[]> {
+    return asList<Job>(await this.invoke(OPERATION.jobsList, compact({ ...query })), 'jobs');
+  }
+
+  async cancelJob(jobId: string): Promise<Job> {
+    return asJob(await this.invoke(OPERATION.jobsCancel, { job_id: jobId }));
+  }
+
+  async resumeJob(jobId: string): Promise<Job> {
+    return asJob(await this.invoke(OPERATION.jobsResume, { job_id: jobId }));
+  }
+
+  deleteJob(jobId: string, deleteFiles = false): Promise<JobDeleted> {
+    return this.invoke(OPERATION.jobsDelete, { job_id: jobId, delete_files: deleteFiles });
+  }
+
+  cleanupJobs(request: JobCleanupRequest): Promise<JobCleanup> {
+    return this.invoke(OPERATION.jobsCleanup, compact({ ...request }));
   }
 }

@@ -4,6 +4,57 @@
  */
 
 export interface paths {
+    "/auth": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The Hugging Face login: token source, masked token, user (checked with whoami) */
+        get: operations["auth.status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Check a Hugging Face token with whoami and save it as huggingface_hub's login */
+        post: operations["auth.login"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Delete the saved Hugging Face token */
+        post: operations["auth.logout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/backends": {
         parameters: {
             query?: never;
@@ -11,7 +62,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Installed backends, GPU use and suggestions */
+        /** Installed backends, GPU use, suggestions and statistics (models, loaded, downloads, bytes) */
         get: operations["library.backends"];
         put?: never;
         post?: never;
@@ -84,6 +135,23 @@ export interface paths {
         put?: never;
         /** Continue a cancelled, failed or interrupted batch with its unanswered prompts */
         post: operations["batch.resume"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/capabilities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Models per task and format, local and available (catalog and local) */
+        get: operations["capabilities"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -368,6 +436,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/jobs/cleanup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Delete finished jobs older than N days (downloaded models stay; other files unless delete_files) */
+        post: operations["jobs.cleanup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/jobs/{job_id}": {
         parameters: {
             query?: never;
@@ -379,6 +464,41 @@ export interface paths {
         get: operations["jobs.get"];
         put?: never;
         post?: never;
+        /** Delete a finished job (409 while queued or running) */
+        delete: operations["jobs.delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/jobs/{job_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stop a job of any kind (through the service that owns it) */
+        post: operations["jobs.cancel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/jobs/{job_id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Resume or retry a stopped or failed job of any kind with the same parameters */
+        post: operations["jobs.resume"];
         delete?: never;
         options?: never;
         head?: never;
@@ -938,6 +1058,29 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description Who is logged in to the Hub; the token itself is never sent, only ``token_masked``. */
+        AuthStatus: {
+            logged_in: boolean;
+            /**
+             * @description env: HF_TOKEN in the server's environment; file: a saved login
+             * @enum {string|null}
+             */
+            source: "env" | "file" | null;
+            /** @description e.g. hf_…abcd */
+            token_masked: string | null;
+            token_path: string;
+            user: string | null;
+            fullname: string | null;
+            orgs: string[];
+            token_role: string | null;
+            endpoint: string;
+            /** @description The Hub accepted the token (null: not checked, or the Hub could not be reached) */
+            valid: boolean | null;
+            error: components["schemas"]["ErrorInfo"] | null;
+            warning?: string | null;
+            /** @description logout: a saved token was deleted */
+            removed?: boolean | null;
+        };
         BackendInfo: {
             name: string;
             installed: boolean;
@@ -946,9 +1089,21 @@ export interface components {
             gpu: boolean;
             local_models: number;
             models: string[];
+            /** @description Catalog models that fit this machine (fit verdict gpu, partial or cpu), best first */
             suggestions: {
                 [key: string]: unknown;
             }[];
+            stats?: components["schemas"]["BackendStats"] | null;
+        };
+        /** @description A backend's (provider's) statistics. */
+        BackendStats: {
+            local_models: number;
+            /** @description Models (llama-cpp, transformers) or pipelines (diffusers) held in memory now */
+            loaded_models: number;
+            downloads_completed: number;
+            downloads_failed: number;
+            /** @description Bytes of the local models this backend can run */
+            bytes_on_disk: number;
         };
         Backends: {
             backends: components["schemas"]["BackendInfo"][];
@@ -961,6 +1116,19 @@ export interface components {
             results: {
                 [key: string]: unknown;
             }[];
+        };
+        Capabilities: {
+            tasks: components["schemas"]["CapabilityCount"][];
+            formats: components["schemas"]["CapabilityCount"][];
+            local: number;
+            available: number;
+        };
+        CapabilityCount: {
+            /** @description A task (text-generation, text-to-video, ...) or a format (gguf, safetensors, diffusers) */
+            name: string;
+            local: number;
+            /** @description Catalog and local models, merged by id */
+            available: number;
         };
         /** @description The card's YAML front matter, read with huggingface_hub's ``ModelCard``. */
         CardMetadata: {
@@ -1148,6 +1316,26 @@ export interface components {
             started_at: number | null;
             finished_at: number | null;
             control: string;
+        };
+        JobCleanup: {
+            count: number;
+            jobs: components["schemas"]["JobCleanupEntry"][];
+            dry_run: boolean;
+            older_than_days: number;
+            bytes_freed: number;
+        };
+        JobCleanupEntry: {
+            id: string;
+            kind: string;
+            state: components["schemas"]["JobState"];
+            title: string;
+            finished_at: number;
+        };
+        JobDeleted: {
+            deleted: string;
+            kind: string;
+            files_deleted: boolean;
+            bytes_freed: number;
         };
         JobList: {
             jobs: components["schemas"]["Job"][];
@@ -1764,7 +1952,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description No or a wrong Jupyter token, the server's Authorizer refusing the operation's x-authorization action (PermissionDeniedError), a path outside the allowed folders (ForbiddenPathError), or a gated Hub repository (GatedRepoError) */
+        /** @description No or a wrong Jupyter token, the server's Authorizer refusing the operation's x-authorization action (PermissionDeniedError), a path outside the allowed folders (ForbiddenPathError), or a gated Hub repository (GatedError) */
         E403: {
             headers: {
                 [name: string]: unknown;
@@ -1853,6 +2041,87 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    "auth.status": {
+        parameters: {
+            query?: {
+                /** @description ask the Hub who the token belongs to */
+                check?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthStatus"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "auth.login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description a Hugging Face access token (never echoed) */
+                    token: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthStatus"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            413: components["responses"]["E413"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+        };
+    };
+    "auth.logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthStatus"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            500: components["responses"]["E500"];
+        };
+    };
     "library.backends": {
         parameters: {
             query?: never;
@@ -2039,6 +2308,29 @@ export interface operations {
             501: components["responses"]["E501"];
             502: components["responses"]["E502"];
             507: components["responses"]["E507"];
+        };
+    };
+    capabilities: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Capabilities"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            500: components["responses"]["E500"];
         };
     };
     "chat.complete": {
@@ -2627,8 +2919,11 @@ export interface operations {
     "jobs.list": {
         parameters: {
             query?: {
+                /** @description download, batch, train or video */
                 kind?: string;
                 state?: "queued" | "running" | "paused" | "completed" | "failed" | "cancelled" | "interrupted";
+                /** @description text in the id, title or parameters */
+                q?: string;
                 /** @description only jobs updated after this Unix time (seconds) */
                 since?: number;
                 limit?: number;
@@ -2650,6 +2945,49 @@ export interface operations {
             };
             400: components["responses"]["E400"];
             403: components["responses"]["E403"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "jobs.cleanup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description 0: every finished job */
+                    older_than_days: number;
+                    /** @description only these kinds (download, batch, train, video) */
+                    kinds?: string[] | null;
+                    /**
+                     * @description only list what would go
+                     * @default false
+                     */
+                    dry_run?: boolean | null;
+                    /**
+                     * @description also delete batch answers, training run folders and video outputs
+                     * @default false
+                     */
+                    delete_files?: boolean | null;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobCleanup"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            413: components["responses"]["E413"];
             500: components["responses"]["E500"];
         };
     };
@@ -2677,6 +3015,93 @@ export interface operations {
             403: components["responses"]["E403"];
             404: components["responses"]["E404"];
             500: components["responses"]["E500"];
+        };
+    };
+    "jobs.delete": {
+        parameters: {
+            query?: {
+                /** @description also delete its batch answers, run folder or video output */
+                delete_files?: boolean;
+            };
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobDeleted"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "jobs.cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "jobs.resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            500: components["responses"]["E500"];
+            501: components["responses"]["E501"];
+            502: components["responses"]["E502"];
+            507: components["responses"]["E507"];
         };
     };
     "library.search": {

@@ -4,7 +4,13 @@
  * Method names map one to one onto the operations in `model_studio/api.py` (see `OPERATION`).
  */
 import type {
+  AuthStatus,
   BackendInfo,
+  Capabilities,
+  JobCleanup,
+  JobCleanupRequest,
+  JobDeleted,
+  JobQuery,
   ChatMessage,
   ChatModel,
   ChatStream,
@@ -150,6 +156,24 @@ export interface DataSource {
   cancelBatch(jobId: string): Promise<Job>;
   /** Continue a stopped batch with its unanswered prompts only (`batch.resume`). */
   resumeBatch(jobId: string): Promise<Job>;
+  /** The Hugging Face login (`auth.status`); `check` asks the Hub's whoami. */
+  authStatus(check?: boolean): Promise<AuthStatus>;
+  /** Check a token with whoami and save it (`auth.login`); the answer shows it masked. */
+  login(token: string): Promise<AuthStatus>;
+  /** Delete the saved token (`auth.logout`). */
+  logout(): Promise<AuthStatus>;
+  /** Models per task and format, local and available (`capabilities`). */
+  capabilities(): Promise<Capabilities>;
+  /** Jobs of every kind, newest first (`jobs.list`). */
+  listJobs(query?: JobQuery): Promise<Job[]>;
+  /** Stop a job of any kind (`jobs.cancel`). */
+  cancelJob(jobId: string): Promise<Job>;
+  /** Resume or retry a stopped or failed job with the same parameters (`jobs.resume`). */
+  resumeJob(jobId: string): Promise<Job>;
+  /** Delete a finished job (`jobs.delete`). */
+  deleteJob(jobId: string, deleteFiles?: boolean): Promise<JobDeleted>;
+  /** Delete finished jobs older than N days (`jobs.cleanup`). */
+  cleanupJobs(request: JobCleanupRequest): Promise<JobCleanup>;
 }
 
 /** A job from an operation result that may be the job itself or `{job: ...}`. */
@@ -260,7 +284,16 @@ export const OPERATION = {
   videoUnload: 'video.unload',
   batchList: 'batch.list',
   batchCancel: 'batch.cancel',
-  batchResume: 'batch.resume'
+  batchResume: 'batch.resume',
+  authStatus: 'auth.status',
+  authLogin: 'auth.login',
+  authLogout: 'auth.logout',
+  capabilities: 'capabilities',
+  jobsList: 'jobs.list',
+  jobsCancel: 'jobs.cancel',
+  jobsResume: 'jobs.resume',
+  jobsDelete: 'jobs.delete',
+  jobsCleanup: 'jobs.cleanup'
 } as const;
 
 /** A failed operation, carrying the server's typed error (`{"error": {...}}`). */

@@ -265,3 +265,33 @@ export type VideoUnloadResult = Schemas['VideoUnload'];
 
 /** `video.media` (for widgets, which cannot reach the file routes). */
 export type VideoMedia = Schemas['VideoMedia'];
+
+/* ---- settings and integrations, the job center ---- */
+
+/** `auth.status` / `auth.login` / `auth.logout`: the Hugging Face login (the token only masked). */
+export type AuthStatus = Schemas['AuthStatus'];
+
+/** `capabilities`: models per task and per format, local and available. */
+export type Capabilities = Schemas['Capabilities'];
+
+export type BackendStats = Schemas['BackendStats'];
+
+/** `jobs.list` filters (every one optional). */
+export interface JobQuery {
+  kind?: string | null;
+  state?: JobStateName | null;
+  q?: string | null;
+  limit?: number | null;
+}
+
+export type JobDeleted = Schemas['JobDeleted'];
+
+/** `jobs.cleanup` request. */
+export interface JobCleanupRequest {
+  older_than_days: number;
+  kinds?: string[] | null;
+  dry_run?: boolean;
+  delete_files?: boolean;
+}
+
+export type JobCleanup = Schemas['JobCleanup'];

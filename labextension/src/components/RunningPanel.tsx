@@ -24,9 +24,14 @@ export function RunningPanel(props: RunningPanelProps): JSX.Element {
   const [busy, setBusy] = React.useState<string | null>(null);
   const [pipelines, setPipelines] = React.useState<VideoPipeline[] | null>(null);
   const [unloadingDevice, setUnloadingDevice] = React.useState<string | null>(null);
+  const [budget, setBudget] = React.useState<number | null>(null);
 
   const refresh = React.useCallback(async () => {
     const [chat, video] = await Promise.allSettled([source.loadedModels(), source.videoLoaded()]);
+    source.getSettings().then(
+      r => setBudget(Number(r.settings.memory_budget ?? 0)),
+      () => undefined // the budget line is extra: its failure is not the panel's error
+    );
     if (chat.status === 'fulfilled') {
       setModels(chat.value);
     }
@@ -75,6 +80,15 @@ export function RunningPanel(props: RunningPanelProps): JSX.Element {
         <span className="jp-ModelStudio-count" data-testid="running-count">
           {models?.length ?? 0} loaded · {formatBytes(total)}
         </span>
+        {budget !== null && (
+          <span
+            className="jp-ModelStudio-muted"
+            data-testid="running-budget"
+            title="Memory budget (Settings)"
+          >
+            budget {budget ? formatBytes(budget) : '80% of RAM'}
+          </span>
+        )}
         <span className="jp-ModelStudio-spacer" />
         <button
           className="jp-ModelStudio-iconButton"

@@ -4,10 +4,12 @@ import type { DataSource } from '../api/source';
 import type { Job } from '../api/types';
 import { ChatPanel } from './chat';
 import { DownloadsPanel } from './DownloadsPanel';
+import { JobCenter } from './jobs';
 import { LibraryPanel } from './LibraryPanel';
 import { ModelPage } from './model';
 import { NavContext, type StudioNav, type StudioTarget } from './nav';
 import { RunningPanel } from './RunningPanel';
+import { SettingsPanel } from './settings';
 import { SystemPanel } from './SystemPanel';
 import { TrainingPanel } from './training';
 import { VideoPanel } from './video';
@@ -47,7 +49,9 @@ export const DEFAULT_TABS: StudioTab[] = [
   },
   { id: 'video', label: 'Video', render: ({ source }) => <VideoPanel source={source} /> },
   { id: 'running', label: 'Running', render: ({ source }) => <RunningPanel source={source} /> },
-  { id: 'system', label: 'System', render: ({ source }) => <SystemPanel source={source} /> }
+  { id: 'system', label: 'System', render: ({ source }) => <SystemPanel source={source} /> },
+  { id: 'jobs', label: 'Jobs', render: ({ source }) => <JobCenter source={source} /> },
+  { id: 'settings', label: 'Settings', render: ({ source }) => <SettingsPanel source={source} /> }
 ];
 
 export interface StudioTabsProps {

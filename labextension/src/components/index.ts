@@ -11,6 +11,8 @@ export { ProgressBar } from './ProgressBar';
 export { DEFAULT_TABS, StudioTabs } from './StudioTabs';
 export type { StudioTab, TabContext } from './StudioTabs';
 export { SystemPanel } from './SystemPanel';
+export { SettingsPanel } from './settings';
+export { JobCenter } from './jobs';
 export { RunningPanel } from './RunningPanel';
 export { TrainingChart } from './TrainingChart';
 export { TrainingPanel } from './training';

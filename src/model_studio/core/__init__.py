@@ -19,9 +19,11 @@ from traitlets import TraitError
 from ..config import Settings, json_safe
 from ..errors import ValidationError
 from ._settings import changes_between, read_saved
+from .auth import HubAuth
 from .chat import ChatService
 from .downloads import DownloadManager
 from .hub import HubClient
+from .job_center import JobCenter
 from .jobs import EventBus, Job, JobFeed, JobRunner, JobState, JobStore, Progress
 from .library import Library, ModelInfo
 from .refs import ModelRef
@@ -74,6 +76,20 @@ class Engine:
         self.video = VideoService(self.settings, self.jobs, self.library, self.runner)
         #: Who holds RAM and GPU memory (chat models, video pipelines, reservations) and room for a load.
         self.arbiter = self.chat.arbiter.attach(video=self.video.pipelines)
+        self.auth = HubAuth(self.hub)  # the Hugging Face login (whoami, saved token, logout)
+        self.job_center = JobCenter(self)  # every kind of job: list, cancel, resume, delete, clean up
+
+    def capabilities(self) -> dict[str, Any]:
+        """Models per task and format, local and available (``core.integrations``)."""
+        from .integrations import capabilities
+
+        return capabilities(self)
+
+    def backends(self) -> list[dict[str, Any]]:
+        """Each backend's status, suggestions and statistics (``core.integrations``)."""
+        from .integrations import backends
+
+        return backends(self)
 
     # Settings ----------------------------------------------------------------------------------
 

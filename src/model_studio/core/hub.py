@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 from .._version import __version__
 from ..config import Settings
-from ..errors import GatedRepoError, NetworkError, NotFoundError, StudioError, ValidationError
+from ..errors import GatedError, NetworkError, NotFoundError, StudioError, ValidationError, gated_error
 from .refs import HEX40, HEX64, safe_filename
 
 T = TypeVar("T")
@@ -77,16 +77,23 @@ class HubClient:
     def endpoint(self) -> str:
         return self.settings.hf_endpoint
 
+    def token(self) -> str | bool:
+        """The Hub token calls send: ``HF_TOKEN`` (Settings.hf_token), else the saved login
+        (``core.auth``), else False (none: not huggingface_hub's import-time idea of the token file)."""
+        from .auth import saved_token
+
+        return self.settings.hf_token or saved_token() or False
+
     def api(self):
         from huggingface_hub import HfApi
 
-        return HfApi(endpoint=self.endpoint, token=self.settings.hf_token, library_name="model-studio",
+        return HfApi(endpoint=self.endpoint, token=self.token(), library_name="model-studio",
                      library_version=__version__)
 
     def headers(self) -> dict[str, str]:
         from huggingface_hub.utils import build_hf_headers
 
-        return build_hf_headers(token=self.settings.hf_token, library_name="model-studio",
+        return build_hf_headers(token=self.token(), library_name="model-studio",
                                 library_version=__version__)
 
     def file_url(self, repo_id: str, commit: str, path: str) -> str:
@@ -224,7 +231,7 @@ class HubClient:
         """Whether this token (or none) may download a gated repo's files."""
         try:
             self._get(f"/api/models/{repo_id}/auth-check", f"check access to {repo_id}", repo_id=repo_id)
-        except GatedRepoError:
+        except GatedError:
             return False
         return True
 
@@ -298,11 +305,13 @@ def hub_errors(**context: Any) -> Iterator[None]:
     except StudioError:
         raise
     except hf_errors.GatedRepoError as exc:
-        raise GatedRepoError(
-            f"{ctx.get('repo_id', 'This repository')} is gated: accept its licence on the Hub and log in",
-            details=ctx,
-            resolution_steps=["Accept the licence on the model page", "Run `hf auth login` or set HF_TOKEN"],
-        ) from exc
+        response = getattr(exc, "response", None)
+        request = getattr(response, "request", None)
+        sent = bool(request is not None and request.headers.get("authorization"))
+        error = gated_error(str(ctx.get("repo_id", "")), token_sent=sent,
+                            status=getattr(response, "status_code", None))
+        error.details.update({k: v for k, v in ctx.items() if k not in error.details})
+        raise error from exc
     except hf_errors.RepositoryNotFoundError as exc:
         raise NotFoundError(
             f"Model {ctx.get('repo_id', '')!r} was not found on the Hub (or is private)",

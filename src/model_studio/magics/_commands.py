@@ -51,10 +51,12 @@ class RmArgs(Command):
 
 
 class JobsArgs(Command):
-    """downloads and other jobs, newest first"""
+    """jobs of every kind (downloads, batches, training runs, video generations), newest first"""
 
     type: Literal["jobs"] = "jobs"
     active: bool = option(False, help="only queued and running jobs")
+    kind: Literal["download", "batch", "train", "video"] | None = option(None, metavar="KIND",
+                                                                          help="download, batch, train or video")
     limit: int = option(20, metavar="N", ge=1)
 
 

@@ -28,12 +28,15 @@ class SystemHandlers(Handlers):
 
     def handle_jobs(self, args: JobsArgs) -> Table:
         eng = self._engine()
-        jobs = eng.jobs.list(states=ACTIVE if args.active else None, limit=args.limit)
+        jobs = eng.jobs.list(args.kind, states=ACTIVE if args.active else None, limit=args.limit)
         rows = []
         for j in jobs:
             p = j.progress
             pct = f"{p.fraction * 100:.0f}%" if p.fraction is not None else ""
-            done = f"{pct} {human_size(p.done)}/{human_size(p.total)}" if p.total and p.unit == "bytes" else pct
+            if p.total and p.unit == "bytes":
+                done = f"{pct} {human_size(p.done)}/{human_size(p.total)}"
+            else:
+                done = f"{pct} {p.done:g}/{p.total:g} {p.unit}" if p.total else pct
             rows.append((j.id, j.kind, j.title, j.state.value, done,
                          human_rate(p.rate) if j.active else "", human_duration(p.eta) if j.active and p.eta else ""))
         return Table(("id", "kind", "title", "state", "progress", "rate", "eta"), rows,

@@ -55,6 +55,14 @@ _RESULTS: dict[str, tuple[type, tuple[int, ...]]] = {
     "downloads.resume": (schemas.Job, (409, 502, 507)),
     "jobs.list": (schemas.JobList, ()),
     "jobs.get": (schemas.Job, ()),
+    "jobs.cancel": (schemas.Job, (409,)),
+    "jobs.resume": (schemas.Job, (409, 501, 502, 507)),
+    "jobs.delete": (schemas.JobDeleted, (409,)),
+    "jobs.cleanup": (schemas.JobCleanup, ()),
+    "auth.status": (schemas.AuthStatus, ()),
+    "auth.login": (schemas.AuthStatus, (502,)),
+    "auth.logout": (schemas.AuthStatus, ()),
+    "capabilities": (schemas.Capabilities, ()),
     "settings.get": (schemas.Settings, ()),
     "settings.update": (schemas.Settings, ()),
     "settings.reload": (schemas.Settings, ()),
@@ -106,7 +114,7 @@ _LOOKED_UP = {"model", "base", "dataset", "lora"}
 _ERROR_TEXT = {400: "Invalid input (ValidationError): a parameter's type, limit or value",
                403: "No or a wrong Jupyter token, the server's Authorizer refusing the operation's "
                     "x-authorization action (PermissionDeniedError), a path outside the allowed folders "
-                    "(ForbiddenPathError), or a gated Hub repository (GatedRepoError)",
+                    "(ForbiddenPathError), or a gated Hub repository (GatedError)",
                404: "No such model, file, revision, dataset or job (NotFoundError), or no such route",
                409: "Conflicts with the current state (ConflictError, CancelledError)",
                413: "The request body is over the operation's x-max-body-bytes (PayloadTooLargeError)",

@@ -9,7 +9,7 @@ import traitlets
 from ._base import StudioWidget
 
 #: The dashboard's tabs, in order.
-TABS = ("library", "downloads", "chat", "training", "video", "running", "system")
+TABS = ("library", "downloads", "chat", "training", "video", "running", "system", "jobs", "settings")
 
 
 class Studio(StudioWidget):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from ...errors import GatedRepoError, IntegrityError, NetworkError, NotFoundError
+from ...errors import IntegrityError, NetworkError, NotFoundError, gated_error
 from ..hub import RemoteFile
 from ..jobs import Control
 from .cache import fmt_bytes
@@ -159,7 +159,8 @@ class Transfer:
                 # 2. Request the rest.
                 failure: Exception | None = None
                 try:
-                    offset += self._stream(control, url, headers, partial, offset, rf, hasher, tracker, watchdog)
+                    offset += self._stream(control, url, headers, partial, offset, rf, hasher, tracker, watchdog,
+                                           repo_id=repo_id)
                     if offset < rf.size:
                         raise Transient("connection closed before the end of the file")
                 except (Oversize, RestartFromZero, Transient, httpx.TransportError) as exc:
@@ -240,7 +241,8 @@ class Transfer:
         tracker.set_file(rf.path, state="downloading")
 
     def _stream(self, control: Control, url: str, headers: dict[str, str], partial: Path, offset: int,
-                rf: RemoteFile, hasher: Hasher, tracker: ProgressTracker, watchdog: StallWatchdog) -> int:
+                rf: RemoteFile, hasher: Hasher, tracker: ProgressTracker, watchdog: StallWatchdog,
+                repo_id: str = "") -> int:
         """One HTTP request appending to ``partial`` from ``offset``; returns bytes received.
 
         A failure after some bytes arrived is re-raised as it is: those bytes are in the partial
@@ -260,10 +262,10 @@ class Transfer:
                                 retry_after=_retry_after(resp.headers.get("Retry-After")))
             if status in (401, 403):
                 code = resp.headers.get("X-Error-Code", "")
-                raise GatedRepoError(f"Access to {rf.path} was refused ({status} {code})",
-                                     details={"file": rf.path, "status": status},
-                                     resolution_steps=["Accept the licence on the model page",
-                                                       "Run `hf auth login` or set HF_TOKEN"])
+                raise gated_error(repo_id or rf.path, token_sent=bool(headers.get("authorization")
+                                                                       or headers.get("Authorization")),
+                                  status=status, file=rf.path,
+                                  hub_message=f"{code} {resp.headers.get('X-Error-Message', '')}".strip())
             if status == 404:
                 raise NotFoundError(f"{rf.path} is no longer on the Hub", details={"file": rf.path})
             if status >= 400:

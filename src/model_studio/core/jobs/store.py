@@ -308,8 +308,10 @@ class JobStore:
         since: float | None = None,
         limit: int = 200,
         offset: int = 0,
+        text: str | None = None,
     ) -> list[Job]:
-        """Jobs newest first, optionally filtered by kind, state and ``updated_at > since``."""
+        """Jobs newest first, optionally filtered by kind, state, ``updated_at > since`` and ``text``
+        (a case-insensitive substring of the id, title or parameters)."""
         where: list[str] = []
         args: list[Any] = []
         if kind:
@@ -322,6 +324,11 @@ class JobStore:
         if since is not None:
             where.append("updated_at>?")
             args.append(since)
+        if text:
+            pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append("(lower(id) LIKE ? ESCAPE '\\' OR lower(title) LIKE ? ESCAPE '\\' "
+                         "OR lower(params) LIKE ? ESCAPE '\\')")
+            args.extend([pattern] * 3)
         sql = f"SELECT {_COLUMNS} FROM jobs"
         if where:
             sql += " WHERE " + " AND ".join(where)

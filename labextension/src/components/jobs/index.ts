@@ -1,0 +1,2 @@
+export { JobCenter } from './JobCenter';
+export type { JobCenterProps } from './JobCenter';

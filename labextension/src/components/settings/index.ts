@@ -1,0 +1,2 @@
+export { SettingsPanel } from './SettingsPanel';
+export type { SettingsPanelProps } from './SettingsPanel';
