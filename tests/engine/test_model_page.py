@@ -12,6 +12,7 @@ from model_studio.core import Engine
 from model_studio.errors import NotFoundError
 from tests.engine.test_hub_down import closed_port_url
 from tests.fixtures.cards import CARD_EVAL_RESULTS, CARD_REPO, GATED_REPO, publish_card_repos
+from tests.fixtures.hub import TERMS_TOKEN
 
 
 @pytest.fixture
@@ -87,7 +88,7 @@ def test_gated_repo_page_says_gated_without_access_and_links_the_terms(engine, f
     assert page["metadata"]["license"] == "other" and page["model"]["gated"] is True
     # with a token, the Hub grants access
     with Engine(Settings(home=str(engine.settings.home_path), hf_cache=str(engine.settings.cache_path),
-                         hf_endpoint=fake_hub.url, hf_token="hf_fake_token")) as other:
+                         hf_endpoint=fake_hub.url, hf_token=TERMS_TOKEN)) as other:
         assert other.library.page(GATED_REPO)["gating"]["access"] is True
     ungated = engine.library.page(CARD_REPO)["gating"]
     assert ungated == {"gated": False, "access": True, "terms_url": None}
