@@ -4,18 +4,19 @@ import type { DataSource } from '../api/source';
 import type { GpuStats, SystemSnapshot } from '../api/types';
 import { ErrorBanner } from './ErrorBanner';
 import { formatBytes, formatPercent } from './format';
+import { usePrefs } from './prefs';
 import { ProgressBar, usageTone } from './ProgressBar';
 
 export interface SystemPanelProps {
   source: DataSource;
-  /** Poll when no `system` event has arrived for this long (ms). */
+  /** Poll when no `system` event has arrived for this long (ms); default: the refresh preference. */
   staleAfter?: number;
 }
 
 /** CPU, RAM, swap, disks and GPUs, live from the event stream (polling when it is quiet). */
 export function SystemPanel(props: SystemPanelProps): JSX.Element {
   const { source } = props;
-  const staleAfter = props.staleAfter ?? 3000;
+  const staleAfter = props.staleAfter ?? usePrefs().refreshInterval;
   const [snap, setSnap] = React.useState<SystemSnapshot | null>(null);
   const [error, setError] = React.useState<Error | null>(null);
 
@@ -53,7 +54,7 @@ export function SystemPanel(props: SystemPanelProps): JSX.Element {
       if (now - last > staleAfter && now - attempt > wait) {
         fetchNow();
       }
-    }, 1000);
+    }, Math.min(1000, staleAfter));
     return () => {
       live = false;
       unsubscribe();
@@ -62,7 +63,11 @@ export function SystemPanel(props: SystemPanelProps): JSX.Element {
   }, [source, staleAfter]);
 
   return (
-    <div className="jp-ModelStudio-panel jp-ModelStudio-system" data-testid="system-panel">
+    <div
+      className="jp-ModelStudio-panel jp-ModelStudio-system"
+      data-testid="system-panel"
+      data-refresh-ms={staleAfter}
+    >
       <ErrorBanner error={error} testId="system-error" />
       {!snap && !error && <div className="jp-ModelStudio-empty">Reading system…</div>}
       {snap && <SystemView snap={snap} />}
