@@ -11,6 +11,7 @@ import time
 
 import httpx
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.browser.conftest import shot
 from tests.browser.shell import MAIN, SIDEBAR, open_from_sidebar, panel, show_sidebar, studio_panels, tid
@@ -23,10 +24,9 @@ MODEL = "local/SmolLM2-135M-Instruct"
 
 
 def _workspace(lab) -> dict:
-    r = httpx.get(f"{lab.url}/lab/api/workspaces/lab", headers={"Authorization": f"token {lab.token}"}, timeout=10)
-    if r.status_code != 200:
-        r = httpx.get(f"{lab.url}/lab/api/workspaces/default", headers={"Authorization": f"token {lab.token}"},
-                      timeout=10)
+    """The saved layout of the default workspace (what a reload restores)."""
+    r = httpx.get(f"{lab.url}/lab/api/workspaces/default", headers={"Authorization": f"token {lab.token}"},
+                  timeout=10)
     return r.json().get("data", {}) if r.status_code == 200 else {}
 
 
@@ -58,7 +58,7 @@ def test_the_sidebar_has_four_tabs_on_one_row(page, lab):
     assert all(b["x"] >= bar["x"] - 0.5 and b["x"] + b["width"] <= bar["x"] + bar["width"] + 0.5 for b in boxes)
     assert bar["height"] < 2 * boxes[0]["height"], (bar, boxes)
     # The views that open in the main area have a button each; no button for a view without a component
-    buttons = page.locator(f"{SIDEBAR} [data-testid^='sidebar-open-']")
+    buttons = page.locator(f"{SIDEBAR} button[data-testid^='sidebar-open-']")
     assert [b.get_attribute("data-testid") for b in buttons.all()] == [
         "sidebar-open-chat", "sidebar-open-training", "sidebar-open-video"]
     shot(page, "shell-sidebar")
@@ -70,7 +70,7 @@ def test_chat_from_the_launcher_two_chats_and_a_reload_restores_both(page, lab):
         pytest.skip("llama-cpp-python is not installed")
     open_lab(page, lab)
     # The launcher has a Model Studio section: Chat, Fine-tune, Video
-    page.evaluate("() => window.jupyterapp.commands.execute('launcher:create')")
+    page.evaluate("() => { window.jupyterapp.commands.execute('launcher:create'); }")
     section = ".jp-Launcher-section:has(.jp-Launcher-sectionTitle:text-is('Model Studio'))"
     page.wait_for_selector(section, timeout=30_000)
     labels = [c.inner_text().strip() for c in page.locator(f"{section} .jp-LauncherCard-label").all()]
@@ -101,7 +101,10 @@ def test_chat_from_the_launcher_two_chats_and_a_reload_restores_both(page, lab):
     assert sum(t.startswith("Chat") for t in titles) == 2, titles
 
     # The layout is saved with each chat's model; a reload brings both panels back
-    saved = _wait(lambda: (s := _saved_chats(lab)) and len(s) == 2 and s, 30, "two saved chats")
+    try:
+        saved = _wait(lambda: (s := _saved_chats(lab)) and len(s) == 2 and s, 30, "two saved chats")
+    except AssertionError:
+        raise AssertionError(f"saved workspace: {json.dumps(_workspace(lab))[:3000]}") from None
     assert sorted(str(s.get("model")) for s in saved) == sorted([MODEL, "None"]), saved
     assert all(s["kind"] == "chat" for s in saved)
     page.reload()
@@ -114,13 +117,37 @@ def test_chat_from_the_launcher_two_chats_and_a_reload_restores_both(page, lab):
     assert not page.errors, page.errors
 
 
+PALETTE_FOCUSED = """() => {
+  const el = document.activeElement;
+  return !!el && el.classList.contains('lm-CommandPalette-input') && el.offsetParent !== null;
+}"""
+OPEN_PALETTE = """async () => {
+  await window.jupyterapp.commands.execute('apputils:activate-command-palette');
+  await new Promise(r => setTimeout(r, 300));
+  const el = document.activeElement;
+  return !!el && el.classList.contains('lm-CommandPalette-input') && el.offsetParent !== null;
+}"""
+
+
 def test_the_command_palette_opens_video(page, lab):
     open_lab(page, lab)
-    page.keyboard.press("Control+Shift+C")
-    page.wait_for_selector(".lm-CommandPalette-input", timeout=30_000)
-    page.fill(".lm-CommandPalette-input", "Open Video")
-    item = ".lm-CommandPalette-item:has-text('Open Video')"
-    page.wait_for_selector(item, timeout=10_000)
+    page.evaluate("async () => { await window.jupyterapp.restored; }")
+    # the palette (Ctrl+Shift+C, View > Activate Command Palette); typing goes to its search box.
+    # While the lab settles, the launcher may take the focus back (closing the palette): then again.
+    item = ".lm-CommandPalette-item:has-text('Open Video') >> visible=true"
+
+    def search() -> bool:
+        if not page.evaluate(PALETTE_FOCUSED) and not page.evaluate(OPEN_PALETTE):
+            return False
+        page.keyboard.press("Control+A")
+        page.keyboard.type("Open Video")
+        try:
+            page.wait_for_selector(item, timeout=3_000)
+        except PlaywrightTimeout:
+            return False
+        return page.evaluate(PALETTE_FOCUSED)
+
+    _wait(search, 60, "the command palette listing Open Video")
     shot(page, "shell-palette")
     page.keyboard.press("Enter")
     page.wait_for_selector(f"{panel('video')} {tid('video-panel')}", timeout=30_000)
@@ -134,7 +161,7 @@ def test_the_settings_editor_lists_the_preferences_and_a_change_applies(page, la
     page.click(f"{SIDEBAR} {tid('tab-running')}")
     running = f"{SIDEBAR} {tid('running-panel')}"
     page.wait_for_selector(f"{running}[data-refresh-ms='3000']", timeout=30_000)
-    page.evaluate("() => window.jupyterapp.commands.execute('settingeditor:open', {query: 'Model Studio'})")
+    page.evaluate("() => { window.jupyterapp.commands.execute('settingeditor:open', {query: 'Model Studio'}); }")
     entry = ".jp-PluginList-entry:has-text('Model Studio')"
     page.wait_for_selector(entry, timeout=30_000)
     page.click(entry)

@@ -48,13 +48,14 @@ export function SystemPanel(props: SystemPanelProps): JSX.Element {
       s => accept(s)
     );
     // Poll only when the event stream is quiet, backing off while requests fail.
+    const tick = Math.min(1000, staleAfter);
     const timer = window.setInterval(() => {
       const now = Date.now();
       const wait = Math.min(30000, staleAfter * 2 ** failures);
       if (now - last > staleAfter && now - attempt > wait) {
         fetchNow();
       }
-    }, Math.min(1000, staleAfter));
+    }, tick);
     return () => {
       live = false;
       unsubscribe();
