@@ -12,8 +12,10 @@ def tid(value: str) -> str:
 
 
 def show_sidebar(page) -> None:
-    if not page.locator(f"{SIDEBAR}:visible").count():
-        page.click('.jp-SideBar [data-id="model-studio-sidebar"]')
+    """Reveal the sidebar (the `model-studio:open` command: unlike its icon, it never folds it away),
+    once the lab has restored its layout."""
+    page.evaluate("async () => { await window.jupyterapp.restored; }")
+    page.evaluate("() => { window.jupyterapp.commands.execute('model-studio:open'); }")
     page.wait_for_selector(f"{SIDEBAR} {tid('model-studio')}", timeout=30_000)
 
 
