@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -45,3 +46,20 @@ def test_the_version_is_written_once_and_read_by_the_build_and_the_package():
 
     assert Path(_version.__file__).resolve() == source.resolve()
     assert re.search(r'^__version__ = "([^"]+)"$', source.read_text(), re.M).group(1) == model_studio.__version__
+
+
+def test_the_settings_schema_is_built_into_the_lab_extension_and_shipped():
+    # Given the JupyterLab settings schema (Settings Editor -> Model Studio)
+    root = Path(__file__).resolve().parents[1]
+    source = json.loads((root / "labextension" / "schema" / "plugin.json").read_text(encoding="utf-8"))
+    prefs = {"defaultChatModel", "temperature", "topP", "maxTokens", "refreshInterval", "byteUnits"}
+    assert source["title"] == "Model Studio" and set(source["properties"]) == prefs
+    # Then the lab extension build copies it where JupyterLab looks for it
+    built = Path(model_studio.__file__).parent / "labextension" / "schemas" / "jupyter-model-studio" / "plugin.json"
+    assert json.loads(built.read_text(encoding="utf-8")) == source
+    # and the wheel ships that folder as the lab extension
+    import tomllib
+
+    shared = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["hatch"]["build"]["targets"][
+        "wheel"]["shared-data"]
+    assert shared["src/model_studio/labextension"] == "share/jupyter/labextensions/jupyter-model-studio"

@@ -39,7 +39,8 @@ const cssFiles = [
   'training.css',
   'video.css',
   'model.css',
-  'settings.css'
+  'settings.css',
+  'shell.css'
 ];
 const css = await Promise.all(cssFiles.map(f => readFile(path.join(root, 'style', f), 'utf8')));
 await writeFile(path.join(outdir, 'studio.css'), css.join('\n'));

@@ -4,3 +4,4 @@ import './training.css';
 import './video.css';
 import './model.css';
 import './settings.css';
+import './shell.css';

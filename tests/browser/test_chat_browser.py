@@ -13,6 +13,7 @@ import time
 import pytest
 
 from tests.browser.conftest import shot
+from tests.browser.shell import SIDEBAR, open_from_sidebar, show_sidebar
 from tests.browser.test_studio_browser import KERNEL_IDLE, open_lab, run_cell, tid
 
 pytestmark = pytest.mark.slow
@@ -63,13 +64,12 @@ def test_chat_widget_streams_and_stops(page, lab):
     assert not page.errors, page.errors
 
 
-def test_sidebar_chat_streams_over_the_openai_endpoint_then_running_unloads(page, lab):
+def test_chat_panel_streams_over_the_openai_endpoint_then_running_unloads(page, lab):
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip("llama-cpp-python is not installed")
     open_lab(page, lab)
-    page.click('.jp-SideBar [data-id="model-studio-sidebar"]')
-    page.click(tid("tab-chat"))
-    panel = f"#model-studio-sidebar {tid('chat-panel')}"
+    # Chat opens as a main-area panel (the sidebar's Chat button)
+    panel = f"{open_from_sidebar(page, 'chat')} {tid('chat-panel')}"
     page.wait_for_selector(panel, timeout=30_000)
     page.wait_for_selector(f"{panel} {tid('chat-model')} option[value='{MODEL}']", state="attached", timeout=30_000)
     page.select_option(f"{panel} {tid('chat-model')}", MODEL)
@@ -88,9 +88,10 @@ def test_sidebar_chat_streams_over_the_openai_endpoint_then_running_unloads(page
     page.wait_for_selector(f"{panel} {tid('chat-stats')}", timeout=30_000)
     # the panel's load status follows the model the answer loaded
     page.wait_for_selector(f"{panel} {tid('chat-load-status')}[data-loaded='true']", timeout=30_000)
-    shot(page, "sidebar-chat")
-    # The Running section shows the loaded model and unloads it
-    page.click(tid("tab-running"))
+    shot(page, "panel-chat")
+    # The sidebar's Running tab shows the loaded model and unloads it
+    show_sidebar(page)
+    page.click(f"{SIDEBAR} {tid('tab-running')}")
     row = f'[data-testid^="running-model-{MODEL}"]'  # the loaded file: MODEL:Q4_1
     page.wait_for_selector(row, timeout=30_000)
     shot(page, "sidebar-running")

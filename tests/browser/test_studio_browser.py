@@ -196,7 +196,11 @@ def test_quickstart_notebook_renders_widgets_and_a_moving_progress_bar(page, lab
         page.wait_for_selector(f'.jp-OutputArea {tid("system-cpu-value")}', timeout=60_000)
         page.locator(f'.jp-OutputArea {tid("library-panel")}').first.scroll_into_view_if_needed()
         shot(page, "notebook-library-widget")
-        page.locator(f'.jp-OutputArea {tid("model-studio")}').last.scroll_into_view_if_needed()
+        studio = page.locator(f'.jp-OutputArea {tid("model-studio")}').last
+        studio.scroll_into_view_if_needed()
+        # The Studio widget has no main area: every view is one of its tabs
+        assert [t.get_attribute("data-testid") for t in studio.locator("[role='tab']").all()][:7] == [
+            f"tab-{k}" for k in ("library", "downloads", "chat", "training", "video", "running", "system")]
         shot(page, "notebook-studio-widget")
         errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
         assert errors.count() == 0, errors.all_inner_texts()

@@ -1,9 +1,9 @@
 """The training monitor in a real JupyterLab: a short LoRA run of the starter model, its loss curve
-growing while it trains, then the sidebar's Training tab listing the run and estimating a new one.
+growing while it trains, then the Fine-tune main-area panel listing the run and estimating a new one.
 
 The lab of this module keeps the starter model visible (``LAB_ENV_DROP``), so the run trains the
 real ``local/SmolLM2-135M-Instruct`` on the CPU. Screenshots: artifacts/training-monitor.png and
-artifacts/sidebar-training.png.
+artifacts/panel-training.png.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import time
 import pytest
 
 from tests.browser.conftest import shot
+from tests.browser.shell import open_from_sidebar
 from tests.browser.test_studio_browser import KERNEL_IDLE, open_lab, run_cell, tid
 
 pytestmark = pytest.mark.slow
@@ -77,10 +78,8 @@ def test_training_monitor_curve_grows_while_training(page, lab):
     shot(page, "training-monitor")
     assert not page.errors, page.errors
 
-    # The sidebar's Training tab (REST + SSE) lists the same run and estimates a new one.
-    page.click('.jp-SideBar [data-id="model-studio-sidebar"]')
-    page.click(tid("tab-training"))
-    side = f"#model-studio-sidebar {tid('training-panel')}"
+    # The Fine-tune panel (main area, REST + SSE) lists the same run and estimates a new one.
+    side = f"{open_from_sidebar(page, 'training')} {tid('training-panel')}"
     page.wait_for_selector(f"{side} {tid('training-run-' + run_id)}[data-state='completed']", timeout=30_000)
     if not page.locator(f"{side} {tid('training-form')}").count():
         page.click(f"{side} {tid('training-new')}")
@@ -94,7 +93,7 @@ def test_training_monitor_curve_grows_while_training(page, lab):
     page.wait_for_function(
         f"() => (document.querySelector(`{side} {tid('training-estimate')}`)?.textContent || '').includes('memory')",
         timeout=60_000)
-    shot(page, "sidebar-training")
+    shot(page, "panel-training")
     # Start from the form, then cancel it while it runs; a cancelled run offers Resume.
     page.click(f"{side} {tid('training-start')}")
     page.wait_for_function(

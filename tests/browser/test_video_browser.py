@@ -1,9 +1,9 @@
 """The video studio in a real JupyterLab: the VideoStudio widget's form on the tiny Wan pipeline,
 a bad frame count refused by the plan, a generation whose progress shows step by step, then a
-playing ``<video>``; the sidebar's Video tab shows the same clip from the REST file route (HTTP
+playing ``<video>``; the Video main-area panel shows the same clip from the REST file route (HTTP
 Range) in its gallery, and a second generation is cancelled from the queue.
 
-Screenshots: artifacts/video-widget.png and artifacts/sidebar-video.png.
+Screenshots: artifacts/video-widget.png and artifacts/panel-video.png.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import time
 import pytest
 
 from tests.browser.conftest import shot
+from tests.browser.shell import open_from_sidebar
 from tests.browser.test_studio_browser import KERNEL_IDLE, open_lab, run_cell, tid
 
 pytest.importorskip("diffusers")
@@ -37,7 +38,7 @@ def _fill(page, scope: str, name: str, value: str) -> None:
     page.fill(f"{scope} [name='{name}']", value)
 
 
-def test_video_widget_form_progress_and_playing_video_then_the_sidebar_gallery(page, lab):
+def test_video_widget_form_progress_and_playing_video_then_the_panel_gallery(page, lab):
     _notebook(lab, "video-browser.ipynb", (
         "import model_studio as ms\n"
         f"ms.engine().downloads.start({MODEL!r}).wait()\n"
@@ -96,10 +97,8 @@ def test_video_widget_form_progress_and_playing_video_then_the_sidebar_gallery(p
     shot(page, "video-widget")
     assert not page.errors, page.errors
 
-    # The sidebar's Video tab: the same clip in the gallery, played from the .mp4 route (Range).
-    page.click('.jp-SideBar [data-id="model-studio-sidebar"]')
-    page.click(tid("tab-video"))
-    side = f"#model-studio-sidebar {tid('video-panel')}"
+    # The Video panel (main area): the same clip in the gallery, played from the .mp4 route (Range).
+    side = f"{open_from_sidebar(page, 'video')} {tid('video-panel')}"
     item = f"{side} {tid('video-item-' + job_id)}"
     page.wait_for_selector(item, timeout=30_000)
     page.locator(item).scroll_into_view_if_needed()  # thumbnails load lazily, when on screen
@@ -128,7 +127,7 @@ def test_video_widget_form_progress_and_playing_video_then_the_sidebar_gallery(p
     page.wait_for_function(
         f"() => /step ([1-9][0-9]*) \\//.test(document.querySelector(`{side} {tid('video-job-' + second)}`)"
         "?.textContent || '')", timeout=60_000)
-    shot(page, "sidebar-video")
+    shot(page, "panel-video")
     page.click(f"{side} {tid('video-job-' + second)} {tid('video-cancel')}")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and lab.api("GET", f"/video/{second}").json()["state"] != "cancelled":

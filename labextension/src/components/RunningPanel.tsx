@@ -5,10 +5,11 @@ import type { LoadedModel, VideoPipeline } from '../api/types';
 import { BatchJobs } from './BatchJobs';
 import { ErrorBanner } from './ErrorBanner';
 import { formatBytes, formatDuration, testIdPart } from './format';
+import { usePrefs } from './prefs';
 
 export interface RunningPanelProps {
   source: DataSource;
-  /** Refresh period in ms. */
+  /** Refresh period in ms; default: the refresh preference. */
   interval?: number;
 }
 
@@ -19,6 +20,7 @@ export interface RunningPanelProps {
  */
 export function RunningPanel(props: RunningPanelProps): JSX.Element {
   const { source } = props;
+  const interval = props.interval ?? usePrefs().refreshInterval;
   const [models, setModels] = React.useState<LoadedModel[] | null>(null);
   const [error, setError] = React.useState<Error | null>(null);
   const [busy, setBusy] = React.useState<string | null>(null);
@@ -45,9 +47,9 @@ export function RunningPanel(props: RunningPanelProps): JSX.Element {
 
   React.useEffect(() => {
     void refresh();
-    const timer = window.setInterval(() => void refresh(), props.interval ?? 3000);
+    const timer = window.setInterval(() => void refresh(), interval);
     return () => window.clearInterval(timer);
-  }, [refresh, props.interval]);
+  }, [refresh, interval]);
 
   const unload = async (model: string): Promise<void> => {
     setBusy(model);
@@ -75,7 +77,11 @@ export function RunningPanel(props: RunningPanelProps): JSX.Element {
 
   const total = (models ?? []).reduce((sum, m) => sum + (m.memory_bytes ?? 0), 0);
   return (
-    <div className="jp-ModelStudio-panel jp-ModelStudio-running" data-testid="running-panel">
+    <div
+      className="jp-ModelStudio-panel jp-ModelStudio-running"
+      data-testid="running-panel"
+      data-refresh-ms={interval}
+    >
       <div className="jp-ModelStudio-toolbar">
         <span className="jp-ModelStudio-count" data-testid="running-count">
           {models?.length ?? 0} loaded · {formatBytes(total)}

@@ -4,19 +4,20 @@ import type { DataSource } from '../api/source';
 import type { GpuStats, SystemSnapshot } from '../api/types';
 import { ErrorBanner } from './ErrorBanner';
 import { formatBytes, formatPercent } from './format';
+import { usePrefs } from './prefs';
 import { ProgressBar, usageTone } from './ProgressBar';
 import { VersionsSection } from './VersionsSection';
 
 export interface SystemPanelProps {
   source: DataSource;
-  /** Poll when no `system` event has arrived for this long (ms). */
+  /** Poll when no `system` event has arrived for this long (ms); default: the refresh preference. */
   staleAfter?: number;
 }
 
 /** CPU, RAM, swap, disks and GPUs, live from the event stream (polling when it is quiet). */
 export function SystemPanel(props: SystemPanelProps): JSX.Element {
   const { source } = props;
-  const staleAfter = props.staleAfter ?? 3000;
+  const staleAfter = props.staleAfter ?? usePrefs().refreshInterval;
   const [snap, setSnap] = React.useState<SystemSnapshot | null>(null);
   const [error, setError] = React.useState<Error | null>(null);
 
@@ -49,13 +50,14 @@ export function SystemPanel(props: SystemPanelProps): JSX.Element {
       { topics: ['system'] }
     );
     // Poll only when the event stream is quiet, backing off while requests fail.
+    const tick = Math.min(1000, staleAfter);
     const timer = window.setInterval(() => {
       const now = Date.now();
       const wait = Math.min(30000, staleAfter * 2 ** failures);
       if (now - last > staleAfter && now - attempt > wait) {
         fetchNow();
       }
-    }, 1000);
+    }, tick);
     return () => {
       live = false;
       unsubscribe();
@@ -64,7 +66,11 @@ export function SystemPanel(props: SystemPanelProps): JSX.Element {
   }, [source, staleAfter]);
 
   return (
-    <div className="jp-ModelStudio-panel jp-ModelStudio-system" data-testid="system-panel">
+    <div
+      className="jp-ModelStudio-panel jp-ModelStudio-system"
+      data-testid="system-panel"
+      data-refresh-ms={staleAfter}
+    >
       <ErrorBanner error={error} testId="system-error" />
       {!snap && !error && <div className="jp-ModelStudio-empty">Reading system…</div>}
       {snap && <SystemView snap={snap} />}

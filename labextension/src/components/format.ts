@@ -1,34 +1,45 @@
 /** Human-readable numbers for the panels. */
 
 const UNITS = ['kB', 'MB', 'GB', 'TB', 'PB'];
+const BINARY_UNITS = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+
+let byteUnits: 'decimal' | 'binary' = 'decimal';
+
+/** Decimal (1 kB = 1000 B, the default, as the Hub) or binary (1 KiB = 1024 B) sizes from now on. */
+export function setByteUnits(units: 'decimal' | 'binary'): void {
+  byteUnits = units;
+}
 
 /**
  * Bytes as a short decimal size, as the Hub shows them (1 kB = 1000 bytes): `999 B`, `68.2 kB`,
  * `1.5 GB`; `—` when unknown. One decimal, rounded half up with the same float arithmetic as
  * `human_size` in `src/model_studio/_format.py`, so the sidebar and the terminal print the same
- * text (tests/test_format.py runs both over one table).
+ * text (tests/test_format.py runs both over one table). With binary units (the "byteUnits"
+ * preference) the same rules in powers of 1024: `1.5 GiB`.
  */
 export function formatBytes(bytes: number | null | undefined): string {
   if (bytes === null || bytes === undefined || !Number.isFinite(bytes)) {
     return '—';
   }
+  const base = byteUnits === 'binary' ? 1024 : 1000;
+  const units = byteUnits === 'binary' ? BINARY_UNITS : UNITS;
   const sign = bytes < 0 ? '-' : '';
   let value = Math.abs(bytes);
   const whole = Math.floor(value + 0.5);
-  if (whole < 1000) {
+  if (whole < base) {
     return `${sign}${whole} B`;
   }
   let tenths = 0;
   let unit = 0;
-  for (; unit < UNITS.length; unit++) {
-    value /= 1000;
+  for (; unit < units.length; unit++) {
+    value /= base;
     tenths = Math.floor(value * 10 + 0.5);
     // 999.95 kB rounds to 1000.0: say 1.0 MB instead
-    if (tenths < 10000 || unit === UNITS.length - 1) {
+    if (tenths < base * 10 || unit === units.length - 1) {
       break;
     }
   }
-  return `${sign}${Math.floor(tenths / 10)}.${tenths % 10} ${UNITS[unit]}`;
+  return `${sign}${Math.floor(tenths / 10)}.${tenths % 10} ${units[unit]}`;
 }
 
 export function formatRate(bytesPerSecond: number | null | undefined): string {

@@ -3,6 +3,7 @@ import * as React from 'react';
 import type { DataSource } from '../../api/source';
 import type { ChatStream } from '../../api/types';
 import { ErrorBanner } from '../ErrorBanner';
+import { samplingDefaults, usePrefs } from '../prefs';
 import { Composer } from './Composer';
 import { useChatModels } from './hooks';
 import { MessageList } from './MessageList';
@@ -31,13 +32,17 @@ export interface ChatPanelProps {
 /** A chat playground: model picker, load status, sampling, streaming conversation, compare. */
 export function ChatPanel(props: ChatPanelProps): JSX.Element {
   const { source } = props;
+  const prefs = usePrefs();
   const [error, setError] = React.useState<Error | null>(null);
   const [columns, setColumns] = React.useState<Column[]>([
-    { model: props.initialModel ?? '', turns: [] }
+    { model: props.initialModel || prefs.defaultChatModel, turns: [] }
   ]);
   const [compare, setCompare] = React.useState(false);
   const [system, setSystem] = React.useState(props.initialSystemPrompt ?? '');
-  const [form, setForm] = React.useState<SamplingForm>(DEFAULT_SAMPLING);
+  const [form, setForm] = React.useState<SamplingForm>(() => ({
+    ...DEFAULT_SAMPLING,
+    ...samplingDefaults(prefs)
+  }));
   const [input, setInput] = React.useState('');
   const [note, setNote] = React.useState('');
   const [code, setCode] = React.useState<string | null>(null);
