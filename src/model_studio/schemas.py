@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from .core.host import status as _host
 from .core.jobs.store import JobState
 from .core.library import Quantization
 from .core.system import SystemSnapshot
@@ -491,6 +492,11 @@ class VideoMedia(_Result):
     mime: str
     base64: str
     bytes: int
+
+
+# ---- model host ----
+
+HostStatus, HostStop, HostLogs = _host.HostStatus, _host.HostStop, _host.HostLogs
 
 
 # What the document holds as components besides the operations' results: the error body and the

@@ -20,6 +20,7 @@ from ..config import Settings, json_safe
 from ..errors import ValidationError
 from .chat import ChatService
 from .downloads import DownloadManager
+from .host import HostService
 from .hub import HubClient
 from .jobs import EventBus, Job, JobFeed, JobRunner, JobState, JobStore, Progress
 from .library import Library, ModelInfo
@@ -67,6 +68,10 @@ class Engine:
         self.chat = ChatService(self.settings, self.library, self.jobs, self.runner)
         self.training = TrainingService(self.settings, self.jobs, self.chat, self.runner)
         self.video = VideoService(self.settings, self.jobs, self.library, self.runner)
+        #: The model host of this home (``model_host`` setting): chat and video run there when enabled.
+        self.host = HostService(self.settings)
+        if self.host.enabled:
+            self.host.attach(self)
 
     # Settings ----------------------------------------------------------------------------------
 
@@ -173,6 +178,7 @@ class Engine:
     def close(self) -> None:
         """Stop this process's downloads (they become resumable) and release resources."""
         self.feed.close()
+        self.host.close()
         self.video.close()
         self.training.close()
         self.chat.close()
