@@ -8,13 +8,13 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from model_studio.core import Engine
 from model_studio.core.host import HostFiles, ensure_host
 from model_studio.core.host.files import pid_alive
 from model_studio.errors import HostCrashedError, NotFoundError, ValidationError
@@ -62,10 +62,10 @@ def test_host_errors_come_back_typed(eng):
 
 def test_stop_event_ends_the_answer_in_the_host(eng):
     # Given a long answer; when the stop event is set after a few chunks
-    stop = __import__("threading").Event()
+    stop = threading.Event()
     stream = eng.chat.stream(STARTER, STORY, stop=stop, temperature=0, max_tokens=400, load_options=LOAD)
     chunks = 0
-    for chunk in stream:
+    for _chunk in stream:
         chunks += 1
         if chunks == 5:
             stop.set()

@@ -23,7 +23,6 @@ from typing import Any
 import httpx
 from filelock import FileLock
 
-from ..._version import __version__
 from ...config import Settings
 from ...errors import HostCrashedError
 from .files import HostFiles, pid_alive
