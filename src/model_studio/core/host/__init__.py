@@ -59,7 +59,7 @@ class HostService:
                                "restarts": int(state.get("restarts") or 0), "last_crash": crash,
                                "log": str(self.files.log), "version": state.get("version")}
         if state.get("state") == "up":
-            pid = state.get("pid")
+            pid = int(state.get("pid") or 0)
             if pid_alive(pid, state.get("create_time")) and self.files.secret_file.exists() \
                     and healthy(state, self.files.secret()):
                 out.update(state="up", pid=pid, since=state.get("since"), url=f"http://127.0.0.1:{state['port']}")
@@ -69,12 +69,12 @@ class HostService:
                     live = {}
                 out.update(models=live.get("models", []), pipelines=live.get("pipelines", []),
                            loads=int(live.get("loads") or 0))
-            elif not pid_alive(pid, state.get("create_time")):
+            elif pid and not pid_alive(pid, state.get("create_time")):
                 from .launcher import child_exit_code
 
                 out.update(state="crashed", pid=pid,
-                           last_crash=self.files.record_crash(int(pid), "the host process was found dead",
-                                                              child_exit_code(int(pid))))
+                           last_crash=self.files.record_crash(pid, "the host process was found dead",
+                                                              child_exit_code(pid)))
         elif state.get("state") == "crashed":
             out.update(state="crashed", pid=state.get("pid"))
         out["models"] = [{**m, "memory_bytes": int(m.get("memory_bytes") or 0)} for m in out.get("models", [])]

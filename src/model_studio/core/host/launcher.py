@@ -144,7 +144,7 @@ def stop_host(settings: Settings, timeout: float = 15.0) -> bool:
     """Stop the home's host (``POST /shutdown``, then SIGTERM, then SIGKILL); False if none ran."""
     files = HostFiles(settings.home_path)
     state = files.read_state()
-    pid = state.get("pid")
+    pid = int(state.get("pid") or 0)
     if state.get("state") != "up" or not pid_alive(pid, state.get("create_time")):
         return False
     try:
@@ -155,18 +155,18 @@ def stop_host(settings: Settings, timeout: float = 15.0) -> bool:
     for sig in (None, signal.SIGTERM, signal.SIGKILL):
         if sig is not None:
             try:
-                os.kill(int(pid), sig)
+                os.kill(pid, sig)
             except ProcessLookupError:
                 break
         deadline = time.monotonic() + timeout / 2
         while time.monotonic() < deadline and pid_alive(pid, state.get("create_time")):
             time.sleep(0.05)
-            _reap(int(pid))
+            _reap(pid)
         if not pid_alive(pid, state.get("create_time")):
             break
-    _reap(int(pid))
+    _reap(pid)
     with _children_lock:
-        _children.pop(int(pid), None)
+        _children.pop(pid, None)
     now = files.read_state()
     if now.get("pid") == pid and now.get("state") == "up":  # killed before it could say so
         files.write_state({**now, "state": "down", "stopped_at": time.time()})
