@@ -451,6 +451,14 @@ def main(argv: list[str] | None = None) -> int:
                              f"tok/req, TTFT {o['ttft'] * 1e3:.0f} vs {p['ttft'] * 1e3:.0f} ms)", f"{ratio:.3f}",
                              f">= 1.0 {_verdict(ratio >= 1.0)}" + (f", {errors} ERRORS" if errors else "")))
 
+            for n in (1, args.clients):  # the hop alone: the same server, models in the host vs in process
+                h, o = http["hosted"][n], http["ours"][n]
+                if isinstance(h, dict) and isinstance(o, dict) and o["tps"]:
+                    rows.append((f"(c) /v1 -> host vs /v1 in process, {n} client{'s' if n > 1 else ''}", "tokens/s",
+                                 f"{h['tps']:.1f} vs {o['tps']:.1f} (TTFT {h['ttft'] * 1e3:.0f} vs "
+                                 f"{o['ttft'] * 1e3:.0f} ms, +{(h['ttft'] - o['ttft']) * 1e3:.0f} ms)",
+                                 f"{h['tps'] / o['tps']:.3f}", "reported"))
+
         widths = [max(len(r[i]) for r in rows + [("comparison", "metric", "ours vs peer", "ratio", "target")])
                   for i in range(5)]
         print()
