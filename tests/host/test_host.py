@@ -132,6 +132,7 @@ def test_a_segfault_mid_answer_is_a_typed_error_and_the_next_chat_starts_a_new_h
 
 
 def test_host_cli_and_stop(eng, settings_host):
+    eng.chat.load(STARTER, **LOAD)
     env = {**os.environ, "MODEL_STUDIO_HOME": str(settings_host.home_path),
            "PYTHONPATH": os.pathsep.join((str(ROOT / "src"), str(ROOT)))}
     out = subprocess.run([sys.executable, "-m", "model_studio", "host", "status"], env=env, capture_output=True,
@@ -141,6 +142,13 @@ def test_host_cli_and_stop(eng, settings_host):
     logs = subprocess.run([sys.executable, "-m", "model_studio", "host", "logs", "--lines", "5"], env=env,
                           capture_output=True, text=True, timeout=120)
     assert logs.returncode == 0 and len(logs.stdout.strip().splitlines()) <= 5
+    # A setting saved by an engine (the sidebar's idle time-to-live) applies to the host's models too
+    assert eng.host.status()["models"]
+    eng.update_settings({"idle_ttl": 1.0})
+    deadline = time.monotonic() + 60
+    while eng.host.status()["models"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert eng.host.status()["models"] == []
     pid = eng.host.start()["pid"]
     assert eng.host.stop() == {"stopped": True}
     assert not pid_alive(pid) and eng.host.status()["state"] == "down"

@@ -56,7 +56,23 @@ class HostState:
         self.loaded_at: dict[str, float] = {}
         self.loads = 0  # models actually loaded (not reused) since the host started
         self.requests: dict[str, threading.Event] = {}
+        self._settings_mtime = self._mtime()
         self._wrap_loads()
+
+    def _mtime(self) -> int:
+        try:
+            return (self.engine.settings.home_path / "settings.json").stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    def refresh_settings(self) -> None:
+        """Apply settings.json again when another engine saved it (memory budget, idle time-to-live
+        changed in the sidebar apply to the host's models too)."""
+        mtime = self._mtime()
+        if mtime != self._settings_mtime:
+            self._settings_mtime = mtime
+            self.engine.settings_file_errors = []
+            self.engine._load_saved_settings()
 
     def _wrap_loads(self) -> None:
         """Count real loads (a reused model is no load): the manager calls the loader only then."""
@@ -188,6 +204,7 @@ class ChatHandler(ChatCompletionWriter, HostHandler):
     async def post(self) -> None:
         try:
             request = parse_chat_request(json.loads(self.request.body or b""))
+            self.host.refresh_settings()
         except ValueError as exc:  # OpenAIError is no ValueError; bad JSON is
             self.write_error_response(exc if isinstance(exc, StudioError) else
                                       OpenAIError(400, "The request body must be JSON"))
@@ -217,6 +234,7 @@ class LoadHandler(HostHandler):
             raise ValidationError("Give {model, load_options}")
 
         def load() -> dict[str, Any]:
+            self.host.refresh_settings()
             loaded = self.host.engine.chat.load(model, **options)
             self.host.users[loaded.model_id] = self.client
             return loaded.describe()
@@ -237,6 +255,7 @@ class LoadedHandler(HostHandler):
 
 class StatusHandler(HostHandler):
     async def get(self) -> None:
+        self.host.refresh_settings()
         await self.call(self.host.status)
 
 
