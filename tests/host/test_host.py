@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from model_studio.core.chat import LoadOptions
 from model_studio.core.host import HostFiles, ensure_host
 from model_studio.core.host.files import pid_alive
 from model_studio.errors import HostCrashedError, NotFoundError, ValidationError
@@ -63,7 +64,8 @@ def test_host_errors_come_back_typed(eng):
 def test_stop_event_ends_the_answer_in_the_host(eng):
     # Given a long answer; when the stop event is set after a few chunks
     stop = threading.Event()
-    stream = eng.chat.stream(STARTER, STORY, stop=stop, temperature=0, max_tokens=400, load_options=LOAD)
+    stream = eng.chat.stream(STARTER, STORY, stop=stop, temperature=0, max_tokens=400,
+                             load_options=LoadOptions(**LOAD))  # a LoadOptions, as in process
     chunks = 0
     for _chunk in stream:
         chunks += 1

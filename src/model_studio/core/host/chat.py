@@ -43,9 +43,12 @@ class RemoteModel:
         return f"<RemoteModel {self.model_id} ({self.backend}) in the model host>"
 
 
-def _load_options(loaded: RemoteModel | None, load_options: dict[str, Any] | None) -> dict[str, Any]:
+def _load_options(loaded: RemoteModel | None, load_options: dict[str, Any] | LoadOptions | None) -> dict[str, Any]:
+    """Load options as a JSON object (a ``LoadOptions`` too, as ``ChatService`` accepts one)."""
     if loaded is not None:
-        return {k: v for k, v in loaded.options.to_dict().items() if v is not None}
+        load_options = loaded.options
+    if isinstance(load_options, LoadOptions):
+        load_options = load_options.to_dict()
     return {k: v for k, v in (load_options or {}).items() if v is not None}
 
 
@@ -71,7 +74,7 @@ class HostChat:
         return result or {"unloaded": [], "freed_bytes": 0}
 
     def stream(self, model: Any, messages: list[Message], *, stop: Any = None, cancel: threading.Event | None = None,
-               load_options: dict[str, Any] | None = None, **sampling: Any) -> Any:
+               load_options: dict[str, Any] | LoadOptions | None = None, **sampling: Any) -> Any:
         from ..chat import ChatStream
 
         started = time.perf_counter()
@@ -84,7 +87,7 @@ class HostChat:
         if isinstance(model, RemoteModel):
             loaded = model
         else:
-            loaded = self.load(model, **(load_options or {}))
+            loaded = self.load(model, **_load_options(None, load_options))
         body = {"model": loaded.model_id, "messages": msgs, "stream": True,
                 "temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k,
                 "max_tokens": params.max_tokens, "repeat_penalty": params.repeat_penalty,
