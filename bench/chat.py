@@ -23,6 +23,14 @@ decoding (temperature 0, repeat_penalty 1.0), ``--max-tokens`` (64) completion t
     peer ignores that option, so its content chunks are counted, one token each). Target: ratio
     ours/peer >= 1.0 at 1 and at 4 clients.
 
+(c) through the model host (``core/host``), as a kernel and the server use it:
+    - in (a)'s process, an engine in host mode (``model_host="host"``, as a kernel is) streaming
+      from the host, against raw ``Llama`` in process: tokens/s ratio (target >= 0.97) and the
+      time-to-first-token overhead of the hop;
+    - in (b), ``/model-studio/v1`` of a Jupyter server in host mode (server -> host) against
+      ``llama_cpp.server`` (target >= 1.0, first-token overhead reported).
+    (a) and (b)'s "ours" run in process (``MODEL_STUDIO_MODEL_HOST=in_process``).
+
 The script exits 0 even when a target is missed (it prints MISSED), 1 when something broke.
 
     PYTHONPATH=. .venv/bin/python bench/chat.py          # ~1 min with defaults on an idle 2-core machine
@@ -126,7 +134,10 @@ def run_in_process(path: Path, runs: int, max_tokens: int, work: Path) -> dict[s
     from model_studio.core.chat.base import LoadOptions
 
     llm = llama_cpp.Llama(model_path=str(path), n_threads=THREADS, n_ctx=CONTEXT, verbose=False)
-    engine = Engine(Settings(home=str(work / "home-a"), hf_cache=str(work / "hf-a"), offline=True))
+    engine = Engine(Settings(home=str(work / "home-a"), hf_cache=str(work / "hf-a"), offline=True,
+                             model_host="in_process"))
+    client = Engine(Settings(home=str(work / "home-c"), hf_cache=str(work / "hf-a"), offline=True,
+                             model_host="host"))  # as a kernel: the model lives in the host
     options = LoadOptions(threads=THREADS, context_length=CONTEXT)
 
     def raw():
@@ -134,18 +145,21 @@ def run_in_process(path: Path, runs: int, max_tokens: int, work: Path) -> dict[s
                                             max_tokens=max_tokens, repeat_penalty=1.0)
         return _time_stream(stream, lambda c: 1 if (c["choices"][0].get("delta") or {}).get("content") else 0)
 
-    def ours():
-        stream = engine.chat.stream(MODEL_ID, _messages(), load_options=options, temperature=0.0,
-                                    max_tokens=max_tokens, repeat_penalty=1.0)
+    def ours(eng=engine):
+        stream = eng.chat.stream(MODEL_ID, _messages(), load_options=options, temperature=0.0,
+                                 max_tokens=max_tokens, repeat_penalty=1.0)
         return _time_stream(stream, lambda c: c.tokens if c.text else 0)
 
-    results: dict[str, list[tuple[float, float, int]]] = {"raw": [], "ours": []}
+    results: dict[str, list[tuple[float, float, int]]] = {"raw": [], "ours": [], "host": []}
     try:
-        raw(), ours()  # warm-up: load, first prompt evaluation
+        raw(), ours(), ours(client)  # warm-up: load, first prompt evaluation (and the host's start)
         for _ in range(runs):
             results["raw"].append(raw())
             results["ours"].append(ours())
+            results["host"].append(ours(client))
     finally:
+        client.host.stop()
+        client.close()
         engine.close()
         llm.close()
     return results
@@ -159,7 +173,7 @@ def bench_in_process(path: Path, runs: int, max_tokens: int, work: Path) -> dict
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
         crashed = f"CRASHED (exit {proc.returncode}: {tail[:120]})"
-        return {"raw": crashed, "ours": crashed}
+        return {"raw": crashed, "ours": crashed, "host": crashed}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -198,21 +212,23 @@ def _stop(proc: subprocess.Popen | None) -> None:
         proc.wait()
 
 
-def start_jupyter(work: Path) -> tuple[subprocess.Popen, str, str]:
-    """``jupyter server`` with the extension and the starter model visible; returns (proc, /v1 url, token)."""
+def start_jupyter(work: Path, host: bool = False) -> tuple[subprocess.Popen, str, str]:
+    """``jupyter server`` with the extension and the starter model visible; returns (proc, /v1 url, token).
+    ``host``: in host mode (its models in the model host of its home), else in process."""
     config, root = work / "jupyter-config", work / "root"
-    config.mkdir()
-    root.mkdir()
+    config.mkdir(exist_ok=True)
+    root.mkdir(exist_ok=True)
     (config / "jupyter_server_config.json").write_text(json.dumps(
         {"ServerApp": {"jpserver_extensions": {"model_studio": True}}}))
-    env = dict(os.environ, MODEL_STUDIO_HOME=str(work / "home-b"), HF_HOME=str(work / "hf-b"),
+    env = dict(os.environ, MODEL_STUDIO_HOME=str(work / ("home-h" if host else "home-b")), HF_HOME=str(work / "hf-b"),
+               MODEL_STUDIO_MODEL_HOST="host" if host else "in_process",
                HF_HUB_CACHE=str(work / "hf-b" / "hub"), HF_HUB_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1",
                JUPYTER_CONFIG_DIR=str(config), JUPYTER_RUNTIME_DIR=str(work / "runtime"),
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])))
     for name in ("MODEL_STUDIO_NO_STARTER", "MODEL_STUDIO_MODEL_DIRS"):
         env.pop(name, None)
     port, token = _free_port(), secrets.token_hex(16)
-    log = open(work / "jupyter.log", "w")  # noqa: SIM115 (closed with the process)
+    log = open(work / ("jupyter-host.log" if host else "jupyter.log"), "w")  # noqa: SIM115 (closed with the process)
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter_server", "--allow-root", "--no-browser", f"--port={port}",
          "--ip=127.0.0.1", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
@@ -234,6 +250,14 @@ def preload_jupyter(base: str, headers: dict) -> None:
                    json={"model": MODEL_ID, "threads": THREADS, "context_length": CONTEXT})
     if r.status_code >= 400:
         raise RuntimeError(f"preloading {MODEL_ID} failed: {r.status_code} {r.text[:300]}")
+
+
+def stop_host(work: Path) -> None:
+    """Stop the model host the host-mode server started (it outlives the server by design)."""
+    from model_studio.config import Settings
+    from model_studio.core.host import stop_host as stop
+
+    stop(Settings(home=str(work / "home-h")))
 
 
 def start_llama_server(work: Path, path: Path) -> tuple[subprocess.Popen, str, str]:
@@ -347,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
             print("AMX CPU: both sides load with llama.cpp's use_extra_bufts off (its AMX repack segfaults here)")
         t0 = time.perf_counter()
         res = bench_in_process(path, args.runs, args.max_tokens, work)
-        ours, raw = res["ours"], res["raw"]
+        ours, raw, hosted = res["ours"], res["raw"], res["host"]
         if isinstance(ours, str) or isinstance(raw, str):
             failed |= isinstance(ours, str)
             for metric in ("tokens/s", "TTFT ms"):
@@ -367,11 +391,27 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(("(a) engine.chat.stream vs Llama", "TTFT ms",
                          f"{ours_ttft * 1e3:.1f} vs {raw_ttft * 1e3:.1f}",
                          f"+{(ours_ttft - raw_ttft) * 1e3:.1f} ms", "reported"))
+        if isinstance(hosted, str) or isinstance(raw, str):
+            failed |= isinstance(hosted, str)
+            rows.append(("(c) kernel -> host vs Llama", "tokens/s", f"host: {_describe(hosted)}", "n/a",
+                         "MISSED (not measured)"))
+        else:
+            host_tps = statistics.median(r[1] for r in hosted)
+            raw_tps = statistics.median(r[1] for r in raw)
+            host_ttft = statistics.median(r[0] for r in hosted)
+            raw_ttft = statistics.median(r[0] for r in raw)
+            ratio = host_tps / raw_tps
+            rows.append(("(c) kernel -> host vs Llama", "tokens/s",
+                         f"{host_tps:.1f} vs {raw_tps:.1f} ({hosted[0][2]}/{raw[0][2]} tok)", f"{ratio:.3f}",
+                         f">= 0.97 {_verdict(ratio >= 0.97)}"))
+            rows.append(("(c) kernel -> host vs Llama", "TTFT ms", f"{host_ttft * 1e3:.1f} vs {raw_ttft * 1e3:.1f}",
+                         f"+{(host_ttft - raw_ttft) * 1e3:.1f} ms", "reported"))
         print(f"(a) done in {time.perf_counter() - t0:.1f}s")
 
         if not args.skip_http:
             http: dict[str, dict[int, dict | str]] = {}
             for side, start in (("ours", lambda: start_jupyter(work)),
+                                ("hosted", lambda: start_jupyter(work, host=True)),
                                 ("peer", lambda: start_llama_server(work, path))):
                 t0 = time.perf_counter()
                 http[side] = {}
@@ -390,10 +430,13 @@ def main(argv: list[str] | None = None) -> int:
                                              else f"FAILED ({type(exc).__name__}: {exc})")
                 finally:
                     _stop(proc)
+                    if side == "hosted":
+                        stop_host(work)
                 print(f"(b) {side} done in {time.perf_counter() - t0:.1f}s")
-            for n in (1, args.clients):
-                o, p = http["ours"][n], http["peer"][n]
-                label = f"(b) /v1 vs llama_cpp.server, {n} client{'s' if n > 1 else ''}"
+            for side, n in [(side, n) for side in ("ours", "hosted") for n in (1, args.clients)]:
+                o, p = http[side][n], http["peer"][n]
+                via = "(b) /v1" if side == "ours" else "(c) /v1 -> host"
+                label = f"{via} vs llama_cpp.server, {n} client{'s' if n > 1 else ''}"
                 if isinstance(o, str) or isinstance(p, str):
                     failed |= isinstance(o, str)
                     rows.append((label, "tokens/s", f"ours: {_describe(o)}; "
@@ -407,6 +450,14 @@ def main(argv: list[str] | None = None) -> int:
                              f"{o['tps']:.1f} vs {p['tps']:.1f} ({o['tokens'] / done:.0f}/{p['tokens'] / done:.0f} "
                              f"tok/req, TTFT {o['ttft'] * 1e3:.0f} vs {p['ttft'] * 1e3:.0f} ms)", f"{ratio:.3f}",
                              f">= 1.0 {_verdict(ratio >= 1.0)}" + (f", {errors} ERRORS" if errors else "")))
+
+            for n in (1, args.clients):  # the hop alone: the same server, models in the host vs in process
+                h, o = http["hosted"][n], http["ours"][n]
+                if isinstance(h, dict) and isinstance(o, dict) and o["tps"]:
+                    rows.append((f"(c) /v1 -> host vs /v1 in process, {n} client{'s' if n > 1 else ''}", "tokens/s",
+                                 f"{h['tps']:.1f} vs {o['tps']:.1f} (TTFT {h['ttft'] * 1e3:.0f} vs "
+                                 f"{o['ttft'] * 1e3:.0f} ms, +{(h['ttft'] - o['ttft']) * 1e3:.0f} ms)",
+                                 f"{h['tps'] / o['tps']:.3f}", "reported"))
 
         widths = [max(len(r[i]) for r in rows + [("comparison", "metric", "ours vs peer", "ratio", "target")])
                   for i in range(5)]

@@ -18,6 +18,9 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     monkeypatch.setenv("MODEL_STUDIO_NO_STARTER", "1")
+    # Models load in this process (and in the servers and kernels the tests start, which inherit the
+    # environment); only tests/host starts model hosts, each in its own temporary home.
+    monkeypatch.setenv("MODEL_STUDIO_MODEL_HOST", "in_process")
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("MODEL_STUDIO_MODEL_DIRS", raising=False)

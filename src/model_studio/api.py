@@ -743,6 +743,12 @@ OPERATIONS: tuple[Operation, ...] = (
               "A generation's video, thumbnail or input image (or last frame) as base64 (the .mp4 and .jpg routes serve "
               "the files)",
               (_JOB, Param("what", "str", default="video", choices=("video", "thumbnail", "image", "last_image")))),
+    Operation("host.status", "GET", "/host", lambda eng: eng.host.status(),
+              "The model host: up, down or crashed; pid, restarts, last crash, and the models and pipelines it holds"),
+    Operation("host.stop", "POST", "/host/stop", lambda eng: eng.host.stop(),
+              "Stop the model host (its models unload; the next chat or video starts a new one)", action="write"),
+    Operation("host.logs", "GET", "/host/logs", lambda eng, lines: eng.host.logs(lines), "The model host's log (last lines)",
+              (Param("lines", "int", default=200, minimum=1, maximum=100_000),)),
 )
 
 BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS}

@@ -303,6 +303,28 @@ def cmd_backends(eng, args) -> int:
     return EXIT_OK
 
 
+def cmd_host(eng, args) -> int:
+    """``model-studio host status|stop|logs``: the model host of this studio home."""
+    from .core.host.status import status_text
+
+    if args.action == "stop":
+        result = eng.host.stop()
+        if args.json:
+            return _emit_json(result)
+        print("model host stopped" if result["stopped"] else "no model host was running")
+    elif args.action == "logs":
+        result = eng.host.logs(args.lines)
+        if args.json:
+            return _emit_json(result)
+        print(result["log"] or f"(no log yet at {result['path']})")
+    else:
+        status = eng.host.status()
+        if args.json:
+            return _emit_json(status)
+        print(status_text(status))
+    return EXIT_OK
+
+
 # --- wiring -----------------------------------------------------------------------------------
 
 
@@ -367,6 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="change a run-time setting (saved)")
     p.add_argument("--dry-run", action="store_true", help="with --set: only validate and show what would change")
     add("backends", cmd_backends, "installed backends, GPU use, statistics and suggested models", json_flag=True)
+    p = add("host", cmd_host, "the model host: status, stop, logs", json_flag=True)
+    p.add_argument("action", nargs="?", default="status", choices=("status", "stop", "logs"))
+    p.add_argument("--lines", type=int, default=200, help="log lines (logs)")
     return parser
 
 
@@ -395,7 +420,9 @@ def main(argv: list[str] | None = None) -> int:
     eng = None
     try:
         from .core import Engine
+        from .core.host import set_front_door
 
+        set_front_door("cli")  # model_host "auto": the CLI's models live in the model host
         eng = Engine()
         return args.handler(eng, args)
     except StudioError as exc:

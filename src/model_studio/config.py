@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from traitlets import Bool, Float, Int, List, Unicode, default, validate
+from traitlets import Bool, Enum, Float, Int, List, Unicode, default, validate
 from traitlets.config import Configurable
 
 from .errors import ValidationError
@@ -72,6 +72,10 @@ SETTING_LIMITS: dict[str, Limit] = {
     "hub_retry_after": Limit(float, 0.0, 86_400.0, "seconds"),
     "hub_search_wait": Limit(float, 0.0, 600.0, "seconds"),
     "event_interval": Limit(float, 0.0, 60.0, "seconds"),
+}
+#: Settings that take one of a few words, defined once like the limits above.
+SETTING_CHOICES: dict[str, tuple[str, ...]] = {
+    "model_host": ("auto", "host", "in_process"),
 }
 #: ``extra_model_dirs``: at most this many folders, each an absolute path (after ``~``) of at most
 #: ``MAX_PATH_CHARS`` characters without NUL.
@@ -223,6 +227,12 @@ class Settings(Configurable):
         "(a late Hub answer is cached for the next search)."
     ).tag(config=True)
     event_interval = _BoundedFloat(0.25, help="Seconds between coalesced job updates per job.").tag(config=True)
+    model_host = Enum(
+        SETTING_CHOICES["model_host"], default_value="auto",
+        help="Where loaded models live (MODEL_STUDIO_MODEL_HOST): 'host', one model host process per studio "
+        "home shared by the server, kernels and the CLI; 'in_process', in this process; 'auto', the host under "
+        "a Jupyter server, an IPython kernel or the model-studio CLI, in process otherwise.",
+    ).tag(config=True)
 
     @default("home")
     def _home_default(self) -> str:
@@ -262,6 +272,15 @@ class Settings(Configurable):
         except ValueError:  # ValidationError is a ValueError too: a bad variable must not stop the studio
             log.warning("ignoring MODEL_STUDIO_MAX_DOWNLOADS=%r (expected 1..32)", raw)
             return 2
+
+    @default("model_host")
+    def _model_host_default(self) -> str:
+        raw = (_env("MODEL_STUDIO_MODEL_HOST", "auto") or "auto").strip().lower()
+        if raw not in SETTING_CHOICES["model_host"]:
+            log.warning("ignoring MODEL_STUDIO_MODEL_HOST=%r (expected one of %s)", raw,
+                        ", ".join(SETTING_CHOICES["model_host"]))
+            return "auto"
+        return raw
 
     @validate("extra_model_dirs")
     def _dirs(self, proposal):

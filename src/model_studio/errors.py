@@ -164,6 +164,24 @@ class BackendUnavailableError(StudioError, ImportError):
     http_status = 501
 
 
+class HostCrashedError(StudioError, ConnectionError):
+    """The model host died (a native crash, an out-of-memory kill) or could not start. ``details``
+    carry its exit code or signal and the tail of its log; the next request starts a new host.
+    503: the service is unavailable now, and a retry is answered by a fresh host."""
+
+    http_status = 503
+
+    @classmethod
+    def from_crash(cls, message: str, crash: dict[str, Any]) -> HostCrashedError:
+        """The error for a crash recorded by the host launcher (``{reason, exit_code, signal, log_tail}``)."""
+        why = crash.get("signal") or (f"exit code {crash['exit_code']}" if crash.get("exit_code") is not None
+                                      else crash.get("reason"))
+        return cls(f"{message} ({why})" if why else message,
+                   details={k: crash.get(k) for k in ("pid", "reason", "exit_code", "signal", "log_tail", "at")},
+                   resolution_steps=["Send the request again: a new model host starts",
+                                     "See the host's log: model-studio host logs"])
+
+
 ERROR_TYPES: dict[str, type[StudioError]] = {
     cls.__name__: cls
     for cls in (
@@ -182,6 +200,7 @@ ERROR_TYPES: dict[str, type[StudioError]] = {
         ResourceError,
         CancelledError,
         BackendUnavailableError,
+        HostCrashedError,
     )
 }
 ERROR_TYPES["GatedRepoError"] = GatedError

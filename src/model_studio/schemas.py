@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .core.host import status as _host
 from .core.jobs.store import JobState
 from .core.library import Quantization
 from .core.system import SystemSnapshot
@@ -900,6 +901,9 @@ class MemoryRefusal(_Result):
     holders: list[MemoryHolder]
     evictable: list[str]
     """ids of the idle holders (unloading them is not enough by itself)"""
+# ---- model host ----
+
+HostStatus, HostStop, HostLogs = _host.HostStatus, _host.HostStop, _host.HostLogs
 
 
 # What the document holds as components besides the operations' results: the error body and the

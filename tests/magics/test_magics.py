@@ -177,3 +177,12 @@ def test_every_command_is_dispatched_to_its_handler(shell, monkeypatch, command)
     # When the command's arguments are dispatched, Then that handler ran on them
     args = command.model_construct()
     assert studio.dispatch(args) == ("handled", name)
+
+
+def test_studio_host_prints_the_model_host(studio, capsys):
+    # No host runs in this test's home: the status says so, stop finds nothing, logs are empty
+    assert "model host: down" in bundle(studio("host"))["text/plain"]
+    assert bundle(studio("host stop"))["text/plain"] == "no model host was running"
+    assert "no log yet" in bundle(studio("host logs --lines 5"))["text/plain"]
+    assert studio("host restart") is None
+    assert "invalid choice" in capsys.readouterr().err

@@ -23,6 +23,7 @@ def run_nbval(notebook: Path, hub_url: str, tmp_path: Path, *, cell_timeout: int
         HF_HUB_DISABLE_XET="1",
         HF_HUB_DISABLE_TELEMETRY="1",
         MODEL_STUDIO_HOME=str(tmp_path / "studio-home"),
+        MODEL_STUDIO_MODEL_HOST="in_process",
         PYTHONPATH=os.pathsep.join((str(ROOT / "src"), str(ROOT))),
         **extra_env,
     )

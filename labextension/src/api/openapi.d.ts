@@ -419,6 +419,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/host": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The model host: up, down or crashed; pid, restarts, last crash, and the models and pipelines it holds */
+        get: operations["host.status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/host/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The model host's log (last lines) */
+        get: operations["host.logs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/host/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stop the model host (its models unload; the next chat or video starts a new one) */
+        post: operations["host.stop"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/jobs": {
         parameters: {
             query?: never;
@@ -1297,6 +1348,70 @@ export interface components {
             power_limit: number | null;
             processes: components["schemas"]["GpuProcess"][];
         };
+        /** @description How the last host ended when it did not stop cleanly. */
+        HostCrash: {
+            /** @description Unix time (seconds) the crash was found */
+            at: number;
+            reason: string;
+            /** @description The exit status; negative: the signal number */
+            exit_code?: number | null;
+            /** @description SIGSEGV, SIGKILL, ... when a signal ended it */
+            signal?: string | null;
+            /** @description The last lines of host.log */
+            log_tail?: string;
+            pid?: number | null;
+        };
+        HostLogs: {
+            path: string;
+            log: string;
+        };
+        /** @description A chat model the host holds. */
+        HostModel: {
+            /** @description org/name (what a user picks) */
+            id: string;
+            /** @description org/name:QUANT (the exact file) */
+            model: string;
+            backend: string;
+            adapter?: string | null;
+            memory_bytes: number;
+            devices: string[];
+            idle_seconds: number;
+            in_use?: boolean;
+            last_used?: number;
+            /** @description kernel <pid>, server, cli, ... */
+            last_used_by?: string | null;
+            loaded_at?: number | null;
+        };
+        /** @description The model host of this studio home. */
+        HostStatus: {
+            /** @enum {string} */
+            state: "up" | "down" | "crashed";
+            /**
+             * @description Where this engine's models live (its model_host setting resolved)
+             * @enum {string}
+             */
+            mode: "host" | "in_process";
+            pid?: number | null;
+            since?: number | null;
+            version?: string | null;
+            /** @description Hosts started after a crash */
+            restarts?: number;
+            /** @description Models the running host loaded (a reused model is no load) */
+            loads?: number;
+            last_crash?: components["schemas"]["HostCrash"] | null;
+            /** @description http://127.0.0.1:PORT (the secret is in <home>/host/secret, 0600) */
+            url?: string | null;
+            /** @description The host's log file */
+            log: string;
+            models?: components["schemas"]["HostModel"][];
+            pipelines?: {
+                [key: string]: unknown;
+            }[];
+        };
+        HostStop: {
+            /** @description A running host was stopped */
+            stopped: boolean;
+        };
         /** @description A background job (download, training run, batch, video generation) as ``Job.to_dict()`` writes it. */
         Job: {
             id: string;
@@ -2024,6 +2139,15 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description The model host died or could not start (HostCrashedError); sending the request again starts a new one */
+        E503: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
         /** @description Not enough disk space or memory (DiskSpaceError, ResourceError) */
         E507: {
             headers: {
@@ -2224,6 +2348,7 @@ export interface operations {
             500: components["responses"]["E500"];
             501: components["responses"]["E501"];
             502: components["responses"]["E502"];
+            503: components["responses"]["E503"];
             507: components["responses"]["E507"];
         };
     };
@@ -2307,6 +2432,7 @@ export interface operations {
             500: components["responses"]["E500"];
             501: components["responses"]["E501"];
             502: components["responses"]["E502"];
+            503: components["responses"]["E503"];
             507: components["responses"]["E507"];
         };
     };
@@ -2385,6 +2511,7 @@ export interface operations {
             500: components["responses"]["E500"];
             501: components["responses"]["E501"];
             502: components["responses"]["E502"];
+            503: components["responses"]["E503"];
             507: components["responses"]["E507"];
         };
     };
@@ -2432,6 +2559,7 @@ export interface operations {
             500: components["responses"]["E500"];
             501: components["responses"]["E501"];
             502: components["responses"]["E502"];
+            503: components["responses"]["E503"];
             507: components["responses"]["E507"];
         };
     };
@@ -2914,6 +3042,77 @@ export interface operations {
             };
             400: components["responses"]["E400"];
             403: components["responses"]["E403"];
+        };
+    };
+    "host.status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostStatus"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "host.logs": {
+        parameters: {
+            query?: {
+                lines?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostLogs"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "host.stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostStop"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            500: components["responses"]["E500"];
         };
     };
     "jobs.list": {
@@ -3888,6 +4087,7 @@ export interface operations {
             500: components["responses"]["E500"];
             501: components["responses"]["E501"];
             502: components["responses"]["E502"];
+            503: components["responses"]["E503"];
             507: components["responses"]["E507"];
         };
     };
@@ -4189,6 +4389,7 @@ export interface operations {
             409: components["responses"]["E409"];
             500: components["responses"]["E500"];
             501: components["responses"]["E501"];
+            503: components["responses"]["E503"];
             507: components["responses"]["E507"];
         };
     };

@@ -22,6 +22,7 @@ from ._settings import changes_between, read_saved
 from .auth import HubAuth
 from .chat import ChatService
 from .downloads import DownloadManager
+from .host import HostService
 from .hub import HubClient
 from .job_center import JobCenter
 from .jobs import EventBus, Job, JobFeed, JobRunner, JobState, JobStore, Progress
@@ -78,6 +79,10 @@ class Engine:
         self.arbiter = self.chat.arbiter.attach(video=self.video.pipelines)
         self.auth = HubAuth(self.hub)  # the Hugging Face login (whoami, saved token, logout)
         self.job_center = JobCenter(self)  # every kind of job: list, cancel, resume, delete, clean up
+        #: The model host of this home (``model_host`` setting): chat and video run there when enabled.
+        self.host = HostService(self.settings)
+        if self.host.enabled:
+            self.host.attach(self)
 
     def capabilities(self) -> dict[str, Any]:
         """Models per task and format, local and available (``core.integrations``)."""
@@ -202,6 +207,7 @@ class Engine:
     def close(self) -> None:
         """Stop this process's downloads (they become resumable) and release resources."""
         self.feed.close()
+        self.host.close()
         self.video.close()
         self.training.close()
         self.chat.close()

@@ -45,6 +45,7 @@ from ._commands import (
     ChatArgs,
     ChatCellArgs,
     DashboardArgs,
+    HostArgs,
     InfoArgs,
     JobsArgs,
     ModelsArgs,
@@ -64,7 +65,7 @@ from ._commands import (
 from ._magic import StudioMagics
 
 __all__ = [
-    "COMMANDS", "ChatAnswer", "ChatArgs", "ChatCellArgs", "DashboardArgs", "InfoArgs", "JobsArgs", "ModelsArgs",
+    "COMMANDS", "ChatAnswer", "ChatArgs", "ChatCellArgs", "DashboardArgs", "HostArgs", "InfoArgs", "JobsArgs", "ModelsArgs",
     "PullArgs", "RmArgs", "RunsArgs", "StudioArgs", "StudioMagics", "SystemArgs", "TrainArgs", "VideoArgs",
     "VideosArgs", "build_chat_parser", "build_parser", "in_notebook", "interpolate", "load_ipython_extension",
     "parse", "parse_chat", "unload_ipython_extension",

@@ -121,10 +121,18 @@ class VideosArgs(Command):
     limit: int = option(20, metavar="N", ge=1)
 
 
+class HostArgs(Command):
+    """the model host: status (default), stop or logs"""
+
+    type: Literal["host"] = "host"
+    action: Literal["status", "stop", "logs"] = positional("status", metavar="ACTION", help="status, stop or logs")
+    lines: int = option(50, metavar="N", ge=1, help="log lines (logs)")
+
+
 StudioArgs = (DashboardArgs | ModelsArgs | InfoArgs | PullArgs | RmArgs | JobsArgs | SystemArgs | ChatArgs
-              | TrainArgs | RunsArgs | VideoArgs | VideosArgs)
+              | TrainArgs | RunsArgs | VideoArgs | VideosArgs | HostArgs)
 COMMANDS = (ModelsArgs, InfoArgs, PullArgs, RmArgs, JobsArgs, SystemArgs, ChatArgs, TrainArgs, RunsArgs,
-            VideoArgs, VideosArgs)
+            VideoArgs, VideosArgs, HostArgs)
 
 
 class ChatCellArgs(Command):

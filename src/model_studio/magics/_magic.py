@@ -79,6 +79,8 @@ class StudioMagics(LibraryHandlers, SystemHandlers, ChatHandlers, TrainingHandle
                 return self.handle_video(args)
             case "videos":
                 return self.handle_videos(args)
+            case "host":
+                return self.handle_host(args)
         raise AssertionError(f"no handler for {args.type!r}")  # a command declared but not dispatched
 
     @cell_magic

@@ -30,9 +30,9 @@ class Command(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def positional(*, metavar: str, help: str | None = None) -> Any:
-    """A required positional argument."""
-    return Field(description=help, json_schema_extra={"positional": True, "metavar": metavar})
+def positional(default: Any = ..., *, metavar: str, help: str | None = None) -> Any:
+    """A positional argument; required when ``default`` is omitted."""
+    return Field(default, description=help, json_schema_extra={"positional": True, "metavar": metavar})
 
 
 def option(default: Any = ..., *, metavar: str | None = None, help: str | None = None, short: str | None = None,
@@ -109,6 +109,8 @@ def _add_argument(parser: argparse.ArgumentParser, name: str, field: FieldInfo) 
         # unbounded: argparse's own "invalid int value: 'x'", as the magic has always said
         kwargs["type"] = kind if bound is None else _bounded(kind, bound)
     if extra.get("positional"):
+        if not field.is_required():
+            kwargs.update(nargs="?", default=field.default)
         parser.add_argument(name, **kwargs)
         return
     if field.is_required():

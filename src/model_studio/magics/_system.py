@@ -1,4 +1,4 @@
-"""``%studio`` (the dashboard), ``%studio jobs`` and ``%studio system``."""
+"""``%studio`` (the dashboard), ``%studio jobs``, ``%studio system`` and ``%studio host``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from .._format import human_duration, human_rate, human_size, system_text, versi
 from .._views import Table, TextView
 from ..core.jobs import ACTIVE
 from ._base import Handlers
-from ._commands import DashboardArgs, JobsArgs, SystemArgs
+from ._commands import DashboardArgs, HostArgs, JobsArgs, SystemArgs
 
 
 class SystemHandlers(Handlers):
@@ -50,3 +50,14 @@ class SystemHandlers(Handlers):
 
             return SystemMonitor()
         return TextView(system_text(self._engine().system.snapshot()))
+
+    def handle_host(self, args: HostArgs) -> TextView:
+        from ..core.host.status import status_text
+
+        eng = self._engine()
+        if args.action == "stop":
+            return TextView("model host stopped" if eng.host.stop()["stopped"] else "no model host was running")
+        if args.action == "logs":
+            logs = eng.host.logs(args.lines)
+            return TextView(logs["log"] or f"(no log yet at {logs['path']})")
+        return TextView(status_text(eng.host.status()))

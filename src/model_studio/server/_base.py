@@ -26,8 +26,8 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 
-from ..errors import BackendUnavailableError, NotFoundError, ResourceError, StudioError, ValidationError
-from ._openai_request import OpenAIError
+from ..core.chat.openai_request import OpenAIError, from_studio_error
+from ..errors import StudioError
 
 if TYPE_CHECKING:
     from ..core import Engine
@@ -52,24 +52,6 @@ class ErrorResponse:
 def error_body(type_: str, message: str, details: dict | None = None) -> dict[str, Any]:
     """The studio shape for an error that is not a ``StudioError``."""
     return {"error": {"type": type_, "message": message, "details": details or {}, "resolution_steps": []}}
-
-
-def from_studio_error(exc: StudioError) -> OpenAIError:
-    """The engine's typed error as OpenAI would word its status, type and code."""
-    message = exc.message
-    if exc.resolution_steps:
-        message += f" ({exc.resolution_steps[0]})"
-    if isinstance(exc, NotFoundError):
-        return OpenAIError(404, message, param="model", code="model_not_found")
-    if isinstance(exc, ValidationError):  # 400, or 413 for a body over the limit
-        return OpenAIError(exc.http_status, message, param=exc.details.get("param"))
-    if isinstance(exc, ResourceError):
-        return OpenAIError(507, message, "server_error", code="insufficient_resources")
-    if isinstance(exc, BackendUnavailableError):
-        return OpenAIError(503, message, "server_error", code="backend_unavailable")
-    status = exc.http_status
-    return OpenAIError(status, message, "invalid_request_error" if status < 500 else "server_error",
-                       code=exc.type)
 
 
 def _http_message(exc: BaseException | None, status: int, reason: str | None) -> str:

@@ -71,14 +71,14 @@ _RESULTS: dict[str, tuple[type, tuple[int, ...]]] = {
     "memory.holders": (schemas.MemoryHolders, ()),
     "chat.models": (schemas.ChatModels, ()),
     "chat.loaded": (schemas.LoadedModels, ()),
-    "chat.load": (schemas.LoadedModel, (409, 501, 502, 507)),
+    "chat.load": (schemas.LoadedModel, (409, 501, 502, 503, 507)),
     "chat.unload": (schemas.ChatUnload, ()),
-    "chat.complete": (schemas.ChatCompletion, (409, 501, 502, 507)),
-    "batch.start": (schemas.Job, (409, 501, 502, 507)),
+    "chat.complete": (schemas.ChatCompletion, (409, 501, 502, 503, 507)),
+    "batch.start": (schemas.Job, (409, 501, 502, 503, 507)),
     "batch.get": (schemas.BatchResults, ()),
     "batch.list": (schemas.BatchList, ()),
     "batch.cancel": (schemas.Job, (409,)),
-    "batch.resume": (schemas.Job, (409, 501, 502, 507)),
+    "batch.resume": (schemas.Job, (409, 501, 502, 503, 507)),
     "datasets.list": (schemas.DatasetList, ()),
     "datasets.get": (schemas.DatasetInfo, ()),
     "datasets.upload": (schemas.DatasetInfo, (409, 501, 507)),
@@ -99,13 +99,16 @@ _RESULTS: dict[str, tuple[type, tuple[int, ...]]] = {
     "video.plan": (schemas.VideoPlan, (501, 502, 507)),
     "video.loaded": (schemas.VideoLoaded, ()),
     "video.unload": (schemas.VideoUnload, (409,)),
-    "video.generate": (schemas.Job, (409, 501, 502, 507)),
+    "video.generate": (schemas.Job, (409, 501, 502, 503, 507)),
     "video.list": (schemas.VideoList, ()),
     "video.get": (schemas.Job, ()),
     "video.cancel": (schemas.Job, (409,)),
-    "video.resume": (schemas.Job, (409, 501, 507)),
+    "video.resume": (schemas.Job, (409, 501, 503, 507)),
     "video.delete": (schemas.VideoDeleted, (409,)),
     "video.media": (schemas.VideoMedia, ()),
+    "host.status": (schemas.HostStatus, ()),
+    "host.stop": (schemas.HostStop, ()),
+    "host.logs": (schemas.HostLogs, ()),
 }
 
 # Parameters that name something the operation looks up (besides path parameters): unknown -> 404.
@@ -121,6 +124,8 @@ _ERROR_TEXT = {400: "Invalid input (ValidationError): a parameter's type, limit 
                422: "A local model file is broken: empty, truncated or a dangling link (BrokenFileError)",
                500: "Unexpected server error", 501: "An optional backend is not installed (BackendUnavailableError)",
                502: "The Hub failed or sent bad data (NetworkError, IntegrityError)",
+               503: "The model host died or could not start (HostCrashedError); sending the request again starts "
+                    "a new one",
                507: "Not enough disk space or memory (DiskSpaceError, ResourceError)"}
 
 

@@ -75,7 +75,9 @@ class ModelStudioApp(ExtensionApp):
         # Imported here: building the engine reads the environment (MODEL_STUDIO_HOME, HF_HUB_CACHE,
         # HF_ENDPOINT, ...) once, when the server starts, not when the module is imported.
         from ..core import Engine
+        from ..core.host import set_front_door
 
+        set_front_door("server")  # model_host "auto": this server's models live in the model host
         engine = Engine()
         self.settings.update(
             {

@@ -35,76 +35,33 @@ memory is short, 503 when a backend is not installed. Errors that retrying canno
 ``x-should-retry: false``, which the official clients honour. They are written by
 ``_base.ErrorWriter`` (``error_shape = ErrorShape.OPENAI``), the REST handlers' writer.
 
-Generation runs in a worker thread that feeds an ``asyncio.Queue`` through
-``loop.call_soon_threadsafe``; a client that disconnects sets the stop event, so generation ends
-within a few tokens. One loaded model generates for one request at a time (llama.cpp's context is
-not re-entrant): requests for the same model queue on the engine's per-model lock.
+The answer is written by ``core.chat.openai_stream.ChatCompletionWriter``, which the model host
+uses too: generation runs in a worker thread, and a client that disconnects sets the stop event,
+so generation ends within a few tokens. One loaded model generates for one request at a time.
+In host mode (``Settings.model_host``) the request, checked here first, is forwarded to the model
+host and its answer streamed back as it comes; a client that disconnects closes the request to
+the host, which stops generating. A host that dies under a request answers 503
+(``HostCrashedError``) while this server keeps running.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
-import time
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import tornado.web
 from jupyter_server.auth.decorator import authorized
-from tornado.iostream import StreamClosedError
 
+from ..core.chat.openai_request import OpenAIError, parse_chat_request
+from ..core.chat.openai_stream import ChatCompletionWriter
 from ..errors import StudioError
-from ._base import AUTH_RESOURCE, ErrorShape, StudioHandler, from_studio_error
-from ._openai_request import ChatRequest, OpenAIError, parse_chat_request
+from ._base import AUTH_RESOURCE, ErrorShape, StudioHandler
+from ._host_proxy import forward_chat
 from .handlers import parse_json_body
 
 PREFIX = "/model-studio/v1"
 OWNER = "model-studio"
 MAX_REQUEST_BYTES = 8 << 20  # a chat request body, in bytes (long conversations fit)
-
-
-# --- generation in a worker thread ---------------------------------------------------------------
-
-
-@dataclass
-class _Done:
-    stats: Any  # ChatStats or None
-
-
-@dataclass
-class _Failed:
-    error: BaseException
-
-
-def _generate(chat: Any, request: ChatRequest, stop: threading.Event, put: Callable[[Any], None]) -> None:
-    """Worker thread: stream the answer into ``put``; always ends with ``_Done`` or ``_Failed``.
-
-    The engine serialises generations on one loaded model (a llama.cpp context runs one at a
-    time), so concurrent requests for a model queue there; a request whose client left while
-    queued ends at its first token.
-    """
-    stats = None
-    try:
-        for chunk in chat.stream(request.model, request.messages, cancel=stop, **request.sampling):
-            stats = getattr(chunk, "stats", None) or stats  # the last chunk carries the answer's figures
-            put(chunk)
-        put(_Done(stats))
-    except BaseException as exc:  # handed to the event loop, which answers it
-        put(_Failed(exc))
-
-
-def _stat(stats: Any, name: str) -> int | None:
-    if stats is None:
-        return None
-    value = stats.get(name) if isinstance(stats, dict) else getattr(stats, name, None)
-    return int(value) if isinstance(value, (int, float)) else None
-
-
-def _finish_reason(reason: str | None) -> str:
-    return reason if reason in ("stop", "length") else "stop"  # "cancelled": the client has gone anyway
 
 
 # --- handlers -----------------------------------------------------------------------------------
@@ -143,14 +100,16 @@ class ModelsHandler(OpenAIHandler):
                                               param="model", code="model_not_found"))
 
 
-class ChatCompletionsHandler(OpenAIHandler):
-    """``POST /chat/completions``, as JSON or as Server-Sent Events."""
+class ChatCompletionsHandler(ChatCompletionWriter, OpenAIHandler):
+    """``POST /chat/completions``, as JSON or as Server-Sent Events; in host mode forwarded to the
+    model host with streaming intact (``_host_proxy``)."""
 
-    _stop: threading.Event | None = None
+    _upstream: asyncio.Future | None = None
 
     def on_connection_close(self) -> None:
-        if self._stop is not None:
-            self._stop.set()
+        super().on_connection_close()
+        if self._upstream is not None:
+            self._upstream.cancel()  # closes the request to the host, which stops generating
 
     @tornado.web.authenticated
     @authorized("execute", resource=AUTH_RESOURCE)
@@ -161,131 +120,18 @@ class ChatCompletionsHandler(OpenAIHandler):
         except (StudioError, OpenAIError) as err:
             self.write_error_response(err)
             return
-
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._stop = stop = threading.Event()
-
-        def put(item: Any) -> None:
+        if self.engine.host.enabled:
+            self._upstream = asyncio.ensure_future(forward_chat(self, self.engine.host.client, request))
             try:
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-            except RuntimeError:  # the loop has closed (server shutting down): stop generating
-                stop.set()
+                await self._upstream
+            except asyncio.CancelledError:
+                pass  # the client left
+            return
+        await self.answer(self.engine.chat, request)
 
-        threading.Thread(target=_generate, args=(self.engine.chat, request, stop, put),
-                         name=f"openai-chat-{request.model}", daemon=True).start()
-        try:
-            if request.stream:
-                await self._stream(request, queue)
-            else:
-                await self._complete(request, queue)
-        finally:
-            stop.set()  # ends the worker if we leave early (error, disconnect)
-
-    def _fail(self, error: BaseException) -> OpenAIError:
-        """The generation's error as OpenAI's (a bug is logged, and answered without its text)."""
-        if isinstance(error, OpenAIError):
-            return error
-        if isinstance(error, StudioError):
-            return from_studio_error(error)
+    def internal_error(self, error: BaseException) -> OpenAIError:
         self.log.error("model_studio: chat completion failed", exc_info=error)
         return OpenAIError(500, "Chat completion failed unexpectedly; see the Jupyter server log", "server_error")
-
-    async def _complete(self, request: ChatRequest, queue: asyncio.Queue) -> None:
-        parts: list[str] = []
-        tokens = 0
-        reason = None
-        while True:
-            item = await queue.get()
-            if isinstance(item, _Failed):
-                self.write_error_response(self._fail(item.error))
-                return
-            if isinstance(item, _Done):
-                break
-            parts.append(item.text)
-            tokens += item.tokens
-            reason = item.finish_reason or reason
-        stats = item.stats
-        completion = _stat(stats, "completion_tokens") or tokens
-        prompt = _stat(stats, "prompt_tokens") or 0
-        self.write_json({
-            "id": f"chatcmpl-{uuid.uuid4().hex}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": request.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(parts)},
-                         "logprobs": None, "finish_reason": _finish_reason(reason or _stat_reason(stats))}],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                      "total_tokens": prompt + completion},
-        })
-
-    async def _stream(self, request: ChatRequest, queue: asyncio.Queue) -> None:
-        # Wait for the first item before answering: a model that is unknown or cannot load gets a
-        # proper HTTP error status, not an error inside a 200 stream.
-        first = await queue.get()
-        if isinstance(first, _Failed):
-            self.write_error_response(self._fail(first.error))
-            return
-        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.set_header("Cache-Control", "no-cache")
-        self.set_header("X-Accel-Buffering", "no")
-        base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk",
-                "created": int(time.time()), "model": request.model}
-        usage_field = {"usage": None} if request.include_usage else {}
-
-        def event(delta: dict, reason: str | None = None) -> str:
-            chunk = dict(base, choices=[{"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}],
-                         **usage_field)
-            return f"data: {json.dumps(chunk)}\n\n"
-
-        self.write(event({"role": "assistant", "content": ""}))
-        tokens = 0
-        reason = None
-        item = first
-        try:
-            while True:
-                # Everything already queued goes out in one write and one flush.
-                while True:
-                    if isinstance(item, (_Done, _Failed)):
-                        break
-                    tokens += item.tokens
-                    reason = item.finish_reason or reason
-                    if item.text:
-                        self.write(event({"content": item.text}))
-                    try:
-                        item = queue.get_nowait()
-                    except asyncio.QueueEmpty:
-                        item = None
-                        break
-                if isinstance(item, _Failed):
-                    err = self._fail(item.error)
-                    self.write(f"data: {json.dumps(err.body())}\n\n")
-                    await self.flush()
-                    self.finish()
-                    return
-                if isinstance(item, _Done):
-                    break
-                await self.flush()
-                item = await queue.get()
-            stats = item.stats
-            self.write(event({}, _finish_reason(reason or _stat_reason(stats))))
-            if request.include_usage:
-                completion = _stat(stats, "completion_tokens") or tokens
-                prompt = _stat(stats, "prompt_tokens") or 0
-                self.write("data: " + json.dumps(dict(base, choices=[], usage={
-                    "prompt_tokens": prompt, "completion_tokens": completion,
-                    "total_tokens": prompt + completion})) + "\n\n")
-            self.write("data: [DONE]\n\n")
-            await self.flush()
-            self.finish()
-        except StreamClosedError:
-            pass  # the client went away; the finally in post() stops the generation
-
-
-def _stat_reason(stats: Any) -> str | None:
-    if stats is None:
-        return None
-    return stats.get("finish_reason") if isinstance(stats, dict) else getattr(stats, "finish_reason", None)
 
 
 class OpenAINotFoundHandler(OpenAIHandler):

@@ -96,6 +96,8 @@ class ChatService:
         for backend in (LlamaCppBackend(), TransformersBackend()):
             self.register_backend(backend)
         self.batches = BatchRunner(self, settings, jobs, runner)
+        #: In host mode (``engine.host``), the ``HostChat`` that loads and generates in the model host.
+        self.remote: Any = None
 
     # Backends ----------------------------------------------------------------------------------
 
@@ -132,7 +134,8 @@ class ChatService:
         """Local text-generation models an installed backend can load, and whether they are loaded;
         a model with a broken file carries the reason in ``error`` (None otherwise)."""
         usable = {name: b for name, b in self._backends.items() if b.available()}
-        loaded = {k[0].split(":")[0] for k in self.manager.keys()}
+        loaded = ({m["model"].split(":")[0] for m in self.remote.loaded()} if self.remote is not None
+                  else {k[0].split(":")[0] for k in self.manager.keys()})
         out = []
         for info in self.library.list_local():
             if info.task not in (None, "text-generation") or not info.formats:
@@ -232,7 +235,10 @@ class ChatService:
 
         Raises NotFoundError (not local), BackendUnavailableError, ResourceError (does not fit:
         checked before anything is allocated) or ValidationError (e.g. no chat template).
+        In host mode the model loads in the model host (HostCrashedError if it dies).
         """
+        if self.remote is not None:
+            return self.remote.load(model, **load_options)
         return self._load(model, self._options(load_options))
 
     def _load(self, model: str | ModelRef, options: LoadOptions) -> LoadedModel:
@@ -354,11 +360,15 @@ class ChatService:
 
     def loaded(self) -> list[dict[str, Any]]:
         """Loaded models: ``describe()`` plus ``last_used``, ``idle_seconds`` and ``in_use``."""
+        if self.remote is not None:
+            return self.remote.loaded()
         return self.manager.loaded()
 
     def unload(self, model: str | ModelRef, backend: str | None = None) -> dict[str, Any]:
         """Unload ``model`` (every quantization and backend unless named); frees its memory."""
         ref = ModelRef.coerce(model)
+        if self.remote is not None:
+            return self.remote.unload(str(ref), backend)
 
         def match(key: Key) -> bool:
             repo, _, quant = key[0].partition(":")
@@ -379,6 +389,9 @@ class ChatService:
         holds strings. ``sampling``: temperature, top_p, top_k, max_tokens, seed, repeat_penalty.
         The last chunk carries ``finish_reason`` and ``stats`` (also on the returned ``ChatStream``).
         """
+        if self.remote is not None:
+            return self.remote.stream(model, messages, stop=stop, cancel=cancel, load_options=load_options,
+                                      **sampling)
         msgs = validate_messages(messages)
         if isinstance(stop, threading.Event):
             cancel, stop = stop, None

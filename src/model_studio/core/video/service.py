@@ -30,7 +30,7 @@ from ...errors import (
     ValidationError,
 )
 from ..energy import GpuEnergy
-from ..jobs import Control, Job, JobRunner, JobState, JobStore, Progress, Stopped
+from ..jobs import RESUMABLE, Control, Job, JobRunner, JobState, JobStore, Progress, Stopped
 from ..refs import ModelRef
 from .denoise import generate_frames
 from .inputs import _check_lora, _decode_image
@@ -63,6 +63,8 @@ class VideoService:
         self.catalog = VideoModels(library)
         self.pipelines = PipelineCache(settings, self.catalog.profile, self.catalog.cached_profile)
         self._closed = False
+        #: In host mode (``engine.host``), the ``HostVideo`` that runs generations in the model host.
+        self.remote: Any = None
         # A pause cannot keep a half-denoised clip: it cancels; closing the engine interrupts (resumable).
         runner.register(KIND, self._run, lane=_lane, concurrency=1, pausable=False,
                         close_state=JobState.INTERRUPTED, on_stop=self._on_stop,
@@ -205,7 +207,10 @@ class VideoService:
                 params["last_image"] = str(self.outputs.save_input(job.id, last, "last.png"))
             job = self.store.set_state(job.id, JobState.QUEUED, params=params,
                                        progress=Progress(total=values["steps"], unit="steps", message="queued"))
-            self.runner.submit(job)
+            if self.remote is not None:  # the host claims the queued job and runs it
+                self.remote.submit(job)
+            else:
+                self.runner.submit(job)
         except BaseException as exc:  # e.g. a full disk: the job must not stay queued forever
             self.outputs.discard(job.id)
             self.store.set_state(job.id, JobState.FAILED, error=_error_for(exc, params))
@@ -252,10 +257,14 @@ class VideoService:
 
     def loaded(self) -> list[dict[str, Any]]:
         """Pipelines held in memory (one per device at most), with their weights' bytes and idle time."""
+        if self.remote is not None:
+            return self.remote.loaded()
         return self.pipelines.loaded()
 
     def unload(self, device: str | None = None) -> dict[str, Any]:
         """Free the pipeline held on ``device`` (all devices when None); not while it generates."""
+        if self.remote is not None:
+            return self.remote.unload(device)
         return self.pipelines.unload(device)
 
     # Jobs --------------------------------------------------------------------------------------
@@ -286,6 +295,10 @@ class VideoService:
             if p.get(key) and not Path(p[key]).is_file():
                 raise NotFoundError(f"The {what} of this generation is gone", details={"job_id": job_id, "field": key})
         self.catalog.resolve(p["model"])
+        if self.remote is not None:
+            job = self.store.claim(job_id, RESUMABLE)
+            self.remote.submit(job)
+            return self.store.get(job_id)
         return self.runner.resume(job_id)
 
     def delete(self, job_id: str) -> dict[str, Any]:

@@ -1,0 +1,161 @@
+"""``engine.chat`` and ``engine.video`` in host mode: the same Python API, served by the model host.
+
+``ChatService`` hands ``load``, ``loaded``, ``unload`` and ``stream`` (hence ``complete`` and
+batches) to ``HostChat`` when the engine uses the host. A stream is the host's OpenAI stream
+(``/v1/chat/completions`` with the studio's ``model_studio`` extension, which brings back the
+exact model and the ``ChatStats``). Stopping works across the hop two ways: closing the stream
+closes the HTTP response (the host sees its client go), and setting the ``cancel`` event asks the
+host to stop that answer (``POST /manage/cancel``), which then ends as ``cancelled`` with its
+figures, as it does in process.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from ...errors import HostCrashedError
+from ..chat.base import ChatChunk, ChatStats, LoadOptions, Message, validate_messages
+from .client import HostClient
+
+
+class RemoteModel:
+    """A model loaded in the host, as ``engine.chat.load`` returns it (``LoadedModel``'s fields)."""
+
+    def __init__(self, description: dict[str, Any]) -> None:
+        self.description = description
+        self.model_id: str = description["model"]
+        self.backend: str = description["backend"]
+        self.path: str = description.get("path", "")
+        self.memory_bytes: int = int(description.get("memory_bytes") or 0)
+        self.context_length: int = int(description.get("context_length") or 0)
+        options = {k: v for k, v in (description.get("options") or {}).items() if k in LoadOptions.__dataclass_fields__}
+        self.options = LoadOptions(**options)
+        self.last_stats: ChatStats | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return dict(self.description)
+
+    def __repr__(self) -> str:
+        return f"<RemoteModel {self.model_id} ({self.backend}) in the model host>"
+
+
+def _load_options(loaded: RemoteModel | None, load_options: dict[str, Any] | LoadOptions | None) -> dict[str, Any]:
+    """Load options as a JSON object (a ``LoadOptions`` too, as ``ChatService`` accepts one)."""
+    if loaded is not None:
+        load_options = loaded.options
+    if isinstance(load_options, LoadOptions):
+        load_options = load_options.to_dict()
+    return {k: v for k, v in (load_options or {}).items() if v is not None}
+
+
+class HostChat:
+    """The host-backed half of ``ChatService``."""
+
+    def __init__(self, client: HostClient, chat: Any) -> None:
+        self.client = client
+        self.chat = chat  # the in-process service: its checks run here, before the hop
+
+    def load(self, model: Any, **load_options: Any) -> RemoteModel:
+        self.chat._options(load_options)  # unknown or out-of-range options: the same ValidationError
+        body = {"model": str(model), "load_options": _load_options(None, load_options)}
+        return RemoteModel(self.client.request("POST", "/manage/load", json_body=body))
+
+    def loaded(self) -> list[dict[str, Any]]:
+        result = self.client.request("GET", "/manage/loaded", start=False)
+        return list(result) if result else []
+
+    def unload(self, model: Any, backend: str | None = None) -> dict[str, Any]:
+        result = self.client.request("POST", "/manage/unload", json_body={"model": str(model), "backend": backend},
+                                     start=False)
+        return result or {"unloaded": [], "freed_bytes": 0}
+
+    def stream(self, model: Any, messages: list[Message], *, stop: Any = None, cancel: threading.Event | None = None,
+               load_options: dict[str, Any] | LoadOptions | None = None, **sampling: Any) -> Any:
+        from ..chat import ChatStream
+
+        started = time.perf_counter()
+        msgs = validate_messages(messages)
+        if isinstance(stop, threading.Event):
+            cancel, stop = stop, None
+        if isinstance(stop, str):
+            stop = [stop]
+        params = self.chat._sampling(sampling, stop)  # refused here, with the engine's own message
+        if isinstance(model, RemoteModel):
+            loaded = model
+        else:
+            loaded = self.load(model, **_load_options(None, load_options))
+        body = {"model": loaded.model_id, "messages": msgs, "stream": True,
+                "temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k,
+                "max_tokens": params.max_tokens, "repeat_penalty": params.repeat_penalty,
+                "model_studio": {"stats": True, "load_options": _load_options(loaded, None),
+                                 "request_id": uuid.uuid4().hex}}
+        if params.stop:
+            body["stop"] = list(params.stop)
+        if params.seed is not None:
+            body["seed"] = params.seed
+        return ChatStream(self._chunks(body, loaded, cancel, started), loaded)  # type: ignore[arg-type]
+
+    def _chunks(self, body: dict[str, Any], loaded: RemoteModel, cancel: threading.Event | None,
+                started: float) -> Iterator[ChatChunk]:
+        request_id = body["model_studio"]["request_id"]
+        ended = threading.Event()
+        if cancel is not None:
+            threading.Thread(target=self._watch, args=(cancel, ended, request_id), daemon=True,
+                             name="model-studio-host-cancel").start()
+        first: float | None = None
+        tokens = 0
+        try:
+            with self.client.stream_events("/v1/chat/completions", body) as events:
+                for event in events:
+                    choice = (event.get("choices") or [{}])[0]
+                    text = (choice.get("delta") or {}).get("content") or ""
+                    extra = event.get("model_studio")
+                    if text:
+                        first = first or time.perf_counter()
+                        tokens += 1
+                        yield ChatChunk(text=text, tokens=1)
+                    if extra is not None:
+                        stats = ChatStats(**(extra.get("stats") or {}))
+                        if first is not None:  # the time to first token as this caller saw it
+                            stats.ttft = round(first - started, 4)
+                        stats.total_time = round(time.perf_counter() - started, 4)
+                        loaded.last_stats = stats
+                        yield ChatChunk(text="", tokens=0, finish_reason=stats.finish_reason or
+                                        choice.get("finish_reason") or "stop", stats=stats)
+                        return
+        finally:
+            ended.set()
+
+    def _watch(self, cancel: threading.Event, ended: threading.Event, request_id: str) -> None:
+        while not ended.is_set():
+            if cancel.wait(0.05):
+                if not ended.is_set():
+                    try:
+                        self.client.request("POST", "/manage/cancel", json_body={"request_id": request_id},
+                                            start=False)
+                    except HostCrashedError:
+                        pass  # the stream reports it
+                return
+
+
+class HostVideo:
+    """The host-backed half of ``VideoService``: generations run in the host, pipelines live there."""
+
+    def __init__(self, client: HostClient) -> None:
+        self.client = client
+
+    def submit(self, job: Any) -> None:
+        """Ask the host to run a job queued in the store (it becomes the job's owner)."""
+        self.client.request("POST", "/manage/video/run", json_body={"job_id": job.id})
+
+    def loaded(self) -> list[dict[str, Any]]:
+        result = self.client.request("GET", "/manage/video/loaded", start=False)
+        return list(result["pipelines"]) if result else []
+
+    def unload(self, device: str | None = None) -> dict[str, Any]:
+        result = self.client.request("POST", "/manage/video/unload", json_body={"device": device}, start=False)
+        return result or {"unloaded": [], "freed_bytes": 0}
