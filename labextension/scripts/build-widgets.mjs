@@ -33,7 +33,7 @@ await build({
 });
 
 // One stylesheet for every widget: the lab's style files, concatenated in order.
-const cssFiles = ['base.css', 'uplot.css', 'training.css', 'video.css'];
+const cssFiles = ['base.css', 'uplot.css', 'training.css', 'video.css', 'conversations.css'];
 const css = await Promise.all(cssFiles.map(f => readFile(path.join(root, 'style', f), 'utf8')));
 await writeFile(path.join(outdir, 'studio.css'), css.join('\n'));
 console.log(

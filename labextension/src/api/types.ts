@@ -277,3 +277,30 @@ export type VideoUnloadResult = Schemas['VideoUnload'];
 
 /** `video.media` (for widgets, which cannot reach the file routes). */
 export type VideoMedia = Schemas['VideoMedia'];
+
+/* ---- conversations (core/conversations: ConversationStore) ---- */
+
+export type Conversation = Schemas['Conversation'];
+export type ConversationMessage = Schemas['ConversationMessage'];
+export type ConversationSummary = Schemas['ConversationSummary'];
+export type ConversationList = Schemas['ConversationList'];
+export type ConversationAppend = Schemas['ConversationAppend'];
+export type ConversationExport = Schemas['ConversationExport'];
+export type ConversationDeleted = Schemas['ConversationDeleted'];
+
+/** A message to save (`conversations.append`); ids, parents and lanes are the store's. */
+export interface NewMessage {
+  role: ChatRole;
+  content: string;
+  model?: string | null;
+  stats?: ChatStats | null;
+  finish_reason?: string | null;
+}
+
+/** What a conversation is created or updated with (all optional). */
+export interface ConversationMeta {
+  title?: string | null;
+  models?: string[] | null;
+  system_prompt?: string | null;
+  sampling?: Record<string, unknown> | null;
+}

@@ -19,6 +19,7 @@ from traitlets import TraitError
 from ..config import Settings, json_safe
 from ..errors import ValidationError
 from .chat import ChatService
+from .conversations import ConversationStore
 from .downloads import DownloadManager
 from .hub import HubClient
 from .jobs import EventBus, Job, JobFeed, JobRunner, JobState, JobStore, Progress
@@ -67,6 +68,8 @@ class Engine:
         self.chat = ChatService(self.settings, self.library, self.jobs, self.runner)
         self.training = TrainingService(self.settings, self.jobs, self.chat, self.runner)
         self.video = VideoService(self.settings, self.jobs, self.library, self.runner)
+        # Conversations: their own file beside state.sqlite (see core/conversations/store.py for why).
+        self.conversations = ConversationStore(self.settings.home_path / "conversations.sqlite")
 
     # Settings ----------------------------------------------------------------------------------
 
@@ -181,6 +184,7 @@ class Engine:
         self.hub.close()
         self.bus.close()
         self.jobs.close()
+        self.conversations.close()
 
     def __enter__(self) -> Engine:
         return self
@@ -190,4 +194,4 @@ class Engine:
 
 
 __all__ = ["Engine", "Settings", "Job", "JobState", "JobStore", "Progress", "ModelInfo", "ModelRef", "Library",
-           "DownloadManager"]
+           "DownloadManager", "ConversationStore"]

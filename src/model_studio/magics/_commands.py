@@ -131,6 +131,8 @@ class ChatCellArgs(Command):
     max_tokens: int | None = option(None, metavar="N", ge=1)
     system: str | None = option(None, metavar="TEXT", help="the system prompt")
     seed: int | None = option(None, metavar="S")
+    conversation: str | None = option(None, metavar="NAME",
+                                      help="continue a saved conversation (id or title; created if missing)")
 
 
 def build_parser() -> _Parser:
