@@ -42,7 +42,8 @@ MAX_JSON_DEPTH = 64
 # Path parameters of api.OPERATIONS and the URL segments they match. A model's name is never
 # "fit" or "verify": /models/x/fit is the fit route of a malformed model "x" (404 here, without asking
 # the Hub), not the info of a model "x/fit".
-PATH_PATTERNS = {"model": r"[^/]+/(?!(?:fit|verify)(?:/|$))[^/]+", "job_id": r"[^/]+", "name": r"[^/]+"}
+PATH_PATTERNS = {"model": r"[^/]+/(?!(?:fit|verify)(?:/|$))[^/]+", "job_id": r"[^/]+", "name": r"[^/]+",
+                 "conversation_id": r"[^/]+"}
 
 
 def route_pattern(path: str) -> str:

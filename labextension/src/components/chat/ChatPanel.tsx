@@ -214,9 +214,11 @@ export function ChatPanel(props: ChatPanelProps): JSX.Element {
       }
       return;
     }
-    // not saved (yet): resend locally, saved as a new message after the one before it
+    // not saved (yet): resend here, saved as a new message after the one before it
     const before = c.turns.slice(0, index);
-    const saved = conv.restartFrom(col, before[before.length - 1]?.id ?? null);
+    void conv.restartFrom(col, before[before.length - 1]?.id ?? null);
+    const saved = conv.saveUser(col, content, meta());
+    void saved.then(id => id && updateTurn(col, index, t => ({ ...t, id, siblings: [id] })));
     answer(col, c.model, [...before, { role: 'user', content }], saved);
   };
 

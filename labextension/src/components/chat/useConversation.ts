@@ -149,7 +149,12 @@ export function useConversation(options: ConversationOptions): ConversationContr
     return conv.current;
   };
 
-  const append = (col: number, after: Promise<string | null>, m: NewMessage, cid: Promise<string>) => {
+  const append = (
+    col: number,
+    after: Promise<string | null>,
+    m: NewMessage,
+    cid: Promise<string>
+  ) => {
     const p = track(
       Promise.all([cid, after]).then(async ([c, parent]) => {
         const r = await source.appendMessages(c, [m], parent, col);

@@ -75,7 +75,7 @@ def _where(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def parse_file(data: Any) -> tuple[ConversationFile, bool]:
+def parse_file(data: Any) -> tuple[ConversationFile, list[bool]]:
     """``data`` (a dict, or JSON text/bytes) as a validated file, and whether its messages carry
     their own ``parent_id``s (per message). Raises ValidationError naming the field and message index."""
     if isinstance(data, bytes | bytearray):

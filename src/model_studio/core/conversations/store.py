@@ -19,6 +19,7 @@ stays and ``select`` moves the head back.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import os
@@ -299,8 +300,8 @@ class ConversationStore:
 
     # Writes -------------------------------------------------------------------------------------
 
-    def create(self, *, title: str | None = None, models: list[str] | None = None, system_prompt: str = "",
-               sampling: dict[str, Any] | None = None, messages: list[dict[str, Any]] | None = None
+    def create(self, *, title: str | None = None, models: builtins.list[str] | None = None, system_prompt: str = "",
+               sampling: dict[str, Any] | None = None, messages: builtins.list[dict[str, Any]] | None = None
                ) -> dict[str, Any]:
         """A new conversation (with ``messages`` as its first branch, in the same transaction)."""
         self._check_meta(title, models, system_prompt, sampling)
@@ -316,10 +317,11 @@ class ConversationStore:
                 self._insert(conn, conv_id, checked, parent_id=None, lane=0, heads=[], now=now)
         return self.get(conv_id)
 
-    def _insert(self, conn: sqlite3.Connection, conv_id: str, messages: list[NewMessage], *, parent_id: str | None,
-                lane: int, heads: list[str | None], now: float) -> list[dict[str, Any]]:
+    def _insert(self, conn: sqlite3.Connection, conv_id: str, messages: builtins.list[NewMessage], *,
+                parent_id: str | None, lane: int, heads: builtins.list[str | None], now: float
+                ) -> builtins.list[dict[str, Any]]:
         """INSERT ``messages`` as a chain under ``parent_id`` in ``lane``; move the lane's head to the last."""
-        out = []
+        out: builtins.list[dict[str, Any]] = []
         for m in messages:
             mid = _new_id("msg")
             stats = json.dumps(m.stats) if m.stats is not None else None
@@ -337,7 +339,7 @@ class ConversationStore:
             conn.execute("UPDATE conversations SET title=? WHERE id=? AND title=''", (_auto_title(first_user), conv_id))
         return out
 
-    def append(self, conv_id: str, messages: list[dict[str, Any]], *, parent_id: str | None = None,
+    def append(self, conv_id: str, messages: builtins.list[dict[str, Any]], *, parent_id: str | None = None,
                lane: int = 0) -> dict[str, Any]:
         """Add ``messages`` (a chain) after ``parent_id``, or after the lane's head when it is None.
 
@@ -404,7 +406,7 @@ class ConversationStore:
             conn.execute("UPDATE conversations SET heads=? WHERE id=?", (json.dumps(heads), conv_id))
         return self.get(conv_id)
 
-    def update(self, conv_id: str, *, title: str | None = None, models: list[str] | None = None,
+    def update(self, conv_id: str, *, title: str | None = None, models: builtins.list[str] | None = None,
                system_prompt: str | None = None, sampling: dict[str, Any] | None = None) -> dict[str, Any]:
         """Change the title, models, system prompt or sampling (the ones given). Returns the conversation."""
         self._check_meta(title, models, system_prompt, sampling)
