@@ -2,3 +2,4 @@ import './base.css';
 import './uplot.css';
 import './training.css';
 import './video.css';
+import './conversations.css';

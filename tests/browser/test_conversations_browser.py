@@ -23,7 +23,9 @@ MODEL = "local/SmolLM2-135M-Instruct"
 
 def open_chat(page) -> str:
     """The Chat panel (today the sidebar's Chat tab); returns its selector."""
-    page.click('.jp-SideBar [data-id="model-studio-sidebar"]')
+    page.wait_for_selector('.jp-SideBar [data-id="model-studio-sidebar"]', timeout=30_000)
+    # activate (never toggle): after a reload the restored layout may have it open already
+    page.evaluate("() => window.jupyterapp.shell.activateById('model-studio-sidebar')")
     page.click(tid("tab-chat"))
     panel = f"#model-studio-sidebar {tid('chat-panel')}"
     page.wait_for_selector(panel, timeout=30_000)
