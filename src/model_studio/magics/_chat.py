@@ -83,7 +83,7 @@ class ChatHandlers(Handlers):
         if self.notebook:
             from ..widgets import ChatPlayground
 
-            return ChatPlayground(model=args.model)
+            return ChatPlayground(model=args.model, conversation=args.conversation or "")
         return TextView(f"The chat playground is a widget: run `%studio chat {args.model}` in JupyterLab or "
                         f"Notebook, or use the %%chat cell magic:\n%%chat {args.model}\nYour question")
 

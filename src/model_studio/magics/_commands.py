@@ -69,6 +69,7 @@ class ChatArgs(Command):
 
     type: Literal["chat"] = "chat"
     model: str = positional(metavar="MODEL", help="org/name[:QUANT] or local/<name>")
+    conversation: str | None = option(None, metavar="NAME", help="open a saved conversation (id or title)")
 
 
 class TrainArgs(Command):
