@@ -434,7 +434,7 @@ _QUANT = Param("quantization", "str", "body", max_length=MAX_NAME)
 _CONV_ID = Param("conversation_id", "str", "path", required=True)
 _CONV_MODELS = Param("models", "list[str]", "body", max_items=2, max_length=MAX_NAME,
                      description="the model of each lane (two: a comparison)")
-_CONV_SYSTEM = Param("system_prompt", "str", "body", max_length=1_000_000)
+_CONV_SYSTEM = Param("system_prompt", "str", "body", max_length=100_000)
 _CONV_SAMPLING = Param("sampling", "object", "body", description="the sampling the conversation uses")
 _CONV_MESSAGES = "[{role: system|user|assistant, content, model?, stats?, finish_reason?}]"
 
@@ -607,12 +607,14 @@ OPERATIONS: tuple[Operation, ...] = (
               "Start a conversation (optionally with its first messages)", (
                   Param("title", "str", "body", max_length=200, description="default: from the first user message"),
                   _CONV_MODELS, _CONV_SYSTEM, _CONV_SAMPLING,
-                  Param("messages", "list[object]", "body", max_items=10_000, description=_CONV_MESSAGES)),
+                  Param("messages", "list[object]", "body", max_items=1000, description=_CONV_MESSAGES)),
               status=201),
     Operation("conversations.import", "POST", "/conversations/import", _conversation_import,
               "Import a conversation file (the JSON export); a malformed file is refused naming the field", (
                   Param("conversation", "object", "body", description="the file's JSON"),
-                  Param("content", "str", "body", max_length=MAX_BODY, description="the file's text")), status=201),
+                  Param("content", "str", "body", max_length=1_000_000,
+                        description="the file's text (larger files: send the parsed JSON as 'conversation')")),
+              status=201),
     Operation("conversations.get", "GET", "/conversations/{conversation_id}",
               lambda eng, conversation_id: _conv(eng).get(conversation_id),
               "One conversation with the branch shown in each lane", (_CONV_ID,)),
@@ -632,7 +634,7 @@ OPERATIONS: tuple[Operation, ...] = (
               lambda eng, conversation_id, messages, parent_id, lane: _conv(eng).append(
                   conversation_id, messages, parent_id=parent_id, lane=lane),
               "Append messages (a chain) after parent_id, or after the branch shown", (
-                  _CONV_ID, Param("messages", "list[object]", "body", required=True, max_items=10_000,
+                  _CONV_ID, Param("messages", "list[object]", "body", required=True, max_items=1000,
                                   description=_CONV_MESSAGES),
                   Param("parent_id", "str", "body", max_length=64, description="default: the lane's last message"),
                   Param("lane", "int", "body", default=0, minimum=0, maximum=1,
@@ -641,7 +643,7 @@ OPERATIONS: tuple[Operation, ...] = (
               lambda eng, conversation_id, message_id, content: _conv(eng).branch(conversation_id, message_id, content),
               "Edit a message as a new branch (the old branch is kept)", (
                   _CONV_ID, Param("message_id", "str", "body", required=True, max_length=64),
-                  Param("content", "str", "body", required=True, max_length=1_000_000))),
+                  Param("content", "str", "body", required=True, max_length=100_000))),
     Operation("conversations.select", "POST", "/conversations/{conversation_id}/select",
               lambda eng, conversation_id, message_id: _conv(eng).select(conversation_id, message_id),
               "Show the branch through a message", (

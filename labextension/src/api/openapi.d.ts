@@ -2129,7 +2129,7 @@ export interface operations {
                 "application/json": {
                     /** @description the file's JSON */
                     conversation?: Record<string, never> | null;
-                    /** @description the file's text */
+                    /** @description the file's text (larger files: send the parsed JSON as 'conversation') */
                     content?: string | null;
                 };
             };

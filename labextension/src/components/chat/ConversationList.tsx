@@ -85,7 +85,14 @@ export function ConversationList(props: ConversationListProps): JSX.Element {
       return;
     }
     try {
-      const conv = await source.importConversation(await file.text());
+      const text = await file.text();
+      let data: unknown = text; // not JSON: the server names the problem
+      try {
+        data = JSON.parse(text);
+      } catch {
+        // sent as text
+      }
+      const conv = await source.importConversation(data);
       props.onOpen(conv.id);
       void refresh();
     } catch (err) {
