@@ -40,7 +40,8 @@ const cssFiles = [
   'video.css',
   'model.css',
   'settings.css',
-  'shell.css'
+  'shell.css',
+  'conversations.css'
 ];
 const css = await Promise.all(cssFiles.map(f => readFile(path.join(root, 'style', f), 'utf8')));
 await writeFile(path.join(outdir, 'studio.css'), css.join('\n'));

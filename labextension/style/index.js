@@ -5,3 +5,4 @@ import './video.css';
 import './model.css';
 import './settings.css';
 import './shell.css';
+import './conversations.css';

@@ -30,6 +30,12 @@ def get_engine() -> Engine:
 engine = get_engine
 
 
+def conversations():
+    """The saved conversations (``engine().conversations``): ``ms.conversations().list()``, ``.get(id)``,
+    ``.create(...)``, ``.append(...)``, ``.branch(...)``, ``.export(id, "markdown")``, ``.import_json(...)``."""
+    return get_engine().conversations
+
+
 def _reset_engine() -> None:
     """Close and forget the process-wide engine (tests, or after changing environment variables)."""
     global _engine
@@ -86,5 +92,5 @@ def unload_ipython_extension(ipython) -> None:
     unload(ipython)
 
 
-__all__ = ["engine", "get_engine", "__version__", "load_ipython_extension", "unload_ipython_extension",
+__all__ = ["engine", "get_engine", "conversations", "__version__", "load_ipython_extension", "unload_ipython_extension",
            *_LAZY_WIDGETS]

@@ -347,6 +347,18 @@ def _batch_start(eng: Engine, model, prompts, template, system, backend, quantiz
                                 stop=stop or None, **sampling).to_dict()
 
 
+def _conv(eng: Engine) -> Any:
+    """The engine's ConversationStore (``eng.conversations``)."""
+    return eng.conversations
+
+
+def _conversation_import(eng: Engine, conversation, content):
+    if (conversation is None) == (content is None):
+        raise ValidationError("Give the file as exactly one of 'conversation' (the parsed JSON) or 'content' (its text)",
+                              details={"parameters": ["conversation", "content"]})
+    return _conv(eng).import_json(conversation if conversation is not None else content)
+
+
 def _datasets(eng: Engine) -> Any:
     """The engine's DatasetStore (``eng.training.datasets``)."""
     return eng.training.datasets
@@ -424,6 +436,12 @@ _BODY_MODEL = Param("model", "model", "body", required=True, description="org/na
 _BACKEND = Param("backend", "str", "body", description="llama-cpp, transformers (default: from the format)",
                  max_length=64)
 _QUANT = Param("quantization", "str", "body", max_length=MAX_NAME)
+_CONV_ID = Param("conversation_id", "str", "path", required=True)
+_CONV_MODELS = Param("models", "list[str]", "body", max_items=2, max_length=MAX_NAME,
+                     description="the model of each lane (two: a comparison)")
+_CONV_SYSTEM = Param("system_prompt", "str", "body", max_length=100_000)
+_CONV_SAMPLING = Param("sampling", "object", "body", description="the sampling the conversation uses")
+_CONV_MESSAGES = "[{role: system|user|assistant, content, model?, stats?, finish_reason?}]"
 
 def _body_params(json_schema: dict[str, Any]) -> tuple[Param, ...]:
     """Body parameters read from an object's JSON schema: its fields' types, limits and descriptions.
@@ -624,6 +642,65 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("batch.resume", "POST", "/batches/{job_id}/resume",
               lambda eng, job_id: eng.chat.batch_resume(job_id).to_dict(),
               "Continue a cancelled, failed or interrupted batch with its unanswered prompts", (_JOB,)),
+    # Conversations (core/conversations): the Local Agent Studio seed's "sessions".
+    Operation("conversations.list", "GET", "/conversations",
+              lambda eng, q, limit, offset: _conv(eng).list(q or "", limit=limit, offset=offset),
+              "Saved conversations, newest first; q searches titles and message text", (
+                  Param("q", "str", default="", max_length=200),
+                  Param("limit", "int", default=50, minimum=1, maximum=MAX_LIST),
+                  Param("offset", "int", default=0, minimum=0))),
+    Operation("conversations.create", "POST", "/conversations",
+              lambda eng, title, models, system_prompt, sampling, messages: _conv(eng).create(
+                  title=title, models=models, system_prompt=system_prompt or "", sampling=sampling,
+                  messages=messages),
+              "Start a conversation (optionally with its first messages)", (
+                  Param("title", "str", "body", max_length=200, description="default: from the first user message"),
+                  _CONV_MODELS, _CONV_SYSTEM, _CONV_SAMPLING,
+                  Param("messages", "list[object]", "body", max_items=1000, description=_CONV_MESSAGES)),
+              status=201),
+    Operation("conversations.import", "POST", "/conversations/import", _conversation_import,
+              "Import a conversation file (the JSON export); a malformed file is refused naming the field", (
+                  Param("conversation", "object", "body", description="the file's JSON"),
+                  Param("content", "str", "body", max_length=1_000_000,
+                        description="the file's text (larger files: send the parsed JSON as 'conversation')")),
+              status=201),
+    Operation("conversations.get", "GET", "/conversations/{conversation_id}",
+              lambda eng, conversation_id: _conv(eng).get(conversation_id),
+              "One conversation with the branch shown in each lane", (_CONV_ID,)),
+    Operation("conversations.update", "PATCH", "/conversations/{conversation_id}",
+              lambda eng, conversation_id, title, models, system_prompt, sampling: _conv(eng).update(
+                  conversation_id, title=title, models=models, system_prompt=system_prompt, sampling=sampling),
+              "Change a conversation's title, models, system prompt or sampling", (
+                  _CONV_ID, Param("title", "str", "body", max_length=200), _CONV_MODELS, _CONV_SYSTEM,
+                  _CONV_SAMPLING)),
+    Operation("conversations.rename", "POST", "/conversations/{conversation_id}/rename",
+              lambda eng, conversation_id, title: _conv(eng).rename(conversation_id, title),
+              "Rename a conversation", (_CONV_ID, Param("title", "str", "body", required=True, max_length=200))),
+    Operation("conversations.delete", "DELETE", "/conversations/{conversation_id}",
+              lambda eng, conversation_id: _conv(eng).delete(conversation_id),
+              "Delete a conversation and its messages", (_CONV_ID,)),
+    Operation("conversations.append", "POST", "/conversations/{conversation_id}/messages",
+              lambda eng, conversation_id, messages, parent_id, lane: _conv(eng).append(
+                  conversation_id, messages, parent_id=parent_id, lane=lane),
+              "Append messages (a chain) after parent_id, or after the branch shown", (
+                  _CONV_ID, Param("messages", "list[object]", "body", required=True, max_items=1000,
+                                  description=_CONV_MESSAGES),
+                  Param("parent_id", "str", "body", max_length=64, description="default: the lane's last message"),
+                  Param("lane", "int", "body", default=0, minimum=0, maximum=1,
+                        description="1: the second model of a comparison")), status=201),
+    Operation("conversations.branch", "POST", "/conversations/{conversation_id}/branch",
+              lambda eng, conversation_id, message_id, content: _conv(eng).branch(conversation_id, message_id, content),
+              "Edit a message as a new branch (the old branch is kept)", (
+                  _CONV_ID, Param("message_id", "str", "body", required=True, max_length=64),
+                  Param("content", "str", "body", required=True, max_length=100_000))),
+    Operation("conversations.select", "POST", "/conversations/{conversation_id}/select",
+              lambda eng, conversation_id, message_id: _conv(eng).select(conversation_id, message_id),
+              "Show the branch through a message", (
+                  _CONV_ID, Param("message_id", "str", "body", required=True, max_length=64))),
+    Operation("conversations.export", "GET", "/conversations/{conversation_id}/export",
+              lambda eng, conversation_id, format: _conv(eng).export(conversation_id, format),
+              "A conversation as a file: JSON (every branch; import reads it) or Markdown (the branch shown)", (
+                  _CONV_ID, Param("format", "str", default="json", choices=("json", "markdown")))),
     Operation("datasets.list", "GET", "/datasets",
               lambda eng: {"datasets": [d.to_dict() for d in _datasets(eng).list()]}, "Imported training datasets"),
     Operation("datasets.get", "GET", "/datasets/{name}", lambda eng, name: _datasets(eng).get(name).to_dict(),

@@ -556,6 +556,105 @@ class BatchList(_Result):
     batches: list[Job]
 
 
+# ---- conversations ----
+
+class ConversationMessage(_Result):
+    """One message of a conversation's branch (core/conversations)."""
+
+    id: str
+    parent_id: str | None
+    """null: a first message"""
+    lane: int
+    """0, or 1 for the second model of a comparison"""
+    role: Literal["system", "user", "assistant"]
+    content: str
+    model: str | None
+    stats: dict[str, Any] | None
+    """prompt_tokens, completion_tokens, ttft (seconds), tokens_per_second, total_time, finish_reason"""
+    finish_reason: str | None
+    """stop, length or cancelled (a stopped answer)"""
+    created_at: float
+    siblings: list[str] = []
+    """ids of the messages with the same parent and lane, oldest first (a branch switcher's n); this one included"""
+    sibling_index: int = 0
+
+
+class AppendedMessage(_Result):
+    id: str
+    parent_id: str | None
+    lane: int
+    role: Literal["system", "user", "assistant"]
+    content: str
+    model: str | None
+    stats: dict[str, Any] | None
+    finish_reason: str | None
+    created_at: float
+
+
+class ConversationLane(_Result):
+    model: str | None
+    messages: list[ConversationMessage]
+    """the branch shown, first message first"""
+
+
+class Conversation(_Result):
+    """A conversation: its settings and the branch shown in each lane."""
+
+    id: str
+    title: str
+    models: list[str]
+    system_prompt: str
+    sampling: dict[str, Any]
+    heads: list[str | None]
+    """the last message of the branch shown, per lane"""
+    created_at: float
+    updated_at: float
+    message_count: int
+    """every message, all branches"""
+    lanes: list[ConversationLane]
+
+
+class ConversationSummary(_Result):
+    id: str
+    title: str
+    models: list[str]
+    created_at: float
+    updated_at: float
+    message_count: int
+    preview: str
+    """the start of the last message"""
+
+
+class ConversationList(_Result):
+    conversations: list[ConversationSummary]
+    total: int
+    """matches in all (for paging)"""
+    limit: int
+    offset: int
+
+
+class ConversationAppend(_Result):
+    conversation_id: str
+    title: str
+    updated_at: float
+    head: str
+    """the last message appended (now the lane's head)"""
+    messages: list[AppendedMessage]
+
+
+class ConversationDeleted(_Result):
+    deleted: str
+    messages: int
+
+
+class ConversationExport(_Result):
+    format: Literal["json", "markdown"]
+    filename: str
+    media_type: str
+    content: str
+    """the file's text"""
+
+
 # ---- datasets and training ----
 
 class DatasetInfo(_Result):

@@ -63,7 +63,8 @@ def given(engine_of):
     folder = engine_of.video.outputs_dir / VIDEO_ID
     folder.mkdir(parents=True)
     (folder / "video.mp4").write_bytes(VIDEO_BYTES)
-    return {"model": MODEL, "job_id": job.id, "name": DATASET}
+    conv = engine_of.conversations.create(title="kept", messages=[{"role": "user", "content": "hi"}])
+    return {"model": MODEL, "job_id": job.id, "name": DATASET, "conversation_id": conv["id"]}
 
 
 # Bodies that would change something if the request were allowed (the rest go without a body:
@@ -140,6 +141,8 @@ async def test_a_read_only_user_changes_nothing_on_any_write_or_execute_route(ap
     assert [j.id for j in engine_of.jobs.list()] == jobs_before
     assert engine_of.library.local.get(MODEL) is not None
     assert [d.name for d in engine_of.training.datasets.list()] == [DATASET]
+    kept = engine_of.conversations.get(given["conversation_id"])
+    assert (kept["title"], kept["message_count"], engine_of.conversations.list()["total"]) == ("kept", 1, 1)
     assert engine_of.settings_dict()["settings"]["max_concurrent_downloads"] != 1
     assert engine_of.chat.loaded() == []
 

@@ -11,6 +11,13 @@ import type {
   JobDeleted,
   JobQuery,
   ChatModel,
+  Conversation,
+  ConversationAppend,
+  ConversationDeleted,
+  ConversationExport,
+  ConversationList,
+  ConversationMeta,
+  NewMessage,
   JobStateName,
   VideoDeleteResult,
   VideoMedia,
@@ -240,5 +247,71 @@ export abstract class OperationCalls {
 
   cleanupJobs(request: JobCleanupRequest): Promise<JobCleanup> {
     return this.invoke(OPERATION.jobsCleanup, compact({ ...request }));
+  }
+
+  // Conversations ------------------------------------------------------------------------------
+
+  listConversations(q = '', limit = 50, offset = 0): Promise<ConversationList> {
+    return this.invoke(OPERATION.conversationsList, compact({ q, limit, offset }));
+  }
+
+  createConversation(meta: ConversationMeta): Promise<Conversation> {
+    return this.invoke(OPERATION.conversationsCreate, compact({ ...meta }));
+  }
+
+  getConversation(id: string): Promise<Conversation> {
+    return this.invoke(OPERATION.conversationsGet, { conversation_id: id });
+  }
+
+  updateConversation(id: string, meta: ConversationMeta): Promise<Conversation> {
+    return this.invoke(OPERATION.conversationsUpdate, { ...meta, conversation_id: id });
+  }
+
+  renameConversation(id: string, title: string): Promise<Conversation> {
+    return this.invoke(OPERATION.conversationsRename, { conversation_id: id, title });
+  }
+
+  deleteConversation(id: string): Promise<ConversationDeleted> {
+    return this.invoke(OPERATION.conversationsDelete, { conversation_id: id });
+  }
+
+  appendMessages(
+    id: string,
+    messages: NewMessage[],
+    parentId?: string | null,
+    lane = 0
+  ): Promise<ConversationAppend> {
+    return this.invoke(OPERATION.conversationsAppend, {
+      conversation_id: id,
+      messages,
+      parent_id: parentId,
+      lane
+    });
+  }
+
+  branchConversation(id: string, messageId: string, content: string): Promise<Conversation> {
+    return this.invoke(OPERATION.conversationsBranch, {
+      conversation_id: id,
+      message_id: messageId,
+      content
+    });
+  }
+
+  selectBranch(id: string, messageId: string): Promise<Conversation> {
+    return this.invoke(OPERATION.conversationsSelect, {
+      conversation_id: id,
+      message_id: messageId
+    });
+  }
+
+  exportConversation(id: string, format: 'json' | 'markdown'): Promise<ConversationExport> {
+    return this.invoke(OPERATION.conversationsExport, { conversation_id: id, format });
+  }
+
+  importConversation(file: unknown): Promise<Conversation> {
+    return this.invoke(
+      OPERATION.conversationsImport,
+      typeof file === 'string' ? { content: file } : { conversation: file }
+    );
   }
 }

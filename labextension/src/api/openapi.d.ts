@@ -243,6 +243,145 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/conversations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Saved conversations, newest first; q searches titles and message text */
+        get: operations["conversations.list"];
+        put?: never;
+        /** Start a conversation (optionally with its first messages) */
+        post: operations["conversations.create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conversations/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Import a conversation file (the JSON export); a malformed file is refused naming the field */
+        post: operations["conversations.import"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conversations/{conversation_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One conversation with the branch shown in each lane */
+        get: operations["conversations.get"];
+        put?: never;
+        post?: never;
+        /** Delete a conversation and its messages */
+        delete: operations["conversations.delete"];
+        options?: never;
+        head?: never;
+        /** Change a conversation's title, models, system prompt or sampling */
+        patch: operations["conversations.update"];
+        trace?: never;
+    };
+    "/conversations/{conversation_id}/branch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Edit a message as a new branch (the old branch is kept) */
+        post: operations["conversations.branch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conversations/{conversation_id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A conversation as a file: JSON (every branch; import reads it) or Markdown (the branch shown) */
+        get: operations["conversations.export"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conversations/{conversation_id}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Append messages (a chain) after parent_id, or after the branch shown */
+        post: operations["conversations.append"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conversations/{conversation_id}/rename": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Rename a conversation */
+        post: operations["conversations.rename"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conversations/{conversation_id}/select": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Show the branch through a message */
+        post: operations["conversations.select"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/datasets": {
         parameters: {
             query?: never;
@@ -1109,6 +1248,20 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AppendedMessage: {
+            id: string;
+            parent_id: string | null;
+            lane: number;
+            /** @enum {string} */
+            role: "system" | "user" | "assistant";
+            content: string;
+            model: string | null;
+            stats: {
+                [key: string]: unknown;
+            } | null;
+            finish_reason: string | null;
+            created_at: number;
+        };
         /** @description Who is logged in to the Hub; the token itself is never sent, only ``token_masked``. */
         AuthStatus: {
             logged_in: boolean;
@@ -1227,6 +1380,87 @@ export interface components {
         ChatUnload: {
             unloaded: components["schemas"]["UnloadedModel"][];
             freed_bytes: number;
+        };
+        /** @description A conversation: its settings and the branch shown in each lane. */
+        Conversation: {
+            id: string;
+            title: string;
+            models: string[];
+            system_prompt: string;
+            sampling: {
+                [key: string]: unknown;
+            };
+            /** @description the last message of the branch shown, per lane */
+            heads: (string | null)[];
+            created_at: number;
+            updated_at: number;
+            /** @description every message, all branches */
+            message_count: number;
+            lanes: components["schemas"]["ConversationLane"][];
+        };
+        ConversationAppend: {
+            conversation_id: string;
+            title: string;
+            updated_at: number;
+            /** @description the last message appended (now the lane's head) */
+            head: string;
+            messages: components["schemas"]["AppendedMessage"][];
+        };
+        ConversationDeleted: {
+            deleted: string;
+            messages: number;
+        };
+        ConversationExport: {
+            /** @enum {string} */
+            format: "json" | "markdown";
+            filename: string;
+            media_type: string;
+            /** @description the file's text */
+            content: string;
+        };
+        ConversationLane: {
+            model: string | null;
+            /** @description the branch shown, first message first */
+            messages: components["schemas"]["ConversationMessage"][];
+        };
+        ConversationList: {
+            conversations: components["schemas"]["ConversationSummary"][];
+            /** @description matches in all (for paging) */
+            total: number;
+            limit: number;
+            offset: number;
+        };
+        /** @description One message of a conversation's branch (core/conversations). */
+        ConversationMessage: {
+            id: string;
+            /** @description null: a first message */
+            parent_id: string | null;
+            /** @description 0, or 1 for the second model of a comparison */
+            lane: number;
+            /** @enum {string} */
+            role: "system" | "user" | "assistant";
+            content: string;
+            model: string | null;
+            /** @description prompt_tokens, completion_tokens, ttft (seconds), tokens_per_second, total_time, finish_reason */
+            stats: {
+                [key: string]: unknown;
+            } | null;
+            /** @description stop, length or cancelled (a stopped answer) */
+            finish_reason: string | null;
+            created_at: number;
+            /** @description ids of the messages with the same parent and lane, oldest first (a branch switcher's n); this one included */
+            siblings?: string[];
+            sibling_index?: number;
+        };
+        ConversationSummary: {
+            id: string;
+            title: string;
+            models: string[];
+            created_at: number;
+            updated_at: number;
+            message_count: number;
+            /** @description the start of the last message */
+            preview: string;
         };
         DatasetDeleted: {
             deleted: string;
@@ -2641,6 +2875,363 @@ export interface operations {
             404: components["responses"]["E404"];
             413: components["responses"]["E413"];
             422: components["responses"]["E422"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "conversations.list": {
+        parameters: {
+            query?: {
+                q?: string;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationList"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "conversations.create": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description default: from the first user message */
+                    title?: string | null;
+                    /** @description the model of each lane (two: a comparison) */
+                    models?: string[] | null;
+                    system_prompt?: string | null;
+                    /** @description the sampling the conversation uses */
+                    sampling?: Record<string, never> | null;
+                    /** @description [{role: system|user|assistant, content, model?, stats?, finish_reason?}] */
+                    messages?: Record<string, never>[] | null;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conversation"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            413: components["responses"]["E413"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "conversations.import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description the file's JSON */
+                    conversation?: Record<string, never> | null;
+                    /** @description the file's text (larger files: send the parsed JSON as 'conversation') */
+                    content?: string | null;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conversation"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            413: components["responses"]["E413"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "conversations.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conversation"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "conversations.delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationDeleted"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "conversations.update": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    title?: string | null;
+                    /** @description the model of each lane (two: a comparison) */
+                    models?: string[] | null;
+                    system_prompt?: string | null;
+                    /** @description the sampling the conversation uses */
+                    sampling?: Record<string, never> | null;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conversation"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            413: components["responses"]["E413"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "conversations.branch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    message_id: string;
+                    content: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conversation"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            413: components["responses"]["E413"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "conversations.export": {
+        parameters: {
+            query?: {
+                format?: "json" | "markdown";
+            };
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationExport"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "conversations.append": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description [{role: system|user|assistant, content, model?, stats?, finish_reason?}] */
+                    messages: Record<string, never>[];
+                    /** @description default: the lane's last message */
+                    parent_id?: string | null;
+                    /**
+                     * @description 1: the second model of a comparison
+                     * @default 0
+                     */
+                    lane?: number | null;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationAppend"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            413: components["responses"]["E413"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "conversations.rename": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    title: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conversation"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            413: components["responses"]["E413"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "conversations.select": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    message_id: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conversation"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            413: components["responses"]["E413"];
             500: components["responses"]["E500"];
         };
     };

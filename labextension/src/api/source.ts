@@ -47,7 +47,14 @@ import type {
   VideoReadiness,
   VideoRequest,
   VideoUnloadResult,
-  VerifyResult
+  VerifyResult,
+  Conversation,
+  ConversationAppend,
+  ConversationDeleted,
+  ConversationExport,
+  ConversationList,
+  ConversationMeta,
+  NewMessage
 } from './types';
 
 import type { EventFilter } from './events';
@@ -174,6 +181,28 @@ export interface DataSource {
   deleteJob(jobId: string, deleteFiles?: boolean): Promise<JobDeleted>;
   /** Delete finished jobs older than N days (`jobs.cleanup`). */
   cleanupJobs(request: JobCleanupRequest): Promise<JobCleanup>;
+  /** Saved conversations, newest first; `q` searches titles and text (`conversations.list`). */
+  listConversations(q?: string, limit?: number, offset?: number): Promise<ConversationList>;
+  createConversation(meta: ConversationMeta): Promise<Conversation>;
+  /** One conversation with the branch shown in each lane (`conversations.get`). */
+  getConversation(id: string): Promise<Conversation>;
+  updateConversation(id: string, meta: ConversationMeta): Promise<Conversation>;
+  renameConversation(id: string, title: string): Promise<Conversation>;
+  deleteConversation(id: string): Promise<ConversationDeleted>;
+  /** Save messages (a chain) after `parentId`, or after the lane's last message. */
+  appendMessages(
+    id: string,
+    messages: NewMessage[],
+    parentId?: string | null,
+    lane?: number
+  ): Promise<ConversationAppend>;
+  /** Edit a message as a new branch (`conversations.branch`); the old branch is kept. */
+  branchConversation(id: string, messageId: string, content: string): Promise<Conversation>;
+  /** Show the branch through `messageId` (`conversations.select`). */
+  selectBranch(id: string, messageId: string): Promise<Conversation>;
+  exportConversation(id: string, format: 'json' | 'markdown'): Promise<ConversationExport>;
+  /** Import a conversation file: its parsed JSON or its text (`conversations.import`). */
+  importConversation(file: unknown): Promise<Conversation>;
 }
 
 /** A job from an operation result that may be the job itself or `{job: ...}`. */
@@ -293,7 +322,18 @@ export const OPERATION = {
   jobsCancel: 'jobs.cancel',
   jobsResume: 'jobs.resume',
   jobsDelete: 'jobs.delete',
-  jobsCleanup: 'jobs.cleanup'
+  jobsCleanup: 'jobs.cleanup',
+  conversationsList: 'conversations.list',
+  conversationsCreate: 'conversations.create',
+  conversationsGet: 'conversations.get',
+  conversationsUpdate: 'conversations.update',
+  conversationsRename: 'conversations.rename',
+  conversationsDelete: 'conversations.delete',
+  conversationsAppend: 'conversations.append',
+  conversationsBranch: 'conversations.branch',
+  conversationsSelect: 'conversations.select',
+  conversationsExport: 'conversations.export',
+  conversationsImport: 'conversations.import'
 } as const;
 
 /** A failed operation, carrying the server's typed error (`{"error": {...}}`). */

@@ -295,3 +295,29 @@ export interface JobCleanupRequest {
 }
 
 export type JobCleanup = Schemas['JobCleanup'];
+/* ---- conversations (core/conversations: ConversationStore) ---- */
+
+export type Conversation = Schemas['Conversation'];
+export type ConversationMessage = Schemas['ConversationMessage'];
+export type ConversationSummary = Schemas['ConversationSummary'];
+export type ConversationList = Schemas['ConversationList'];
+export type ConversationAppend = Schemas['ConversationAppend'];
+export type ConversationExport = Schemas['ConversationExport'];
+export type ConversationDeleted = Schemas['ConversationDeleted'];
+
+/** A message to save (`conversations.append`); ids, parents and lanes are the store's. */
+export interface NewMessage {
+  role: ChatRole;
+  content: string;
+  model?: string | null;
+  stats?: ChatStats | null;
+  finish_reason?: string | null;
+}
+
+/** What a conversation is created or updated with (all optional). */
+export interface ConversationMeta {
+  title?: string | null;
+  models?: string[] | null;
+  system_prompt?: string | null;
+  sampling?: Record<string, unknown> | null;
+}

@@ -25,6 +25,9 @@ export interface ViewContext {
    * the panel on it. Hosts without restore ignore it.
    */
   retarget: (target: StudioTarget) => void;
+  /** The host restores the view on its target after a reload (the lab's panels); else the view
+   * remembers what it showed itself (a chat's conversation, in localStorage). */
+  restores?: boolean;
 }
 
 export interface StudioView {
@@ -47,11 +50,14 @@ export const VIEWS: Partial<Record<ViewKind, StudioView>> = {
     label: 'Chat',
     action: 'Chat',
     caption: 'Chat with a local model',
-    render: (t, { source, retarget }) => (
+    render: (t, { source, retarget, restores }) => (
       <ChatPanel
         source={source}
         initialModel={modelOf(t)}
-        onModelChange={model => retarget({ ...t, kind: 'chat', model })}
+        onModelChange={model => retarget({ kind: 'chat', model })}
+        conversation={t.kind === 'chat' ? t.conversation : undefined}
+        remember={!restores}
+        onConversationChange={id => retarget({ kind: 'chat', conversation: id || undefined })}
       />
     )
   },

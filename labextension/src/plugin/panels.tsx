@@ -63,8 +63,9 @@ export class StudioPanel extends ReactWidget {
 
   render(): JSX.Element {
     const view = viewFor(this.target.kind);
+    // Merged into the current target: a chat records its model and its conversation separately.
     const retarget = (target: StudioTarget): void => {
-      this.target = target;
+      this.target = { ...this.target, ...target } as StudioTarget;
       this.onRetarget(this);
     };
     return (
@@ -76,7 +77,9 @@ export class StudioPanel extends ReactWidget {
             data-panel-key={this.key}
           >
             <div key={this.nonce} className="jp-ModelStudio-tabPanel">
-              {view ? view.render(this.target, { source: this.source, retarget }) : null}
+              {view
+                ? view.render(this.target, { source: this.source, retarget, restores: true })
+                : null}
             </div>
           </div>
         </NavContext.Provider>

@@ -21,6 +21,7 @@ from ..errors import ValidationError
 from ._settings import changes_between, read_saved
 from .auth import HubAuth
 from .chat import ChatService
+from .conversations import ConversationStore
 from .downloads import DownloadManager
 from .host import HostService
 from .hub import HubClient
@@ -83,6 +84,8 @@ class Engine:
         self.host = HostService(self.settings)
         if self.host.enabled:
             self.host.attach(self)
+        # Conversations: their own file beside state.sqlite (see core/conversations/store.py for why).
+        self.conversations = ConversationStore(self.settings.home_path / "conversations.sqlite")
 
     def capabilities(self) -> dict[str, Any]:
         """Models per task and format, local and available (``core.integrations``)."""
@@ -216,6 +219,7 @@ class Engine:
         self.hub.close()
         self.bus.close()
         self.jobs.close()
+        self.conversations.close()
 
     def __enter__(self) -> Engine:
         return self
@@ -225,4 +229,4 @@ class Engine:
 
 
 __all__ = ["Engine", "Settings", "Job", "JobState", "JobStore", "Progress", "ModelInfo", "ModelRef", "Library",
-           "DownloadManager"]
+           "DownloadManager", "ConversationStore"]

@@ -66,6 +66,8 @@ class ChatAnswer(str):
     model: str = ""
     stats: dict[str, Any]
     finish_reason: str | None = None
+    #: The saved conversation the prompt and answer were appended to (``--conversation``).
+    conversation_id: str | None = None
     _shown: bool = False
 
     def __repr__(self) -> str:
@@ -81,7 +83,7 @@ class ChatHandlers(Handlers):
         if self.notebook:
             from ..widgets import ChatPlayground
 
-            return ChatPlayground(model=args.model)
+            return ChatPlayground(model=args.model, conversation=args.conversation or "")
         return TextView(f"The chat playground is a widget: run `%studio chat {args.model}` in JupyterLab or "
                         f"Notebook, or use the %%chat cell magic:\n%%chat {args.model}\nYour question")
 
@@ -93,8 +95,8 @@ class ChatHandlers(Handlers):
         from ..widgets.chat import open_stream
 
         eng = self._engine()
-        messages = ([{"role": "system", "content": args.system}] if args.system else []) + \
-            [{"role": "user", "content": prompt}]
+        conversation = open_conversation(eng, args) if args.conversation else None
+        messages = history_of(conversation, args.system) + [{"role": "user", "content": prompt}]
         sampling = {k: v for k, v in (("temperature", args.temperature), ("max_tokens", args.max_tokens),
                                       ("seed", args.seed)) if v is not None}
         stop = threading.Event()
@@ -148,4 +150,33 @@ class ChatHandlers(Handlers):
         answer = ChatAnswer(text)
         answer.model, answer.stats, answer.finish_reason = args.model, stats, stats["finish_reason"]
         answer._shown = True
+        if conversation is not None:
+            # the prompt and its answer in one transaction, after the branch the history came from
+            saved = eng.conversations.append(conversation["id"], [
+                {"role": "user", "content": prompt},
+                {"role": "assistant", "content": text, "model": args.model, "stats": stats}],
+                parent_id=conversation["heads"][0] if conversation["heads"] else None)
+            answer.conversation_id = saved["conversation_id"]
         return answer
+
+
+def open_conversation(eng: Any, args: ChatCellArgs) -> dict[str, Any]:
+    """The conversation ``args.conversation`` names (an id or a title), created (titled so) if missing."""
+    store = eng.conversations
+    conv = store.find(args.conversation)
+    if conv is None:
+        conv = store.create(title=args.conversation, models=[args.model], system_prompt=args.system or "")
+    elif not conv["models"]:
+        conv = store.update(conv["id"], models=[args.model])
+    return conv
+
+
+def history_of(conversation: dict[str, Any] | None, system: str | None) -> list[dict[str, str]]:
+    """The messages sent before the prompt: the system prompt (the cell's, else the conversation's) and
+    the conversation's branch."""
+    system = system or (conversation or {}).get("system_prompt") or ""
+    out = [{"role": "system", "content": system}] if system else []
+    if conversation is not None:
+        out += [{"role": m["role"], "content": m["content"]} for m in conversation["lanes"][0]["messages"]
+                if m["role"] in ("user", "assistant")]
+    return out

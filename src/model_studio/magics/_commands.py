@@ -72,6 +72,7 @@ class ChatArgs(Command):
 
     type: Literal["chat"] = "chat"
     model: str = positional(metavar="MODEL", help="org/name[:QUANT] or local/<name>")
+    conversation: str | None = option(None, metavar="NAME", help="open a saved conversation (id or title)")
 
 
 class TrainArgs(Command):
@@ -143,6 +144,8 @@ class ChatCellArgs(Command):
     max_tokens: int | None = option(None, metavar="N", ge=1)
     system: str | None = option(None, metavar="TEXT", help="the system prompt")
     seed: int | None = option(None, metavar="S")
+    conversation: str | None = option(None, metavar="NAME",
+                                      help="continue a saved conversation (id or title; created if missing)")
 
 
 def build_parser() -> _Parser:

@@ -85,8 +85,10 @@ class StudioMagics(LibraryHandlers, SystemHandlers, ChatHandlers, TrainingHandle
 
     @cell_magic
     def chat(self, line: str = "", cell: str = "") -> Any:
-        """``%%chat MODEL [--temperature T] [--max-tokens N] [--system TEXT] [--seed S]``: the cell is
-        the prompt (``{name}`` filled from the notebook); the answer streams into the output."""
+        """``%%chat MODEL [--temperature T] [--max-tokens N] [--system TEXT] [--seed S] [--conversation NAME]``:
+        the cell is the prompt (``{name}`` filled from the notebook); the answer streams into the output.
+        With ``--conversation`` the saved conversation's branch is sent as the history, and the prompt and
+        the answer are appended to it."""
         try:
             args = parse_chat(line)
         except _HelpShown:

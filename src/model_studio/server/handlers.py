@@ -45,7 +45,7 @@ MAX_JSON_DEPTH = 64
 _MODEL_ROUTES = sorted({op.path.split("{model}/", 1)[1].split("/")[0] for op in api.OPERATIONS
                         if "{model}/" in op.path})
 PATH_PATTERNS = {"model": rf"[^/]+/(?!(?:{'|'.join(map(re.escape, _MODEL_ROUTES))})(?:/|$))[^/]+",
-                 "job_id": r"[^/]+", "name": r"[^/]+"}
+                 "job_id": r"[^/]+", "name": r"[^/]+", "conversation_id": r"[^/]+"}
 
 
 def route_pattern(path: str) -> str:

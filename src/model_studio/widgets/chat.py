@@ -90,11 +90,32 @@ class ChatPlayground(StudioWidget):
     model = traitlets.Unicode("").tag(sync=True)
     #: The system prompt the conversation starts with.
     system_prompt = traitlets.Unicode("").tag(sync=True)
+    #: The saved conversation shown (an id; empty: a new one, saved on the first message). Synced both
+    #: ways: set it to open another, and it follows the conversation picked or started in the widget.
+    conversation = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, model: str = "", **kwargs: Any) -> None:
+    def __init__(self, model: str = "", conversation: str = "", **kwargs: Any) -> None:
         self._streams: dict[str, threading.Event] = {}
         self._streams_lock = threading.Lock()
-        super().__init__(model=model, **kwargs)
+        super().__init__(model=model, conversation=self._conversation_id(kwargs.get("engine"), conversation),
+                         **kwargs)
+
+    @staticmethod
+    def _conversation_id(engine: Any, name: str) -> str:
+        """``name`` (an id or a title) as the id of a saved conversation; NotFoundError if none has it."""
+        if not name:
+            return ""
+        if engine is None:
+            from .. import get_engine
+
+            engine = get_engine()
+        found = engine.conversations.find(name)
+        if found is None:
+            from ..errors import NotFoundError
+
+            raise NotFoundError(f"No conversation {name!r}", details={"conversation": name},
+                                resolution_steps=["ms.conversations().list() lists them"])
+        return found["id"]
 
     # Calls -------------------------------------------------------------------------------------
 
@@ -232,4 +253,6 @@ class ChatPlayground(StudioWidget):
         super().close()
 
     def _summary(self) -> str:
-        return f"model={self.model!r}" if self.model else ""
+        parts = [f"model={self.model!r}" if self.model else "",
+                 f"conversation={self.conversation!r}" if self.conversation else ""]
+        return ", ".join(p for p in parts if p)

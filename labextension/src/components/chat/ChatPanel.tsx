@@ -5,6 +5,8 @@ import type { ChatStream } from '../../api/types';
 import { ErrorBanner } from '../ErrorBanner';
 import { samplingDefaults, usePrefs } from '../prefs';
 import { Composer } from './Composer';
+import { columnsOf, formOf } from './conversation';
+import { ConversationBar } from './ConversationBar';
 import { useChatModels } from './hooks';
 import { MessageList } from './MessageList';
 import { ModelPicker } from './ModelPicker';
@@ -19,6 +21,7 @@ import {
   toSampling,
   type Turn
 } from './session';
+import { useConversation } from './useConversation';
 
 export interface ChatPanelProps {
   source: DataSource;
@@ -27,6 +30,12 @@ export interface ChatPanelProps {
   initialSystemPrompt?: string;
   /** Hear the chosen model change (the widget syncs it back to Python). */
   onModelChange?: (model: string) => void;
+  /** Open this saved conversation (a host's choice: a widget trait, `useNav().open`). */
+  conversation?: string | null;
+  /** Remember the open conversation in localStorage and reopen it on reload (default: true). */
+  remember?: boolean;
+  /** Hear the open conversation change ('' for a new one; the widget syncs it back to Python). */
+  onConversationChange?: (id: string) => void;
 }
 
 /** A chat playground: model picker, load status, sampling, streaming conversation, compare. */
@@ -58,6 +67,46 @@ export function ChatPanel(props: ChatPanelProps): JSX.Element {
     setError
   );
 
+  // The saved conversation: restored on reload, each message saved as it completes.
+  const conv = useConversation({
+    source,
+    initial: props.conversation,
+    remember: props.remember ?? true,
+    onChange: props.onConversationChange,
+    onError: setError,
+    busy: () => streams.current.size > 0,
+    onLoaded: c => {
+      streams.current.forEach(s => s.stop());
+      const next = columnsOf(c, columns);
+      setColumns(next.length ? next : [{ model: columns[0]?.model ?? '', turns: [] }]);
+      setCompare(next.length > 1);
+      setSystem(c.system_prompt);
+      if (Object.keys(c.sampling ?? {}).length) {
+        setForm(formOf(c.sampling));
+      }
+      if (next[0]?.model && next[0].model !== columns[0]?.model) {
+        onModelChange.current?.(next[0].model);
+      }
+      setError(null);
+    },
+    onSiblings: c =>
+      setColumns(prev =>
+        prev.map((col, k) => {
+          const byId = new Map((c.lanes[k]?.messages ?? []).map(m => [m.id, m]));
+          const turns = col.turns.map(t => {
+            const m = t.id ? byId.get(t.id) : undefined;
+            return m ? { ...t, siblings: m.siblings, siblingIndex: m.sibling_index } : t;
+          });
+          return { ...col, turns };
+        })
+      )
+  });
+  const meta = () => ({
+    models: active.map(c => c.model),
+    system_prompt: system,
+    sampling: toSampling(form) as Record<string, unknown>
+  });
+
   React.useEffect(() => {
     const running = streams.current;
     return () => running.forEach(s => s.stop());
@@ -84,8 +133,9 @@ export function ChatPanel(props: ChatPanelProps): JSX.Element {
     });
   };
 
-  /** Stream one answer into column `col`, after `turns` (which end with the user's message). */
-  const answer = (col: number, model: string, turns: Turn[]): void => {
+  /** Stream one answer into column `col`, after `turns` (which end with the user's message);
+   * saved after `after` (the prompt's saved id) when it ends. */
+  const answer = (col: number, model: string, turns: Turn[], after: Promise<string | null>) => {
     const index = turns.length;
     const messages = history(system, turns);
     setColumns(prev => {
@@ -109,6 +159,16 @@ export function ChatPanel(props: ChatPanelProps): JSX.Element {
             streaming: false,
             stats: result.stats
           }));
+          const finish = result.stats?.finish_reason ?? result.finish_reason;
+          void conv
+            .saveAnswer(col, after, {
+              role: 'assistant',
+              content: result.text,
+              model,
+              stats: result.stats,
+              finish_reason: finish
+            })
+            .then(id => id && updateTurn(col, index, t => ({ ...t, id, siblings: [id] })));
         },
         err => {
           updateTurn(col, index, t => ({ ...t, streaming: false, error: (err as Error).message }));
@@ -135,9 +195,44 @@ export function ChatPanel(props: ChatPanelProps): JSX.Element {
     }
     setError(null);
     setInput('');
-    active.forEach((c, col) =>
-      answer(col, c.model, [...c.turns, { role: 'user', content: prompt }])
-    );
+    active.forEach((c, col) => {
+      const saved = conv.saveUser(col, prompt, meta());
+      const index = c.turns.length;
+      void saved.then(id => id && updateTurn(col, index, t => ({ ...t, id, siblings: [id] })));
+      answer(col, c.model, [...c.turns, { role: 'user', content: prompt }], saved);
+    });
+  };
+
+  /** Edit and resend the user message at `index` of `col`: a new branch from there. */
+  const resend = async (col: number, index: number, content: string): Promise<void> => {
+    const c = active[col];
+    const turn = c?.turns[index];
+    if (!turn || streaming) {
+      return;
+    }
+    if (turn.id && conv.id) {
+      const branched = await conv.branch(turn.id, content);
+      const lane = branched?.lanes[col];
+      if (lane) {
+        const head = lane.messages[lane.messages.length - 1];
+        answer(col, c.model, columnsOf(branched, columns)[col].turns, Promise.resolve(head.id));
+      }
+      return;
+    }
+    // not saved (yet): resend here, saved as a new message after the one before it
+    const before = c.turns.slice(0, index);
+    void conv.restartFrom(col, before[before.length - 1]?.id ?? null);
+    const saved = conv.saveUser(col, content, meta());
+    void saved.then(id => id && updateTurn(col, index, t => ({ ...t, id, siblings: [id] })));
+    answer(col, c.model, [...before, { role: 'user', content }], saved);
+  };
+
+  const switchBranch = (col: number, index: number, delta: number): void => {
+    const turn = active[col]?.turns[index];
+    const target = turn?.siblings?.[(turn.siblingIndex ?? 0) + delta];
+    if (target && !streaming) {
+      void conv.select(target);
+    }
   };
 
   const stop = (): void => {
@@ -154,7 +249,7 @@ export function ChatPanel(props: ChatPanelProps): JSX.Element {
         turns = turns.slice(0, -1);
       }
       if (turns.length) {
-        answer(col, c.model, turns);
+        answer(col, c.model, turns, conv.restartFrom(col, turns[turns.length - 1].id ?? null));
       }
     });
   };
@@ -164,6 +259,7 @@ export function ChatPanel(props: ChatPanelProps): JSX.Element {
     setColumns(prev => prev.map(c => ({ ...c, turns: [] })));
     setError(null);
     setCode(null);
+    conv.startNew(); // the saved conversation stays in the list
   };
 
   const exportJson = (): void => {
@@ -239,6 +335,13 @@ export function ChatPanel(props: ChatPanelProps): JSX.Element {
           Compare
         </label>
       </div>
+      <ConversationBar
+        source={source}
+        conv={conv}
+        streaming={streaming}
+        onNew={clear}
+        onError={setError}
+      />
       <SamplingSettings system={system} setSystem={setSystem} form={form} setForm={setForm} />
       <ErrorBanner
         error={error}
@@ -246,7 +349,13 @@ export function ChatPanel(props: ChatPanelProps): JSX.Element {
         onFree={action => source.freeHolder(action)}
         testId="chat-error"
       />
-      <MessageList active={active} compare={compare} />
+      <MessageList
+        active={active}
+        compare={compare}
+        streaming={streaming}
+        onEdit={(col, index, content) => void resend(col, index, content)}
+        onSwitch={switchBranch}
+      />
       <Composer
         input={input}
         setInput={setInput}

@@ -8,6 +8,11 @@ export interface Turn {
   streaming?: boolean;
   stats?: ChatStats | null;
   error?: string | null;
+  /** The saved message's id (once saved to the conversation). */
+  id?: string;
+  /** Ids of the saved messages with the same parent (other branches), and this one's place. */
+  siblings?: string[];
+  siblingIndex?: number;
 }
 
 export interface Column {
