@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.browser.conftest import shot
+from tests.browser.shell import open_from_sidebar
+from tests.browser.shell import panel as panel_of
 from tests.browser.test_studio_browser import open_lab, tid
 
 pytestmark = pytest.mark.slow
@@ -21,15 +23,14 @@ LAB_ENV_DROP = ("MODEL_STUDIO_NO_STARTER",)
 MODEL = "local/SmolLM2-135M-Instruct"
 
 
-def open_chat(page) -> str:
-    """The Chat panel (today the sidebar's Chat tab); returns its selector."""
-    page.wait_for_selector('.jp-SideBar [data-id="model-studio-sidebar"]', timeout=30_000)
-    # activate (never toggle): after a reload the restored layout may have it open already
-    page.evaluate("() => window.jupyterapp.shell.activateById('model-studio-sidebar')")
-    page.click(tid("tab-chat"))
-    panel = f"#model-studio-sidebar {tid('chat-panel')}"
-    page.wait_for_selector(panel, timeout=30_000)
-    return panel
+def open_chat(page, restored: bool = False) -> str:
+    """A Chat panel in the main area (opened with the sidebar's button, or the one the lab restored
+    after a reload); returns its chat panel's selector."""
+    if restored:
+        page.evaluate("async () => { await window.jupyterapp.restored; }")
+        page.wait_for_selector(f"{panel_of('chat')} {tid('chat-panel')}", timeout=30_000)
+        return f"{panel_of('chat')} {tid('chat-panel')}"
+    return f"{open_from_sidebar(page, 'chat')} {tid('chat-panel')}"
 
 
 def ask(page, panel: str, text: str, answers: int) -> None:
@@ -76,9 +77,9 @@ def test_conversation_survives_reload_rename_branch_export(page, lab, tmp_path: 
     assert msgs[3]["content"].strip()[:10] in answer
 
     # When the page is reloaded, the Chat panel shows the same conversation
-    page.reload()
+    page.reload()  # the lab restores the Chat panel on its conversation
     page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
-    panel = open_chat(page)
+    panel = open_chat(page, restored=True)
     page.wait_for_selector(f"{panel} {tid('chat-message-0-3')}", timeout=30_000)
     assert page.inner_text(f"{panel} {tid('chat-message-0-0')}").startswith("Name a colour.")
     assert page.get_attribute(f"{panel} {tid('conversation-current')}", "data-id") == conv["id"]
