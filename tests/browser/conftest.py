@@ -36,7 +36,8 @@ class Lab:
 
     def api(self, method: str, path: str, **kwargs):
         headers = {"Authorization": f"token {self.token}"}
-        return httpx.request(method, f"{self.url}/model-studio/api{path}", headers=headers, timeout=30, **kwargs)
+        kwargs.setdefault("timeout", 30)
+        return httpx.request(method, f"{self.url}/model-studio/api{path}", headers=headers, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def lab(request, tmp_path_factory, fake_hub_session):
     """JupyterLab on a free port, its studio pointed at the session's fake Hub and a fresh home.
 
     A test module may set ``LAB_ENV_DROP`` (names to leave out, e.g. ``MODEL_STUDIO_NO_STARTER``
-    to see the starter model) for its own lab.
+    to see the starter model) and ``LAB_ENV`` (names to set, e.g. ``MODEL_STUDIO_MODEL_HOST``) for its own lab.
     """
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is not installed: run `make setup` (apt-get install chromium)")
@@ -66,6 +67,7 @@ def lab(request, tmp_path_factory, fake_hub_session):
     )
     for name in getattr(request.module, "LAB_ENV_DROP", ()):
         env.pop(name, None)
+    env.update(getattr(request.module, "LAB_ENV", {}))
     log = open(tmp / "lab.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--allow-root", "--no-browser", f"--port={port}",
