@@ -122,6 +122,11 @@ export function RunningPanel(props: RunningPanelProps): JSX.Element {
         onChanged={() => void refresh()}
         onError={setError}
       />
+      {host?.mode === 'host' && (
+        <h3 className="jp-ModelStudio-sectionTitle" data-testid="running-models-title">
+          Chat models in the host
+        </h3>
+      )}
       <div className="jp-ModelStudio-list" data-testid="running-list">
         {(models ?? []).map(m => {
           const held = host?.models?.find(h => h.model === m.model);
