@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.browser.conftest import shot
-from tests.browser.test_studio_browser import open_lab, open_sidebar, tid
+from tests.browser.shell import open_from_sidebar
+from tests.browser.test_studio_browser import open_lab, tid
 from tests.fixtures.hub import TEST_TOKEN
 
 pytestmark = pytest.mark.slow
@@ -29,9 +30,7 @@ GIB = 1024**3
 
 def test_settings_login_and_memory_budget_applied(page, lab):
     open_lab(page, lab)
-    open_sidebar(page)
-    page.click(tid("tab-settings"))
-    panel = f"{SIDEBAR} {tid('settings-panel')}"
+    panel = open_from_sidebar(page, "settings")  # a main-area panel since the four-tab sidebar
     page.wait_for_selector(f"{panel} {tid('hf-login-form')}", timeout=30_000)
 
     # The Hugging Face login: checked with whoami, the user shown, the token masked
@@ -63,13 +62,12 @@ def test_settings_login_and_memory_budget_applied(page, lab):
     shot(page, "settings-panel")
 
     # The Running view shows the applied budget
-    page.click(tid("tab-running"))
+    page.click(f"{SIDEBAR} {tid('tab-running')}")
     budget = f"{SIDEBAR} {tid('running-budget')}"
     page.wait_for_selector(budget, timeout=30_000)
     assert page.inner_text(budget) == "budget 3.2 GB"
 
-    # Logout deletes the saved token
-    page.click(tid("tab-settings"))
+    # Logout deletes the saved token (the settings panel stays open in the main area)
     page.click(f"{panel} {tid('hf-logout')}")
     page.wait_for_selector(f"{panel} {tid('hf-login-form')}", timeout=30_000)
     assert not token_file.exists()
@@ -100,9 +98,7 @@ def test_job_center_lists_every_kind_cancels_one_and_cleans_up(page, lab):
     batch = r.json()["id"]
 
     open_lab(page, lab, "/lab/workspaces/job-center")  # a fresh layout: the sidebar starts closed
-    open_sidebar(page)
-    page.click(tid("tab-jobs"))
-    center = f"{SIDEBAR} {tid('job-center')}"
+    center = f"{open_from_sidebar(page, 'jobs')} {tid('job-center')}"  # a main-area panel
     for job_id, kind in ((download, "download"), (run.id, "train"), (batch, "batch")):
         page.wait_for_selector(f"{center} {tid('jc-job-' + job_id)}[data-kind='{kind}']", timeout=60_000)
     page.wait_for_selector(f"{center} {tid('jc-job-' + download)}[data-state='completed']", timeout=60_000)
