@@ -5,7 +5,9 @@ host mode (``LAB_ENV``: the test suite pins ``in_process`` elsewhere). A load th
 ``local/SmolLM2-135M-Instruct`` in the model host; the Running tab shows the host "up" with its pid
 and the model with its bytes; Unload frees it (``GET /host`` lists no model, ``GET /memory`` no chat
 holder); Stop host brings the state to "down". The host is always stopped at teardown and its
-process is gone. Screenshot: artifacts/sidebar-running-host.png.
+process is gone. A host killed with SIGSEGV shows "crashed" with its signal and log tail, and the
+next load starts a new one (restarts 1). Screenshots: artifacts/sidebar-running-host.png,
+artifacts/sidebar-running-host-crashed.png.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -117,4 +120,44 @@ def test_running_tab_shows_the_host_and_its_model_unloads_it_and_stops_the_host(
     assert lab.api("GET", "/host").json()["state"] == "down"
     assert _gone(status["pid"]), "the host process is still running after Stop host"
     assert not page.query_selector(f"{SIDEBAR} {tid('running-error')}")
+    assert not page.errors, page.errors
+
+
+def test_a_crashed_host_shows_its_signal_and_log_tail_and_the_next_load_restarts_it(page, host_lab):
+    lab, pids = host_lab
+    if importlib.util.find_spec("llama_cpp") is None:
+        pytest.skip("llama-cpp-python is not installed")
+    loaded = lab.api("POST", "/chat/load", json={"model": MODEL}, timeout=180)
+    assert loaded.status_code == 200, loaded.text
+    before = lab.api("GET", "/host").json()
+    assert before["state"] == "up", before
+    pids.append(before["pid"])
+    os.kill(before["pid"], signal.SIGSEGV)
+    assert _gone(before["pid"]), "the host did not die of SIGSEGV"
+
+    open_lab(page, lab)
+    show_sidebar(page)
+    page.click(f"{SIDEBAR} {tid('tab-running')}")
+    host = f"{SIDEBAR} {tid('running-host')}"
+    page.wait_for_selector(f"{host}[data-state='crashed']", timeout=30_000)
+    crash = f"{host} {tid('running-host-crash')}"
+    assert "SIGSEGV" in page.inner_text(f"{crash} summary")
+    page.click(f"{crash} summary")
+    tail = page.inner_text(f"{crash} pre")
+    assert "Segmentation fault" in tail, tail  # faulthandler's lines at the end of the host's log
+    assert not page.query_selector(f"{host} {tid('running-host-stop')}")
+    shot(page, "sidebar-running-host-crashed")
+    status = lab.api("GET", "/host").json()
+    assert status["state"] == "crashed" and status["last_crash"]["signal"] == "SIGSEGV", status
+
+    # The next load starts a new host; the view shows it up again, one restart counted
+    again = lab.api("POST", "/chat/load", json={"model": MODEL}, timeout=180)
+    assert again.status_code == 200, again.text
+    after = lab.api("GET", "/host").json()
+    assert after["state"] == "up" and after["pid"] != before["pid"] and after["restarts"] == 1, after
+    pids.append(after["pid"])
+    page.click(f"{SIDEBAR} {tid('running-refresh')}")
+    page.wait_for_selector(f"{host}[data-state='up']", timeout=30_000)
+    assert page.inner_text(f"{host} {tid('running-host-pid')}") == f"pid {after['pid']}"
+    assert "restarts 1" in page.inner_text(f"{host} {tid('running-host-meta')}")
     assert not page.errors, page.errors

@@ -86,6 +86,7 @@ export function HostSection(props: HostSectionProps): JSX.Element | null {
       <div className="jp-ModelStudio-meta" data-testid="running-host-meta">
         {status.state === 'up' && <span data-testid="running-host-pid">pid {status.pid}</span>}
         {status.state === 'up' && <span title="Started">since {ago(status.since)}</span>}
+        {status.state !== 'up' && <span>the next chat or video starts it</span>}
         <span title="Hosts started after a crash">restarts {status.restarts ?? 0}</span>
         <span className="jp-ModelStudio-spacer" />
         <button
@@ -110,6 +111,7 @@ export function HostSection(props: HostSectionProps): JSX.Element | null {
         <details className="jp-ModelStudio-error" data-testid="running-host-crash">
           <summary>
             Crashed {ago(crash.at)}: {crash.signal ?? crash.exit_code ?? ''} {crash.reason}
+            {crash.pid ? ` (pid ${crash.pid})` : ''}
           </summary>
           <pre className="jp-ModelStudio-trainingLog">{crash.log_tail || '(empty log)'}</pre>
         </details>
