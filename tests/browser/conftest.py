@@ -65,6 +65,9 @@ def lab(request, tmp_path_factory, fake_hub_session):
         # The repository first; a PYTHONPATH already set (a worktree's src) is kept after it.
         PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
     )
+    # Models load in the lab's server and kernels, as tests/conftest.py intends (its monkeypatch is
+    # function-scoped: this module-scoped lab starts before it); a module may ask for the host (LAB_ENV).
+    env["MODEL_STUDIO_MODEL_HOST"] = "in_process"
     for name in getattr(request.module, "LAB_ENV_DROP", ()):
         env.pop(name, None)
     env.update(getattr(request.module, "LAB_ENV", {}))
@@ -92,7 +95,12 @@ def lab(request, tmp_path_factory, fake_hub_session):
         pytest.fail("JupyterLab did not start:\n" + (tmp / "lab.log").read_text()[-3000:])
     if proc.poll() is not None:
         pytest.fail("JupyterLab exited:\n" + (tmp / "lab.log").read_text()[-3000:])
-    yield Lab(url, token, root, env)
+    lab = Lab(url, token, root, env)
+    yield lab
+    try:  # a model host this lab started (host mode) must not outlive it
+        lab.api("POST", "/host/stop")
+    except httpx.HTTPError:
+        pass
     proc.terminate()
     try:
         proc.wait(15)
