@@ -24,7 +24,7 @@ import pytest
 
 from tests.browser.conftest import shot
 from tests.browser.shell import SIDEBAR, show_sidebar, tid
-from tests.browser.test_studio_browser import open_lab
+from tests.browser.test_studio_browser import KERNEL_IDLE, open_lab, run_cell
 
 pytestmark = pytest.mark.slow
 
@@ -160,4 +160,34 @@ def test_a_crashed_host_shows_its_signal_and_log_tail_and_the_next_load_restarts
     page.wait_for_selector(f"{host}[data-state='up']", timeout=30_000)
     assert page.inner_text(f"{host} {tid('running-host-pid')}") == f"pid {after['pid']}"
     assert "restarts 1" in page.inner_text(f"{host} {tid('running-host-meta')}")
+    assert not page.errors, page.errors
+
+
+def test_the_notebook_studio_widgets_running_tab_shows_the_same_host_and_model(page, host_lab):
+    """A kernel under Jupyter uses the host too: its Studio widget's Running tab shows the host the
+    server loaded into (same pid, one model)."""
+    lab, pids = host_lab
+    if importlib.util.find_spec("llama_cpp") is None:
+        pytest.skip("llama-cpp-python is not installed")
+    loaded = lab.api("POST", "/chat/load", json={"model": MODEL}, timeout=180)
+    assert loaded.status_code == 200, loaded.text
+    status = lab.api("GET", "/host").json()
+    pids.append(status["pid"])
+    nb = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                     "source": "import model_studio as ms\nms.Studio(tab='running')"}],
+          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+          "nbformat": 4, "nbformat_minor": 5}
+    (lab.root / "running-host.ipynb").write_text(json.dumps(nb))
+    open_lab(page, lab, "/lab/tree/running-host.ipynb")
+    page.wait_for_selector(".jp-Notebook", timeout=60_000)
+    page.wait_for_function(KERNEL_IDLE, timeout=90_000)
+    run_cell(page, 0)
+    host = f".jp-OutputArea {tid('running-host')}"
+    page.wait_for_selector(f"{host}[data-state='up']", timeout=60_000)
+    assert page.inner_text(f"{host} {tid('running-host-pid')}") == f"pid {status['pid']}"
+    rows = f".jp-OutputArea {tid('running-list')} > .jp-ModelStudio-job"
+    page.wait_for_selector(rows, timeout=30_000)
+    assert page.locator(rows).count() == 1 and status["models"][0]["model"] in page.inner_text(rows)
+    shot(page, "widget-running-host")
+    assert lab.api("GET", "/host").json()["pid"] == status["pid"]  # one host for the server and the kernel
     assert not page.errors, page.errors
