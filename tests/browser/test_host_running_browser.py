@@ -22,6 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from model_studio.core.arbiter import Reservations
 from tests.browser.conftest import shot
 from tests.browser.shell import SIDEBAR, show_sidebar, tid
 from tests.browser.test_studio_browser import KERNEL_IDLE, open_lab, run_cell
@@ -85,6 +86,10 @@ def test_running_tab_shows_the_host_and_its_model_unloads_it_and_stops_the_host(
     assert held["id"] == MODEL and held["memory_bytes"] > 1_000_000, held
     assert psutil.pid_exists(status["pid"])
 
+    # A training run's reservation (this process holds it): listed under Memory with a Stop button
+    reservation = Reservations(Path(lab.env["MODEL_STUDIO_HOME"]) / "state.sqlite").add(
+        "cpu", 64 << 20, "training run tra-browser", "training", job_id="tra-browser")
+
     open_lab(page, lab)
     show_sidebar(page)
     page.click(f"{SIDEBAR} {tid('tab-running')}")
@@ -104,7 +109,13 @@ def test_running_tab_shows_the_host_and_its_model_unloads_it_and_stops_the_host(
     # View log: the host's log, in a collapsible
     page.click(f"{host} {tid('running-host-log')}")
     page.wait_for_selector(f"{host} {tid('running-host-logview')} pre", timeout=30_000)
+    held_row = f"{SIDEBAR} {tid('running-holder-' + reservation.id)}[data-kind='training']"
+    page.wait_for_selector(held_row, timeout=30_000)
+    assert "training run tra-browser" in page.inner_text(held_row) and "67.1 MB" in page.inner_text(held_row)
+    assert page.inner_text(f"{held_row} {tid('running-holder-free')}") == "Stop"
     shot(page, "sidebar-running-host")
+    reservation.release()
+    page.wait_for_selector(held_row, state="detached", timeout=30_000)
 
     page.click(f"{rows} [data-testid^='running-unload-']")
     page.wait_for_selector(rows, state="detached", timeout=60_000)
