@@ -36,7 +36,8 @@ class Lab:
 
     def api(self, method: str, path: str, **kwargs):
         headers = {"Authorization": f"token {self.token}"}
-        return httpx.request(method, f"{self.url}/model-studio/api{path}", headers=headers, timeout=30, **kwargs)
+        kwargs.setdefault("timeout", 30)
+        return httpx.request(method, f"{self.url}/model-studio/api{path}", headers=headers, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def lab(request, tmp_path_factory, fake_hub_session):
     """JupyterLab on a free port, its studio pointed at the session's fake Hub and a fresh home.
 
     A test module may set ``LAB_ENV_DROP`` (names to leave out, e.g. ``MODEL_STUDIO_NO_STARTER``
-    to see the starter model) for its own lab.
+    to see the starter model) and ``LAB_ENV`` (names to set, e.g. ``MODEL_STUDIO_MODEL_HOST``) for its own lab.
     """
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is not installed: run `make setup` (apt-get install chromium)")
@@ -64,8 +65,12 @@ def lab(request, tmp_path_factory, fake_hub_session):
         # The repository first; a PYTHONPATH already set (a worktree's src) is kept after it.
         PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
     )
+    # Models load in the lab's server and kernels, as tests/conftest.py intends (its monkeypatch is
+    # function-scoped: this module-scoped lab starts before it); a module may ask for the host (LAB_ENV).
+    env["MODEL_STUDIO_MODEL_HOST"] = "in_process"
     for name in getattr(request.module, "LAB_ENV_DROP", ()):
         env.pop(name, None)
+    env.update(getattr(request.module, "LAB_ENV", {}))
     log = open(tmp / "lab.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--allow-root", "--no-browser", f"--port={port}",
@@ -90,7 +95,12 @@ def lab(request, tmp_path_factory, fake_hub_session):
         pytest.fail("JupyterLab did not start:\n" + (tmp / "lab.log").read_text()[-3000:])
     if proc.poll() is not None:
         pytest.fail("JupyterLab exited:\n" + (tmp / "lab.log").read_text()[-3000:])
-    yield Lab(url, token, root, env)
+    lab = Lab(url, token, root, env)
+    yield lab
+    try:  # a model host this lab started (host mode) must not outlive it
+        lab.api("POST", "/host/stop")
+    except httpx.HTTPError:
+        pass
     proc.terminate()
     try:
         proc.wait(15)

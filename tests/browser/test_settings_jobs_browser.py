@@ -30,7 +30,7 @@ GIB = 1024**3
 
 def test_settings_login_and_memory_budget_applied(page, lab):
     open_lab(page, lab)
-    panel = f"{open_from_sidebar(page, 'settings')} {tid('settings-panel')}"  # a main-area panel
+    panel = open_from_sidebar(page, "settings")  # a main-area panel since the four-tab sidebar
     page.wait_for_selector(f"{panel} {tid('hf-login-form')}", timeout=30_000)
 
     # The Hugging Face login: checked with whoami, the user shown, the token masked
@@ -62,7 +62,7 @@ def test_settings_login_and_memory_budget_applied(page, lab):
     shot(page, "settings-panel")
 
     # The Running view shows the applied budget
-    page.click(tid("tab-running"))
+    page.click(f"{SIDEBAR} {tid('tab-running')}")
     budget = f"{SIDEBAR} {tid('running-budget')}"
     page.wait_for_selector(budget, timeout=30_000)
     assert page.inner_text(budget) == "budget 3.2 GB"

@@ -34,6 +34,9 @@ import type {
   LoadedModel,
   LoadOptions,
   MemoryHolders,
+  HostLogs,
+  HostStatus,
+  HostStop,
   UnloadAction,
   TrainingConfig,
   TrainingEstimate,
@@ -131,6 +134,20 @@ export abstract class OperationCalls {
       return Promise.reject(new Error(`${action.operation} does not free memory`));
     }
     return this.invoke(action.operation, action.params);
+  }
+
+  // The model host -----------------------------------------------------------------------------
+
+  hostStatus(): Promise<HostStatus> {
+    return this.invoke(OPERATION.hostStatus);
+  }
+
+  hostStop(): Promise<HostStop> {
+    return this.invoke(OPERATION.hostStop);
+  }
+
+  hostLogs(lines = 200): Promise<HostLogs> {
+    return this.invoke(OPERATION.hostLogs, { lines });
   }
 
   // Batches ------------------------------------------------------------------------------------

@@ -17,6 +17,9 @@ import type {
   LoadedModel,
   LoadOptions,
   MemoryHolders,
+  HostLogs,
+  HostStatus,
+  HostStop,
   SamplingOptions,
   DeleteResult,
   ErrorInfo,
@@ -103,6 +106,12 @@ export interface DataSource {
   memoryHolders(): Promise<MemoryHolders>;
   /** Free a holder a ResourceError (or `memoryHolders`) names, through its `unload` action. */
   freeHolder(action: UnloadAction): Promise<unknown>;
+  /** The model host: state, pid, restarts, last crash, its models and pipelines (`host.status`). */
+  hostStatus(): Promise<HostStatus>;
+  /** Stop the model host (`host.stop`). */
+  hostStop(): Promise<HostStop>;
+  /** The model host's log, last `lines` lines (`host.logs`). */
+  hostLogs(lines?: number): Promise<HostLogs>;
   /** Stream an answer: `onChunk` hears each piece of text as it is generated. */
   streamChat(
     model: string,
@@ -282,6 +291,9 @@ export const OPERATION = {
   system: 'system.snapshot',
   versions: 'system.versions',
   memoryHolders: 'memory.holders',
+  hostStatus: 'host.status',
+  hostStop: 'host.stop',
+  hostLogs: 'host.logs',
   chatModels: 'chat.models',
   chatLoaded: 'chat.loaded',
   chatLoad: 'chat.load',

@@ -119,6 +119,12 @@ export type UnloadAction = Schemas['UnloadAction'];
 export type MemoryHolder = Schemas['MemoryHolder'];
 /** `memory.holders`: each device's room and every holder. */
 export type MemoryHolders = Schemas['MemoryHolders'];
+/** `host.status`: the model host (up, down, crashed), its models and pipelines, and this engine's mode. */
+export type HostStatus = Schemas['HostStatus'];
+export type HostModel = Schemas['HostModel'];
+export type HostCrash = Schemas['HostCrash'];
+export type HostStop = Schemas['HostStop'];
+export type HostLogs = Schemas['HostLogs'];
 /** The `details` of a ResourceError from the arbiter: a load that does not fit, and who holds the memory. */
 export type MemoryRefusal = Schemas['MemoryRefusal'];
 

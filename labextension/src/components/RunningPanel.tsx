@@ -1,8 +1,10 @@
 import * as React from 'react';
 
 import type { DataSource } from '../api/source';
-import type { LoadedModel, VideoPipeline } from '../api/types';
+import type { HostStatus, LoadedModel, MemoryHolders, VideoPipeline } from '../api/types';
 import { BatchJobs } from './BatchJobs';
+import { HostSection } from './running/HostSection';
+import { MemorySection } from './running/MemorySection';
 import { ErrorBanner } from './ErrorBanner';
 import { formatBytes, formatDuration, testIdPart } from './format';
 import { usePrefs } from './prefs';
@@ -14,9 +16,11 @@ export interface RunningPanelProps {
 }
 
 /**
- * Models held in memory (`chat.loaded`): backend, memory, context, idle time, Unload; below them
- * the video pipelines (`video.loaded`, one per device), each with its own Unload, and the batch
- * jobs (`batch.list`) with their progress, Cancel and Resume.
+ * The model host (`host.status`: state, pid, restarts, crash, log, Stop) or a line saying models
+ * load in this process; the models held in memory (`chat.loaded`, the host's in host mode):
+ * backend, memory, context, idle time, who used them last, Unload; the video pipelines
+ * (`video.loaded`, one per device), each with its own Unload; memory per device and the other
+ * holders (`memory.holders`: training reservations, Stop); and the batch jobs (`batch.list`).
  */
 export function RunningPanel(props: RunningPanelProps): JSX.Element {
   const { source } = props;
@@ -27,6 +31,8 @@ export function RunningPanel(props: RunningPanelProps): JSX.Element {
   const [pipelines, setPipelines] = React.useState<VideoPipeline[] | null>(null);
   const [unloadingDevice, setUnloadingDevice] = React.useState<string | null>(null);
   const [budget, setBudget] = React.useState<number | null>(null);
+  const [host, setHost] = React.useState<HostStatus | null>(null);
+  const [memory, setMemory] = React.useState<MemoryHolders | null>(null);
 
   const refresh = React.useCallback(async () => {
     const [chat, video] = await Promise.allSettled([source.loadedModels(), source.videoLoaded()]);
@@ -34,6 +40,9 @@ export function RunningPanel(props: RunningPanelProps): JSX.Element {
       r => setBudget(Number(r.settings.memory_budget ?? 0)),
       () => undefined // the budget line is extra: its failure is not the panel's error
     );
+    // The host and memory sections are extra too: an older server without them shows the rest.
+    source.hostStatus().then(setHost, () => undefined);
+    source.memoryHolders().then(setMemory, () => undefined);
     if (chat.status === 'fulfilled') {
       setModels(chat.value);
     }
@@ -107,35 +116,59 @@ export function RunningPanel(props: RunningPanelProps): JSX.Element {
         </button>
       </div>
       <ErrorBanner error={error} onDismiss={() => setError(null)} testId="running-error" />
+      <HostSection
+        source={source}
+        status={host}
+        onChanged={() => void refresh()}
+        onError={setError}
+      />
+      {host?.mode === 'host' && (
+        <h3 className="jp-ModelStudio-sectionTitle" data-testid="running-models-title">
+          Chat models in the host
+        </h3>
+      )}
       <div className="jp-ModelStudio-list" data-testid="running-list">
-        {(models ?? []).map(m => (
-          <div
-            className="jp-ModelStudio-job"
-            key={m.model}
-            data-testid={`running-model-${testIdPart(m.model)}`}
-          >
-            <div className="jp-ModelStudio-cardHead">
-              <span className="jp-ModelStudio-cardTitle" title={m.model}>
-                {m.model}
-              </span>
-              <span className="jp-ModelStudio-state">{m.backend}</span>
+        {(models ?? []).map(m => {
+          const held = host?.models?.find(h => h.model === m.model);
+          return (
+            <div
+              className="jp-ModelStudio-job"
+              key={m.model}
+              data-testid={`running-model-${testIdPart(m.model)}`}
+            >
+              <div className="jp-ModelStudio-cardHead">
+                <span className="jp-ModelStudio-cardTitle" title={m.model}>
+                  {m.model}
+                </span>
+                <span className="jp-ModelStudio-state">{m.backend}</span>
+              </div>
+              <div className="jp-ModelStudio-meta">
+                <span title="Memory held" data-testid="running-model-bytes">
+                  {formatBytes(m.memory_bytes)}
+                </span>
+                {held && <span title="Devices">{held.devices.join(', ')}</span>}
+                <span title="Context length">{m.context_length ?? '—'} ctx</span>
+                <span title="Idle for">
+                  {held?.in_use ? 'in use' : `idle ${formatDuration(m.idle_seconds)}`}
+                </span>
+                {held?.last_used_by && (
+                  <span title="Last used by" data-testid="running-model-user">
+                    by {held.last_used_by}
+                  </span>
+                )}
+                <span className="jp-ModelStudio-spacer" />
+                <button
+                  className="jp-ModelStudio-button jp-mod-warn"
+                  disabled={busy === m.model}
+                  data-testid={`running-unload-${testIdPart(m.model)}`}
+                  onClick={() => void unload(m.model)}
+                >
+                  Unload
+                </button>
+              </div>
             </div>
-            <div className="jp-ModelStudio-meta">
-              <span title="Memory held">{formatBytes(m.memory_bytes)}</span>
-              <span title="Context length">{m.context_length ?? '—'} ctx</span>
-              <span title="Idle for">idle {formatDuration(m.idle_seconds)}</span>
-              <span className="jp-ModelStudio-spacer" />
-              <button
-                className="jp-ModelStudio-button jp-mod-warn"
-                disabled={busy === m.model}
-                data-testid={`running-unload-${testIdPart(m.model)}`}
-                onClick={() => void unload(m.model)}
-              >
-                Unload
-              </button>
-            </div>
-          </div>
-        ))}
+          );
+        })}
         {models !== null && models.length === 0 && (
           <div className="jp-ModelStudio-empty" data-testid="running-empty">
             No models loaded. Chat with one to load it.
@@ -189,6 +222,13 @@ export function RunningPanel(props: RunningPanelProps): JSX.Element {
           </div>
         </section>
       )}
+      <MemorySection
+        source={source}
+        memory={memory}
+        hostModels={host?.mode === 'host' ? (host.models ?? []) : []}
+        onChanged={() => void refresh()}
+        onError={setError}
+      />
       <BatchJobs source={source} />
     </div>
   );
