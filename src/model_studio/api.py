@@ -604,7 +604,7 @@ OPERATIONS: tuple[Operation, ...] = (
               "CPU, RAM, disks and GPUs"),
     Operation("system.versions", "GET", "/system/versions", lambda eng: eng.system.versions(),
               "OS, Python, library versions, CUDA, cuDNN, the NVIDIA driver and llama.cpp's build"),
-    Operation("memory.holders", "GET", "/memory", lambda eng: eng.arbiter.snapshot(),
+    Operation("memory.holders", "GET", "/memory", lambda eng: eng.memory_holders(),
               "Who holds RAM and GPU memory: each device's room, and the loaded models, video pipelines and "
               "reservations (training runs) with their bytes per device"),
     Operation("chat.models", "GET", "/chat/models", lambda eng: {"models": eng.chat.models()},

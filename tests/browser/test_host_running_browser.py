@@ -85,6 +85,9 @@ def test_running_tab_shows_the_host_and_its_model_unloads_it_and_stops_the_host(
     [held] = status["models"]
     assert held["id"] == MODEL and held["memory_bytes"] > 1_000_000, held
     assert psutil.pid_exists(status["pid"])
+    # The server's GET /memory is the host's arbiter: the model is held there, by the host's pid
+    [chat] = [h for h in lab.api("GET", "/memory").json()["holders"] if h["kind"] == "chat"]
+    assert chat["owner"].startswith(MODEL) and chat["pid"] == status["pid"] and chat["bytes"] > 1_000_000, chat
 
     # A training run's reservation (this process holds it): listed under Memory with a Stop button
     reservation = Reservations(Path(lab.env["MODEL_STUDIO_HOME"]) / "state.sqlite").add(

@@ -225,7 +225,6 @@ export function RunningPanel(props: RunningPanelProps): JSX.Element {
       <MemorySection
         source={source}
         memory={memory}
-        hostModels={host?.mode === 'host' ? (host.models ?? []) : []}
         onChanged={() => void refresh()}
         onError={setError}
       />

@@ -87,6 +87,15 @@ class Engine:
         # Conversations: their own file beside state.sqlite (see core/conversations/store.py for why).
         self.conversations = ConversationStore(self.settings.home_path / "conversations.sqlite")
 
+    def memory_holders(self) -> dict[str, Any]:
+        """Who holds RAM and GPU memory: the model host's view when this engine uses a host that is
+        up (the models are there; reservations are shared through state.sqlite), else this process's."""
+        if self.host.enabled:
+            remote = self.host.memory()
+            if remote is not None:
+                return remote
+        return self.arbiter.snapshot()
+
     def capabilities(self) -> dict[str, Any]:
         """Models per task and format, local and available (``core.integrations``)."""
         from .integrations import capabilities

@@ -1,7 +1,7 @@
 import * as React from 'react';
 
 import type { DataSource } from '../../api/source';
-import type { HostModel, MemoryHolder, MemoryHolders } from '../../api/types';
+import type { MemoryHolder, MemoryHolders } from '../../api/types';
 import { formatBytes, testIdPart } from '../format';
 import { ProgressBar, usageTone } from '../ProgressBar';
 import { ago } from './HostSection';
@@ -10,22 +10,8 @@ export interface MemorySectionProps {
   source: DataSource;
   /** The last `memory.holders` (null before the first answer). */
   memory: MemoryHolders | null;
-  /** The host's models (`host.status`), counted on their devices: the server's arbiter does not hold them. */
-  hostModels: HostModel[];
   onChanged: () => void;
   onError: (error: Error) => void;
-}
-
-/** Bytes the host's models hold per device (a model on two devices counts half on each). */
-function hostBytes(models: HostModel[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const m of models) {
-    const devices = m.devices.length ? m.devices : ['cpu'];
-    for (const d of devices) {
-      out[d] = (out[d] ?? 0) + m.memory_bytes / devices.length;
-    }
-  }
-  return out;
 }
 
 /**
@@ -34,12 +20,11 @@ function hostBytes(models: HostModel[]): Record<string, number> {
  * reservations and others), each with the button its `unload` action names.
  */
 export function MemorySection(props: MemorySectionProps): JSX.Element | null {
-  const { source, memory, hostModels, onChanged, onError } = props;
+  const { source, memory, onChanged, onError } = props;
   const [busy, setBusy] = React.useState<string | null>(null);
   if (memory === null) {
     return null;
   }
-  const host = hostBytes(hostModels);
   const others = memory.holders.filter(h => h.kind !== 'chat' && h.kind !== 'video');
   const free = async (h: MemoryHolder): Promise<void> => {
     if (!h.unload) {
@@ -59,7 +44,8 @@ export function MemorySection(props: MemorySectionProps): JSX.Element | null {
     <section className="jp-ModelStudio-section" data-testid="running-memory">
       <h3 className="jp-ModelStudio-sectionTitle">Memory</h3>
       {memory.devices.map(d => {
-        const held = d.held + (host[d.device] ?? 0);
+        // In host mode `memory.holders` is the host's arbiter: its models are among the holders.
+        const held = d.held;
         const cap = d.budget || d.total;
         return (
           <div key={d.device} data-testid={`running-memory-${testIdPart(d.device)}`}>

@@ -80,6 +80,17 @@ class HostService:
         out["models"] = [{**m, "memory_bytes": int(m.get("memory_bytes") or 0)} for m in out.get("models", [])]
         return HostStatus.model_validate(out).model_dump(mode="json")
 
+    def memory(self) -> dict[str, Any] | None:
+        """The host's arbiter snapshot (its models and pipelines, and every reservation), or None when
+        no host is up: in host mode the models are there, not in this process."""
+        state = self.files.read_state()
+        if state.get("state") != "up" or not pid_alive(int(state.get("pid") or 0), state.get("create_time")):
+            return None
+        try:
+            return self.client.request("GET", "/manage/memory", start=False)
+        except Exception:  # it died this instant: this process's own view is the answer
+            return None
+
     def stop(self) -> dict[str, Any]:
         """Stop the host (its models are unloaded; the next request starts a new one)."""
         return HostStop(stopped=stop_host(self.settings)).model_dump()

@@ -12,7 +12,7 @@ time-to-live apply to every client's models) and serves, on 127.0.0.1 only:
 - ``GET /health``: ``{pid, version, since}``;
 - ``GET /v1/models``, ``POST /v1/chat/completions``: OpenAI's protocol (SSE or JSON);
 - ``POST /manage/load``, ``POST /manage/unload``, ``GET /manage/loaded``, ``POST /manage/cancel``,
-  ``GET /manage/status``: chat models; ``POST /manage/video/run`` (a queued job of the store),
+  ``GET /manage/status``: chat models; ``GET /manage/memory``: the host's arbiter (who holds what); ``POST /manage/video/run`` (a queued job of the store),
   ``GET /manage/video/loaded``, ``POST /manage/video/unload``: video pipelines;
 - ``POST /shutdown``: stop (as SIGTERM does).
 
@@ -259,6 +259,11 @@ class StatusHandler(HostHandler):
         await self.call(self.host.status)
 
 
+class MemoryHandler(HostHandler):
+    async def get(self) -> None:
+        await self.call(self.host.engine.arbiter.snapshot)
+
+
 class CancelHandler(HostHandler):
     def post(self) -> None:
         stop = self.host.requests.get(str(self.body_json().get("request_id")))
@@ -309,7 +314,7 @@ def make_app(host: HostState, secret: str) -> tornado.web.Application:
     routes = [
         (r"/health", HealthHandler), (r"/v1/models", ModelsHandler), (r"/v1/chat/completions", ChatHandler),
         (r"/manage/load", LoadHandler), (r"/manage/unload", UnloadHandler), (r"/manage/loaded", LoadedHandler),
-        (r"/manage/status", StatusHandler), (r"/manage/cancel", CancelHandler),
+        (r"/manage/status", StatusHandler), (r"/manage/cancel", CancelHandler), (r"/manage/memory", MemoryHandler),
         (r"/manage/video/run", VideoRunHandler), (r"/manage/video/loaded", VideoLoadedHandler),
         (r"/manage/video/unload", VideoUnloadHandler), (r"/shutdown", ShutdownHandler), (r"/(.*)", NotFoundHandler),
     ]
