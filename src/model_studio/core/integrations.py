@@ -56,7 +56,8 @@ def _download_backends(job_params: dict[str, Any], result: Any, known: dict[str,
     repo = str(job_params.get("repo_id") or "")
     if known.get(repo):
         return known[repo]
-    plan = job_params.get("plan") if isinstance(job_params.get("plan"), dict) else {}
+    plan = job_params.get("plan")
+    plan = plan if isinstance(plan, dict) else {}
     source = result if isinstance(result, dict) and result.get("files") else plan  # a failed job: its plan
     files = [str(f) for f in source.get("files") or []]
     if job_params.get("variant") or any(f.endswith(".gguf") for f in files):

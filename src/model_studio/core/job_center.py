@@ -18,6 +18,7 @@ destroy results someone still uses.
 
 from __future__ import annotations
 
+import builtins
 import shutil
 import time
 from pathlib import Path
@@ -106,7 +107,7 @@ class JobCenter:
         return {"deleted": job_id, "kind": job.kind, "files_deleted": bool(delete_files and freed),
                 "bytes_freed": freed}
 
-    def _files(self, job: Job) -> list[Path]:
+    def _files(self, job: Job) -> builtins.list[Path]:  # (``list`` is a method here)
         home = self.engine.settings.home_path
         if job.kind == "batch":
             return [home / "batches" / f"{job.id}.jsonl", home / "batches" / f"{job.id}.prompts.json"]
@@ -128,7 +129,7 @@ class JobCenter:
                 path.unlink(missing_ok=True)
         return freed
 
-    def cleanup(self, older_than_days: float, *, kinds: list[str] | None = None, dry_run: bool = False,
+    def cleanup(self, older_than_days: float, *, kinds: builtins.list[str] | None = None, dry_run: bool = False,
                 delete_files: bool = False, now: float | None = None) -> dict[str, Any]:
         """Delete every finished job (not queued or running) that ended more than ``older_than_days``
         ago (``finished_at``, else ``updated_at``); ``0`` means every finished job. ``dry_run`` only
@@ -139,7 +140,8 @@ class JobCenter:
         cutoff = (time.time() if now is None else now) - float(older_than_days) * DAY
         finished = [s for s in JobState if s not in ACTIVE]
         picked: list[Job] = []
-        for kind in kinds or [None]:
+        every: builtins.list[str | None] = [None]  # no kinds given: every kind
+        for kind in kinds or every:
             for job in self.store.list(kind, finished, limit=MAX_CLEANUP):
                 if (job.finished_at or job.updated_at) <= cutoff:
                     picked.append(job)
