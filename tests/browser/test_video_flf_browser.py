@@ -13,6 +13,7 @@ import time
 import pytest
 
 from tests.browser.conftest import shot
+from tests.browser.shell import open_from_sidebar
 from tests.browser.test_studio_browser import open_lab, tid
 
 pytest.importorskip("diffusers")
@@ -44,9 +45,7 @@ def test_last_frame_upload_readiness_and_a_first_last_frame_generation(page, lab
         job = lab.api("POST", "/downloads", json={"model": repo}).json()
         _until(lambda job=job: lab.api("GET", f"/downloads/{job['id']}").json()["state"] == "completed")
     open_lab(page, lab)
-    page.click('.jp-SideBar [data-id="model-studio-sidebar"]')
-    page.click(tid("tab-video"))
-    side = f"#model-studio-sidebar {tid('video-panel')}"
+    side = f"{open_from_sidebar(page, 'video')} {tid('video-panel')}"  # a main-area panel
     page.wait_for_selector(f"{side} [name='model'] option[value='{FLF}']", state="attached", timeout=30_000)
 
     # A text-to-video model: no image uploads at all
