@@ -10,6 +10,7 @@ Screenshots: artifacts/settings-panel.png, artifacts/job-center.png, artifacts/j
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,20 @@ def test_settings_login_and_memory_budget_applied(page, lab):
     budget = f"{SIDEBAR} {tid('running-budget')}"
     page.wait_for_selector(budget, timeout=30_000)
     assert page.inner_text(budget) == "budget 3.2 GB"
+
+    # Each value says where it comes from; an edit of settings.json by hand is read with Reload
+    assert page.inner_text(f"{panel} {tid('setting-source-memory_budget')}") == "changed here"
+    assert page.inner_text(f"{panel} {tid('setting-source-idle_ttl')}") == "default"
+    settings_file = Path(lab.env["MODEL_STUDIO_HOME"]) / "settings.json"
+    saved = json.loads(settings_file.read_text())
+    settings_file.write_text(json.dumps({**saved, "idle_ttl": 1234, "files_per_download": "many"}))
+    page.click(f"{panel} {tid('settings-reload')}")
+    page.wait_for_selector(f"{panel} {tid('settings-reloaded')}", timeout=30_000)
+    assert "idle_ttl" in page.inner_text(f"{panel} {tid('settings-reloaded')}")
+    assert "files_per_download" in page.inner_text(f"{panel} {tid('settings-file-error')}")
+    assert page.inner_text(f"{panel} {tid('setting-source-idle_ttl')}") == "from settings.json"
+    assert lab.api("GET", "/settings").json()["settings"]["idle_ttl"] == 1234
+    shot(page, "settings-reloaded")
 
     # Logout deletes the saved token (the settings panel stays open in the main area)
     page.click(f"{panel} {tid('hf-logout')}")

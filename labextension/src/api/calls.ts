@@ -5,6 +5,7 @@
 import { asDataset, asJob, asList, asText, compact, OPERATION } from './source';
 import type {
   AuthStatus,
+  SettingsResult,
   Capabilities,
   JobCleanup,
   JobCleanupRequest,
@@ -226,6 +227,10 @@ export abstract class OperationCalls {
 
   unloadVideo(device?: string): Promise<VideoUnloadResult> {
     return this.invoke(OPERATION.videoUnload, compact({ device }));
+  }
+
+  reloadSettings(): Promise<SettingsResult> {
+    return this.invoke(OPERATION.reloadSettings);
   }
 
   // Settings and integrations, the job center ---------------------------------------------------

@@ -87,6 +87,8 @@ export interface DataSource {
   backends(): Promise<BackendInfo[]>;
   getSettings(): Promise<SettingsResult>;
   updateSettings(changes: SettingsUpdate): Promise<SettingsResult>;
+  /** Read settings.json again after an edit by hand (`settings.reload`): valid keys applied, bad ones listed. */
+  reloadSettings(): Promise<SettingsResult>;
   /**
    * Live job and system updates; returns a function that stops them. `filter` narrows them (the
    * REST source asks the server for only what its subscribers want; see `events.ts`).
@@ -288,6 +290,7 @@ export const OPERATION = {
   resume: 'downloads.resume',
   getSettings: 'settings.get',
   updateSettings: 'settings.update',
+  reloadSettings: 'settings.reload',
   system: 'system.snapshot',
   versions: 'system.versions',
   memoryHolders: 'memory.holders',

@@ -12,7 +12,7 @@ import os
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from traitlets import TraitError
 
@@ -21,7 +21,6 @@ from ..errors import ValidationError
 from ._settings import changes_between, read_saved
 from .auth import HubAuth
 from .chat import ChatService
-from .conversations import ConversationStore
 from .downloads import DownloadManager
 from .host import HostService
 from .hub import HubClient
@@ -32,6 +31,9 @@ from .refs import ModelRef
 from .system import SystemMonitor
 from .training import TrainingService
 from .video import VideoService
+
+if TYPE_CHECKING:
+    from .conversations import ConversationStore
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +86,7 @@ class Engine:
         self.host = HostService(self.settings)
         if self.host.enabled:
             self.host.attach(self)
-        # Conversations: their own file beside state.sqlite (see core/conversations/store.py for why).
-        self.conversations = ConversationStore(self.settings.home_path / "conversations.sqlite")
+        self._conversations: ConversationStore | None = None
 
     def memory_holders(self) -> dict[str, Any]:
         """Who holds RAM and GPU memory: the model host's view when this engine uses a host that is
@@ -95,6 +96,19 @@ class Engine:
             if remote is not None:
                 return remote
         return self.arbiter.snapshot()
+
+    @property
+    def conversations(self) -> ConversationStore:
+        """Saved chat conversations: their own file beside state.sqlite (see core/conversations/store.py
+        for why), opened on first use, so an engine that never chats (a download child, a training
+        worker) neither creates the file nor imports pydantic for it."""
+        if self._conversations is None:
+            with self._settings_lock:
+                if self._conversations is None:
+                    from .conversations import ConversationStore
+
+                    self._conversations = ConversationStore(self.settings.home_path / "conversations.sqlite")
+        return self._conversations
 
     def capabilities(self) -> dict[str, Any]:
         """Models per task and format, local and available (``core.integrations``)."""
@@ -228,7 +242,8 @@ class Engine:
         self.hub.close()
         self.bus.close()
         self.jobs.close()
-        self.conversations.close()
+        if self._conversations is not None:
+            self._conversations.close()
 
     def __enter__(self) -> Engine:
         return self
@@ -238,4 +253,4 @@ class Engine:
 
 
 __all__ = ["Engine", "Settings", "Job", "JobState", "JobStore", "Progress", "ModelInfo", "ModelRef", "Library",
-           "DownloadManager", "ConversationStore"]
+           "DownloadManager"]

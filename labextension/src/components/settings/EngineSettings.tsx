@@ -106,6 +106,7 @@ export function EngineSettings(props: { source: DataSource; onSaved?: () => void
   const [error, setError] = React.useState<Error | null>(null);
   const [busy, setBusy] = React.useState(false);
   const [saved, setSaved] = React.useState(false);
+  const [reloaded, setReloaded] = React.useState<SettingsResult | null>(null);
 
   const apply = (r: SettingsResult): void => {
     setResult(r);
@@ -158,6 +159,21 @@ export function EngineSettings(props: { source: DataSource; onSaved?: () => void
     }
   };
 
+  const reload = async (): Promise<void> => {
+    setBusy(true);
+    setError(null);
+    setSaved(false);
+    try {
+      const r = await source.reloadSettings();
+      apply(r);
+      setReloaded(r);
+    } catch (err) {
+      setError(err as Error);
+    } finally {
+      setBusy(false);
+    }
+  };
+
   const fields: Field[] = [
     'memory_budget',
     'idle_ttl',
@@ -189,6 +205,7 @@ export function EngineSettings(props: { source: DataSource; onSaved?: () => void
             <span className="jp-ModelStudio-muted" data-testid={`setting-applied-${field}`}>
               applied: {appliedText(field, result.settings)}
             </span>
+            <SourceNote field={field} result={result} />
             {problems[field] && (
               <span
                 className="jp-ModelStudio-fieldError"
@@ -213,6 +230,7 @@ export function EngineSettings(props: { source: DataSource; onSaved?: () => void
         <span className="jp-ModelStudio-muted" data-testid="setting-applied-extra_model_dirs">
           applied: {appliedText('extra_model_dirs', result.settings)}
         </span>
+        <SourceNote field="extra_model_dirs" result={result} />
         {problems.extra_model_dirs && (
           <span
             className="jp-ModelStudio-fieldError"
@@ -224,6 +242,7 @@ export function EngineSettings(props: { source: DataSource; onSaved?: () => void
         )}
       </label>
       <ErrorBanner error={error} onDismiss={() => setError(null)} testId="settings-error" />
+      {reloaded && <ReloadNote result={reloaded} />}
       <div className="jp-ModelStudio-cardActions">
         {saved && !dirty && (
           <span className="jp-ModelStudio-muted" data-testid="settings-saved">
@@ -231,6 +250,16 @@ export function EngineSettings(props: { source: DataSource; onSaved?: () => void
           </span>
         )}
         <span className="jp-ModelStudio-spacer" />
+        <button
+          type="button"
+          className="jp-ModelStudio-button"
+          data-testid="settings-reload"
+          title="Read settings.json again after an edit by hand"
+          disabled={busy}
+          onClick={() => void reload()}
+        >
+          Reload from file
+        </button>
         <button
           type="button"
           className="jp-ModelStudio-button"
@@ -252,5 +281,39 @@ export function EngineSettings(props: { source: DataSource; onSaved?: () => void
         </button>
       </div>
     </form>
+  );
+}
+
+const SOURCE_TEXT: Record<string, string> = {
+  default: 'default',
+  environment: 'from the environment',
+  config: 'from the Jupyter config',
+  file: 'from settings.json',
+  runtime: 'changed here'
+};
+
+/** Where a setting's value comes from (`settings.sources`). */
+function SourceNote(props: { field: string; result: SettingsResult }): JSX.Element | null {
+  const source = props.result.sources?.[props.field];
+  return source ? (
+    <span className="jp-ModelStudio-muted" data-testid={`setting-source-${props.field}`}>
+      {SOURCE_TEXT[source] ?? source}
+    </span>
+  ) : null;
+}
+
+/** What a reload of settings.json changed, and what it refused (each key on its own). */
+function ReloadNote(props: { result: SettingsResult }): JSX.Element {
+  const changed = Object.keys(props.result.changed ?? {});
+  const errors = props.result.file_errors ?? [];
+  return (
+    <div className="jp-ModelStudio-muted" role="status" data-testid="settings-reloaded">
+      {changed.length ? `Reloaded: ${changed.join(', ')} changed.` : 'Reloaded: nothing changed.'}
+      {errors.map((e, i) => (
+        <div key={i} className="jp-ModelStudio-fieldError" data-testid="settings-file-error">
+          {e.message}
+        </div>
+      ))}
+    </div>
   );
 }

@@ -21,7 +21,6 @@ from .client import HostClient
 from .files import HostFiles, pid_alive
 from .launcher import ensure_host, find_host, healthy, stop_host
 from .mode import client_identity, set_front_door, uses_host
-from .status import HostCrash, HostLogs, HostModel, HostStatus, HostStop
 
 
 class HostService:
@@ -78,6 +77,8 @@ class HostService:
         elif state.get("state") == "crashed":
             out.update(state="crashed", pid=state.get("pid"))
         out["models"] = [{**m, "memory_bytes": int(m.get("memory_bytes") or 0)} for m in out.get("models", [])]
+        from .status import HostStatus  # pydantic: imported when a status is asked for, not by every engine
+
         return HostStatus.model_validate(out).model_dump(mode="json")
 
     def memory(self) -> dict[str, Any] | None:
@@ -93,16 +94,29 @@ class HostService:
 
     def stop(self) -> dict[str, Any]:
         """Stop the host (its models are unloaded; the next request starts a new one)."""
+        from .status import HostStop
+
         return HostStop(stopped=stop_host(self.settings)).model_dump()
 
     def logs(self, lines: int = 200) -> dict[str, Any]:
         """The last ``lines`` lines of the host's log."""
+        from .status import HostLogs
+
         return HostLogs(path=str(self.files.log), log=self.files.log_tail(int(lines))).model_dump()
 
     def close(self) -> None:
         """Close this engine's connection (the host keeps running for the others)."""
         if self._client is not None:
             self._client.close()
+
+
+def __getattr__(name: str) -> Any:
+    """The status models (``HostStatus``, ...) on first use: they import pydantic."""
+    if name in ("HostStatus", "HostModel", "HostCrash", "HostLogs", "HostStop"):
+        from . import status
+
+        return getattr(status, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["HostService", "HostClient", "HostChat", "HostVideo", "RemoteModel", "HostFiles", "HostStatus",
