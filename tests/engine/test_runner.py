@@ -142,12 +142,18 @@ def test_a_job_resumed_the_instant_its_run_stops_runs_again(store, runner):
     resumed: list[str] = []
 
     def on_change(job):
-        if job.state == JobState.PAUSED and not resumed:
-            resumed.append(job.id)
+        if job.state == JobState.PAUSED and not resumed and not resuming:
+            resuming.append(job.id)
             store.resume(job.id)
+            resumed.append(job.id)
 
+    resuming: list[str] = []
     store.bus.subscribe(on_change)
     job = runner.create("demo", {})
+    # (a waiter may read the paused state before the subscriber's resume: wait for that first)
+    deadline = time.monotonic() + 10
+    while not resumed and time.monotonic() < deadline:
+        time.sleep(0.01)
     # Then the second run happens and completes (the job is not left queued)
     assert job.wait(10).result == {"runs": 2}
     assert resumed == [job.id]

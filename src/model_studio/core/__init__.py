@@ -11,31 +11,135 @@ import logging
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 from traitlets import TraitError
 
 from ..config import Settings, json_safe
 from ..errors import ValidationError
 from ._settings import changes_between, read_saved
-from .auth import HubAuth
-from .chat import ChatService
 from .downloads import DownloadManager
-from .host import HostService
 from .hub import HubClient
-from .job_center import JobCenter
 from .jobs import EventBus, Job, JobFeed, JobRunner, JobState, JobStore, Progress
 from .library import Library, ModelInfo
 from .refs import ModelRef
 from .system import SystemMonitor
-from .training import TrainingService
-from .video import VideoService
 
 if TYPE_CHECKING:
+    from .arbiter import Arbiter
+    from .auth import HubAuth
+    from .chat import ChatService
     from .conversations import ConversationStore
+    from .host import HostService
+    from .job_center import JobCenter
+    from .training import TrainingService
+    from .video import VideoService
 
 log = logging.getLogger(__name__)
+
+
+_T = TypeVar("_T")
+
+
+class _OnFirstUse(Generic[_T]):
+    """An engine service built the first time it is read, once, under the engine's lock.
+
+    A process that only downloads (``model-studio pull``, a kernel's first ``pull``) never imports
+    or builds chat, training, video, the model host or the job center: that halved the engine's
+    own import time (the download bench's ``process`` ratio pays it). A non-data descriptor: once
+    built, the instance attribute answers without calling back here.
+    """
+
+    def __init__(self, build: Callable[[Engine], _T]) -> None:
+        self.build = build
+        self.__doc__ = build.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, engine: None, owner: type | None = None) -> _OnFirstUse[_T]: ...
+    @overload
+    def __get__(self, engine: Engine, owner: type | None = None) -> _T: ...
+    def __get__(self, engine: Engine | None, owner: type | None = None) -> _T | _OnFirstUse[_T]:
+        if engine is None:
+            return self
+        built = engine.__dict__
+        if self.name not in built:
+            with engine._build_lock:
+                if self.name not in built:
+                    built[self.name] = self.build(engine)
+        return cast(_T, built[self.name])
+
+    def built(self, engine: Engine) -> _T | None:
+        """The service when it was built, else None (``close`` closes only those)."""
+        return cast("_T | None", engine.__dict__.get(self.name))
+
+
+def _chat(eng: Engine) -> ChatService:
+    """Backends, loaded models, generation and batches."""
+    from .chat import ChatService
+
+    chat = ChatService(eng.settings, eng.library, eng.jobs, eng.runner)
+    if eng.host.enabled:
+        from .host import HostChat
+
+        chat.remote = HostChat(eng.host.client, chat)
+    return chat
+
+
+def _video(eng: Engine) -> VideoService:
+    """Video pipelines, plans and generations (accounted by the chat models' arbiter)."""
+    from .video import VideoService
+
+    video = VideoService(eng.settings, eng.jobs, eng.library, eng.runner)
+    eng.chat.arbiter.attach(video=video.pipelines)
+    if eng.host.enabled:
+        from .host import HostVideo
+
+        video.remote = HostVideo(eng.host.client)
+    return video
+
+
+def _training(eng: Engine) -> TrainingService:
+    """LoRA fine-tuning runs in worker processes, datasets, merges."""
+    from .training import TrainingService
+
+    return TrainingService(eng.settings, eng.jobs, eng.chat, eng.runner)
+
+
+def _arbiter(eng: Engine) -> Arbiter:
+    """Who holds RAM and GPU memory (chat models, video pipelines, reservations) and room for a load."""
+    eng.video  # noqa: B018 - builds the video service, which attaches its pipelines to the arbiter
+    return eng.chat.arbiter
+
+
+def _auth(eng: Engine) -> HubAuth:
+    """The Hugging Face login (whoami, saved token, logout)."""
+    from .auth import HubAuth
+
+    return HubAuth(eng.hub)
+
+
+def _job_center(eng: Engine) -> JobCenter:
+    """Every kind of job: list, cancel, resume, delete, clean up."""
+    from .job_center import JobCenter
+
+    return JobCenter(eng)
+
+
+def _host(eng: Engine) -> HostService:
+    """The model host of this home (``model_host`` setting): chat and video run there when enabled."""
+    from .host import HostService
+
+    return HostService(eng.settings)
+
+
+#: The service that registers each kind of job (its runner and resumer), built when a job of that
+#: kind is cancelled or resumed before the service was used in this process.
+_SERVICE_OF_KIND = {"video": "video", "train": "training", "batch": "chat"}
 
 
 class Engine:
@@ -56,6 +160,7 @@ class Engine:
         #: Problems found in settings.json at start-up (each entry skipped), shown by settings_dict().
         self.settings_file_errors: list[dict[str, Any]] = []
         self._settings_lock = threading.Lock()
+        self._build_lock = threading.RLock()  # services built on first use (one builds another)
         #: Settings set from settings.json ("file") or through update_settings ("runtime").
         self._setting_sources: dict[str, str] = {}
         #: The run-time settings before settings.json: what a key removed from the file goes back to.
@@ -75,18 +180,22 @@ class Engine:
                                          on_change=self._model_changed)
         self.library = Library(self.settings, self.hub, self.system, self.downloads.active_repos)
         self.feed = JobFeed(self.jobs)
-        self.chat = ChatService(self.settings, self.library, self.jobs, self.runner)
-        self.training = TrainingService(self.settings, self.jobs, self.chat, self.runner)
-        self.video = VideoService(self.settings, self.jobs, self.library, self.runner)
-        #: Who holds RAM and GPU memory (chat models, video pipelines, reservations) and room for a load.
-        self.arbiter = self.chat.arbiter.attach(video=self.video.pipelines)
-        self.auth = HubAuth(self.hub)  # the Hugging Face login (whoami, saved token, logout)
-        self.job_center = JobCenter(self)  # every kind of job: list, cancel, resume, delete, clean up
-        #: The model host of this home (``model_host`` setting): chat and video run there when enabled.
-        self.host = HostService(self.settings)
-        if self.host.enabled:
-            self.host.attach(self)
+        # chat, training, video, arbiter, auth, job_center and host are built on first use (_OnFirstUse);
+        # a job of their kind cancelled or resumed here before that builds its service first.
+        self.runner.loader = self.jobs.loader = self._service_for_kind
         self._conversations: ConversationStore | None = None
+
+    chat = _OnFirstUse(_chat)
+    video = _OnFirstUse(_video)
+    training = _OnFirstUse(_training)
+    arbiter = _OnFirstUse(_arbiter)
+    auth = _OnFirstUse(_auth)
+    job_center = _OnFirstUse(_job_center)
+    host = _OnFirstUse(_host)
+
+    def _service_for_kind(self, kind: str) -> object:
+        name = _SERVICE_OF_KIND.get(kind)
+        return getattr(self, name) if name else None
 
     def memory_holders(self) -> dict[str, Any]:
         """Who holds RAM and GPU memory: the model host's view when this engine uses a host that is
@@ -233,10 +342,10 @@ class Engine:
     def close(self) -> None:
         """Stop this process's downloads (they become resumable) and release resources."""
         self.feed.close()
-        self.host.close()
-        self.video.close()
-        self.training.close()
-        self.chat.close()
+        for service in (Engine.host, Engine.video, Engine.training, Engine.chat):
+            built = service.built(self)
+            if built is not None:
+                built.close()
         self.downloads.close()
         self.runner.close()
         self.hub.close()

@@ -39,11 +39,6 @@ class HostService:
             self._client = HostClient(self.settings)
         return self._client
 
-    def attach(self, engine: Any) -> None:
-        """Route ``engine.chat`` and ``engine.video`` to the host."""
-        engine.chat.remote = HostChat(self.client, engine.chat)
-        engine.video.remote = HostVideo(self.client)
-
     def start(self) -> dict[str, Any]:
         """Start the host if none runs; returns ``status()``."""
         ensure_host(self.settings)

@@ -160,6 +160,9 @@ class JobRunner:
         self._wake = threading.Event()
         self._closed: set[str] = set()  # kinds closed: nothing new starts
         self._all_closed = False
+        #: Builds the service that registers ``kind`` when it is not registered yet (the engine
+        #: constructs services on first use: a download child never builds chat, video or training).
+        self.loader: Callable[[str], object] | None = None
 
     # Registration -----------------------------------------------------------------------------
 
@@ -193,9 +196,16 @@ class JobRunner:
         limit: Callable[[], int | None] = concurrency if callable(concurrency) else (lambda: concurrency)
         self._kinds[kind] = _Kind(run, lane_of, limit, pausable, close_state, on_stop, error_for)
 
+    def _spec(self, kind: str) -> _Kind | None:
+        spec = self._kinds.get(kind)
+        if spec is None and self.loader is not None:
+            self.loader(kind)
+            spec = self._kinds.get(kind)
+        return spec
+
     def state_for(self, kind: str, flag: str) -> JobState:
         """The state a control flag (``cancel``, ``pause``) leads to for jobs of ``kind``."""
-        spec = self._kinds.get(kind)
+        spec = self._spec(kind)
         if flag == "pause" and (spec is None or spec.pausable):
             return JobState.PAUSED
         return JobState.CANCELLED
@@ -205,7 +215,7 @@ class JobRunner:
     def submit(self, job: Job | str) -> Job:
         """Queue a ``queued`` job of a registered kind in its lane; returns its snapshot."""
         job = self.store.get(job) if isinstance(job, str) else job
-        spec = self._kinds.get(job.kind)
+        spec = self._spec(job.kind)
         if spec is None:
             raise ConflictError(f"No runner for jobs of kind {job.kind!r}", details={"job_id": job.id})
         if self._all_closed or job.kind in self._closed:
@@ -289,7 +299,7 @@ class JobRunner:
 
     def _stop_queued(self, job: Job, state: JobState) -> bool:
         """End a job that never started as ``state`` if it is still queued; False if it is not."""
-        spec = self._kinds.get(job.kind)
+        spec = self._spec(job.kind)
         fresh = self.store.get(job.id)
         if fresh.state != JobState.QUEUED:
             return False

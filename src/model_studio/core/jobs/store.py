@@ -245,6 +245,8 @@ class JobStore:
         self._changed = threading.Condition()
         self._last_progress_write: dict[str, float] = {}
         self._resumers: dict[str, Callable[[str], Job]] = {}
+        #: Builds the service that resumes ``kind`` when none registered yet (``JobRunner.loader``).
+        self.loader: Callable[[str], object] | None = None
         self.owner_pid, self.owner_started = _owner_identity()
         with self._conn() as conn:
             conn.executescript(_SCHEMA)
@@ -492,6 +494,9 @@ class JobStore:
     def resume(self, job_id: str) -> Job:
         job = self.get(job_id)
         resumer = self._resumers.get(job.kind)
+        if resumer is None and self.loader is not None:
+            self.loader(job.kind)
+            resumer = self._resumers.get(job.kind)
         if resumer is None:
             raise ConflictError(f"Jobs of kind {job.kind!r} cannot be resumed here", details={"job_id": job_id})
         return resumer(job_id)
