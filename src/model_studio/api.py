@@ -528,6 +528,11 @@ OPERATIONS: tuple[Operation, ...] = (
               (_MODEL, Param("variant", "str", max_length=MAX_NAME))),
     Operation("library.verify", "POST", "/models/{model}/verify", lambda eng, model: eng.library.verify(model),
               "Re-check local files against the Hub's checksums", (_MODEL,), action="read"),
+    Operation("library.verify_start", "POST", "/models/{model}/verify/start",
+              lambda eng, model: eng.library.verify_start(model).to_dict(),
+              "Verify as a job: bytes and files done (progress.detail.files_done/files_total/file), cancel "
+              "with jobs.cancel; its result is library.verify's. One per model at a time.", (_MODEL,),
+              status=202),
     Operation("library.delete", "DELETE", "/models/{model}",
               lambda eng, model, dry_run: eng.library.delete(model, dry_run=dry_run),
               "Delete a model from the cache (dry_run: only report the bytes)",
@@ -551,7 +556,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("downloads.resume", "POST", "/downloads/{job_id}/resume",
               lambda eng, job_id: eng.downloads.resume(job_id).to_dict(), "Resume a stopped download", (_JOB,)),
     Operation("jobs.list", "GET", "/jobs", _jobs, "All jobs (any kind), newest first", (
-        Param("kind", "str", max_length=64, description="download, batch, train or video"),
+        Param("kind", "str", max_length=64, description="download, batch, train, video or verify"),
         Param("state", "str", choices=_STATES),
         Param("q", "str", max_length=200, description="text in the id, title or parameters"),
         Param("since", "float", description="only jobs updated after this Unix time (seconds)"),

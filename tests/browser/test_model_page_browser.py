@@ -1,6 +1,7 @@
 """The model page in Chromium: opened from a model card in the sidebar's library, it shows the
 rendered card (its heading as a heading, its <script> neither run nor in the DOM), the evaluation
-results of the card's model-index, the files with sha256 and local badges, and Verify succeeds."""
+results of the card's model-index, the files with sha256 and local badges, and Verify succeeds,
+names a bad file, and shows file and bytes progress with Cancel on a large one."""
 
 from __future__ import annotations
 
@@ -83,6 +84,21 @@ def test_model_page_from_a_model_card(page, lab, fake_hub_session):
     page.wait_for_selector(f'{tid("model-files")} tr[data-path="{q8.path}"][data-bad="true"]')
     page.eval_on_selector(tid("page-verify-result"), "el => el.scrollIntoView()")
     shot(page, "model-page-verify-bad")
+
+    # A large file (the GGUF grown to 3 GiB, sparse): the bar says which file of how many and the
+    # bytes hashed, and Cancel stops the job
+    with blob.open("r+b") as f:
+        f.truncate(3 << 30)
+    page.click(tid("page-verify"))
+    page.wait_for_function(
+        "() => /Verifying file 1 of 1: .*Q8_0.* of 3\\.2 GB/.test("
+        "document.querySelector('[data-testid=\"page-verify-files\"]')?.textContent ?? '')", timeout=60_000)
+    page.eval_on_selector(tid("page-verify-running"), "el => el.scrollIntoView()")
+    shot(page, "model-page-verify-progress")
+    page.click(tid("page-verify-cancel"))
+    page.wait_for_selector(tid("page-verify-running"), state="detached", timeout=30_000)
+    jobs = lab.api("GET", "/jobs", params={"kind": "verify"}).json()["jobs"]
+    assert [j["state"] for j in jobs][0] == "cancelled", jobs
     assert not page.errors, page.errors  # type: ignore[attr-defined]
 
 

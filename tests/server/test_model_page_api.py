@@ -48,6 +48,13 @@ async def test_download_then_page_shows_local_files_and_verify_passes(api, fake_
     assert page["capabilities"]["verify"] and page["capabilities"]["delete"]
     verify = await api("POST", f"models/{CARD_REPO}/verify")
     assert verify.code == 200 and verify.json["ok"] is True and verify.json["checked"] == 1, verify
+    # The same as a job: 202, then the job's progress counts the file and its bytes, and its result is the verdict
+    started = await api("POST", f"models/{CARD_REPO}/verify/start")
+    assert started.code == 202 and started.json["kind"] == "verify", started
+    job = await poll(api, f"jobs/{started.json['id']}", lambda j: j["state"] == "completed")
+    assert job["result"]["ok"] is True and job["result"]["checked"] == 1
+    q8 = next(e for p, e in fake_hub.repo_files(CARD_REPO).items() if "Q8_0" in p)
+    assert job["progress"]["detail"]["files_total"] == 1 and job["progress"]["done"] == q8.disk_path.stat().st_size
 
 
 async def test_gated_page_names_the_terms_page(api, card_repos):

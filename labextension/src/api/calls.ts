@@ -251,6 +251,10 @@ export abstract class OperationCalls {
     return this.invoke(OPERATION.capabilities);
   }
 
+  async startVerify(model: string): Promise<Job> {
+    return asJob(await this.invoke(OPERATION.verifyStart, { model }));
+  }
+
   async listJobs(query: JobQuery = {}): Promise<Job[]> {
     return asList<Job>(await this.invoke(OPERATION.jobsList, compact({ ...query })), 'jobs');
   }

@@ -815,6 +815,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/models/{model}/verify/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Verify as a job: bytes and files done (progress.detail.files_done/files_total/file), cancel with jobs.cancel; its result is library.verify's. One per model at a time. */
+        post: operations["library.verify_start"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/openapi.json": {
         parameters: {
             query?: never;
@@ -3709,7 +3726,7 @@ export interface operations {
     "jobs.list": {
         parameters: {
             query?: {
-                /** @description download, batch, train or video */
+                /** @description download, batch, train, video or verify */
                 kind?: string;
                 state?: "queued" | "running" | "paused" | "completed" | "failed" | "cancelled" | "interrupted";
                 /** @description text in the id, title or parameters */
@@ -4118,6 +4135,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["VerifyResult"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            422: components["responses"]["E422"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+        };
+    };
+    "library.verify_start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description org/name (or local/name); the slash is part of the path, not encoded. /models/{org}/fit and /models/{org}/verify are the fit and verify routes (a name of fit or verify answers 404) */
+                model: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted: the job runs in the background */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
                 };
             };
             400: components["responses"]["E400"];

@@ -74,6 +74,8 @@ export interface DataSource {
   modelPage(model: string, variant?: string | null): Promise<ModelPageData>;
   /** Re-check a local model's files against the Hub's checksums (`library.verify`). */
   verifyModel(model: string): Promise<VerifyResult>;
+  /** Verify as a job with bytes and files done (`library.verify_start`); its result is a VerifyResult. */
+  startVerify(model: string): Promise<Job>;
   /** With `dryRun`, only reports the bytes that would be freed. */
   deleteModel(model: string, dryRun?: boolean): Promise<DeleteResult>;
   startDownload(request: StartDownload): Promise<Job>;
@@ -281,6 +283,7 @@ export const OPERATION = {
   fit: 'library.fit',
   page: 'library.page',
   verify: 'library.verify',
+  verifyStart: 'library.verify_start',
   delete: 'library.delete',
   backends: 'library.backends',
   startDownload: 'downloads.start',

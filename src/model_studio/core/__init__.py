@@ -24,6 +24,7 @@ from .downloads import DownloadManager
 from .hub import HubClient
 from .jobs import EventBus, Job, JobFeed, JobRunner, JobState, JobStore, Progress
 from .library import Library, ModelInfo
+from .library.verify import VerifyJobs
 from .refs import ModelRef
 from .system import SystemMonitor
 
@@ -179,6 +180,7 @@ class Engine:
         self.downloads = DownloadManager(self.settings, self.jobs, self.hub, self.runner,
                                          on_change=self._model_changed)
         self.library = Library(self.settings, self.hub, self.system, self.downloads.active_repos)
+        self.library.verifications = VerifyJobs(self.library, self.jobs, self.runner)
         self.feed = JobFeed(self.jobs)
         # chat, training, video, arbiter, auth, job_center and host are built on first use (_OnFirstUse);
         # a job of their kind cancelled or resumed here before that builds its service first.

@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
-from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -241,12 +240,16 @@ class HubClient:
         r = self._get(url[len(self.endpoint):], f"read {path} of {repo_id}", repo_id=repo_id, revision=commit)
         return r.content[:max_bytes].decode("utf-8", errors="replace")
 
-    def verify_checksums(self, repo_id: str, commit: str, cache_dir: Path) -> Any:
-        """``HfApi.verify_repo_checksums`` behind a short, timed probe: its file listing has no
-        timeout and retries for ~23 s, so an unreachable Hub is found out first."""
+    def repo_files(self, repo_id: str, commit: str) -> dict[str, Any]:
+        """Every file of a repo at ``commit`` (``RepoFile``: size, blob id, LFS sha256), behind a short,
+        timed probe: ``list_repo_tree`` has no timeout and retries for ~23 s, so an unreachable Hub is
+        found out first."""
+        from huggingface_hub.hf_api import RepoFile
+
         self.model_info(repo_id, commit, files_metadata=False)
-        with self.metadata_call(f"verify {repo_id}", repo_id=repo_id, revision=commit):
-            return self.api().verify_repo_checksums(repo_id, revision=commit, cache_dir=cache_dir)
+        with self.metadata_call(f"list the files of {repo_id}", repo_id=repo_id, revision=commit):
+            return {e.path: e for e in self.api().list_repo_tree(repo_id, recursive=True, revision=commit)
+                    if isinstance(e, RepoFile)}
 
 
 class _Breaker:

@@ -79,7 +79,7 @@ class JobCenter:
             return eng.training.cancel(job_id)
         if job.kind == "video":
             return eng.video.cancel(job_id)
-        return self.store.request(job_id, "cancel")
+        return eng.runner.cancel(job_id)  # verifications, and kinds only another process runs
 
     def resume(self, job_id: str) -> Job:
         """Resume (or retry, for a failed job) with the same parameters: a download continues from

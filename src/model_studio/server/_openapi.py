@@ -46,6 +46,7 @@ _RESULTS: dict[str, tuple[type, tuple[int, ...]]] = {
     "library.fit": (schemas.FitResult, (502,)),
     "library.page": (schemas.ModelPage, (502,)),
     "library.verify": (schemas.VerifyResult, (502,)),
+    "library.verify_start": (schemas.Job, (502,)),
     "library.delete": (schemas.DeleteResult, (409,)),
     "downloads.start": (schemas.Job, (409, 502, 507)),
     "downloads.list": (schemas.DownloadList, ()),

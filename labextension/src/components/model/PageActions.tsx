@@ -1,9 +1,10 @@
 import * as React from 'react';
 
-import type { DataSource } from '../../api/source';
-import type { DeleteResult, ModelPageData, VerifyResult } from '../../api/types';
+import { StudioApiError, type DataSource } from '../../api/source';
+import type { DeleteResult, Job, ModelPageData, VerifyResult } from '../../api/types';
 import { ConfirmDelete } from '../ModelCard';
 import { useNav } from '../nav';
+import { formatBytes } from '../format';
 import { ProgressBar } from '../ProgressBar';
 import { codeSnippet, copyText } from './copy';
 
@@ -31,16 +32,67 @@ export function PageActions(props: PageActionsProps): JSX.Element {
   const [busy, setBusy] = React.useState<'verify' | 'delete' | null>(null);
   const [confirm, setConfirm] = React.useState<DeleteResult | null>(null);
   const [copied, setCopied] = React.useState<string | null>(null);
-  const localFiles = page.files.filter(f => f.local).length;
 
+  // Verify runs as a job (library.verify_start): its progress says bytes and files done.
+  const [verifyJob, setVerifyJob] = React.useState<Job | null>(null);
+  const verifyId = verifyJob?.id ?? null;
+  const { onVerified, onError } = props;
+  const settle = React.useCallback(
+    (job: Job): boolean => {
+      if (job.state === 'queued' || job.state === 'running') {
+        setVerifyJob(job);
+        return false;
+      }
+      setVerifyJob(null);
+      setBusy(null);
+      if (job.state === 'completed') {
+        onVerified(job.result as unknown as VerifyResult);
+      } else if (job.error) {
+        onError(new StudioApiError(job.error));
+      }
+      return true;
+    },
+    [onVerified, onError]
+  );
+  React.useEffect(() => {
+    if (!verifyId) {
+      return;
+    }
+    let done = false;
+    const stop = source.subscribe(
+      job => {
+        if (!done && job.id === verifyId) {
+          done = settle(job);
+        }
+      },
+      undefined,
+      { topics: ['jobs'], kinds: ['verify'], jobs: [verifyId] }
+    );
+    // A small model can be verified before the subscription opens: read the job once.
+    void source.listJobs({ kind: 'verify', q: verifyId }).then(found => {
+      const job = found.find(j => j.id === verifyId);
+      if (!done && job) {
+        done = settle(job);
+      }
+    });
+    return stop;
+  }, [source, verifyId, settle]);
   const verify = async (): Promise<void> => {
     setBusy('verify');
     try {
-      props.onVerified(await source.verifyModel(model));
+      settle(await source.startVerify(model));
     } catch (err) {
       props.onError(err as Error);
-    } finally {
       setBusy(null);
+    }
+  };
+  const cancelVerify = async (): Promise<void> => {
+    if (verifyId) {
+      try {
+        await source.cancelJob(verifyId);
+      } catch (err) {
+        props.onError(err as Error);
+      }
     }
   };
   const askDelete = async (): Promise<void> => {
@@ -146,14 +198,7 @@ export function PageActions(props: PageActionsProps): JSX.Element {
           {copied ?? 'Copy as code'}
         </button>
       </div>
-      {busy === 'verify' && (
-        <ProgressBar
-          fraction={null}
-          label={`Verifying ${localFiles} local files`}
-          testId="page-verify-progress"
-          title={`Checking ${localFiles} local files against the Hub's checksums`}
-        />
-      )}
+      {busy === 'verify' && <VerifyProgress job={verifyJob} onCancel={() => void cancelVerify()} />}
       {confirm && (
         <ConfirmDelete
           model={page.model}
@@ -163,6 +208,42 @@ export function PageActions(props: PageActionsProps): JSX.Element {
           onConfirm={() => void doDelete()}
         />
       )}
+    </div>
+  );
+}
+
+/** A running verification: the bar over bytes hashed, which file of how many, and Cancel. */
+function VerifyProgress(props: { job: Job | null; onCancel: () => void }): JSX.Element {
+  const p = props.job?.progress;
+  const detail = (p?.detail ?? {}) as { files_done?: number; files_total?: number; file?: string };
+  const of = detail.files_total;
+  const n = detail.files_done ?? 0;
+  const label =
+    of === undefined
+      ? 'Listing the files to verify…'
+      : detail.file
+        ? `Verifying file ${Math.min(n + 1, of)} of ${of}: ${detail.file}`
+        : `${n} of ${of} files verified`;
+  return (
+    <div className="jp-ModelStudio-verifyProgress" data-testid="page-verify-running">
+      <ProgressBar
+        fraction={p?.fraction ?? null}
+        label={label}
+        testId="page-verify-progress"
+        title={`${formatBytes(p?.done ?? 0)} of ${formatBytes(p?.total ?? null)} hashed`}
+      />
+      <span className="jp-ModelStudio-muted" data-testid="page-verify-files">
+        {label}
+        {p?.total ? ` (${formatBytes(p.done)} of ${formatBytes(p.total)})` : ''}
+      </span>
+      <button
+        className="jp-ModelStudio-button"
+        data-testid="page-verify-cancel"
+        disabled={!props.job}
+        onClick={props.onCancel}
+      >
+        Cancel
+      </button>
     </div>
   );
 }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...config import Settings
 from ..hub import HubClient
@@ -20,6 +20,9 @@ from .operations import ModelOperations
 from .page import ModelPages
 from .records import BACKENDS, CATALOG_PATH, SORTS, STATUSES, TASKS, ModelInfo, Quantization, SearchResults
 from .search import ModelSearch
+
+if TYPE_CHECKING:
+    from .verify import VerifyJobs
 
 __all__ = ["BACKENDS", "CATALOG_PATH", "SORTS", "STATUSES", "TASKS", "Library", "ModelInfo", "Quantization",
            "SearchResults"]
@@ -42,6 +45,8 @@ class Library(ModelPages, ModelOperations, ModelSearch):
         self._lock = threading.Lock()
         self._local_infos: dict[str, tuple[LocalModel, ModelInfo]] = {}
         self.last_verify: dict[str, dict[str, Any]] = {}  # repo id -> the last verify() result (and when)
+        #: Verifications as jobs (``verify_start``), once an engine gives the library its job runner.
+        self.verifications: VerifyJobs | None = None
         self._page_cache: dict[tuple, Any] = {}  # (repo id, revision) -> (time, the Hub's part of a page)
 
     def invalidate(self, repo_id: str | None = None) -> None:

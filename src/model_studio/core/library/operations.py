@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,10 @@ from ..refs import ModelRef, ensure_within, gguf_quant
 from ..system import SystemMonitor
 from .records import ModelInfo, Quantization, _backends_for, _license_from_tags, _size
 
+if TYPE_CHECKING:
+    from ..jobs import Job
+    from .verify import VerifyJobs
+
 
 class ModelOperations:
     """Inspect, delete, verify and size up one model (a mixin: it uses ``Library``'s attributes and
@@ -31,6 +34,7 @@ class ModelOperations:
     local: LocalScanner
     _active_downloads: Callable[[], set[str]]
     last_verify: dict[str, dict[str, Any]]
+    verifications: VerifyJobs | None
 
     if TYPE_CHECKING:
         def catalog(self) -> dict[str, dict[str, Any]]: ...
@@ -206,33 +210,20 @@ class ModelOperations:
 
         Returns ``{"model", "ok", "checked", "mismatches": [{path, expected, actual, algorithm}],
         "not_downloaded": [...], "extra": [...]}``; files of the repo that were never downloaded (other
-        quantizations) are listed, not counted as failures.
+        quantizations) are listed, not counted as failures. ``verify_start`` runs it as a job with
+        progress (``core/library/verify.py``).
         """
-        ref = ModelRef.coerce(model)
-        if ref.is_local:
-            raise ValidationError(f"{ref.repo_id} has no Hub checksums to verify against",
-                                  details={"model": ref.repo_id})
-        local = self.local.get(ref.repo_id)
-        if local is None or local.commit is None or local.snapshot is None:
-            raise NotFoundError(f"{ref.repo_id} is not in the cache", details={"model": ref.repo_id})
-        escaped = []
-        for name in local.files:
-            try:
-                ensure_within(self.settings.cache_path, local.file_path(name))
-            except ValidationError:
-                escaped.append(name)
-        if escaped:
-            raise ValidationError(f"{ref.repo_id} has files that point outside the cache: {escaped}",
-                                  details={"model": ref.repo_id, "files": escaped},
-                                  resolution_steps=["Delete the model and download it again"])
-        result = self.hub.verify_checksums(ref.repo_id, local.commit, self.settings.cache_path)
-        keys = ("path", "expected", "actual", "algorithm")
-        mismatches = [{k: (m[k] if isinstance(m, dict) else getattr(m, k)) for k in keys} for m in result.mismatches]
-        out = {"model": ref.repo_id, "commit": local.commit, "ok": not mismatches and not result.extra_paths,
-               "checked": result.checked_count, "mismatches": mismatches,
-               "not_downloaded": list(result.missing_paths), "extra": list(result.extra_paths)}
-        self.last_verify[ref.repo_id] = {**out, "checked_at": time.time()}  # shown by readiness views
-        return out
+        from .verify import verify_model
+
+        return verify_model(self, model)  # type: ignore[arg-type]  # a mixin of Library
+
+    def verify_start(self, model: str | ModelRef) -> Job:
+        """Verify as a job (kind ``verify``): bytes and files done, cancel, listed with the other jobs;
+        its result is ``verify()``'s. One per model at a time: starting another returns it."""
+        if self.verifications is None:
+            raise ConflictError("This library has no job store to run verifications in",
+                                details={"model": str(model)})
+        return self.verifications.start(model)
 
     # Fit and backends --------------------------------------------------------------------------
 
