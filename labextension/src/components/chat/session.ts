@@ -1,10 +1,14 @@
 // The chat's values and pure helpers: turns and columns, the sampling form, the messages a
 // column sends, and the exports (statistics line, Python code).
-import type { ChatMessage, ChatStats, SamplingOptions } from '../../api/types';
+import type { ChatMessage, ChatStats, SamplingOptions, ToolCall } from '../../api/types';
 
 export interface Turn {
-  role: 'user' | 'assistant';
+  role: 'user' | 'assistant' | 'tool';
   content: string;
+  /** An answer's function calls (growing while it streams). */
+  toolCalls?: ToolCall[];
+  /** A tool turn: the call whose result it carries. */
+  toolCallId?: string;
   streaming?: boolean;
   stats?: ChatStats | null;
   error?: string | null;
@@ -77,7 +81,11 @@ export function statsLine(stats: ChatStats | null | undefined): string {
 export function history(system: string, turns: Turn[]): ChatMessage[] {
   const out: ChatMessage[] = system.trim() ? [{ role: 'system', content: system }] : [];
   for (const t of turns) {
-    if (!t.error || t.role === 'user') {
+    if (t.role === 'tool') {
+      out.push({ role: 'tool', tool_call_id: t.toolCallId ?? '', content: t.content });
+    } else if (t.role === 'assistant' && t.toolCalls?.length && !t.error) {
+      out.push({ role: 'assistant', content: t.content || null, tool_calls: t.toolCalls });
+    } else if (!t.error || t.role === 'user') {
       out.push({ role: t.role, content: t.content });
     }
   }
