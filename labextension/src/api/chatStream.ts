@@ -28,7 +28,11 @@ export function mergeToolCallDeltas(calls: ToolCall[], deltas: unknown): boolean
   let changed = false;
   for (const d of deltas) {
     const index = typeof d?.index === 'number' ? d.index : calls.length;
-    const call = (calls[index] ??= { id: '', type: 'function', function: { name: '', arguments: '' } });
+    const call = (calls[index] ??= {
+      id: '',
+      type: 'function',
+      function: { name: '', arguments: '' }
+    });
     if (typeof d?.id === 'string' && d.id) {
       call.id = d.id;
     }

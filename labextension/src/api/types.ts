@@ -127,10 +127,7 @@ export interface ToolDefinition {
 }
 
 export type ToolChoice =
-  | 'auto'
-  | 'none'
-  | 'required'
-  | { type: 'function'; function: { name: string } };
+  'auto' | 'none' | 'required' | { type: 'function'; function: { name: string } };
 
 export type ResponseFormat =
   | { type: 'text' }

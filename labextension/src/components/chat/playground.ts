@@ -101,7 +101,10 @@ export function parseTools(text: string): { tools: ToolDefinition[]; error: stri
     }
     const fn = t.function;
     if (!isObject(fn)) {
-      return { tools: [], error: `${at}.function must be an object {name, description?, parameters?}` };
+      return {
+        tools: [],
+        error: `${at}.function must be an object {name, description?, parameters?}`
+      };
     }
     if (typeof fn.name !== 'string' || !NAME.test(fn.name)) {
       return {
@@ -116,7 +119,10 @@ export function parseTools(text: string): { tools: ToolDefinition[]; error: stri
     if (fn.description !== undefined && typeof fn.description !== 'string') {
       return { tools: [], error: `${at}.function.description must be text` };
     }
-    if (fn.parameters !== undefined && (!isObject(fn.parameters) || fn.parameters.type !== 'object')) {
+    if (
+      fn.parameters !== undefined &&
+      (!isObject(fn.parameters) || fn.parameters.type !== 'object')
+    ) {
       return {
         tools: [],
         error: `${at}.function.parameters must be a JSON Schema object ({"type": "object", ...})`
@@ -149,7 +155,10 @@ export function parseSchema(text: string): {
 }
 
 /** The request's tools, tool_choice and response_format, or the first problem of the form. */
-export function extrasOf(form: PlaygroundForm): { extras: ChatRequestExtras; error: string | null } {
+export function extrasOf(form: PlaygroundForm): {
+  extras: ChatRequestExtras;
+  error: string | null;
+} {
   const extras: ChatRequestExtras = {};
   const { tools, error } = parseTools(form.tools);
   if (error) {

@@ -28,6 +28,8 @@ export interface ModelEntry {
   id: string;
   local: boolean;
   loaded: boolean;
+  /** A fine-tuned training run (`run/<job id>`): the model it was trained from. */
+  base?: string | null;
 }
 
 export const DEFAULT_SAMPLING = {

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from ...errors import NotFoundError, ValidationError
 from .files import MAX_CONTENT, MAX_LANES, MAX_TITLE, Role, ToolFields, export_dict, parse_file, to_markdown
