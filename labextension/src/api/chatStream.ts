@@ -106,7 +106,9 @@ export function streamChat(
       if (first === null) {
         first = performance.now();
       }
-      options.onToolCalls?.(toolCalls.map(c => ({ ...c, function: { ...c.function } })));
+      options.onToolCalls?.(
+        toolCalls.filter(Boolean).map(c => ({ ...c, function: { ...c.function } }))
+      );
     }
     if (choice?.finish_reason) {
       finish = choice.finish_reason;
