@@ -22,8 +22,9 @@ class LibraryHandlers(Handlers):
                 models = [m for m in models if needle in m.id.lower()]
             if args.task:
                 models = [m for m in models if m.task == args.task]
-            rows = [(m.id, m.task, ",".join(m.formats), human_size(m.local_size),
-                     ",".join(q.name for q in m.quantizations if q.local), m.local_path) for m in models]
+            rows: list[tuple[Any, ...]] = [
+                (m.id, m.task, ",".join(m.formats), human_size(m.local_size),
+                 ",".join(q.name for q in m.quantizations if q.local), m.local_path) for m in models]
             if args.task in (None, "text-generation"):  # fine-tuned runs chat as run/<id>: base + LoRA adapter
                 rows += [(r["id"], "text-generation", f"lora on {r['base_model']}", human_size(r["adapter_bytes"]),
                           "", r["adapter"]) for r in eng.chat.runs()

@@ -1,6 +1,7 @@
 // The chat's values and pure helpers: turns and columns, the sampling form, the messages a
 // column sends, and the exports (statistics line, Python code).
 import type { ChatMessage, ChatStats, SamplingOptions, ToolCall } from '../../api/types';
+import { pyLiteral } from './playground';
 
 export interface Turn {
   role: 'user' | 'assistant' | 'tool';
@@ -94,13 +95,6 @@ export function history(system: string, turns: Turn[]): ChatMessage[] {
   return out;
 }
 
-export function pyRepr(value: unknown): string {
-  return JSON.stringify(value, null, 4)
-    .replace(/\btrue\b/g, 'True')
-    .replace(/\bfalse\b/g, 'False')
-    .replace(/\bnull\b/g, 'None');
-}
-
 /** Python that repeats the conversation through the engine (the "notebook cell" export). */
 export function pythonCode(
   model: string,
@@ -115,7 +109,7 @@ export function pythonCode(
     'import model_studio as ms',
     '',
     'eng = ms.engine()',
-    `messages = ${pyRepr(messages)}`,
+    `messages = ${pyLiteral(messages)}`,
     `answer = eng.chat.complete(${JSON.stringify(model)}, messages${kwargs})`,
     'print(answer["text"])',
     ''

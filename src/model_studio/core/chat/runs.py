@@ -72,7 +72,7 @@ def finished_runs(runs_dir: Path, jobs: JobStore | None = None) -> list[dict[str
     run finished). ``base_model`` is the name the run was started with, from its job when known."""
     if not runs_dir.is_dir():
         return []
-    out = []
+    out: list[dict[str, Any]] = []
     for run_dir in runs_dir.iterdir():
         if not _JOB_ID.fullmatch(run_dir.name):
             continue
