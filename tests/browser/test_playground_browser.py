@@ -28,6 +28,8 @@ from tests.fixtures.runs import write_finished_run
 pytestmark = pytest.mark.slow
 
 RUN = "run/tunedrun1"
+#: Every request reaches ``page.route`` (a service worker would answer some itself).
+BROWSER_CONTEXT = {"service_workers": "block"}
 ARGS = '{"city": "Paris"}'
 
 
@@ -107,18 +109,6 @@ def create_call_keywords(code: str) -> tuple[dict[str, Any], dict[str, Any]]:
                 for k in call.keywords}
 
     return named("OpenAI"), named("create")
-
-
-@pytest.fixture
-def page(browser, lab):
-    """A page whose requests all reach ``page.route`` (a service worker would answer some itself)."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, service_workers="block")
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.errors = errors  # type: ignore[attr-defined]
-    yield pg
-    context.close()
 
 
 @pytest.fixture(scope="module")
