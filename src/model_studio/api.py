@@ -441,7 +441,8 @@ _CONV_MODELS = Param("models", "list[str]", "body", max_items=2, max_length=MAX_
                      description="the model of each lane (two: a comparison)")
 _CONV_SYSTEM = Param("system_prompt", "str", "body", max_length=100_000)
 _CONV_SAMPLING = Param("sampling", "object", "body", description="the sampling the conversation uses")
-_CONV_MESSAGES = "[{role: system|user|assistant, content, model?, stats?, finish_reason?}]"
+_CONV_MESSAGES = ("[{role: system|user|assistant|tool, content, model?, stats?, finish_reason?, tool_calls? "
+                  "(an assistant's, OpenAI's shape), tool_call_id? (a tool message's)}]")
 
 def _body_params(json_schema: dict[str, Any]) -> tuple[Param, ...]:
     """Body parameters read from an object's JSON schema: its fields' types, limits and descriptions.

@@ -485,6 +485,10 @@ class ChatModel(_Result):
     loaded: bool
     error: ErrorInfo | None
     """Why the model cannot load (a broken file on disk), or null"""
+    base_model: str | None = None
+    """a fine-tuned training run (id run/<job id>): the model it was trained from"""
+    created: float | None = None
+    """a fine-tuned training run: when it finished (seconds since the epoch)"""
 
 
 class ChatModels(_Result):
@@ -558,6 +562,20 @@ class BatchList(_Result):
 
 # ---- conversations ----
 
+class ConversationToolFunction(_Result):
+    name: str
+    arguments: str
+    """JSON text, as the model wrote it"""
+
+
+class ConversationToolCall(_Result):
+    """A function call of an assistant message (OpenAI's ``tool_calls[]`` item)."""
+
+    id: str
+    type: Literal["function"]
+    function: ConversationToolFunction
+
+
 class ConversationMessage(_Result):
     """One message of a conversation's branch (core/conversations)."""
 
@@ -566,14 +584,18 @@ class ConversationMessage(_Result):
     """null: a first message"""
     lane: int
     """0, or 1 for the second model of a comparison"""
-    role: Literal["system", "user", "assistant"]
+    role: Literal["system", "user", "assistant", "tool"]
     content: str
     model: str | None
     stats: dict[str, Any] | None
     """prompt_tokens, completion_tokens, ttft (seconds), tokens_per_second, total_time, finish_reason"""
     finish_reason: str | None
-    """stop, length or cancelled (a stopped answer)"""
+    """stop, length, tool_calls or cancelled (a stopped answer)"""
     created_at: float
+    tool_calls: list[ConversationToolCall] | None = None
+    """an assistant message's function calls (OpenAI's shape)"""
+    tool_call_id: str | None = None
+    """a tool message: the id of the call it answers"""
     siblings: list[str] = []
     """ids of the messages with the same parent and lane, oldest first (a branch switcher's n); this one included"""
     sibling_index: int = 0
@@ -583,12 +605,14 @@ class AppendedMessage(_Result):
     id: str
     parent_id: str | None
     lane: int
-    role: Literal["system", "user", "assistant"]
+    role: Literal["system", "user", "assistant", "tool"]
     content: str
     model: str | None
     stats: dict[str, Any] | None
     finish_reason: str | None
     created_at: float
+    tool_calls: list[ConversationToolCall] | None = None
+    tool_call_id: str | None = None
 
 
 class ConversationLane(_Result):

@@ -120,8 +120,10 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, lab):
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+def page(request, browser, lab):
+    """A fresh browser context and page; a module's ``BROWSER_CONTEXT`` adds context options."""
+    options = {"viewport": {"width": 1400, "height": 900}, **getattr(request.module, "BROWSER_CONTEXT", {})}
+    context = browser.new_context(**options)
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -104,6 +104,9 @@ def test_tiny_run_completes_with_metrics_and_chat(engine, tiny, data_file):
     assert engine.training.runs()[0]["final_metrics"]["step"] == 6
     answer = engine.chat.complete(f"run/{job.id}", [{"role": "user", "content": "hi"}], temperature=0, max_tokens=4)
     assert answer["model"] == f"run/{job.id}"
+    # the finished run is a chat model like any other (/v1/models, the Chat picker, %studio models --local)
+    listed = next(m for m in engine.chat.models() if m["id"] == f"run/{job.id}")
+    assert listed["base_model"] == tiny and listed["loaded"] is True and listed["size"] > 0
     merged = engine.training.merge(job.id)
     assert Path(merged, "config.json").exists()
 

@@ -186,3 +186,20 @@ def test_studio_host_prints_the_model_host(studio, capsys):
     assert "no log yet" in bundle(studio("host logs --lines 5"))["text/plain"]
     assert studio("host restart") is None
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_models_local_lists_finished_training_runs(studio, studio_engine):
+    from tests.fixtures.runs import write_finished_run
+
+    # Given a finished run in the studio home
+    run_dir = write_finished_run(studio_engine.settings.home_path, "tunedrun1", adapter_bytes=4096)
+    # When local models are listed
+    table = studio("models --local")
+    # Then the run is a row named as it chats, with its adapter's size and folder
+    assert "run/tunedrun1" in table.column("id")
+    row = dict(zip(table.column("id"), table.column("path"), strict=True))
+    assert row["run/tunedrun1"] == str(run_dir / "adapter")
+    assert "lora on tiny-base" in table.column("formats")
+    # And a search or a task filter narrows it like any model
+    assert "run/tunedrun1" not in studio("models --local --search nomatch").column("id")
+    assert "run/tunedrun1" not in studio("models --local --task text-to-video").column("id")

@@ -117,3 +117,16 @@ async def test_a_host_segfault_mid_answer_leaves_the_server_answering(hosted, ba
     assert r.status_code == 200, r.text
     host = await asyncio.to_thread(hosted.host.status)
     assert host["state"] == "up" and host["restarts"] == 1
+
+
+async def test_v1_models_lists_finished_runs_in_host_mode(hosted, base_url, token):
+    from tests.fixtures.runs import write_finished_run
+
+    # Given host mode and a finished fine-tuning run in the studio home
+    write_finished_run(hosted.settings.home_path, "hostrun1")
+    # When the official client lists the models through the server
+    client = openai.AsyncOpenAI(base_url=base_url + "/v1", api_key=token, max_retries=0, timeout=120)
+    ids = [m.id async for m in client.models.list()]
+    # Then the run is listed beside the local model, under the name that chats with it
+    assert "run/hostrun1" in ids and STARTER in ids
+    assert (await client.models.retrieve("run/hostrun1")).id == "run/hostrun1"

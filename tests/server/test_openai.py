@@ -459,3 +459,16 @@ async def test_starter_model_stops_when_the_client_leaves(base_url, token, start
     assert loaded and not loaded[0]["in_use"]
     stats = engine_of.chat.manager.get(engine_of.chat.manager.keys()[0]).last_stats
     assert stats.finish_reason == "cancelled" and stats.completion_tokens < 200
+
+
+async def test_finished_training_runs_are_listed(client, engine_of):
+    from tests.fixtures.runs import write_finished_run
+
+    # Given a finished fine-tuning run in the studio home
+    write_finished_run(engine_of.settings.home_path, "tunedrun1")
+    # When the client lists the models
+    page = await asyncio.to_thread(client.models.list)
+    # Then the run is there under the name that chats with it, and can be fetched by that id
+    run = next(m for m in page.data if m.id == "run/tunedrun1")
+    assert run.object == "model" and run.owned_by == "model-studio" and run.created > 0
+    assert (await asyncio.to_thread(client.models.retrieve, "run/tunedrun1")).id == "run/tunedrun1"

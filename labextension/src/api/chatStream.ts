@@ -7,7 +7,46 @@ import { ServerConnection } from '@jupyterlab/services';
 
 import { OPENAI_PREFIX } from './http';
 import { compact, StudioApiError } from './source';
-import type { ChatMessage, ChatResult, ChatStream, SamplingOptions } from './types';
+import type {
+  ChatMessage,
+  ChatResult,
+  ChatStream,
+  ChatStreamOptions,
+  SamplingOptions,
+  ToolCall
+} from './types';
+
+/**
+ * Tool calls assembled from streamed `delta.tool_calls` items, as OpenAI sends them: the first
+ * item of a call (by `index`) carries its `id`, `type` and `function.name`; later items append
+ * pieces of `function.arguments`. Returns whether anything changed.
+ */
+export function mergeToolCallDeltas(calls: ToolCall[], deltas: unknown): boolean {
+  if (!Array.isArray(deltas)) {
+    return false;
+  }
+  let changed = false;
+  for (const d of deltas) {
+    const index = typeof d?.index === 'number' ? d.index : calls.length;
+    const call = (calls[index] ??= {
+      id: '',
+      type: 'function',
+      function: { name: '', arguments: '' }
+    });
+    if (typeof d?.id === 'string' && d.id) {
+      call.id = d.id;
+    }
+    const fn = d?.function ?? {};
+    if (typeof fn.name === 'string' && fn.name) {
+      call.function.name = call.function.name ? call.function.name : fn.name;
+    }
+    if (typeof fn.arguments === 'string') {
+      call.function.arguments += fn.arguments;
+    }
+    changed = true;
+  }
+  return changed;
+}
 
 /**
  * `POST /model-studio/v1/chat/completions` with `stream: true`: Server-Sent Events read from
@@ -18,12 +57,14 @@ export function streamChat(
   model: string,
   messages: ChatMessage[],
   sampling: SamplingOptions,
-  onChunk: (text: string, tokens: number) => void
+  onChunk: (text: string, tokens: number) => void,
+  options: ChatStreamOptions = {}
 ): ChatStream {
   const controller = new AbortController();
   const url = URLExt.join(settings.baseUrl, OPENAI_PREFIX, 'chat/completions');
   const body = {
     ...compact({ ...sampling, stop: sampling.stop?.length ? sampling.stop : null }),
+    ...compact({ ...(options.extras ?? {}) }),
     model,
     messages,
     stream: true,
@@ -33,6 +74,7 @@ export function streamChat(
   let first: number | null = null;
   let tokens = 0;
   let text = '';
+  const toolCalls: ToolCall[] = [];
   let finish: string | null = null;
   let usage: Record<string, number> | null = null;
   let serverStats: Record<string, unknown> | null = null;
@@ -60,6 +102,14 @@ export function streamChat(
       tokens += 1;
       onChunk(piece, 1);
     }
+    if (mergeToolCallDeltas(toolCalls, choice?.delta?.tool_calls)) {
+      if (first === null) {
+        first = performance.now();
+      }
+      options.onToolCalls?.(
+        toolCalls.filter(Boolean).map(c => ({ ...c, function: { ...c.function } }))
+      );
+    }
     if (choice?.finish_reason) {
       finish = choice.finish_reason;
     }
@@ -85,7 +135,8 @@ export function streamChat(
       ...(serverStats ?? {}),
       finish_reason: reason
     };
-    return { text, stats, finish_reason: reason };
+    const calls = toolCalls.filter(c => c !== undefined);
+    return { text, stats, finish_reason: reason, ...(calls.length ? { tool_calls: calls } : {}) };
   };
 
   const run = async (): Promise<ChatResult> => {

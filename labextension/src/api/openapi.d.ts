@@ -1270,7 +1270,7 @@ export interface components {
             parent_id: string | null;
             lane: number;
             /** @enum {string} */
-            role: "system" | "user" | "assistant";
+            role: "system" | "user" | "assistant" | "tool";
             content: string;
             model: string | null;
             stats: {
@@ -1278,6 +1278,8 @@ export interface components {
             } | null;
             finish_reason: string | null;
             created_at: number;
+            tool_calls?: components["schemas"]["ConversationToolCall"][] | null;
+            tool_call_id?: string | null;
         };
         /** @description Who is logged in to the Hub; the token itself is never sent, only ``token_masked``. */
         AuthStatus: {
@@ -1390,6 +1392,10 @@ export interface components {
             loaded: boolean;
             /** @description Why the model cannot load (a broken file on disk), or null */
             error: components["schemas"]["ErrorInfo"] | null;
+            /** @description a fine-tuned training run (id run/<job id>): the model it was trained from */
+            base_model?: string | null;
+            /** @description a fine-tuned training run: when it finished (seconds since the epoch) */
+            created?: number | null;
         };
         ChatModels: {
             models: components["schemas"]["ChatModel"][];
@@ -1455,16 +1461,20 @@ export interface components {
             /** @description 0, or 1 for the second model of a comparison */
             lane: number;
             /** @enum {string} */
-            role: "system" | "user" | "assistant";
+            role: "system" | "user" | "assistant" | "tool";
             content: string;
             model: string | null;
             /** @description prompt_tokens, completion_tokens, ttft (seconds), tokens_per_second, total_time, finish_reason */
             stats: {
                 [key: string]: unknown;
             } | null;
-            /** @description stop, length or cancelled (a stopped answer) */
+            /** @description stop, length, tool_calls or cancelled (a stopped answer) */
             finish_reason: string | null;
             created_at: number;
+            /** @description an assistant message's function calls (OpenAI's shape) */
+            tool_calls?: components["schemas"]["ConversationToolCall"][] | null;
+            /** @description a tool message: the id of the call it answers */
+            tool_call_id?: string | null;
             /** @description ids of the messages with the same parent and lane, oldest first (a branch switcher's n); this one included */
             siblings?: string[];
             sibling_index?: number;
@@ -1478,6 +1488,18 @@ export interface components {
             message_count: number;
             /** @description the start of the last message */
             preview: string;
+        };
+        /** @description A function call of an assistant message (OpenAI's ``tool_calls[]`` item). */
+        ConversationToolCall: {
+            id: string;
+            /** @constant */
+            type: "function";
+            function: components["schemas"]["ConversationToolFunction"];
+        };
+        ConversationToolFunction: {
+            name: string;
+            /** @description JSON text, as the model wrote it */
+            arguments: string;
         };
         DatasetDeleted: {
             deleted: string;
@@ -2939,7 +2961,7 @@ export interface operations {
                     system_prompt?: string | null;
                     /** @description the sampling the conversation uses */
                     sampling?: Record<string, never> | null;
-                    /** @description [{role: system|user|assistant, content, model?, stats?, finish_reason?}] */
+                    /** @description [{role: system|user|assistant|tool, content, model?, stats?, finish_reason?, tool_calls? (an assistant's, OpenAI's shape), tool_call_id? (a tool message's)}] */
                     messages?: Record<string, never>[] | null;
                 };
             };
@@ -3157,7 +3179,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description [{role: system|user|assistant, content, model?, stats?, finish_reason?}] */
+                    /** @description [{role: system|user|assistant|tool, content, model?, stats?, finish_reason?, tool_calls? (an assistant's, OpenAI's shape), tool_call_id? (a tool message's)}] */
                     messages: Record<string, never>[];
                     /** @description default: the lane's last message */
                     parent_id?: string | null;

@@ -10,11 +10,12 @@ import { ServerConnection } from '@jupyterlab/services';
 import { OperationCalls } from './calls';
 import { streamChat } from './chatStream';
 import { EventFilter, JobEvents } from './events';
-import { API_PREFIX, modelPath, type Query, requestAPI } from './http';
+import { API_PREFIX, modelPath, OPENAI_PREFIX, type Query, requestAPI } from './http';
 import { compact, DataSource, StudioApiError, Unsubscribe } from './source';
 import type {
   BackendInfo,
   ChatMessage,
+  ChatStreamOptions,
   ChatStream,
   SamplingOptions,
   DeleteResult,
@@ -196,9 +197,15 @@ export class RestSource extends OperationCalls implements DataSource {
     model: string,
     messages: ChatMessage[],
     sampling: SamplingOptions,
-    onChunk: (text: string, tokens: number) => void
+    onChunk: (text: string, tokens: number) => void,
+    options?: ChatStreamOptions
   ): ChatStream {
-    return streamChat(this.settings, model, messages, sampling, onChunk);
+    return streamChat(this.settings, model, messages, sampling, onChunk, options);
+  }
+
+  /** `<server>/model-studio/v1`: what an `openai` client's `base_url` is. */
+  get openaiBaseUrl(): string {
+    return URLExt.join(this.settings.baseUrl, OPENAI_PREFIX);
   }
 
   /**

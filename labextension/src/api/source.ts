@@ -14,6 +14,7 @@ import type {
   ChatMessage,
   ChatModel,
   ChatStream,
+  ChatStreamOptions,
   LoadedModel,
   LoadOptions,
   MemoryHolders,
@@ -116,13 +117,23 @@ export interface DataSource {
   hostStop(): Promise<HostStop>;
   /** The model host's log, last `lines` lines (`host.logs`). */
   hostLogs(lines?: number): Promise<HostLogs>;
-  /** Stream an answer: `onChunk` hears each piece of text as it is generated. */
+  /**
+   * Stream an answer: `onChunk` hears each piece of text as it is generated; `options` adds
+   * tools, tool_choice and response_format (only where `openaiBaseUrl` is set) and hears tool calls.
+   */
   streamChat(
     model: string,
     messages: ChatMessage[],
     sampling: SamplingOptions,
-    onChunk: (text: string, tokens: number) => void
+    onChunk: (text: string, tokens: number) => void,
+    options?: ChatStreamOptions
   ): ChatStream;
+  /**
+   * The OpenAI-compatible base URL the chat streams from (`<server>/model-studio/v1`), when the
+   * source speaks it (the lab's REST source): tools, JSON mode and "copy as code" for the
+   * `openai` client need it. Unset for a notebook widget (its kernel's engine answers).
+   */
+  readonly openaiBaseUrl?: string;
   /** Training runs (jobs of kind "train"), newest first (`training.runs`). */
   trainingRuns(): Promise<Job[]>;
   /** Metrics of a run after `sinceStep` (`training.metrics`). */

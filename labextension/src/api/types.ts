@@ -96,11 +96,59 @@ export type SettingsUpdate = Body<'settings.update'>;
 
 /* ---- chat (engine/chat: ChatService, ChatStats, SamplingParams, LoadOptions) ---- */
 
-export type ChatRole = 'system' | 'user' | 'assistant';
+export type ChatRole = 'system' | 'user' | 'assistant' | 'tool';
 
+/** A function call an answer made (OpenAI's `tool_calls[]` item; `arguments` is JSON text). */
+export interface ToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+/** A message as the OpenAI wire format has it (an assistant's `content` is null beside tool calls). */
 export interface ChatMessage {
   role: ChatRole;
-  content: string;
+  content: string | null;
+  /** An assistant message's function calls. */
+  tool_calls?: ToolCall[];
+  /** A `tool` message: the call it answers. */
+  tool_call_id?: string;
+}
+
+/** A tool the model may call (OpenAI's `tools[]` item). */
+export interface ToolDefinition {
+  type: 'function';
+  function: {
+    name: string;
+    description?: string;
+    parameters?: Record<string, unknown>;
+    strict?: boolean;
+  };
+}
+
+export type ToolChoice =
+  'auto' | 'none' | 'required' | { type: 'function'; function: { name: string } };
+
+export type ResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | {
+      type: 'json_schema';
+      json_schema: { name: string; schema: Record<string, unknown>; strict?: boolean };
+    };
+
+/** What a request carries beside sampling: tools, tool_choice and response_format (all optional). */
+export interface ChatRequestExtras {
+  tools?: ToolDefinition[];
+  tool_choice?: ToolChoice;
+  response_format?: ResponseFormat;
+}
+
+/** `streamChat`'s options beyond sampling. */
+export interface ChatStreamOptions {
+  extras?: ChatRequestExtras;
+  /** The answer's tool calls so far, each time a `tool_calls` delta arrives. */
+  onToolCalls?: (calls: ToolCall[]) => void;
 }
 
 /**
@@ -162,6 +210,8 @@ export interface ChatStats {
 
 export interface ChatResult {
   text: string;
+  /** The function calls of the answer (finish_reason `tool_calls`). */
+  tool_calls?: ToolCall[];
   stats: ChatStats;
   finish_reason: string | null;
 }
@@ -315,6 +365,8 @@ export type ConversationDeleted = Schemas['ConversationDeleted'];
 export interface NewMessage {
   role: ChatRole;
   content: string;
+  tool_calls?: ToolCall[] | null;
+  tool_call_id?: string | null;
   model?: string | null;
   stats?: ChatStats | null;
   finish_reason?: string | null;

@@ -15,6 +15,7 @@ import type {
   BackendInfo,
   ChatChunkEvent,
   ChatMessage,
+  ChatStreamOptions,
   ChatResult,
   ChatStream,
   SamplingOptions,
@@ -214,8 +215,17 @@ export class WidgetSource extends OperationCalls implements DataSource {
     model: string,
     messages: ChatMessage[],
     sampling: SamplingOptions,
-    onChunk: (text: string, tokens: number) => void
+    onChunk: (text: string, tokens: number) => void,
+    options?: ChatStreamOptions
   ): ChatStream {
+    if (options?.extras && Object.keys(compact({ ...options.extras })).length) {
+      // the kernel's chat.stream takes sampling only: refuse rather than drop tools or JSON mode
+      const error = new StudioApiError({
+        type: 'ValidationError',
+        message: 'Tools and JSON mode need the lab Chat panel (the OpenAI-compatible route)'
+      });
+      return { promise: Promise.reject(error), stop: () => undefined };
+    }
     const id = nextId();
     this.chunkListeners.set(id, onChunk);
     const promise = this.call<ChatResult>(

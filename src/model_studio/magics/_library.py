@@ -22,9 +22,14 @@ class LibraryHandlers(Handlers):
                 models = [m for m in models if needle in m.id.lower()]
             if args.task:
                 models = [m for m in models if m.task == args.task]
-            rows = [(m.id, m.task, ",".join(m.formats), human_size(m.local_size),
-                     ",".join(q.name for q in m.quantizations if q.local), m.local_path)
-                    for m in models[: args.limit]]
+            rows: list[tuple[Any, ...]] = [
+                (m.id, m.task, ",".join(m.formats), human_size(m.local_size),
+                 ",".join(q.name for q in m.quantizations if q.local), m.local_path) for m in models]
+            if args.task in (None, "text-generation"):  # fine-tuned runs chat as run/<id>: base + LoRA adapter
+                rows += [(r["id"], "text-generation", f"lora on {r['base_model']}", human_size(r["adapter_bytes"]),
+                          "", r["adapter"]) for r in eng.chat.runs()
+                         if not args.search or args.search.lower() in f"{r['id']} {r['base_model']}".lower()]
+            rows = rows[: args.limit]
             return Table(("id", "task", "formats", "size", "quants", "path"), rows,
                          empty="no local models; fetch one with %studio pull ORG/NAME")
         models = eng.library.search(args.search, task=args.task, limit=args.limit)

@@ -1,7 +1,7 @@
 import * as React from 'react';
 
 import type { DataSource } from '../../api/source';
-import type { ChatStream } from '../../api/types';
+import type { ChatRequestExtras, ChatStream } from '../../api/types';
 import { ErrorBanner } from '../ErrorBanner';
 import { samplingDefaults, usePrefs } from '../prefs';
 import { Composer } from './Composer';
@@ -10,7 +10,9 @@ import { ConversationBar } from './ConversationBar';
 import { useChatModels } from './hooks';
 import { MessageList } from './MessageList';
 import { ModelPicker } from './ModelPicker';
+import { DEFAULT_PLAYGROUND, extrasOf, openaiCode, type PlaygroundForm } from './playground';
 import { SamplingSettings } from './SamplingSettings';
+import { ToolsSettings } from './ToolsSettings';
 import {
   type Column,
   DEFAULT_SAMPLING,
@@ -52,6 +54,9 @@ export function ChatPanel(props: ChatPanelProps): JSX.Element {
     ...DEFAULT_SAMPLING,
     ...samplingDefaults(prefs)
   }));
+  const [playground, setPlayground] = React.useState<PlaygroundForm>(DEFAULT_PLAYGROUND);
+  // Tools, JSON mode and the openai client code need the OpenAI-compatible route (the lab panel)
+  const openaiBase = source.openaiBaseUrl;
   const [input, setInput] = React.useState('');
   const [note, setNote] = React.useState('');
   const [code, setCode] = React.useState<string | null>(null);
@@ -135,7 +140,26 @@ export function ChatPanel(props: ChatPanelProps): JSX.Element {
 
   /** Stream one answer into column `col`, after `turns` (which end with the user's message);
    * saved after `after` (the prompt's saved id) when it ends. */
-  const answer = (col: number, model: string, turns: Turn[], after: Promise<string | null>) => {
+  /** The request's tools and response_format, or null (after showing why) when the form is invalid. */
+  const requestExtras = (): ChatRequestExtras | null => {
+    if (!openaiBase) {
+      return {};
+    }
+    const { extras, error: problem } = extrasOf(playground);
+    if (problem) {
+      setError(new Error(problem));
+      return null;
+    }
+    return extras;
+  };
+
+  const answer = (
+    col: number,
+    model: string,
+    turns: Turn[],
+    after: Promise<string | null>,
+    extras: ChatRequestExtras = {}
+  ) => {
     const index = turns.length;
     const messages = history(system, turns);
     setColumns(prev => {
@@ -146,9 +170,15 @@ export function ChatPanel(props: ChatPanelProps): JSX.Element {
       };
       return next;
     });
-    const stream = source.streamChat(model, messages, toSampling(form), text => {
-      updateTurn(col, index, t => ({ ...t, content: t.content + text }));
-    });
+    const stream = source.streamChat(
+      model,
+      messages,
+      toSampling(form),
+      text => {
+        updateTurn(col, index, t => ({ ...t, content: t.content + text }));
+      },
+      { extras, onToolCalls: calls => updateTurn(col, index, t => ({ ...t, toolCalls: calls })) }
+    );
     streams.current.set(col, stream);
     stream.promise
       .then(
@@ -157,7 +187,8 @@ export function ChatPanel(props: ChatPanelProps): JSX.Element {
             ...t,
             content: result.text || t.content,
             streaming: false,
-            stats: result.stats
+            stats: result.stats,
+            ...(result.tool_calls ? { toolCalls: result.tool_calls } : {})
           }));
           const finish = result.stats?.finish_reason ?? result.finish_reason;
           void conv
@@ -166,7 +197,8 @@ export function ChatPanel(props: ChatPanelProps): JSX.Element {
               content: result.text,
               model,
               stats: result.stats,
-              finish_reason: finish
+              finish_reason: finish,
+              ...(result.tool_calls ? { tool_calls: result.tool_calls } : {})
             })
             .then(id => id && updateTurn(col, index, t => ({ ...t, id, siblings: [id] })));
         },
@@ -193,14 +225,39 @@ export function ChatPanel(props: ChatPanelProps): JSX.Element {
       );
       return;
     }
+    const extras = requestExtras();
+    if (!extras) {
+      return;
+    }
     setError(null);
     setInput('');
     active.forEach((c, col) => {
       const saved = conv.saveUser(col, prompt, meta());
       const index = c.turns.length;
       void saved.then(id => id && updateTurn(col, index, t => ({ ...t, id, siblings: [id] })));
-      answer(col, c.model, [...c.turns, { role: 'user', content: prompt }], saved);
+      answer(col, c.model, [...c.turns, { role: 'user', content: prompt }], saved, extras);
     });
+  };
+
+  /** The user's results for the tool calls of the answer at `index`: `tool` messages, then the next answer. */
+  const sendToolResults = (col: number, index: number, results: Record<string, string>): void => {
+    const c = active[col];
+    const calls = c?.turns[index]?.toolCalls ?? [];
+    const extras = requestExtras();
+    if (!c || streaming || !calls.length || !extras) {
+      return;
+    }
+    setError(null);
+    let turns = c.turns;
+    let saved: Promise<string | null> = Promise.resolve(null);
+    for (const call of calls) {
+      const content = results[call.id] ?? '';
+      const at = turns.length;
+      saved = conv.saveMessage(col, { role: 'tool', content, tool_call_id: call.id }, meta());
+      void saved.then(id => id && updateTurn(col, at, t => ({ ...t, id, siblings: [id] })));
+      turns = [...turns, { role: 'tool', content, toolCallId: call.id }];
+    }
+    answer(col, c.model, turns, saved, extras);
   };
 
   /** Edit and resend the user message at `index` of `col`: a new branch from there. */
@@ -215,7 +272,8 @@ export function ChatPanel(props: ChatPanelProps): JSX.Element {
       const lane = branched?.lanes[col];
       if (lane) {
         const head = lane.messages[lane.messages.length - 1];
-        answer(col, c.model, columnsOf(branched, columns)[col].turns, Promise.resolve(head.id));
+        const turns = columnsOf(branched, columns)[col].turns;
+        answer(col, c.model, turns, Promise.resolve(head.id), requestExtras() ?? {});
       }
       return;
     }
@@ -224,7 +282,7 @@ export function ChatPanel(props: ChatPanelProps): JSX.Element {
     void conv.restartFrom(col, before[before.length - 1]?.id ?? null);
     const saved = conv.saveUser(col, content, meta());
     void saved.then(id => id && updateTurn(col, index, t => ({ ...t, id, siblings: [id] })));
-    answer(col, c.model, [...before, { role: 'user', content }], saved);
+    answer(col, c.model, [...before, { role: 'user', content }], saved, requestExtras() ?? {});
   };
 
   const switchBranch = (col: number, index: number, delta: number): void => {
@@ -248,8 +306,15 @@ export function ChatPanel(props: ChatPanelProps): JSX.Element {
       while (turns.length && turns[turns.length - 1].role === 'assistant') {
         turns = turns.slice(0, -1);
       }
-      if (turns.length) {
-        answer(col, c.model, turns, conv.restartFrom(col, turns[turns.length - 1].id ?? null));
+      const extras = requestExtras();
+      if (turns.length && extras) {
+        answer(
+          col,
+          c.model,
+          turns,
+          conv.restartFrom(col, turns[turns.length - 1].id ?? null),
+          extras
+        );
       }
     });
   };
@@ -291,7 +356,16 @@ export function ChatPanel(props: ChatPanelProps): JSX.Element {
     if (messages.length && messages[messages.length - 1].role === 'assistant') {
       messages = messages.slice(0, -1);
     }
-    const text = pythonCode(c.model, messages, toSampling(form));
+    let text: string;
+    if (openaiBase) {
+      const extras = requestExtras();
+      if (!extras) {
+        return;
+      }
+      text = openaiCode(openaiBase, c.model, messages, toSampling(form), extras);
+    } else {
+      text = pythonCode(c.model, messages, toSampling(form));
+    }
     setCode(text);
     navigator.clipboard?.writeText(text).then(
       () => setNote('Copied the code to the clipboard'),
@@ -343,6 +417,7 @@ export function ChatPanel(props: ChatPanelProps): JSX.Element {
         onError={setError}
       />
       <SamplingSettings system={system} setSystem={setSystem} form={form} setForm={setForm} />
+      {openaiBase && <ToolsSettings form={playground} setForm={setPlayground} />}
       <ErrorBanner
         error={error}
         onDismiss={() => setError(null)}
@@ -355,6 +430,7 @@ export function ChatPanel(props: ChatPanelProps): JSX.Element {
         streaming={streaming}
         onEdit={(col, index, content) => void resend(col, index, content)}
         onSwitch={switchBranch}
+        onToolResults={sendToolResults}
       />
       <Composer
         input={input}

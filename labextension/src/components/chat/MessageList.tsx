@@ -2,7 +2,8 @@ import * as React from 'react';
 
 import { ChatMarkdown } from '../ChatMarkdown';
 import { BranchSwitcher, EditPrompt } from './Branching';
-import { type Column, statsLine } from './session';
+import { type Column, statsLine, type Turn } from './session';
+import { ToolCalls } from './ToolCalls';
 
 export interface MessageListProps {
   /** The columns shown: one, or two in compare mode. */
@@ -14,11 +15,35 @@ export interface MessageListProps {
   onEdit?: (col: number, index: number, content: string) => void;
   /** Show another branch at the message at `index` of column `col`. */
   onSwitch?: (col: number, index: number, delta: number) => void;
+  /** The user's results for the tool calls of the answer at `index` of `col`: send and continue. */
+  onToolResults?: (col: number, index: number, results: Record<string, string>) => void;
+}
+
+/** Results already given to calls of the turns, by call id (the tool turns in the column). */
+function answeredCalls(turns: Turn[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const t of turns) {
+    if (t.role === 'tool' && t.toolCallId) {
+      out[t.toolCallId] = t.content;
+    }
+  }
+  return out;
+}
+
+/** The name of the function a tool turn answers (from the call in an earlier answer). */
+function callName(turns: Turn[], id: string | undefined): string {
+  for (const t of turns) {
+    const call = t.toolCalls?.find(c => c.id === id);
+    if (call) {
+      return call.function.name;
+    }
+  }
+  return 'tool';
 }
 
 /** The conversation(s): one column of turns per model, side by side in compare mode. */
 export function MessageList(props: MessageListProps): JSX.Element {
-  const { active, compare, streaming = false, onEdit, onSwitch } = props;
+  const { active, compare, streaming = false, onEdit, onSwitch, onToolResults } = props;
   const [editing, setEditing] = React.useState<string | null>(null); // "col/index"
   return (
     <div className={`jp-ModelStudio-chatColumns${compare ? ' jp-mod-compare' : ''}`}>
@@ -40,8 +65,35 @@ export function MessageList(props: MessageListProps): JSX.Element {
                 data-role={t.role}
                 data-streaming={t.streaming ? 'true' : 'false'}
               >
-                {t.role === 'assistant' ? (
-                  <ChatMarkdown text={t.content + (t.streaming ? ' ▌' : '')} testId="chat-answer" />
+                {t.role === 'tool' ? (
+                  <div className="jp-ModelStudio-toolResult" data-testid="chat-tool-message">
+                    <span className="jp-ModelStudio-muted">
+                      Result of <code>{callName(c.turns, t.toolCallId)}</code> ({t.toolCallId})
+                    </span>
+                    <pre className="jp-ModelStudio-chatCode">{t.content}</pre>
+                  </div>
+                ) : t.role === 'assistant' ? (
+                  <>
+                    {(t.content || !t.toolCalls?.length) && (
+                      <ChatMarkdown
+                        text={t.content + (t.streaming ? ' ▌' : '')}
+                        testId="chat-answer"
+                      />
+                    )}
+                    {!!t.toolCalls?.length && (
+                      <ToolCalls
+                        calls={t.toolCalls}
+                        streaming={!!t.streaming}
+                        answered={answeredCalls(c.turns.slice(i + 1))}
+                        disabled={streaming}
+                        onResults={
+                          onToolResults && i === c.turns.length - 1
+                            ? results => onToolResults(col, i, results)
+                            : undefined
+                        }
+                      />
+                    )}
+                  </>
                 ) : editing === `${col}/${i}` && onEdit ? (
                   <EditPrompt
                     content={t.content}

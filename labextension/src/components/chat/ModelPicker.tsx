@@ -41,8 +41,9 @@ export function ModelPicker(props: ModelPickerProps): JSX.Element {
         <option value="">Choose a model…</option>
         {model && !entry && <option value={model}>{model}</option>}
         {models.map(m => (
-          <option key={m.id} value={m.id}>
+          <option key={m.id} value={m.id} data-base={m.base ?? undefined}>
             {m.id}
+            {m.base ? ` (fine-tuned ${m.base})` : ''}
             {m.local ? '' : ' (download first)'}
           </option>
         ))}

@@ -28,8 +28,10 @@ export function rememberConversation(id: string | null): void {
 export function turnOf(m: ConversationMessage): Turn {
   return {
     id: m.id,
-    role: m.role === 'assistant' ? 'assistant' : 'user',
+    role: m.role === 'assistant' || m.role === 'tool' ? m.role : 'user',
     content: m.content,
+    ...(m.tool_calls?.length ? { toolCalls: m.tool_calls } : {}),
+    ...(m.tool_call_id ? { toolCallId: m.tool_call_id } : {}),
     stats: (m.stats as Turn['stats']) ?? (m.finish_reason ? statsOfFinish(m.finish_reason) : null),
     siblings: m.siblings ?? [m.id],
     siblingIndex: m.sibling_index ?? 0

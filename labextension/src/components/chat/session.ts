@@ -1,10 +1,15 @@
 // The chat's values and pure helpers: turns and columns, the sampling form, the messages a
 // column sends, and the exports (statistics line, Python code).
-import type { ChatMessage, ChatStats, SamplingOptions } from '../../api/types';
+import type { ChatMessage, ChatStats, SamplingOptions, ToolCall } from '../../api/types';
+import { pyLiteral } from './playground';
 
 export interface Turn {
-  role: 'user' | 'assistant';
+  role: 'user' | 'assistant' | 'tool';
   content: string;
+  /** An answer's function calls (growing while it streams). */
+  toolCalls?: ToolCall[];
+  /** A tool turn: the call whose result it carries. */
+  toolCallId?: string;
   streaming?: boolean;
   stats?: ChatStats | null;
   error?: string | null;
@@ -24,6 +29,8 @@ export interface ModelEntry {
   id: string;
   local: boolean;
   loaded: boolean;
+  /** A fine-tuned training run (`run/<job id>`): the model it was trained from. */
+  base?: string | null;
 }
 
 export const DEFAULT_SAMPLING = {
@@ -77,18 +84,15 @@ export function statsLine(stats: ChatStats | null | undefined): string {
 export function history(system: string, turns: Turn[]): ChatMessage[] {
   const out: ChatMessage[] = system.trim() ? [{ role: 'system', content: system }] : [];
   for (const t of turns) {
-    if (!t.error || t.role === 'user') {
+    if (t.role === 'tool') {
+      out.push({ role: 'tool', tool_call_id: t.toolCallId ?? '', content: t.content });
+    } else if (t.role === 'assistant' && t.toolCalls?.length && !t.error) {
+      out.push({ role: 'assistant', content: t.content || null, tool_calls: t.toolCalls });
+    } else if (!t.error || t.role === 'user') {
       out.push({ role: t.role, content: t.content });
     }
   }
   return out;
-}
-
-export function pyRepr(value: unknown): string {
-  return JSON.stringify(value, null, 4)
-    .replace(/\btrue\b/g, 'True')
-    .replace(/\bfalse\b/g, 'False')
-    .replace(/\bnull\b/g, 'None');
 }
 
 /** Python that repeats the conversation through the engine (the "notebook cell" export). */
@@ -105,7 +109,7 @@ export function pythonCode(
     'import model_studio as ms',
     '',
     'eng = ms.engine()',
-    `messages = ${pyRepr(messages)}`,
+    `messages = ${pyLiteral(messages)}`,
     `answer = eng.chat.complete(${JSON.stringify(model)}, messages${kwargs})`,
     'print(answer["text"])',
     ''

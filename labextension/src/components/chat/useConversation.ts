@@ -34,6 +34,8 @@ export interface ConversationControl {
   open: (id: string) => Promise<void>;
   startNew: () => void;
   saveUser: (col: number, content: string, meta: ConversationMeta) => Promise<string | null>;
+  /** Save a message the user gives (a prompt, or a tool's result) after the column's last. */
+  saveMessage: (col: number, m: NewMessage, meta: ConversationMeta) => Promise<string | null>;
   saveAnswer: (col: number, after: Promise<string | null>, m: NewMessage) => Promise<string | null>;
   /** The last saved message of `col` is `id` (a regenerate answers it again). */
   restartFrom: (col: number, id: string | null) => Promise<string | null>;
@@ -167,10 +169,13 @@ export function useConversation(options: ConversationOptions): ConversationContr
     return p;
   };
 
-  const saveUser = (col: number, content: string, m: ConversationMeta): Promise<string | null> => {
+  const saveMessage = (col: number, message: NewMessage, m: ConversationMeta) => {
     const after = tails.current[col] ?? NOT_YET;
-    return append(col, after, { role: 'user', content }, ensure(m));
+    return append(col, after, message, ensure(m));
   };
+
+  const saveUser = (col: number, content: string, m: ConversationMeta): Promise<string | null> =>
+    saveMessage(col, { role: 'user', content }, m);
 
   const saveAnswer = (
     col: number,
@@ -267,6 +272,7 @@ export function useConversation(options: ConversationOptions): ConversationContr
     open,
     startNew,
     saveUser,
+    saveMessage,
     saveAnswer,
     restartFrom,
     branch,

@@ -8,8 +8,6 @@ resumable jobs (``batch.py``).
 
 from __future__ import annotations
 
-import json
-import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, replace
@@ -42,6 +40,7 @@ from .base import (
 from .batch import BatchRunner
 from .llama_cpp import LlamaCppBackend
 from .manager import Key, ModelManager
+from .runs import finished_runs, is_run, run_model
 from .transformers import DTYPES, TransformersBackend
 
 _SAMPLING = {f.name for f in fields(SamplingParams)}
@@ -132,7 +131,8 @@ class ChatService:
 
     def models(self) -> list[dict[str, Any]]:
         """Local text-generation models an installed backend can load, and whether they are loaded;
-        a model with a broken file carries the reason in ``error`` (None otherwise)."""
+        a model with a broken file carries the reason in ``error`` (None otherwise). Finished
+        training runs follow as ``run/<job id>`` (with ``base_model`` and ``created``)."""
         usable = {name: b for name, b in self._backends.items() if b.available()}
         loaded = ({m["model"].split(":")[0] for m in self.remote.loaded()} if self.remote is not None
                   else {k[0].split(":")[0] for k in self.manager.keys()})
@@ -152,7 +152,17 @@ class ChatService:
                         "quantizations": [q.name for q in info.quantizations], "size": info.size,
                         "context_length": info.context_length, "loaded": info.id in loaded,
                         "error": info.error})  # a broken model is listed, with why it cannot load
+        if "transformers" in usable:  # fine-tuned runs load through transformers (base + LoRA adapter)
+            out += [{"id": r["id"], "name": f"{r['base_model']} fine-tuned ({r['job_id']})",
+                     "formats": ["safetensors"], "backends": ["transformers"], "default_backend": "transformers",
+                     "quantizations": [], "size": r["adapter_bytes"], "context_length": None,
+                     "loaded": r["id"] in loaded, "error": None, "base_model": r["base_model"],
+                     "created": r["created"]} for r in self.runs()]
         return out
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Finished training runs as chat models ``run/<job id>``, newest first (``runs.finished_runs``)."""
+        return finished_runs(self.settings.home_path / "runs", self.jobs)
 
     def resolve(self, model: str | ModelRef, quantization: str | None = None,
                 backend: str | None = None) -> Resolved:
@@ -242,7 +252,7 @@ class ChatService:
         return self._load(model, self._options(load_options))
 
     def _load(self, model: str | ModelRef, options: LoadOptions) -> LoadedModel:
-        if str(model).startswith("run/"):
+        if is_run(model):
             return self._load_run(str(model), options)
         model = ModelRef.coerce(model)  # parsed once: resolve() below takes the ModelRef
         if options.backend is None:  # a model loaded with a chosen backend keeps answering through it
@@ -319,21 +329,7 @@ class ChatService:
 
     def run_model(self, model: str) -> tuple[str, str]:
         """(base model folder, adapter folder) of ``run/<job_id>``, a finished training run."""
-        job_id = model.split("/", 1)[1]
-        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", job_id):  # a job id, never a path (run/../../x)
-            raise ValidationError(f"Invalid training run {model!r}: expected run/<job id>", details={"model": model})
-        result_file = self.settings.home_path / "runs" / job_id / "result.json"
-        try:
-            result = json.loads(result_file.read_text())
-            base_dir, adapter = str(result["base_dir"]), str(result["adapter"])
-        except (OSError, ValueError, KeyError, TypeError):
-            raise NotFoundError(f"{model} is not a finished training run", details={"model": model},
-                                resolution_steps=["List runs with engine.training.runs()",
-                                                  "Wait for the run to complete"]) from None
-        if not Path(adapter).exists() or not Path(base_dir).exists():
-            raise NotFoundError(f"The files of {model} are gone", details={"model": model, "adapter": adapter,
-                                                                           "base": base_dir})
-        return base_dir, adapter
+        return run_model(self.settings.home_path / "runs", model)
 
     def _load_run(self, model: str, options: LoadOptions) -> LoadedModel:
         """A training run: its (dequantized) base model folder plus its LoRA adapter, through transformers."""

@@ -6,7 +6,11 @@ conversation back::
     {"format": "model-studio.conversation", "version": 1, "title": ..., "models": [...],
      "system_prompt": ..., "sampling": {...}, "heads": [message id per lane],
      "messages": [{"id", "parent_id", "lane", "role", "content", "model", "stats", "finish_reason",
-                   "created_at"}, ...]}
+                   "created_at", "tool_calls", "tool_call_id"}, ...]}
+
+An assistant message may carry ``tool_calls`` (OpenAI's shape: ``[{"id", "type": "function",
+"function": {"name", "arguments"}}]``) and a ``role: "tool"`` message answers one of them by its
+``tool_call_id``, as in an OpenAI request's ``messages``.
 
 Only ``messages`` (each with ``role`` and ``content``) is required: a plain list of chat messages
 imports as one linear conversation. A message without ``parent_id`` follows the message before it
@@ -31,10 +35,54 @@ MAX_CONTENT = 1_000_000
 MAX_TITLE = 200
 MAX_MESSAGES = 100_000
 MAX_LANES = 2
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
+MAX_TOOL_CALLS = 128
 
 
-class MessageFile(BaseModel):
+class ToolFunction(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(min_length=1, max_length=256)
+    arguments: str = Field("", max_length=MAX_CONTENT)
+    """the arguments as the model wrote them: JSON text, not always valid"""
+
+
+class ToolCall(BaseModel):
+    """A function call an assistant message made (OpenAI's ``tool_calls[]`` item)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(min_length=1, max_length=256)
+    type: Literal["function"] = "function"
+    function: ToolFunction
+
+
+class ToolFields(BaseModel):
+    """The tool fields a stored message may carry (shared by the store's and the file's message)."""
+
+    tool_calls: list[ToolCall] | None = Field(None, max_length=MAX_TOOL_CALLS)
+    """an assistant's function calls"""
+    tool_call_id: str | None = Field(None, min_length=1, max_length=256)
+    """a tool message: the call it answers"""
+
+    @pydantic.model_validator(mode="after")
+    def _tool_fields_fit_the_role(self) -> ToolFields:
+        role = getattr(self, "role", None)
+        if self.tool_calls and role != "assistant":
+            raise ValueError("only an assistant message carries tool_calls")
+        if role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs the tool_call_id it answers")
+        if self.tool_call_id and role != "tool":
+            raise ValueError("only a tool message carries a tool_call_id")
+        return self
+
+    def tool_columns(self) -> tuple[str | None, str | None]:
+        """(tool_calls as JSON text, tool_call_id): the values of the store's two columns."""
+        calls = json.dumps([c.model_dump() for c in self.tool_calls]) if self.tool_calls else None
+        return calls, self.tool_call_id
+
+
+class MessageFile(ToolFields):
     """One message of an imported file."""
 
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
@@ -148,7 +196,8 @@ def _tree_error(index: int, name: str, problem: str) -> ValidationError:
 
 def export_dict(conv: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
     """The JSON file of a conversation (``messages``: every message, oldest first)."""
-    keys = ("id", "parent_id", "lane", "role", "content", "model", "stats", "finish_reason", "created_at")
+    keys = ("id", "parent_id", "lane", "role", "content", "model", "stats", "finish_reason", "created_at",
+            "tool_calls", "tool_call_id")
     return {"format": FORMAT, "version": VERSION, "id": conv["id"], "title": conv["title"],
             "models": conv["models"], "system_prompt": conv["system_prompt"], "sampling": conv["sampling"],
             "heads": conv["heads"], "created_at": conv["created_at"], "updated_at": conv["updated_at"],
@@ -180,10 +229,16 @@ def to_markdown(conv: dict[str, Any]) -> str:
         if len(lanes) > 1:
             lines += [f"## Lane {k + 1}: {lane.get('model') or ''}".rstrip(), ""]
         for m in lane["messages"]:
-            who = "User" if m["role"] == "user" else "Assistant" if m["role"] == "assistant" else "System"
+            who = {"user": "User", "assistant": "Assistant", "tool": "Tool"}.get(m["role"], "System")
             if m["role"] == "assistant" and m.get("model"):
                 who += f" ({m['model']})"
-            lines += [f"### {who}", "", m["content"], ""]
+            if m.get("tool_call_id"):
+                who += f" result for `{m['tool_call_id']}`"
+            lines += [f"### {who}", ""] + ([m["content"], ""] if m["content"] else [])
+            for call in m.get("tool_calls") or []:
+                fn = call.get("function") or {}
+                lines += [f"Tool call `{call.get('id')}`: `{fn.get('name')}`", "", "```json",
+                          str(fn.get("arguments") or ""), "```", ""]
             stats = _stats_text(m.get("stats") or ({"finish_reason": m["finish_reason"]}
                                                     if m.get("finish_reason") not in (None, "stop") else None))
             if stats:

@@ -33,10 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from ...errors import NotFoundError, ValidationError
-from .files import MAX_CONTENT, MAX_LANES, MAX_TITLE, Role, export_dict, parse_file, to_markdown
+from .files import MAX_CONTENT, MAX_LANES, MAX_TITLE, Role, ToolFields, export_dict, parse_file, to_markdown
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -60,19 +60,25 @@ CREATE TABLE IF NOT EXISTS messages (
     model TEXT,
     stats TEXT,
     finish_reason TEXT,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    tool_calls TEXT,
+    tool_call_id TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conversation_id, seq);
 CREATE INDEX IF NOT EXISTS conversations_by_update ON conversations (updated_at);
 """
-_MSG_COLUMNS = "id, parent_id, lane, role, content, model, stats, finish_reason, created_at"
+_MSG_COLUMNS = "id, parent_id, lane, role, content, model, stats, finish_reason, created_at, tool_calls, tool_call_id"
+_MSG_VALUES = ",".join("?" * 12)  # conversation_id and the message columns
+#: Columns added after the first release: (name, type) ALTERed into an older database on open.
+_ADDED_COLUMNS = (("tool_calls", "TEXT"), ("tool_call_id", "TEXT"))
 _ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _AUTO_TITLE = 60
 _MAX_SAMPLING_JSON = 10_000
 
 
-class NewMessage(BaseModel):
-    """A message to append (ids, parents and lanes are the store's)."""
+class NewMessage(ToolFields):
+    """A message to append (ids, parents and lanes are the store's); ``tool_calls`` on an assistant
+    message, ``tool_call_id`` on a ``tool`` message (OpenAI's shapes)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -108,7 +114,13 @@ class ConversationStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
-        self._conn().executescript(_SCHEMA)
+        conn = self._conn()
+        conn.executescript(_SCHEMA)
+        have = {row[1] for row in conn.execute("PRAGMA table_info(messages)")}
+        for name, kind in _ADDED_COLUMNS:
+            if name not in have:  # a database written before tool calls were kept
+                with contextlib.suppress(sqlite3.OperationalError):  # another process added it meanwhile
+                    conn.execute(f"ALTER TABLE messages ADD COLUMN {name} {kind}")
 
     # Connections and transactions ---------------------------------------------------------------
 
@@ -223,9 +235,10 @@ class ConversationStore:
 
     @staticmethod
     def _message(row: tuple) -> dict[str, Any]:
-        mid, parent, lane, role, content, model, stats, finish, created = row
+        mid, parent, lane, role, content, model, stats, finish, created, calls, call_id = row
         return {"id": mid, "parent_id": parent, "lane": lane, "role": role, "content": content, "model": model,
-                "stats": json.loads(stats) if stats else None, "finish_reason": finish, "created_at": created}
+                "stats": json.loads(stats) if stats else None, "finish_reason": finish, "created_at": created,
+                "tool_calls": json.loads(calls) if calls else None, "tool_call_id": call_id}
 
     def _messages(self, conn: sqlite3.Connection, conv_id: str) -> list[dict[str, Any]]:
         rows = conn.execute(f"SELECT {_MSG_COLUMNS} FROM messages WHERE conversation_id=? ORDER BY seq",
@@ -326,10 +339,11 @@ class ConversationStore:
             mid = _new_id("msg")
             stats = json.dumps(m.stats) if m.stats is not None else None
             finish = m.finish_reason or ((m.stats or {}).get("finish_reason") if m.role == "assistant" else None)
-            conn.execute(f"INSERT INTO messages (conversation_id, {_MSG_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                         (conv_id, mid, parent_id, lane, m.role, m.content, m.model, stats, finish, now))
-            out.append({"id": mid, "parent_id": parent_id, "lane": lane, "role": m.role, "content": m.content,
-                        "model": m.model, "stats": m.stats, "finish_reason": finish, "created_at": now})
+            calls, call_id = m.tool_columns()
+            conn.execute(f"INSERT INTO messages (conversation_id, {_MSG_COLUMNS}) VALUES ({_MSG_VALUES})",
+                         (conv_id, mid, parent_id, lane, m.role, m.content, m.model, stats, finish, now, calls, call_id))
+            out.append(self._message((mid, parent_id, lane, m.role, m.content, m.model, stats, finish, now,
+                                      calls, call_id)))
             parent_id = mid
         heads = list(heads) + [None] * (lane + 1 - len(heads))
         heads[lane] = parent_id
@@ -383,7 +397,8 @@ class ConversationStore:
         with self._tx() as conn:
             conv = self._meta(self._row(conn, conv_id))
             _mid, parent, lane, role = self._parent(conn, conv_id, message_id)
-            (new,) = self._check_messages([{"role": role, "content": content}])
+            (call_id,) = conn.execute("SELECT tool_call_id FROM messages WHERE id=?", (message_id,)).fetchone()
+            (new,) = self._check_messages([{"role": role, "content": content, "tool_call_id": call_id}])
             self._insert(conn, conv_id, [new], parent_id=parent, lane=lane, heads=conv["heads"], now=now)
         return self.get(conv_id)
 
@@ -478,7 +493,7 @@ class ConversationStore:
                     parent = new_ids[m.parent_id] if m.parent_id is not None else None
                 else:
                     parent = last.get(m.lane)
-                conn.execute(f"INSERT INTO messages (conversation_id, {_MSG_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                conn.execute(f"INSERT INTO messages (conversation_id, {_MSG_COLUMNS}) VALUES ({_MSG_VALUES})",
                              _message_row(conv_id, mid, parent, m, now))
                 if m.id is not None:
                     new_ids[m.id] = mid
@@ -494,4 +509,5 @@ class ConversationStore:
 def _message_row(conv_id: str, mid: str, parent: str | None, m: Any, now: float) -> tuple:
     """The INSERT values of one imported message (a seam the crash test slows down)."""
     stats = json.dumps(m.stats, allow_nan=False) if m.stats is not None else None
-    return (conv_id, mid, parent, m.lane, m.role, m.content, m.model, stats, m.finish_reason, m.created_at or now)
+    return (conv_id, mid, parent, m.lane, m.role, m.content, m.model, stats, m.finish_reason, m.created_at or now,
+            *m.tool_columns())
