@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...config import Settings
-from ...errors import ConflictError, NetworkError, NotFoundError, StudioError, ValidationError
+from ...errors import ConflictError, NetworkError, NotFoundError, ReadOnlyModelError, StudioError, ValidationError
 from ..fit import FitResult, GpuFree, ModelShape, estimate, gguf_metadata, shape_from_config, shape_from_gguf
 from ..hub import HubClient, RemoteRepo
 from ..local import LocalModel, LocalScanner
@@ -162,6 +162,13 @@ class ModelOperations:
         bytes that would be freed (for a confirmation dialog).
         """
         ref = ModelRef.coerce(model)
+        shared = self.local.get(ref.repo_id)
+        if shared is not None and shared.shared:
+            raise ReadOnlyModelError(
+                f"{ref.repo_id} is in the shared read-only model folder {shared.path.parent}; it is not yours to "
+                "delete", details={"model": ref.repo_id, "shared": True, "path": str(shared.path)},
+                resolution_steps=["Ask the JupyterHub administrators to remove it from the shared folder",
+                                  "Or hide it: remove the folder from shared_model_dirs in your settings"])
         if ref.is_local:
             raise ValidationError(
                 f"{ref.repo_id} lives in a folder the studio does not own; remove the file yourself",
@@ -216,16 +223,17 @@ class ModelOperations:
         if local is None or local.commit is None or local.snapshot is None:
             raise NotFoundError(f"{ref.repo_id} is not in the cache", details={"model": ref.repo_id})
         escaped = []
+        cache = local.path.parent if local.shared else self.settings.cache_path  # a shared cache is only read
         for name in local.files:
             try:
-                ensure_within(self.settings.cache_path, local.file_path(name))
+                ensure_within(cache, local.file_path(name))
             except ValidationError:
                 escaped.append(name)
         if escaped:
             raise ValidationError(f"{ref.repo_id} has files that point outside the cache: {escaped}",
                                   details={"model": ref.repo_id, "files": escaped},
                                   resolution_steps=["Delete the model and download it again"])
-        result = self.hub.verify_checksums(ref.repo_id, local.commit, self.settings.cache_path)
+        result = self.hub.verify_checksums(ref.repo_id, local.commit, cache)
         keys = ("path", "expected", "actual", "algorithm")
         mismatches = [{k: (m[k] if isinstance(m, dict) else getattr(m, k)) for k in keys} for m in result.mismatches]
         out = {"model": ref.repo_id, "commit": local.commit, "ok": not mismatches and not result.extra_paths,
