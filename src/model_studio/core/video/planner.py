@@ -99,6 +99,7 @@ class Strategy:
     #: Split across GPUs only: the peak per GPU (bytes) and which GPU holds each component.
     device_peaks: dict[str, int] | None = None
     device_map: dict[str, str] | None = None
+    device_free: dict[str, int] | None = None  # the free bytes per GPU the placement was made for (max_memory)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -249,7 +250,7 @@ def _split_options(e: _Estimate, gpus: dict[str, int], names: dict[str, str]) ->
         elif len(used) < 2:
             reason += "; one GPU holds everything (no split)"
         out.append(Strategy(name, "balanced", tiled, sliced, max(peaks.values(), default=0), fits, 0, reason,
-                            device_peaks=peaks, device_map=where))
+                            device_peaks=peaks, device_map=where, device_free=dict(gpus)))
     return out
 
 
@@ -395,6 +396,23 @@ def plan(
         weights_bytes=weights, activation_bytes=acts, vae_decode_bytes=e.vae_act_tiled if chosen.vae_tiling
         else e.vae_act, latent_shape=e.latent_shape, tokens=e.tokens, reasoning=reasoning, gpu=gpu,
     )
+
+
+def torch_gpus() -> list[dict[str, Any]]:
+    """Each CUDA GPU torch sees: ``device``, ``name``, ``free`` and ``total`` bytes (none without CUDA)."""
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return []
+        out = []
+        for i in range(torch.cuda.device_count()):
+            free, total = torch.cuda.mem_get_info(i)
+            out.append({"device": f"cuda:{i}", "name": str(torch.cuda.get_device_name(i)), "free": int(free),
+                        "total": int(total)})
+        return out
+    except Exception:  # torch missing or a broken CUDA install: no GPUs
+        return []
 
 
 def device_memory() -> tuple[str, str, int, int]:
