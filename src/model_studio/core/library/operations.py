@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...config import Settings
-from ...errors import ConflictError, NetworkError, NotFoundError, ReadOnlyModelError, StudioError, ValidationError
+from ...errors import (
+    ConflictError,
+    NetworkError,
+    NotFoundError,
+    ReadOnlyModelError,
+    StudioError,
+    ValidationError,
+)
 from ..fit import FitResult, GpuFree, ModelShape, estimate, gguf_metadata, shape_from_config, shape_from_gguf
 from ..hub import HubClient, RemoteRepo
 from ..local import LocalModel, LocalScanner

@@ -266,11 +266,11 @@ def _module_bytes(pipe: Any) -> int:
 def _split_bytes(pipe: Any) -> dict[str, int]:
     """Bytes per GPU of a pipeline loaded with ``device_map`` (its ``hf_device_map``: component -> GPU index)."""
     out: dict[str, int] = {}
-    components = getattr(pipe, "components", {})
+    components: dict[str, Any] = getattr(pipe, "components", {})
     for name, where in (getattr(pipe, "hf_device_map", None) or {}).items():
         device = f"cuda:{where}" if isinstance(where, int) else str(where)
-        part = components.get(name)
-        size = sum(t.numel() * t.element_size() for t in part.parameters()) if hasattr(part, "parameters") else 0
+        params = getattr(components.get(name), "parameters", None)
+        size = sum(t.numel() * t.element_size() for t in params()) if callable(params) else 0
         out[device] = out.get(device, 0) + size
     return out
 
