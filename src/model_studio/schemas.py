@@ -151,7 +151,7 @@ class ModelInfo(_Result):
     """library.info only"""
     error: ErrorInfo | None
     """Why the model cannot be used (its first broken file), or null"""
-    shared: bool = False
+    shared: bool
     """Local in a read-only shared folder (shared_model_dirs, e.g. a JupyterHub-wide cache): loaded in place,
     never deleted from here"""
 

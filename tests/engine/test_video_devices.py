@@ -152,3 +152,54 @@ def test_an_unknown_device_is_refused_with_the_choices(eng: Engine, device):
         eng.video.plan(WAN5, width=832, height=480, num_frames=121, device=device)
     assert info.value.details["field"] == "device"
     assert info.value.details["choices"] == ["auto", "cpu", "cuda:0", "cuda:1"]
+
+
+class _SplitPipe:
+    """What ``from_pretrained(device_map="balanced")`` returns: components placed, ``hf_device_map`` set."""
+
+    def __init__(self) -> None:
+        import torch
+
+        self.components = {"transformer": torch.nn.Linear(64, 64), "text_encoder": torch.nn.Linear(32, 32),
+                           "vae": torch.nn.Linear(8, 8), "scheduler": object()}
+        self.hf_device_map = {"text_encoder": 0, "transformer": 1, "vae": 1}
+        self.vae = self.components["vae"]
+        self.moved: list = []
+
+    def set_progress_bar_config(self, **kwargs) -> None:
+        pass
+
+    def to(self, *args) -> None:  # diffusers refuses .to() on a device-mapped pipeline
+        self.moved.append(args)
+
+
+def test_a_split_plan_loads_with_device_map_and_is_held_per_gpu(eng: Engine, two_gpus, monkeypatch):
+    import diffusers
+
+    calls: list[dict] = []
+
+    def from_pretrained(path, **kwargs):
+        calls.append({"path": path, **kwargs})
+        return _SplitPipe()
+
+    monkeypatch.setattr(diffusers.DiffusionPipeline, "from_pretrained", staticmethod(from_pretrained))
+    for gpu in two_gpus.gpus:  # two 24 GiB GPUs with 18 GiB free: the arbiter keeps some headroom
+        gpu.total, gpu.free = 24 * GiB, 18 * GiB
+    # Given the plan of a split generation (as generate() stores it in the job)
+    plan_ = eng.video.plan(WAN5, width=832, height=480, num_frames=121, device="auto")
+    s = plan_["strategy"]
+    p = {"path": "/models/wan", "revision": None, "model": WAN5,
+         "plan": {"device": plan_["device"], "offload": s["offload"], "dtype": plan_["dtype"],
+                  "vae_tiling": s["vae_tiling"], "vae_slicing": s["vae_slicing"], "peak_bytes": s["peak_bytes"],
+                  "device_peaks": s["device_peaks"], "device_map": s["device_map"], "split_free": s["device_free"]}}
+    # When the pipeline is loaded for it
+    pipe = eng.video.pipelines.pipeline(p, plan_["device"])
+    # Then diffusers places it: device_map="balanced" with the free memory the plan was made for, no .to()
+    assert len(calls) == 1 and calls[0]["device_map"] == "balanced"
+    assert calls[0]["max_memory"] == {0: 18 * GiB, 1: 18 * GiB} and pipe.moved == []
+    # and the arbiter sees its bytes on each GPU, not on a made-up "cuda:0,cuda:1" device
+    held = {h.device: h.bytes for h in eng.arbiter.holders() if h.kind == "video"}
+    assert held == {"cuda:0": 32 * 33 * 4, "cuda:1": (64 * 65 + 8 * 9) * 4}
+    assert [d["device"] for d in eng.video.loaded()] == ["cuda:0,cuda:1"]
+    eng.video.unload()
+    assert not [h for h in eng.arbiter.holders() if h.kind == "video"]

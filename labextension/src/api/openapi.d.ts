@@ -1839,7 +1839,7 @@ export interface components {
              * @description Local in a read-only shared folder (shared_model_dirs, e.g. a JupyterHub-wide cache): loaded in place,
              *     never deleted from here
              */
-            shared?: boolean;
+            shared: boolean;
         };
         /** @description ``library.page``: what the model page shows. The Hub part is cached; the local part is read each time. */
         ModelPage: {
