@@ -175,7 +175,8 @@ class ModelOperations:
                 f"{ref.repo_id} is in the shared read-only model folder {shared.path.parent}; it is not yours to "
                 "delete", details={"model": ref.repo_id, "shared": True, "path": str(shared.path)},
                 resolution_steps=["Ask the JupyterHub administrators to remove it from the shared folder",
-                                  "Or hide it: remove the folder from shared_model_dirs in your settings"])
+                                  "Or stop listing that folder: shared_model_dirs (MODEL_STUDIO_SHARED_MODEL_DIRS, "
+                                  "c.Settings.shared_model_dirs)"])
         if ref.is_local:
             raise ValidationError(
                 f"{ref.repo_id} lives in a folder the studio does not own; remove the file yourself",
