@@ -197,3 +197,21 @@ def test_a_user_on_a_read_only_mount_chats_and_downloads(tmp_path: Path, shared:
     assert result["tokens"] > 0 and result["refused"] is True and result["download"] == "completed"
     assert (tmp_path / "carol" / "hub" / "models--tiny-org--tiny-llama-GGUF" / "snapshots").is_dir()
     assert shared_cache.listing(shared) == before
+
+
+def test_the_setting_comes_from_the_environment_and_reaches_the_model_host(tmp_path: Path, monkeypatch):
+    from model_studio.core.host.launcher import _host_env
+    from model_studio.errors import ValidationError
+
+    # Given the spawner's variable (two folders, as JupyterHub admins set it)
+    monkeypatch.setenv("MODEL_STUDIO_SHARED_MODEL_DIRS", os.pathsep.join(["/srv/models/hf-cache", "/srv/gguf"]))
+    settings = Settings(home=str(tmp_path / "home"))
+    assert settings.shared_model_dirs == ["/srv/models/hf-cache", "/srv/gguf"]
+    assert settings.source("shared_model_dirs") == "environment"
+    assert settings.shared_dirs() == [Path("/srv/models/hf-cache"), Path("/srv/gguf")]
+    # the model host (a child process reading the same settings) gets them too
+    assert _host_env(settings)["MODEL_STUDIO_SHARED_MODEL_DIRS"] == "/srv/models/hf-cache" + os.pathsep + "/srv/gguf"
+    # and a relative folder is refused, naming the setting
+    with pytest.raises(ValidationError) as info:
+        Settings(home=str(tmp_path / "home"), shared_model_dirs=["models"])
+    assert info.value.details["setting"] == "shared_model_dirs"
