@@ -135,6 +135,10 @@ def test_auto_picks_the_freer_of_two_gpus_and_a_named_one_is_kept(eng: Engine, t
     assert named["device"] == "cuda:1" and named["device_name"] == "Fake GPU"
     cpu = eng.video.plan(WAN5, width=480, height=480, num_frames=9, device="cpu")
     assert cpu["device"] == "cpu" and cpu["gpu"] is False
+    # Without an arbiter attached (an engine that has not built one yet) NVML is read all the same
+    eng.video.pipelines.arbiter = None
+    two_gpus.gpus[0].free = 2 * GiB
+    assert eng.video.plan(WAN5, width=832, height=480, num_frames=121)["device"] == "cuda:1"
 
 
 def test_auto_splits_across_two_free_gpus(eng: Engine, two_gpus):

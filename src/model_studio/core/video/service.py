@@ -145,7 +145,14 @@ class VideoService:
     def _gpus(self) -> list[dict[str, Any]]:
         """Each GPU with ``device``, ``name``, ``free`` and ``total`` bytes (NVML through the arbiter, else torch)."""
         arbiter = self.pipelines.arbiter
-        gpus = [dict(g) for g in arbiter.gpus()] if arbiter is not None else []
+        if arbiter is not None:
+            gpus = [dict(g) for g in arbiter.gpus()]
+        else:  # no arbiter attached (yet): read NVML here
+            from ..system import _Nvml
+
+            self._nvml = getattr(self, "_nvml", None) or _Nvml()
+            gpus = [{"device": f"cuda:{g.index}", "name": g.name, "free": g.memory_free, "total": g.memory_total}
+                    for g in self._nvml.gpus()]
         if not gpus:  # no NVML (pynvml missing): torch's view, else the planner's first-GPU probe
             dev, name, free, total = device_memory()
             gpus = torch_gpus() or ([{"device": dev, "name": name, "free": free, "total": total}]
