@@ -24,6 +24,7 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("MODEL_STUDIO_MODEL_DIRS", raising=False)
+    monkeypatch.delenv("MODEL_STUDIO_SHARED_MODEL_DIRS", raising=False)
     return home
 
 

@@ -498,6 +498,9 @@ _VIDEO_SHAPE = (Param("width", "int", "body", minimum=1, maximum=4096),
                 Param("guidance", "float", "body", minimum=0, maximum=30))
 _OFFLOAD = Param("offload", "str", "body", default="auto", choices=("auto", "none", "model", "sequential", "cpu"),
                  description="auto: the planner's choice")
+_VIDEO_DEVICE = Param("device", "str", "body", default="auto", max_length=64,
+                      description="auto (the GPU with the most free memory; several GPUs may split a pipeline too, "
+                                  "device_map='balanced'), cuda:N or cpu: see GET /video/devices")
 _BODY_MODEL_ID = Param("model", "model", "body", required=True, description="org/name or local/name",
                        max_length=MAX_NAME)
 # Upload bodies: the file (engine.training.datasets.MAX_UPLOAD_BYTES, 50 MiB) as text, which JSON
@@ -781,6 +784,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("video.model", "GET", "/video/models/{model}", lambda eng, model: eng.video.model(model),
               "Is a video model ready here: downloaded, verified, fits (with which strategy at its defaults), loaded",
               (_MODEL,)),
+    Operation("video.devices", "GET", "/video/devices", lambda eng: {"devices": eng.video.devices()},
+              "Devices a generation may pick: auto (and the GPU it picks now), each GPU with its free and total "
+              "bytes, and the CPU"),
     Operation("video.loaded", "GET", "/video/loaded", lambda eng: {"pipelines": eng.video.loaded()},
               "Video pipelines held in memory (one per device), with their bytes and idle time"),
     Operation("video.unload", "POST", "/video/unload", lambda eng, device: eng.video.unload(device),
@@ -789,7 +795,7 @@ OPERATIONS: tuple[Operation, ...] = (
                      max_length=64),)),
     Operation("video.plan", "POST", "/video/plan", _video_plan,
               "Validate a generation and plan its memory on this machine (nothing is loaded)", (
-                  _BODY_MODEL_ID, *_VIDEO_SHAPE, _OFFLOAD,
+                  _BODY_MODEL_ID, *_VIDEO_SHAPE, _OFFLOAD, _VIDEO_DEVICE,
                   Param("has_image", "bool", "body", default=False, description="an input image will be given"),
                   Param("has_last_image", "bool", "body", default=False,
                         description="a last frame will be given too (first-last-frame models)")),
@@ -807,7 +813,8 @@ OPERATIONS: tuple[Operation, ...] = (
                   Param("lora", "str", "body", confine=_SERVER_PATH, max_length=MAX_PATH,
                         description="path of LoRA weights (.safetensors or a folder; REST: inside root_dir or the "
                                     "studio home)"),
-                  Param("lora_scale", "float", "body", default=1.0, minimum=-2, maximum=4), _OFFLOAD), status=202,
+                  Param("lora_scale", "float", "body", default=1.0, minimum=-2, maximum=4), _OFFLOAD,
+                  _VIDEO_DEVICE), status=202,
               max_body=2 * _IMAGE_BODY),
     Operation("video.list", "GET", "/video",
               lambda eng, state, limit: {"generations": [j.to_dict() for j in eng.video.list(state, limit=limit)]},

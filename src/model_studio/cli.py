@@ -51,7 +51,8 @@ def cmd_search(eng, args) -> int:
     if not models:
         print("no models match")
         return EXIT_OK
-    rows = [(m.id, m.task, ",".join(m.formats), human_size(m.size), m.status, m.license, _quants(m))
+    rows = [(m.id, m.task, ",".join(m.formats), human_size(m.size), m.status + (" (shared)" if m.shared else ""), m.license,
+             _quants(m))
             for m in models]
     print(table(("id", "task", "formats", "size", "status", "license", "quants"), rows))
     if models.hub_error and not args.offline:

@@ -159,6 +159,7 @@ SETTING_ENV: dict[str, tuple[str, ...]] = {
     "hf_token": ("HF_TOKEN",),
     "offline": ("HF_HUB_OFFLINE",),
     "extra_model_dirs": ("MODEL_STUDIO_MODEL_DIRS",),
+    "shared_model_dirs": ("MODEL_STUDIO_SHARED_MODEL_DIRS",),
     "max_concurrent_downloads": ("MODEL_STUDIO_MAX_DOWNLOADS",),
 }
 #: Where a setting's value comes from, weakest first (the engine adds "file" and "runtime").
@@ -205,6 +206,12 @@ class Settings(Configurable):
     extra_model_dirs = List(Unicode(), help="Folders scanned for loose GGUF files and model folders.").tag(
         config=True
     )
+    shared_model_dirs = List(
+        Unicode(), help="Read-only model folders mounted for every user (MODEL_STUDIO_SHARED_MODEL_DIRS, "
+        "os.pathsep-separated), e.g. a JupyterHub-wide Hugging Face cache: each folder may hold HF-cache repos "
+        "(models--org--name) and loose GGUF files or model folders. Their models are listed as local (shared) and "
+        "loaded in place; the studio never writes there: downloads go to hf_cache, and delete is refused."
+    ).tag(config=True)
     memory_budget = _BoundedInt(0, help="Bytes of memory loaded models may hold (0: 80% of RAM).").tag(
         config=True
     )
@@ -264,6 +271,11 @@ class Settings(Configurable):
         raw = _env("MODEL_STUDIO_MODEL_DIRS") or ""
         return [str(Path(p).expanduser().absolute()) for p in raw.split(os.pathsep) if p][:MAX_MODEL_DIRS]
 
+    @default("shared_model_dirs")
+    def _shared_default(self) -> list[str]:
+        raw = _env("MODEL_STUDIO_SHARED_MODEL_DIRS") or ""
+        return [str(Path(p).expanduser().absolute()) for p in raw.split(os.pathsep) if p][:MAX_MODEL_DIRS]
+
     @default("max_concurrent_downloads")
     def _concurrency_default(self) -> int:
         raw = _env("MODEL_STUDIO_MAX_DOWNLOADS", "2") or "2"
@@ -286,6 +298,10 @@ class Settings(Configurable):
     def _dirs(self, proposal):
         return check_model_dirs(proposal["value"])
 
+    @validate("shared_model_dirs")
+    def _shared_dirs(self, proposal):
+        return check_model_dirs(proposal["value"], "shared_model_dirs")
+
     # Derived paths ---------------------------------------------------------------------------
 
     @property
@@ -307,6 +323,10 @@ class Settings(Configurable):
         if starter is not None and starter not in dirs:
             dirs.append(starter)
         return dirs
+
+    def shared_dirs(self) -> list[Path]:
+        """The read-only shared model folders (``shared_model_dirs``), expanded."""
+        return [Path(d).expanduser() for d in self.shared_model_dirs]
 
 
 def hf_token_path() -> Path:

@@ -112,6 +112,13 @@ class ForbiddenPathError(StudioError, PermissionError):
     http_status = 403
 
 
+class ReadOnlyModelError(StudioError, PermissionError):
+    """A model in a read-only shared folder (``shared_model_dirs``, e.g. a JupyterHub-wide cache) cannot be
+    deleted or changed from a user's studio; ``details`` name the model and the shared folder."""
+
+    http_status = 403
+
+
 # --- network and integrity ----------------------------------------------------------------------
 
 
@@ -193,6 +200,7 @@ ERROR_TYPES: dict[str, type[StudioError]] = {
         PermissionDeniedError,
         GatedError,
         ForbiddenPathError,
+        ReadOnlyModelError,
         NetworkError,
         IntegrityError,
         BrokenFileError,

@@ -128,7 +128,7 @@ class ModelInfo(_Result):
     """Weights (GGUF: the default quantization)"""
     status: str
     sources: list[str]
-    """catalog, hub, local"""
+    """catalog, hub, local, shared"""
     license: str | None
     gated: bool
     parameters: int | None
@@ -151,6 +151,9 @@ class ModelInfo(_Result):
     """library.info only"""
     error: ErrorInfo | None
     """Why the model cannot be used (its first broken file), or null"""
+    shared: bool
+    """Local in a read-only shared folder (shared_model_dirs, e.g. a JupyterHub-wide cache): loaded in place,
+    never deleted from here"""
 
 
 class SearchResult(_Result):
@@ -892,13 +895,19 @@ class VideoStrategy(_Result):
     """One way to run a generation (``Strategy.to_dict()``)."""
 
     name: str
-    offload: Literal["none", "model", "sequential", "cpu"]
+    offload: Literal["none", "model", "sequential", "cpu", "balanced"]
     vae_tiling: bool
     vae_slicing: bool
     peak_bytes: int
     fits: bool
     speed_rank: int = 0
     reason: str = ""
+    device_peaks: dict[str, int] | None = None
+    """Split across GPUs (offload 'balanced'): the peak bytes on each GPU"""
+    device_map: dict[str, str] | None = None
+    """Split across GPUs: the GPU (or 'cpu') that holds each component"""
+    device_free: dict[str, int] | None = None
+    """Split across GPUs: the free bytes per GPU the placement was made for"""
 
 
 class VideoPlan(_Result):
@@ -936,6 +945,22 @@ class VideoPipeline(_Result):
     busy: bool
     """A generation is running on it (it cannot be unloaded then)"""
     idle_seconds: float
+
+
+class VideoDevice(_Result):
+    """A device a generation may pick."""
+
+    device: str
+    """auto, cuda:N or cpu"""
+    name: str = ""
+    free: int | None = None
+    total: int | None = None
+    picks: str | None = None
+    """auto only: the device it picks now (the GPU with the most free memory, else cpu)"""
+
+
+class VideoDevices(_Result):
+    devices: list[VideoDevice]
 
 
 class VideoLoaded(_Result):

@@ -25,6 +25,7 @@ import type {
   VideoMediaKind,
   VideoModel,
   VideoPipeline,
+  VideoDevice,
   VideoPlan,
   VideoPlanRequest,
   VideoReadiness,
@@ -223,6 +224,10 @@ export abstract class OperationCalls {
 
   async videoLoaded(): Promise<VideoPipeline[]> {
     return asList<VideoPipeline>(await this.invoke(OPERATION.videoLoaded), 'pipelines');
+  }
+
+  async videoDevices(): Promise<VideoDevice[]> {
+    return asList<VideoDevice>(await this.invoke(OPERATION.videoDevices), 'devices');
   }
 
   unloadVideo(device?: string): Promise<VideoUnloadResult> {

@@ -1073,6 +1073,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/video/devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Devices a generation may pick: auto (and the GPU it picks now), each GPU with its free and total bytes, and the CPU */
+        get: operations["video.devices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/video/loaded": {
         parameters: {
             query?: never;
@@ -1829,7 +1846,7 @@ export interface components {
             /** @description Weights (GGUF: the default quantization) */
             size: number | null;
             status: string;
-            /** @description catalog, hub, local */
+            /** @description catalog, hub, local, shared */
             sources: string[];
             license: string | null;
             gated: boolean;
@@ -1857,6 +1874,11 @@ export interface components {
             }[] | null;
             /** @description Why the model cannot be used (its first broken file), or null */
             error: components["schemas"]["ErrorInfo"] | null;
+            /**
+             * @description Local in a read-only shared folder (shared_model_dirs, e.g. a JupyterHub-wide cache): loaded in place,
+             *     never deleted from here
+             */
+            shared: boolean;
         };
         /** @description ``library.page``: what the model page shows. The Hub part is cached; the local part is read each time. */
         ModelPage: {
@@ -2151,6 +2173,19 @@ export interface components {
             deleted: string;
             bytes: number;
         };
+        /** @description A device a generation may pick. */
+        VideoDevice: {
+            /** @description auto, cuda:N or cpu */
+            device: string;
+            name?: string;
+            free?: number | null;
+            total?: number | null;
+            /** @description auto only: the device it picks now (the GPU with the most free memory, else cpu) */
+            picks?: string | null;
+        };
+        VideoDevices: {
+            devices: components["schemas"]["VideoDevice"][];
+        };
         VideoDownloaded: {
             local: boolean;
             revision?: string | null;
@@ -2306,13 +2341,25 @@ export interface components {
         VideoStrategy: {
             name: string;
             /** @enum {string} */
-            offload: "none" | "model" | "sequential" | "cpu";
+            offload: "none" | "model" | "sequential" | "cpu" | "balanced";
             vae_tiling: boolean;
             vae_slicing: boolean;
             peak_bytes: number;
             fits: boolean;
             speed_rank?: number;
             reason?: string;
+            /** @description Split across GPUs (offload 'balanced'): the peak bytes on each GPU */
+            device_peaks?: {
+                [key: string]: number;
+            } | null;
+            /** @description Split across GPUs: the GPU (or 'cpu') that holds each component */
+            device_map?: {
+                [key: string]: string;
+            } | null;
+            /** @description Split across GPUs: the free bytes per GPU the placement was made for */
+            device_free?: {
+                [key: string]: number;
+            } | null;
         };
         VideoUnload: {
             unloaded: string[];
@@ -4724,6 +4771,11 @@ export interface operations {
                      * @enum {string|null}
                      */
                     offload?: "auto" | "none" | "model" | "sequential" | "cpu" | null;
+                    /**
+                     * @description auto (the GPU with the most free memory; several GPUs may split a pipeline too, device_map='balanced'), cuda:N or cpu: see GET /video/devices
+                     * @default auto
+                     */
+                    device?: string | null;
                 };
             };
         };
@@ -4748,6 +4800,29 @@ export interface operations {
             502: components["responses"]["E502"];
             503: components["responses"]["E503"];
             507: components["responses"]["E507"];
+        };
+    };
+    "video.devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VideoDevices"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            500: components["responses"]["E500"];
         };
     };
     "video.loaded": {
@@ -4848,6 +4923,11 @@ export interface operations {
                      * @enum {string|null}
                      */
                     offload?: "auto" | "none" | "model" | "sequential" | "cpu" | null;
+                    /**
+                     * @description auto (the GPU with the most free memory; several GPUs may split a pipeline too, device_map='balanced'), cuda:N or cpu: see GET /video/devices
+                     * @default auto
+                     */
+                    device?: string | null;
                     /**
                      * @description an input image will be given
                      * @default false

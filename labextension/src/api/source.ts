@@ -46,6 +46,7 @@ import type {
   VideoMediaKind,
   VideoModel,
   VideoPipeline,
+  VideoDevice,
   VideoPlan,
   VideoPlanRequest,
   VideoReadiness,
@@ -179,6 +180,8 @@ export interface DataSource {
   videoMedia(jobId: string, what: VideoMediaKind | 'image' | 'last_image'): Promise<VideoMedia>;
   /** Video pipelines held in memory, one per device at most (`video.loaded`). */
   videoLoaded(): Promise<VideoPipeline[]>;
+  /** Devices a generation may pick: auto, each GPU with its free memory, the CPU (`video.devices`). */
+  videoDevices(): Promise<VideoDevice[]>;
   /** Free the pipeline held on `device`, or on every device (`video.unload`; refused while it generates). */
   unloadVideo(device?: string): Promise<VideoUnloadResult>;
   /** Batch jobs (kind "batch"), newest first (`batch.list`). */
@@ -339,6 +342,7 @@ export const OPERATION = {
   videoDelete: 'video.delete',
   videoMedia: 'video.media',
   videoLoaded: 'video.loaded',
+  videoDevices: 'video.devices',
   videoUnload: 'video.unload',
   batchList: 'batch.list',
   batchCancel: 'batch.cancel',

@@ -316,6 +316,7 @@ export interface VideoResult {
 export type VideoDeleteResult = Schemas['VideoDeleted'];
 
 export type VideoPipeline = Schemas['VideoPipeline'];
+export type VideoDevice = Schemas['VideoDevice'];
 
 export type VideoUnloadResult = Schemas['VideoUnload'];
 

@@ -146,6 +146,15 @@ export function ModelCard(props: ModelCardProps): JSX.Element {
         >
           {jobActive ? `downloading${percent !== null ? ` ${percent}%` : ''}` : model.status}
         </span>
+        {model.shared && (
+          <span
+            className="jp-ModelStudio-status jp-ModelStudio-status-shared"
+            data-testid={`model-shared-${tid}`}
+            title="In the read-only shared model folder (shared_model_dirs): loaded in place, not deletable here"
+          >
+            shared
+          </span>
+        )}
       </div>
       {model.description && <div className="jp-ModelStudio-cardDesc">{model.description}</div>}
       {model.error && (
@@ -211,7 +220,7 @@ export function ModelCard(props: ModelCardProps): JSX.Element {
                   : 'Download'}
           </button>
         )}
-        {isLocal && !isLooseLocal && (
+        {isLocal && !isLooseLocal && !model.shared && (
           <button
             className="jp-ModelStudio-button jp-mod-warn"
             data-testid={`delete-button-${tid}`}

@@ -261,8 +261,9 @@ class Arbiter:
             for p in self.video.holdings():
                 device = p["device"]
                 where = device if p["offload"] in ("none", "cpu") else "cpu"  # offloaded weights live in RAM
+                held = p.get("devices") or {where: p["memory_bytes"]}  # a split pipeline: bytes per GPU
                 units.append(_Unit(
-                    f"video:{device}", "video", p["model"] or p["path"], me, p["loaded_at"], {where: p["memory_bytes"]},
+                    f"video:{device}", "video", p["model"] or p["path"], me, p["loaded_at"], dict(held),
                     evictable=not p["busy"], in_use=p["busy"], last_used=p["last_used"],
                     unload={"operation": "video.unload", "params": {"device": device}},
                     evict=functools.partial(self.video.unload, device)))

@@ -21,6 +21,7 @@ from .integrity import check_file
 from .refs import _SPLIT_RE, LOCAL_ORG, gguf_quant
 
 _MODEL_MARKERS = ("config.json", "model_index.json")
+_HF_REPO_PREFIXES = ("models--", "datasets--", "spaces--")
 
 
 @dataclass
@@ -40,6 +41,7 @@ class LocalModel:
     config: dict[str, Any] | None = None  # config.json of the snapshot
     model_index: dict[str, Any] | None = None  # model_index.json (diffusers)
     errors: dict[str, dict[str, Any]] = field(default_factory=dict)  # file -> why it is unusable
+    shared: bool = False  # found in a read-only shared folder (``shared_model_dirs``): never written or deleted
 
     @property
     def error(self) -> dict[str, Any] | None:
@@ -176,7 +178,9 @@ def scan_extra_folder(folder: Path, max_depth: int = 3) -> list[LocalModel]:
     for root, dirs, files in os.walk(folder):
         here = Path(root)
         depth = len(here.parts) - base_depth
-        dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"] if depth < max_depth else []
+        # Hugging Face cache repos (``models--org--name``) are read as repos, not as loose folders.
+        dirs[:] = [d for d in dirs if not d.startswith((".", *_HF_REPO_PREFIXES)) and d != "__pycache__"] \
+            if depth < max_depth else []
         if here != folder and any(m in files for m in _MODEL_MARKERS):
             model_files = []
             size = 0
@@ -259,14 +263,22 @@ def _local_name(name: str) -> str:
 
 
 class LocalScanner:
-    """Cached view of the local models; thread-safe."""
+    """Cached view of the local models; thread-safe.
 
-    def __init__(self, cache: Path, folders: list[Path]) -> None:
+    ``shared``: read-only folders mounted for every user (a JupyterHub-wide Hugging Face cache and/or
+    loose GGUF files). Their models come after the user's own cache and folders (a model the user
+    downloaded too is the user's copy) and carry ``shared=True``. Scanning them only reads
+    (``scandir``, ``stat``, JSON and file headers): nothing is created there, not even a lock file.
+    """
+
+    def __init__(self, cache: Path, folders: list[Path], shared: list[Path] | None = None) -> None:
         self.cache = Path(cache)
         self.folders = [Path(f) for f in folders]
+        self.shared = [Path(f) for f in shared or []]
         self._lock = threading.Lock()
         self._repos: dict[str, tuple[tuple, LocalModel | None]] = {}
         self._folders: dict[Path, tuple[int, list[LocalModel]]] = {}
+        self._shared_repos: dict[str, tuple[tuple, LocalModel | None]] = {}  # storage path -> scan
 
     def invalidate(self, repo_id: str | None = None) -> None:
         with self._lock:
@@ -275,6 +287,36 @@ class LocalScanner:
                 self._folders.clear()
             else:
                 self._repos.pop("models--" + repo_id.replace("/", "--"), None)
+
+    def _shared_repo(self, storage: Path) -> LocalModel | None:
+        """One ``models--org--name`` folder of a shared cache, scanned when it changed."""
+        sig = _signature(str(storage))
+        with self._lock:
+            cached = self._shared_repos.get(str(storage))
+        if cached is not None and cached[0] == sig:
+            return cached[1]
+        model = scan_repo_folder(storage)
+        if model is not None:
+            model.shared = True
+        with self._lock:
+            self._shared_repos[str(storage)] = (sig, model)
+        return model
+
+    def _shared_models(self) -> list[LocalModel]:
+        out: list[LocalModel] = []
+        for folder in self.shared:
+            if not folder.is_dir():
+                continue
+            with os.scandir(folder) as it:
+                names = sorted(e.name for e in it if e.name.startswith("models--") and e.is_dir())
+            for name in names:
+                model = self._shared_repo(folder / name)
+                if model is not None:
+                    out.append(model)
+            for model in self._folder_models(folder):
+                model.shared = True
+                out.append(model)
+        return out
 
     def models(self) -> list[LocalModel]:
         out: list[LocalModel] = []
@@ -303,6 +345,10 @@ class LocalScanner:
                 if model.id not in seen:
                     seen.add(model.id)
                     out.append(model)
+        for model in self._shared_models():
+            if model.id not in seen:
+                seen.add(model.id)
+                out.append(model)
         return out
 
     def _folder_models(self, folder: Path) -> list[LocalModel]:
@@ -322,13 +368,22 @@ class LocalScanner:
             return next((m for m in self.models() if m.id == model_id), None)
         storage = self.cache / ("models--" + model_id.replace("/", "--"))
         if not storage.is_dir():
-            return None
+            return self._shared_get(storage.name)
         sig = _signature(str(storage))
         with self._lock:
             cached = self._repos.get(storage.name)
         if cached is not None and cached[0] == sig:
-            return cached[1]
+            return cached[1] if cached[1] is not None else self._shared_get(storage.name)
         model = scan_repo_folder(storage)
         with self._lock:
             self._repos[storage.name] = (sig, model)
-        return model
+        return model if model is not None else self._shared_get(storage.name)
+
+    def _shared_get(self, name: str) -> LocalModel | None:
+        """The repo folder ``name`` in the first shared cache that holds a snapshot of it."""
+        for folder in self.shared:
+            if (folder / name).is_dir():
+                model = self._shared_repo(folder / name)
+                if model is not None:
+                    return model
+        return None

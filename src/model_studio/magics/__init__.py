@@ -16,7 +16,7 @@
     %studio video "PROMPT" --model M [--frames N] [--width W] [--height H] [--steps S] [--guidance G]
                   [--seed S] [--fps F] [--negative TEXT] [--image PATH] [--last-image PATH] [--lora PATH]
                   [--lora-scale X]
-                  [--offload auto|none|model|sequential|cpu] [--download]
+                  [--offload auto|none|model|sequential|cpu] [--device auto|cuda:N|cpu] [--download]
                                                     generate a video: progress, then the video inline
     %studio videos [--limit N]                      past generations, newest first
 

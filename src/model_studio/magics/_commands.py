@@ -112,6 +112,8 @@ class VideoArgs(Command):
     lora: str | None = option(None, metavar="PATH", help="LoRA weights (.safetensors)")
     lora_scale: float = option(1.0, metavar="X")
     offload: Offload = "auto"
+    device: str = option("auto", metavar="DEVICE",
+                         help="auto (the GPU with the most free memory; may split across GPUs), cuda:N or cpu")
     download: bool = option(False, help="download the model first when it is not local")
 
 

@@ -33,7 +33,7 @@ class LibraryHandlers(Handlers):
             return Table(("id", "task", "formats", "size", "quants", "path"), rows,
                          empty="no local models; fetch one with %studio pull ORG/NAME")
         models = eng.library.search(args.search, task=args.task, limit=args.limit)
-        rows = [(m.id, m.task, ",".join(m.formats), human_size(m.size), m.status, m.license,
+        rows = [(m.id, m.task, ",".join(m.formats), human_size(m.size), m.status + (" (shared)" if m.shared else ""), m.license,
                  ",".join(q.name for q in m.quantizations)) for m in models]
         note = None
         if models.hub_error:

@@ -23,7 +23,8 @@ class VideoHandlers(Handlers):
         options = {"negative_prompt": args.negative, "image": args.image, "last_image": args.last_image,
                    "width": args.width, "height": args.height,
                    "num_frames": args.frames, "fps": args.fps, "steps": args.steps, "guidance": args.guidance,
-                   "seed": args.seed, "lora": args.lora, "lora_scale": args.lora_scale, "offload": args.offload}
+                   "seed": args.seed, "lora": args.lora, "lora_scale": args.lora_scale, "offload": args.offload,
+                   "device": args.device}
         try:
             job = eng.video.generate(repo_id, args.prompt, **options)
         except NotFoundError as exc:

@@ -110,6 +110,7 @@ _RESULTS: dict[str, tuple[type, tuple[int, ...]]] = {
     "video.model": (schemas.VideoReadiness, ()),
     "video.plan": (schemas.VideoPlan, (501, 502, 507)),
     "video.loaded": (schemas.VideoLoaded, ()),
+    "video.devices": (schemas.VideoDevices, ()),
     "video.unload": (schemas.VideoUnload, (409,)),
     "video.generate": (schemas.Job, (409, 501, 502, 503, 507)),
     "video.list": (schemas.VideoList, ()),

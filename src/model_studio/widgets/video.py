@@ -19,7 +19,8 @@ VIDEO_KIND = "video"
 
 class VideoStudio(StudioWidget):
     """Text-to-video and image-to-video: model, prompt, negative prompt, input image, size presets
-    valid for the model, frames and fps, steps, guidance, seed (with randomise), LoRA and offload;
+    valid for the model, frames and fps, steps, guidance, seed (with randomise), LoRA, offload and the
+    device (auto, each GPU with its free memory, the CPU: ``video.devices``);
     the memory estimate and the chosen strategy update as the form changes; progress with step and
     ETA; cancel; the video plays inline when done; a gallery reuses a past generation's settings.
 

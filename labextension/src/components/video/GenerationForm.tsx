@@ -12,6 +12,7 @@ import {
   type VideoForm
 } from './form';
 import type { PlanState } from './hooks';
+import { DeviceField } from './DeviceField';
 import { ImageInputs, type PickedImage } from './ImageInputs';
 import { ModelField } from './ModelField';
 import { ModelReadiness } from './ModelReadiness';
@@ -277,6 +278,12 @@ export function GenerationForm(props: {
           </button>
         </span>
       </label>
+      <DeviceField
+        source={props.source}
+        value={form.device}
+        onChange={set('device')}
+        refreshKey={props.loadedKey}
+      />
       <label title={OFFLOAD_HELP[form.offload as VideoOffload] ?? ''}>
         Offload
         <select

@@ -68,6 +68,20 @@ export function PlanView(props: {
           peak {formatBytes(peak)} of {formatBytes(free)} free
         </span>
       </div>
+      {s.device_peaks && (
+        <ul className="jms-video-reasoning" data-testid="video-plan-devices">
+          {Object.entries(s.device_peaks).map(([device, bytes]) => (
+            <li key={device}>
+              {device}: peak {formatBytes(bytes)} of {formatBytes(s.device_free?.[device] ?? null)}{' '}
+              free —{' '}
+              {Object.entries(s.device_map ?? {})
+                .filter(([, d]) => d === device)
+                .map(([component]) => component)
+                .join(', ')}
+            </li>
+          ))}
+        </ul>
+      )}
       {s.reason && <div className="jp-ModelStudio-muted">{s.reason}</div>}
       {(plan.reasoning?.length ?? 0) > 0 && (
         <ul className="jms-video-reasoning" data-testid="video-plan-reasoning">

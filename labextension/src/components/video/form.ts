@@ -22,6 +22,20 @@ export const OFFLOAD_HELP: Record<VideoOffload, string> = {
 };
 export const OFFLOADS = Object.keys(OFFLOAD_HELP) as VideoOffload[];
 
+/** A device's line in the form's Device menu: its name and free memory. */
+export function deviceLabel(d: {
+  device: string;
+  name?: string;
+  free?: number | null;
+  picks?: string | null;
+}): string {
+  if (d.device === 'auto') {
+    return d.picks ? `auto (now ${d.picks})` : 'auto';
+  }
+  const free = typeof d.free === 'number' ? ` — ${(d.free / 1e9).toFixed(1)} GB free` : '';
+  return `${d.device}${d.name && d.name !== d.device ? ` (${d.name})` : ''}${free}`;
+}
+
 /** The form, as typed (numbers stay strings until sent; empty = the model's default). */
 export interface VideoForm {
   model: string;
@@ -37,6 +51,8 @@ export interface VideoForm {
   lora: string;
   lora_scale: string;
   offload: string;
+  /** auto, cuda:N or cpu (`video.devices`). */
+  device: string;
 }
 
 export const EMPTY_FORM: VideoForm = {
@@ -52,7 +68,8 @@ export const EMPTY_FORM: VideoForm = {
   seed: '',
   lora: '',
   lora_scale: '1.0',
-  offload: 'auto'
+  offload: 'auto',
+  device: 'auto'
 };
 
 export function num(value: unknown): number | null {
@@ -114,7 +131,8 @@ export function formFromJob(job: Job): VideoForm {
     seed: str(p.seed ?? r.seed),
     lora: str(p.lora),
     lora_scale: p.lora_scale === null || p.lora_scale === undefined ? '1.0' : str(p.lora_scale),
-    offload: str(p.offload) || 'auto'
+    offload: str(p.offload) || 'auto',
+    device: str(p.device) || 'auto'
   };
 }
 
@@ -132,6 +150,7 @@ export function planRequest(
     guidance: parseNum(form.guidance),
     fps: parseInt_(form.fps),
     offload: oneOf(form.offload, OFFLOADS) ?? 'auto',
+    device: form.device || 'auto',
     has_image: hasImage,
     has_last_image: hasImage && hasLastImage
   };
@@ -160,7 +179,8 @@ export function generateRequest(
     seed: parseInt_(form.seed),
     lora: lora || null,
     lora_scale: lora ? parseNum(form.lora_scale) : null,
-    offload: oneOf(form.offload, OFFLOADS) ?? 'auto'
+    offload: oneOf(form.offload, OFFLOADS) ?? 'auto',
+    device: form.device || 'auto'
   };
 }
 

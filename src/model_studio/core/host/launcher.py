@@ -57,7 +57,8 @@ def _host_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env.update(MODEL_STUDIO_HOME=str(settings.home_path), HF_HUB_CACHE=str(settings.cache_path),
                HF_ENDPOINT=settings.hf_endpoint, MODEL_STUDIO_MODEL_HOST="in_process",
-               MODEL_STUDIO_MODEL_DIRS=os.pathsep.join(settings.extra_model_dirs))
+               MODEL_STUDIO_MODEL_DIRS=os.pathsep.join(settings.extra_model_dirs),
+               MODEL_STUDIO_SHARED_MODEL_DIRS=os.pathsep.join(settings.shared_model_dirs))
     if settings.offline:
         env["HF_HUB_OFFLINE"] = "1"
     if settings.hf_token:

@@ -36,7 +36,7 @@ class Library(ModelPages, ModelOperations, ModelSearch):
         self.settings = settings
         self.hub = hub
         self.system = system
-        self.local = LocalScanner(settings.cache_path, settings.model_dirs())
+        self.local = LocalScanner(settings.cache_path, settings.model_dirs(), settings.shared_dirs())
         self._active_downloads = active_downloads or (lambda: set())
         self._catalog: dict[str, dict[str, Any]] | None = None
         self._hub_cache: dict[tuple, tuple[float, list[ModelInfo]]] = {}

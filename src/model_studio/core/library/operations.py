@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...config import Settings
-from ...errors import ConflictError, NetworkError, NotFoundError, StudioError, ValidationError
+from ...errors import (
+    ConflictError,
+    NetworkError,
+    NotFoundError,
+    ReadOnlyModelError,
+    StudioError,
+    ValidationError,
+)
 from ..fit import FitResult, GpuFree, ModelShape, estimate, gguf_metadata, shape_from_config, shape_from_gguf
 from ..hub import HubClient, RemoteRepo
 from ..local import LocalModel, LocalScanner
@@ -166,6 +173,14 @@ class ModelOperations:
         bytes that would be freed (for a confirmation dialog).
         """
         ref = ModelRef.coerce(model)
+        shared = self.local.get(ref.repo_id)
+        if shared is not None and shared.shared:
+            raise ReadOnlyModelError(
+                f"{ref.repo_id} is in the shared read-only model folder {shared.path.parent}; it is not yours to "
+                "delete", details={"model": ref.repo_id, "shared": True, "path": str(shared.path)},
+                resolution_steps=["Ask the JupyterHub administrators to remove it from the shared folder",
+                                  "Or stop listing that folder: shared_model_dirs (MODEL_STUDIO_SHARED_MODEL_DIRS, "
+                                  "c.Settings.shared_model_dirs)"])
         if ref.is_local:
             raise ValidationError(
                 f"{ref.repo_id} lives in a folder the studio does not own; remove the file yourself",

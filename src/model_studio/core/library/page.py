@@ -236,6 +236,6 @@ def _capabilities(info: ModelInfo) -> dict[str, bool]:
         "fine_tune": text and "safetensors" in info.formats,
         "video": info.task in ("text-to-video", "image-to-video") or bool(info.video),
         "download": not info.id.startswith("local/"),
-        "delete": info.status in ("local", "error") and not info.id.startswith("local/"),
+        "delete": info.status in ("local", "error") and not info.id.startswith("local/") and not info.shared,
         "verify": info.status in ("local", "error") and not info.id.startswith("local/"),
     }

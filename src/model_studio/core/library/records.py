@@ -59,6 +59,7 @@ class ModelInfo:
     last_modified: float | None = None
     files: list[dict[str, Any]] | None = None  # info() only
     error: dict[str, Any] | None = None
+    shared: bool = False  # local in a read-only shared folder (shared_model_dirs): loaded in place, never deleted
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -100,8 +100,10 @@ class ModelSearch:
             quantizations=quants, local_path=str(m.snapshot if m.source == "cache" else m.path),
             local_size=m.size_on_disk, incomplete_bytes=m.incomplete_bytes, commit=m.commit,
             last_modified=m.last_modified,
-            pipeline=(m.model_index or {}).get("_class_name"),
+            pipeline=(m.model_index or {}).get("_class_name"), shared=m.shared,
         )
+        if m.shared:
+            info.sources.append("shared")
         if m.error is not None:  # listed with the reason; info, fit and load raise it
             info.status, info.error = "error", m.error
         return info
@@ -134,6 +136,9 @@ class ModelSearch:
             out.sources.append("local")
             out.local_path, out.local_size, out.commit = local.local_path, local.local_size, local.commit
             out.incomplete_bytes = local.incomplete_bytes
+            out.shared = local.shared
+            if local.shared:
+                out.sources.append("shared")
             out.last_modified = local.last_modified
             out.size = out.size or local.size
             out.task = out.task or local.task

@@ -72,7 +72,7 @@ def verify_model(library: Library, model: str | ModelRef,
     local = library.local.get(ref.repo_id)
     if local is None or local.commit is None or local.snapshot is None:
         raise NotFoundError(f"{ref.repo_id} is not in the cache", details={"model": ref.repo_id})
-    cache = library.settings.cache_path
+    cache = local.path.parent if local.shared else library.settings.cache_path  # a shared cache is only read
     escaped = []
     for name in local.files:
         try:

@@ -32,6 +32,7 @@ class _Loaded:
     loaded_at: float = 0.0
     last_used: float = 0.0
     i2v: Any = None
+    devices: dict[str, int] | None = None  # split across GPUs: bytes held on each
 
 
 class PipelineCache:
@@ -107,8 +108,9 @@ class PipelineCache:
         if held is not None and held.key == key:
             return held.pipe
         self._unload(device)
-        if self.arbiter is not None:  # room on the device: idle chat models are evicted, or ResourceError
-            self.arbiter.admit({device: int(plan_.get("peak_bytes") or 0)}, what=f"The video pipeline {p['model']}",
+        needs = plan_.get("device_peaks") or {device: int(plan_.get("peak_bytes") or 0)}
+        if self.arbiter is not None:  # room on the device(s): idle chat models are evicted, or ResourceError
+            self.arbiter.admit(dict(needs), what=f"The video pipeline {p['model']}",
                                exclude=f"video:{device}", details={"model": p["model"], "plan": plan_},
                                steps=["Or use a smaller size or fewer frames, or offload 'model' or 'sequential'"])
         try:
@@ -123,11 +125,18 @@ class PipelineCache:
         torch_dtype: Any = dtype
         if profile is not None and profile.vae_dtype and device != "cpu":
             torch_dtype = {"default": dtype, "vae": getattr(torch, profile.vae_dtype)}
-        with _quiet_loading():
-            pipe = DiffusionPipeline.from_pretrained(p["path"], **{_dtype_keyword(): torch_dtype})
-        pipe.set_progress_bar_config(disable=True)
         offload = plan_["offload"]
-        if offload in ("none", "cpu"):
+        load: dict[str, Any] = {_dtype_keyword(): torch_dtype}
+        if offload == "balanced":  # split across GPUs: each component whole on the GPU the plan gives it
+            from .split import max_memory
+
+            load.update(device_map="balanced", max_memory=max_memory(plan_.get("split_free") or needs))
+        with _quiet_loading():
+            pipe = DiffusionPipeline.from_pretrained(p["path"], **load)
+        pipe.set_progress_bar_config(disable=True)
+        if offload == "balanced":
+            pass  # placed by from_pretrained; .to() and CPU offload are refused on a device-mapped pipeline
+        elif offload in ("none", "cpu"):
             pipe.to(device)
         elif offload == "model":
             pipe.enable_model_cpu_offload(device=device)
@@ -141,7 +150,8 @@ class PipelineCache:
         now = time.time()
         with self._lock:
             self._loaded[device] = _Loaded(key, pipe, model=p["model"], memory_bytes=_module_bytes(pipe),
-                                           loaded_at=now, last_used=now)
+                                           loaded_at=now, last_used=now,
+                                           devices=_split_bytes(pipe) if offload == "balanced" else None)
         return pipe
 
     def i2v(self, p: dict[str, Any], device: str, pipe: Any) -> Any:
@@ -215,7 +225,7 @@ class PipelineCache:
         with self._lock:
             return [{"device": d, "model": h.model, "path": h.key[0], "offload": h.key[3],
                      "memory_bytes": h.memory_bytes, "loaded_at": h.loaded_at, "last_used": h.last_used,
-                     "busy": d in self._busy} for d, h in self._loaded.items()]
+                     "busy": d in self._busy, "devices": h.devices} for d, h in self._loaded.items()]
 
     def unload(self, device: str | None = None) -> dict[str, Any]:
         """Free the pipeline held on ``device`` (all devices when None); not while it generates."""
@@ -251,6 +261,18 @@ def _module_bytes(pipe: Any) -> int:
             if callable(tensors):
                 total += sum(t.numel() * t.element_size() for t in tensors())
     return total
+
+
+def _split_bytes(pipe: Any) -> dict[str, int]:
+    """Bytes per GPU of a pipeline loaded with ``device_map`` (its ``hf_device_map``: component -> GPU index)."""
+    out: dict[str, int] = {}
+    components: dict[str, Any] = getattr(pipe, "components", {})
+    for name, where in (getattr(pipe, "hf_device_map", None) or {}).items():
+        device = f"cuda:{where}" if isinstance(where, int) else str(where)
+        params = getattr(components.get(name), "parameters", None)
+        size = sum(t.numel() * t.element_size() for t in params()) if callable(params) else 0
+        out[device] = out.get(device, 0) + size
+    return out
 
 
 def _dtype_keyword() -> str:

@@ -23,6 +23,7 @@ from typing import Any
 from ...errors import ResourceError, ValidationError
 from ..units import human_size
 from .profiles import PipelineProfile
+from .split import PLACED, balanced_map
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -76,6 +77,13 @@ GPU_STRATEGIES = [
     ("sequential_offload", "sequential", True, True),
 ]
 CPU_STRATEGIES = [("cpu", "cpu", False, False), ("cpu_vae_tiling", "cpu", True, True)]
+# Split across GPUs (diffusers' device_map="balanced": each component whole on one GPU, no streaming), ranked
+# after the single-GPU rows and before any offload: (name, vae_tiling, vae_slicing).
+SPLIT_STRATEGIES = [("split_gpus", False, False), ("split_gpus_vae_tiling", True, True)]
+SPLIT_RANK = 2
+# The planner's phases and the components that run them (the peak of a GPU counts only its own phases).
+PHASE_COMPONENTS = {"text encoder": ("text_encoder",), "transformer": ("transformer", "transformer_2"),
+                    "VAE decode": ("vae",), "image encoder": ("image_encoder",)}
 
 
 @dataclass
@@ -88,6 +96,10 @@ class Strategy:
     fits: bool
     speed_rank: int
     reason: str
+    #: Split across GPUs only: the peak per GPU (bytes) and which GPU holds each component.
+    device_peaks: dict[str, int] | None = None
+    device_map: dict[str, str] | None = None
+    device_free: dict[str, int] | None = None  # the free bytes per GPU the placement was made for (max_memory)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -207,6 +219,41 @@ def _options(profile: PipelineProfile, e: _Estimate, *, gpu: bool, dtype: str, f
     return out
 
 
+def _split_options(e: _Estimate, gpus: dict[str, int], names: dict[str, str]) -> list[Strategy]:
+    """The split-across-GPUs rows: diffusers' balanced placement over ``gpus`` (device -> free bytes) and
+    the peak of each GPU: its components' weights + the largest activations of the phases it runs."""
+    placed = {k: v for k, v in e.weights.items() if k in PLACED}
+    where = balanced_map(placed, gpus)
+    used = sorted({d for d in where.values() if d != "cpu"})
+    out = []
+    for name, tiled, sliced in SPLIT_STRATEGIES:
+        phases = _phases(e, tiled)
+        peaks: dict[str, int] = {}
+        parts = []
+        for device in used:
+            mine = [c for c, d in where.items() if d == device]
+            weights = sum(e.weights[c] for c in mine)
+            acts = [(ph, a) for ph, (_, a) in phases.items() if set(PHASE_COMPONENTS[ph]) & set(mine)]
+            phase, act = max(acts, key=lambda pa: pa[1]) if acts else ("", 0)
+            peaks[device] = int((weights + act + CUDA_OVERHEAD) * SAFETY)
+            parts.append(f"{device} ({names.get(device) or 'GPU'}): {' + '.join(mine)} "
+                         f"{human_size(weights)} + {phase} activations {human_size(act)}, "
+                         f"peak {human_size(peaks[device])} of {human_size(gpus[device])} free")
+        on_cpu = [c for c, d in where.items() if d == "cpu"]
+        short = [d for d in used if peaks[d] > gpus[d]]
+        fits = not on_cpu and not short and len(used) > 1
+        reason = f"split across {len(used)} GPUs (device_map='balanced'): " + "; ".join(parts)
+        if on_cpu:
+            reason += f"; {', '.join(on_cpu)} fits on no GPU (diffusers would run it on the CPU)"
+        elif short:
+            reason += f"; exceeds the free memory of {', '.join(short)}"
+        elif len(used) < 2:
+            reason += "; one GPU holds everything (no split)"
+        out.append(Strategy(name, "balanced", tiled, sliced, max(peaks.values(), default=0), fits, 0, reason,
+                            device_peaks=peaks, device_map=where, device_free=dict(gpus)))
+    return out
+
+
 def _smaller_settings(profile: PipelineProfile, width: int, height: int, frames: int, guidance: float,
                       *, gpu: bool, dtype: str, vae_dtype: str, free: int, ram_free: int | None,
                       offload: str, images: int = 1) -> list[str]:
@@ -249,8 +296,14 @@ def plan(
     profile: PipelineProfile, *, width: int, height: int, num_frames: int, guidance: float = 5.0,
     device: str = "cpu", free_bytes: int, total_bytes: int | None = None, device_name: str = "",
     offload: str = "auto", ram_free: int | None = None, dtype: str | None = None, images: int = 1,
+    gpus: list[dict[str, Any]] | None = None,
 ) -> Plan:
-    """Pick the fastest strategy whose peak fits ``free_bytes`` (or check a forced ``offload``)."""
+    """Pick the fastest strategy whose peak fits ``free_bytes`` (or check a forced ``offload``).
+
+    ``gpus`` (``{"device", "name", "free"}`` each, two or more): also consider splitting the pipeline
+    across them (``split_gpus*`` rows, with ``offload='auto'`` only), after the single-GPU rows and
+    before any offload; a chosen split plans on ``device`` "cuda:0,cuda:1" with the free bytes of all.
+    """
     if offload not in ("auto", "none", "model", "sequential", "cpu"):
         raise ValidationError(
             f"offload must be one of auto, none, model, sequential, cpu; got {offload!r}",
@@ -275,6 +328,12 @@ def plan(
         reasoning.append(f"No CUDA GPU: runs on the CPU against {human_size(free)} of free RAM.")
     e = _estimate(profile, width, height, num_frames, guidance, dt, vae_dt, images)
     options = _options(profile, e, gpu=gpu, dtype=dt, free=free, ram_free=ram_free)
+    split_free = {g["device"]: int(g["free"]) for g in gpus or []}
+    if gpu and len(split_free) > 1:
+        names = {g["device"]: str(g.get("name") or "") for g in gpus or []}
+        options[SPLIT_RANK:SPLIT_RANK] = _split_options(e, split_free, names)
+        for rank, o in enumerate(options):
+            o.speed_rank = rank
     if not gpu and dtype is None and not any(o.fits for o in options):
         e16 = _estimate(profile, width, height, num_frames, guidance, "bfloat16", "bfloat16", images)
         opts16 = _options(profile, e16, gpu=False, dtype="bfloat16", free=free, ram_free=ram_free)
@@ -320,15 +379,40 @@ def plan(
         skipped = [o for o in wanted if o.speed_rank < chosen.speed_rank]
         for o in skipped:
             reasoning.append(f"{o.name} does not fit: {o.reason}.")
-        reasoning.append(f"Chose {chosen.name}: {chosen.reason}; fits in {human_size(free)} free.")
+        if chosen.device_peaks:
+            reasoning.append(f"Chose {chosen.name}: {chosen.reason}; every GPU fits.")
+        else:
+            reasoning.append(f"Chose {chosen.name}: {chosen.reason}; fits in {human_size(free)} free.")
         if chosen.offload == "sequential":
             reasoning.append("Sequential offload streams weights block by block and is much slower.")
+    if chosen.device_peaks:  # split: the plan is on every GPU it uses
+        used = list(chosen.device_peaks)
+        device, device_name = ",".join(used), f"{len(used)} GPUs ({', '.join(used)})"
+        free = sum(split_free[d] for d in used)
+        total = sum(int(g.get("total") or g["free"]) for g in gpus or [] if g["device"] in used)
     return Plan(
         device=device if gpu else "cpu", device_name=device_name or ("CPU" if not gpu else device),
         free_bytes=free, total_bytes=total, dtype=dt, strategy=chosen, options=options,
         weights_bytes=weights, activation_bytes=acts, vae_decode_bytes=e.vae_act_tiled if chosen.vae_tiling
         else e.vae_act, latent_shape=e.latent_shape, tokens=e.tokens, reasoning=reasoning, gpu=gpu,
     )
+
+
+def torch_gpus() -> list[dict[str, Any]]:
+    """Each CUDA GPU torch sees: ``device``, ``name``, ``free`` and ``total`` bytes (none without CUDA)."""
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return []
+        out = []
+        for i in range(torch.cuda.device_count()):
+            free, total = torch.cuda.mem_get_info(i)
+            out.append({"device": f"cuda:{i}", "name": str(torch.cuda.get_device_name(i)), "free": int(free),
+                        "total": int(total)})
+        return out
+    except Exception:  # torch missing or a broken CUDA install: no GPUs
+        return []
 
 
 def device_memory() -> tuple[str, str, int, int]:

@@ -37,7 +37,7 @@ from .inputs import _check_lora, _decode_image
 from .models import VideoModels
 from .outputs import MEDIA, Outputs
 from .pipelines import PipelineCache
-from .planner import Plan, device_memory, plan
+from .planner import Plan, device_memory, plan, torch_gpus
 from .profiles import PipelineProfile
 from .readiness import readiness
 from .rules import validate
@@ -89,8 +89,9 @@ class VideoService:
 
     def plan(self, model: str, *, width: int | None = None, height: int | None = None, num_frames: int | None = None,
              steps: int | None = None, guidance: float | None = None, fps: int | None = None,
-             offload: str = "auto", has_image: bool = False, has_last_image: bool = False) -> dict[str, Any]:
-        """Validate a request and plan its memory on this machine's device (nothing is loaded).
+             offload: str = "auto", has_image: bool = False, has_last_image: bool = False,
+             device: str = "auto") -> dict[str, Any]:
+        """Validate a request and plan its memory on ``device`` (nothing is loaded).
 
         Works for catalog models that are not downloaded yet (from the catalog's profile), so a
         user learns whether a model fits before fetching it.
@@ -99,7 +100,7 @@ class VideoService:
         self._check_last_image(model, profile, has_image, has_last_image)
         values = validate(profile, width=width, height=height, num_frames=num_frames, steps=steps,
                           guidance=guidance, fps=fps, has_image=has_image)
-        chosen = self._plan(profile, values, offload, images=2 if has_last_image else 1)
+        chosen = self._plan(profile, values, offload, images=2 if has_last_image else 1, device=device)
         out = chosen.to_dict()
         out["request"] = values
         out["local"] = self.catalog.local(ModelRef.coerce(model).repo_id) is not None
@@ -128,23 +129,73 @@ class VideoService:
                                   details={"field": "last_image", "model": repo_id, "constraint": "image required"},
                                   resolution_steps=["Give the first frame as image"])
 
-    def _plan(self, profile: PipelineProfile, values: dict[str, Any], offload: str, *, images: int = 1) -> Plan:
+    def devices(self) -> list[dict[str, Any]]:
+        """The devices a generation may pick: ``auto``, each GPU (``cuda:N`` with its name, free and
+        total bytes, counting what this studio's own pipeline there holds as free) and ``cpu``."""
+        gpus = self._gpus()
+        best = max(gpus, key=lambda g: g["free"])["device"] if gpus else "cpu"
+        out: list[dict[str, Any]] = [{"device": "auto", "name": f"Auto (now {best})", "picks": best}]
+        out += gpus
+        import psutil
+
+        ram = psutil.virtual_memory()
+        out.append({"device": "cpu", "name": "CPU", "free": int(ram.available), "total": int(ram.total)})
+        return out
+
+    def _gpus(self) -> list[dict[str, Any]]:
+        """Each GPU with ``device``, ``name``, ``free`` and ``total`` bytes (NVML through the arbiter, else torch)."""
+        arbiter = self.pipelines.arbiter
+        if arbiter is not None:
+            gpus = [dict(g) for g in arbiter.gpus()]
+        else:  # no arbiter attached (yet): read NVML here
+            from ..system import _Nvml
+
+            self._nvml = getattr(self, "_nvml", None) or _Nvml()
+            gpus = [{"device": f"cuda:{g.index}", "name": g.name, "free": g.memory_free, "total": g.memory_total}
+                    for g in self._nvml.gpus()]
+        if not gpus:  # no NVML (pynvml missing): torch's view, else the planner's first-GPU probe
+            dev, name, free, total = device_memory()
+            gpus = torch_gpus() or ([{"device": dev, "name": name, "free": free, "total": total}]
+                                    if dev != "cpu" else [])
+        for g in gpus:  # the pipeline held there (the weights the peak already counts) is freed before another loads
+            g["free"] = int(g["free"]) + self.pipelines.held_on(g["device"])
+        return [{k: g[k] for k in ("device", "name", "free", "total")} for g in gpus]
+
+    def _pick_device(self, device: Any, gpus: list[dict[str, Any]]) -> str:
+        """``cuda:N``, ``cpu``, or for ``auto`` the GPU with the most free memory (the CPU without a GPU)."""
+        names = ["auto", "cpu", *(g["device"] for g in gpus)]
+        if not isinstance(device, str) or device not in names:
+            raise ValidationError(
+                f"device must be one of {', '.join(names)}; got {device!r}",
+                details={"field": "device", "value": device if isinstance(device, str) else repr(device),
+                         "choices": names, "nearest": "auto"},
+                resolution_steps=["Use device='auto' (the GPU with the most free memory)",
+                                  "See engine.video.devices() for this machine's devices"])
+        if device == "auto":
+            return max(gpus, key=lambda g: g["free"])["device"] if gpus else "cpu"
+        return device
+
+    def _plan(self, profile: PipelineProfile, values: dict[str, Any], offload: str, *, images: int = 1,
+              device: str = "auto") -> Plan:
         if offload not in OFFLOAD_CHOICES:
             raise ValidationError(f"offload must be one of {', '.join(OFFLOAD_CHOICES)}",
                                   details={"field": "offload", "value": offload, "choices": list(OFFLOAD_CHOICES)})
         import psutil
 
         ram = psutil.virtual_memory()
-        device, name, free, total = device_memory()
-        if offload == "cpu":
-            device, name, free, total = "cpu", "CPU", int(ram.available), int(ram.total)
-        # The pipeline held there (the weights the peak already counts) is freed before another loads.
-        free += self.pipelines.held_on(device)
-        ram_free = int(ram.available)
+        gpus = self._gpus()
+        picked = self._pick_device(device, gpus)
+        if offload == "cpu" or picked == "cpu":
+            where, name, free, total = "cpu", "CPU", int(ram.available), int(ram.total)
+        else:
+            gpu = next(g for g in gpus if g["device"] == picked)
+            where, name, free, total = gpu["device"], gpu["name"], gpu["free"], gpu["total"]
+        # "auto" may split a pipeline across every GPU when no single one holds it without offload.
+        split = gpus if device == "auto" and where != "cpu" and len(gpus) > 1 else None
         return plan(profile, width=values["width"], height=values["height"], num_frames=values["num_frames"],
-                    guidance=values["guidance"], device=device, free_bytes=free, total_bytes=total,
-                    device_name=name, offload="auto" if offload == "cpu" else offload, ram_free=ram_free,
-                    images=images)
+                    guidance=values["guidance"], device=where, free_bytes=free, total_bytes=total,
+                    device_name=name, offload="auto" if offload == "cpu" else offload, ram_free=int(ram.available),
+                    images=images, gpus=split)
 
     # Generating --------------------------------------------------------------------------------
 
@@ -152,14 +203,17 @@ class VideoService:
                  last_image: Any = None, width: int | None = None, height: int | None = None, num_frames: int | None = None,
                  fps: int | None = None, steps: int | None = None, guidance: float | None = None,
                  seed: int | None = None, lora: str | None = None, lora_scale: float = 1.0,
-                 offload: str = "auto") -> Job:
+                 offload: str = "auto", device: str = "auto") -> Job:
         """Queue a generation; returns its Job at once (``job.wait()`` for the result).
 
         ``image`` (image-to-video): a path, bytes, base64 text (a ``data:`` URL too) or a PIL image.
         ``last_image`` (first-last-frame, models made for it: ``last_image`` in ``models()``): the
         last frame, given like ``image``; needs ``image`` too.
         ``seed`` None picks one (saved with the video, so it can be reproduced). ``offload``:
-        ``auto`` (the planner's choice), ``none``, ``model``, ``sequential`` or ``cpu``.
+        ``auto`` (the planner's choice), ``none``, ``model``, ``sequential`` or ``cpu``. ``device``:
+        ``cuda:N``, ``cpu`` or ``auto`` (the GPU with the most free memory; with several GPUs, a pipeline
+        no single one holds without offload may be split across them: ``device_map="balanced"``).
+        Generations queue per device: one at a time on each.
         """
         if self._closed:
             raise ConflictError("The engine is closing")
@@ -183,7 +237,7 @@ class VideoService:
                           guidance=guidance, fps=fps, has_image=pil is not None)
         lora_path = _check_lora(lora) if lora else None
         repo_id, local, folder = self.catalog.resolve(model)
-        chosen = self._plan(profile, values, offload, images=2 if last is not None else 1)
+        chosen = self._plan(profile, values, offload, images=2 if last is not None else 1, device=device)
         if seed is None:
             seed = random.SystemRandom().randrange(2**32)
         task = ("first-last-frame-to-video" if last is not None else
@@ -192,11 +246,13 @@ class VideoService:
             "model": repo_id, "revision": local.commit, "path": str(folder), "pipeline": profile.pipeline,
             "family": profile.family, "task": task, "prompt": prompt, "negative_prompt": negative_prompt or "",
             **values, "seed": seed, "lora": str(lora_path) if lora_path else None,
-            "lora_scale": float(lora_scale), "offload": offload, "image": None, "last_image": None,
+            "lora_scale": float(lora_scale), "offload": offload, "device": device, "image": None, "last_image": None,
             "plan": {"device": chosen.device, "device_name": chosen.device_name, "strategy": chosen.strategy.name,
                      "offload": chosen.strategy.offload, "vae_tiling": chosen.strategy.vae_tiling,
                      "vae_slicing": chosen.strategy.vae_slicing, "peak_bytes": chosen.strategy.peak_bytes,
-                     "free_bytes": chosen.free_bytes, "dtype": chosen.dtype},
+                     "free_bytes": chosen.free_bytes, "dtype": chosen.dtype,
+                     "device_peaks": chosen.strategy.device_peaks, "device_map": chosen.strategy.device_map,
+                     "split_free": chosen.strategy.device_free},
         }
         title = f"{repo_id.split('/')[-1]}: {prompt.strip()[:60]}"
         job = self.store.create(KIND, params, title=title)
