@@ -86,6 +86,12 @@ class PermissionDeniedError(StudioError, PermissionError):
     http_status = 403
 
 
+class ReadOnlyModelError(StudioError, PermissionError):
+    """The model belongs to another tool's store (LM Studio, Ollama): the studio reads it, never changes it."""
+
+    http_status = 409
+
+
 class GatedError(StudioError, PermissionError):
     """The Hub refused a gated repository's files: it needs a Hugging Face login (a token) and its terms
     accepted on the Hub.
@@ -191,6 +197,7 @@ ERROR_TYPES: dict[str, type[StudioError]] = {
         NotFoundError,
         ConflictError,
         PermissionDeniedError,
+        ReadOnlyModelError,
         GatedError,
         ForbiddenPathError,
         NetworkError,

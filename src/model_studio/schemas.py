@@ -151,6 +151,12 @@ class ModelInfo(_Result):
     """library.info only"""
     error: ErrorInfo | None
     """Why the model cannot be used (its first broken file), or null"""
+    store: str | None
+    """Where a local model lives: hf-cache, folder, import, lmstudio or ollama (null when not local)"""
+    read_only: bool
+    """Another tool's store (LM Studio, Ollama) owns the files: listed and loaded, never deleted here"""
+    verified: bool | None
+    """Imports: true when checked against a given sha256, false when imported without one (unverified)"""
 
 
 class SearchResult(_Result):

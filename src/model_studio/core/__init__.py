@@ -24,6 +24,7 @@ from .chat import ChatService
 from .downloads import DownloadManager
 from .host import HostService
 from .hub import HubClient
+from .imports import ModelImports
 from .job_center import JobCenter
 from .jobs import EventBus, Job, JobFeed, JobRunner, JobState, JobStore, Progress
 from .library import Library, ModelInfo
@@ -47,7 +48,8 @@ class Engine:
 
     #: Settings a user may change while the studio runs (REST, widgets); persisted in the home.
     MUTABLE_SETTINGS = ("max_concurrent_downloads", "files_per_download", "memory_budget", "idle_ttl",
-                        "extra_model_dirs")
+                        "extra_model_dirs", "scan_lmstudio", "scan_ollama", "lmstudio_models_dir",
+                        "ollama_models_dir")
 
     def __init__(self, settings: Settings | None = None) -> None:
         explicit = settings is not None
@@ -74,6 +76,10 @@ class Engine:
         self.downloads = DownloadManager(self.settings, self.jobs, self.hub, self.runner,
                                          on_change=self._model_changed)
         self.library = Library(self.settings, self.hub, self.system, self.downloads.active_repos)
+        #: Imports by path and by URL (``library.import_model`` / ``library.import_url`` use it)
+        self.imports = ModelImports(self.settings, self.jobs, self.runner, self.library.local,
+                                    on_change=self._model_changed)
+        self.library.imports = self.imports
         self.feed = JobFeed(self.jobs)
         self.chat = ChatService(self.settings, self.library, self.jobs, self.runner)
         self.training = TrainingService(self.settings, self.jobs, self.chat, self.runner)
@@ -209,6 +215,11 @@ class Engine:
         if "extra_model_dirs" in keys:
             self.library.local.folders = self.settings.model_dirs()
             self.library.invalidate()
+        if set(keys) & {"scan_lmstudio", "scan_ollama", "lmstudio_models_dir", "ollama_models_dir"}:
+            from .stores import store_roots
+
+            self.library.local.stores = store_roots(self.settings)
+            self.library.invalidate()
         if "max_concurrent_downloads" in keys:
             self.runner.pump()
 
@@ -237,6 +248,7 @@ class Engine:
         self.video.close()
         self.training.close()
         self.chat.close()
+        self.imports.close()
         self.downloads.close()
         self.runner.close()
         self.hub.close()

@@ -58,6 +58,8 @@ def _host_env(settings: Settings) -> dict[str, str]:
     env.update(MODEL_STUDIO_HOME=str(settings.home_path), HF_HUB_CACHE=str(settings.cache_path),
                HF_ENDPOINT=settings.hf_endpoint, MODEL_STUDIO_MODEL_HOST="in_process",
                MODEL_STUDIO_MODEL_DIRS=os.pathsep.join(settings.extra_model_dirs))
+    if settings.ollama_models_dir:
+        env["OLLAMA_MODELS"] = settings.ollama_models_dir
     if settings.offline:
         env["HF_HUB_OFFLINE"] = "1"
     if settings.hf_token:

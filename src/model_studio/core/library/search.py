@@ -102,6 +102,12 @@ class ModelSearch:
             last_modified=m.last_modified,
             pipeline=(m.model_index or {}).get("_class_name"),
         )
+        info.store = "hf-cache" if m.source == "cache" else m.source
+        info.read_only, info.verified = m.read_only, m.verified
+        meta = m.gguf_meta or {}  # read by a store scan: the listing carries the GGUF header's facts
+        info.architecture = info.architecture or meta.get("architecture")
+        info.context_length = info.context_length or meta.get("context_length")
+        info.parameters = info.parameters or meta.get("parameters")
         if m.error is not None:  # listed with the reason; info, fit and load raise it
             info.status, info.error = "error", m.error
         return info
@@ -135,6 +141,7 @@ class ModelSearch:
             out.local_path, out.local_size, out.commit = local.local_path, local.local_size, local.commit
             out.incomplete_bytes = local.incomplete_bytes
             out.last_modified = local.last_modified
+            out.store, out.read_only, out.verified = local.store, local.read_only, local.verified
             out.size = out.size or local.size
             out.task = out.task or local.task
             out.formats = out.formats or local.formats
