@@ -138,7 +138,8 @@ class ModelImports:
             raise NotFoundError(f"{src} does not exist", details={"path": str(src)})
         src = src.resolve()
         kind = self._kind_of(src)
-        name = self._name(name or (gguf_base_name(src.name) if kind == "gguf" else src.name))
+        name = self._name(name, given=True) if name else \
+            self._name(gguf_base_name(src.name) if kind == "gguf" else src.name)
         model_id = f"{LOCAL_ORG}/{name}"
         for entry in read_registry(self.registry):
             if entry["name"] == name and Path(entry["path"]) == src:
@@ -163,8 +164,9 @@ class ModelImports:
                                   details={"path": str(src), "files": sorted(names)[:50]})
         return "folder"
 
-    def _name(self, raw: str) -> str:
-        name = _local_name(raw)
+    def _name(self, raw: str, given: bool = False) -> str:
+        """A model name: a given one must already be valid; one taken from a file name is cleaned."""
+        name = raw if given else _local_name(raw)
         if len(name) > 96 or not re.match(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?$", name) or "--" in name:
             raise ValidationError(f"Invalid model name {raw!r}: letters, digits, '.', '_', '-'",
                                   details={"name": raw})
@@ -245,7 +247,7 @@ class ModelImports:
             sha256 = sha256.strip().lower()
             if not HEX64.match(sha256):
                 raise ValidationError("sha256 must be 64 hexadecimal characters", details={"sha256": sha256[:100]})
-        name = self._name(name or gguf_base_name(filename))
+        name = self._name(name, given=True) if name else self._name(gguf_base_name(filename))
         params = {"url": url, "sha256": sha256, "name": name, "filename": filename}
         found = self.runner.find_or_resume(KIND, lambda job: job.params.get("url") == url
                                            and job.params.get("sha256") == sha256)
