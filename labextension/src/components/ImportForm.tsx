@@ -6,7 +6,8 @@ import { ErrorBanner } from './ErrorBanner';
 
 export interface ImportFormProps {
   source: DataSource;
-  onImported: (model: ModelInfo) => void;
+  /** `copied`: the bytes were copied into the studio's models folder (else used in place). */
+  onImported: (model: ModelInfo, copied: boolean) => void;
   onImportStarted: (job: Job) => void;
   onClose: () => void;
 }
@@ -63,7 +64,7 @@ export function ImportForm(props: ImportFormProps): JSX.Element {
           name: name || null,
           copy
         });
-        props.onImported(model);
+        props.onImported(model, copy);
       } else {
         const job = await source.importUrl({ url, sha256: sha256 || null, name: name || null });
         props.onImportStarted(job);

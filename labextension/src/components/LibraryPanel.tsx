@@ -219,11 +219,12 @@ export function LibraryPanel(props: LibraryPanelProps): JSX.Element {
         <ImportForm
           source={source}
           onClose={() => setImporting(false)}
-          onImported={model => {
+          onImported={(model, copied) => {
             setImporting(false);
             setNotice(
-              `Imported ${model.id} from ${model.local_path ?? 'the path'}` +
-                (model.local_path?.includes('/models/') ? '.' : ' (in place, nothing copied).')
+              copied
+                ? `Imported ${model.id}: copied to ${model.local_path ?? "the studio's models folder"}.`
+                : `Imported ${model.id} from ${model.local_path ?? 'the path'} (in place, nothing copied).`
             );
             refresh();
           }}
