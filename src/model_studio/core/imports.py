@@ -35,7 +35,15 @@ from .downloads.transfer import Transfer
 from .hub import RemoteFile
 from .integrity import check_file
 from .jobs import Control, Job, JobRunner, JobStore, Progress
-from .local import LocalModel, LocalScanner, _local_name, check_files, folder_model, gguf_base_name, gguf_model
+from .local import (
+    LocalModel,
+    LocalScanner,
+    _local_name,
+    check_files,
+    folder_model,
+    gguf_base_name,
+    gguf_model,
+)
 from .refs import HEX64, LOCAL_ORG
 
 KIND = "import"

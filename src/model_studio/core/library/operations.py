@@ -11,15 +11,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...config import Settings
-from ...errors import ConflictError, NetworkError, NotFoundError, ReadOnlyModelError, StudioError, ValidationError
+from ...errors import (
+    ConflictError,
+    NetworkError,
+    NotFoundError,
+    ReadOnlyModelError,
+    StudioError,
+    ValidationError,
+)
 from ..fit import FitResult, GpuFree, ModelShape, estimate, gguf_metadata, shape_from_config, shape_from_gguf
 from ..hub import HubClient, RemoteRepo
 from ..imports import ModelImports
 from ..jobs import Job
 from ..local import STORE_TOOLS, LocalModel, LocalScanner
-from ..stores import verify_digests
 from ..quants import default_quant
 from ..refs import ModelRef, ensure_within, gguf_quant
+from ..stores import verify_digests
 from ..system import SystemMonitor
 from .records import ModelInfo, Quantization, _backends_for, _license_from_tags, _size
 
