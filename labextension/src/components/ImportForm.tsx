@@ -18,6 +18,28 @@ function splitPath(path: string): [string, string] {
   return at < 0 ? ['', path] : [path.slice(0, at), path.slice(at + 1)];
 }
 
+/** One text box of the form. */
+function TextBox(props: {
+  label: string;
+  placeholder: string;
+  testId: string;
+  value: string;
+  onChange: (value: string) => void;
+  list?: string;
+}): JSX.Element {
+  return (
+    <input
+      className="jp-ModelStudio-search"
+      list={props.list}
+      placeholder={props.placeholder}
+      aria-label={props.label}
+      data-testid={props.testId}
+      value={props.value}
+      onChange={e => props.onChange(e.target.value)}
+    />
+  );
+}
+
 /**
  * Import a model: a .gguf file or a safetensors folder by path (completed over Jupyter's contents
  * API where the source has one; used in place unless "copy" is ticked), or a .gguf by HTTPS URL
@@ -101,14 +123,13 @@ export function ImportForm(props: ImportFormProps): JSX.Element {
       </div>
       {mode === 'path' ? (
         <>
-          <input
-            className="jp-ModelStudio-search"
-            list="jp-ModelStudio-importPaths"
+          <TextBox
+            label="Path to import"
             placeholder="models/my-model.Q4_K_M.gguf or a folder with config.json"
-            aria-label="Path to import"
-            data-testid="import-path"
+            testId="import-path"
             value={path}
-            onChange={e => setPath(e.target.value)}
+            onChange={setPath}
+            list="jp-ModelStudio-importPaths"
           />
           <datalist id="jp-ModelStudio-importPaths" data-testid="import-suggestions">
             {suggestions.map(s => (
@@ -127,32 +148,28 @@ export function ImportForm(props: ImportFormProps): JSX.Element {
         </>
       ) : (
         <>
-          <input
-            className="jp-ModelStudio-search"
-            type="url"
+          <TextBox
+            label="URL to import"
             placeholder="https://example.org/model.Q4_K_M.gguf"
-            aria-label="URL to import"
-            data-testid="import-url"
+            testId="import-url"
             value={url}
-            onChange={e => setUrl(e.target.value)}
+            onChange={setUrl}
           />
-          <input
-            className="jp-ModelStudio-search"
+          <TextBox
+            label="sha256"
             placeholder="sha256 (optional: without it the model is listed as unverified)"
-            aria-label="sha256"
-            data-testid="import-sha256"
+            testId="import-sha256"
             value={sha256}
-            onChange={e => setSha256(e.target.value)}
+            onChange={setSha256}
           />
         </>
       )}
-      <input
-        className="jp-ModelStudio-search"
+      <TextBox
+        label="Model name"
         placeholder="Name (optional): local/NAME"
-        aria-label="Model name"
-        data-testid="import-name"
+        testId="import-name"
         value={name}
-        onChange={e => setName(e.target.value)}
+        onChange={setName}
       />
       <div className="jp-ModelStudio-toolbar">
         <button
