@@ -134,7 +134,21 @@ def cmd_rm(eng, args) -> int:
 
 
 def cmd_verify(eng, args) -> int:
-    result = eng.library.verify(args.model)
+    from tqdm import tqdm
+
+    bar: Any = None
+
+    def hashed(done: int, total: int) -> None:  # store models (Ollama blobs) are hashed here, locally
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"sha256 {args.model}", leave=False)
+        bar.update(done - bar.n)
+
+    try:
+        result = eng.library.verify(args.model, progress=hashed)
+    finally:
+        if bar is not None:
+            bar.close()
     for m in result["mismatches"]:
         print(f"MISMATCH {m['path']}: expected {m['algorithm']} {m['expected']}, got {m['actual']}")
     for path in result.get("extra", []):

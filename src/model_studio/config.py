@@ -172,6 +172,9 @@ SETTING_ENV: dict[str, tuple[str, ...]] = {
     "extra_model_dirs": ("MODEL_STUDIO_MODEL_DIRS",),
     "max_concurrent_downloads": ("MODEL_STUDIO_MAX_DOWNLOADS",),
     "ollama_models_dir": ("OLLAMA_MODELS",),
+    "lmstudio_models_dir": ("MODEL_STUDIO_LMSTUDIO_MODELS",),
+    "scan_lmstudio": ("MODEL_STUDIO_SCAN_LMSTUDIO",),
+    "scan_ollama": ("MODEL_STUDIO_SCAN_OLLAMA",),
 }
 #: Where a setting's value comes from, weakest first (the engine adds "file" and "runtime").
 SETTING_SOURCES = ("default", "environment", "config", "file", "runtime")
@@ -217,9 +220,9 @@ class Settings(Configurable):
     extra_model_dirs = List(Unicode(), help="Folders scanned for loose GGUF files and model folders.").tag(
         config=True
     )
-    scan_lmstudio = Bool(True, help="List LM Studio's models (read-only, lmstudio/<name>) when its models folder "
+    scan_lmstudio = Bool(help="List LM Studio's models (read-only, lmstudio/<name>) when its models folder "
                          "exists.").tag(config=True)
-    scan_ollama = Bool(True, help="List Ollama's models (read-only, ollama/<name>:<tag>) when its models folder "
+    scan_ollama = Bool(help="List Ollama's models (read-only, ollama/<name>:<tag>) when its models folder "
                        "exists.").tag(config=True)
     lmstudio_models_dir = Unicode(
         "", help="LM Studio's models folder when moved in its My Models tab (empty: ~/.lmstudio/models, then "
@@ -291,6 +294,18 @@ class Settings(Configurable):
     @default("ollama_models_dir")
     def _ollama_default(self) -> str:
         return _env("OLLAMA_MODELS") or ""
+
+    @default("lmstudio_models_dir")
+    def _lmstudio_default(self) -> str:
+        return _env("MODEL_STUDIO_LMSTUDIO_MODELS") or ""
+
+    @default("scan_lmstudio")
+    def _scan_lmstudio_default(self) -> bool:
+        return _truthy(_env("MODEL_STUDIO_SCAN_LMSTUDIO", "1"))
+
+    @default("scan_ollama")
+    def _scan_ollama_default(self) -> bool:
+        return _truthy(_env("MODEL_STUDIO_SCAN_OLLAMA", "1"))
 
     @validate("lmstudio_models_dir", "ollama_models_dir")
     def _store_dir(self, proposal):

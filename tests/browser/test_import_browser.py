@@ -46,3 +46,30 @@ def test_import_button_imports_a_gguf_in_place(page, lab):
     error = page.wait_for_selector(tid("import-error"), timeout=30_000)
     assert "must name a path inside" in error.inner_text()
     assert not page.errors
+
+
+def test_ollama_store_set_in_settings_is_listed_read_only(page, lab, tmp_path):
+    # Given an Ollama store under the server's root holding a small GGUF under its digest
+    from tests.browser.shell import open_from_sidebar
+    from tests.engine.test_imports import sha256_of
+    from tests.engine.test_stores import make_ollama_store
+
+    blob = write_gguf(tmp_path / "blob.gguf")
+    root = make_ollama_store(lab.root / "ollama-models", blob, sha256_of(blob), model="tinyllm", tag="1b")
+    open_lab(page, lab)
+    # When its folder is saved in the Settings panel
+    panel = open_from_sidebar(page, "settings")
+    page.fill(f"{panel} {tid('setting-ollama_models_dir')}", str(root))
+    page.click(f"{panel} {tid('settings-save')}")
+    page.wait_for_selector(f"{panel} {tid('settings-saved')}", timeout=30_000)
+    assert str(root) in page.inner_text(f"{panel} {tid('setting-applied-ollama_models_dir')}")
+    # Then the library lists ollama/tinyllm:1b with the Ollama read-only badge and no Delete or Download
+    page.click(f"#model-studio-sidebar {tid('tab-library')}")
+    page.wait_for_selector(tid("library-panel"), timeout=30_000)
+    page.select_option(tid("library-filter-store"), "ollama")
+    badge = page.wait_for_selector(tid("model-store-ollama/tinyllm_1b"), timeout=30_000)
+    assert badge.inner_text().strip() == "Ollama · read-only"
+    assert page.query_selector(tid("delete-button-ollama/tinyllm_1b")) is None
+    assert page.query_selector(tid("download-button-ollama/tinyllm_1b")) is None
+    shot(page, "library-ollama-store")
+    assert not page.errors

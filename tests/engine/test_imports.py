@@ -163,3 +163,15 @@ def test_url_must_name_a_gguf_over_https(engine):
             engine.library.import_url(bad)
     with pytest.raises(ValidationError):
         engine.library.import_url("https://example.com/x.gguf", sha256="abc")
+
+
+def test_widget_calls_import_with_any_path_and_copy(engine, tmp_path):
+    # A notebook widget (api.call without roots: the user's own kernel) reaches any path
+    from model_studio import api
+
+    src = write_gguf(tmp_path / "anywhere" / "wid.Q8_0.gguf")
+    out = api.call(engine, "library.import", {"path": str(src), "copy": True, "name": "wid"})
+    assert out["id"] == "local/wid" and out["store"] == "import"
+    assert Path(out["local_path"]).parent == engine.settings.home_path / "models"
+    stores = {s["store"]: s for s in api.call(engine, "library.stores")["stores"]}
+    assert [f["model"] for f in stores["import"]["files"]] == ["local/wid"]

@@ -102,7 +102,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory, starter_gguf) -> dict[str, 
 @pytest.fixture(scope="module")
 def store_engine(tmp_path_factory, stores):
     home = tmp_path_factory.mktemp("store-home")
-    eng = Engine(Settings(home=str(home / "home"), hf_cache=str(home / "hub"), offline=True,
+    eng = Engine(Settings(home=str(home / "home"), hf_cache=str(home / "hub"), offline=True, model_host="in_process",
                           ollama_models_dir=str(stores["ollama"]), lmstudio_models_dir=str(stores["lmstudio"])))
     yield eng
     eng.close()
@@ -218,9 +218,11 @@ def test_which_stores_are_scanned_is_a_setting(tmp_path, stores):
 @pytest.mark.skipif(not HAS_LLAMA, reason="needs llama-cpp-python")
 @pytest.mark.parametrize("model_id", [OLLAMA_ID, LMSTUDIO_ID])
 def test_store_models_answer_a_chat_like_any_local_gguf(store_engine, model_id):
+    """In process; tests/host/test_host_stores.py asks the model host the same."""
     out = store_engine.chat.complete(model_id, [{"role": "user", "content": "Say hello."}],
                                      temperature=0, max_tokens=8, load_options={"threads": 2,
                                                                                 "context_length": 512})
     assert out["model"] == f"{model_id}:Q4_1"
     assert out["stats"]["completion_tokens"] > 0 and out["text"].strip()
+    assert {m["id"]: m for m in store_engine.chat.models()}[model_id]["loaded"]
     store_engine.chat.unload(model_id)

@@ -58,8 +58,10 @@ def _host_env(settings: Settings) -> dict[str, str]:
     env.update(MODEL_STUDIO_HOME=str(settings.home_path), HF_HUB_CACHE=str(settings.cache_path),
                HF_ENDPOINT=settings.hf_endpoint, MODEL_STUDIO_MODEL_HOST="in_process",
                MODEL_STUDIO_MODEL_DIRS=os.pathsep.join(settings.extra_model_dirs))
-    if settings.ollama_models_dir:
-        env["OLLAMA_MODELS"] = settings.ollama_models_dir
+    # Other tools' stores: the host lists and loads the same lmstudio/ and ollama/ models
+    env.update(MODEL_STUDIO_LMSTUDIO_MODELS=settings.lmstudio_models_dir, OLLAMA_MODELS=settings.ollama_models_dir,
+               MODEL_STUDIO_SCAN_LMSTUDIO=str(int(settings.scan_lmstudio)),
+               MODEL_STUDIO_SCAN_OLLAMA=str(int(settings.scan_ollama)))
     if settings.offline:
         env["HF_HUB_OFFLINE"] = "1"
     if settings.hf_token:
