@@ -66,6 +66,7 @@ def test_ollama_store_set_in_settings_is_listed_read_only(page, lab, tmp_path):
     # Then the library lists ollama/tinyllm:1b with the Ollama read-only badge and no Delete or Download
     page.click(f"#model-studio-sidebar {tid('tab-library')}")
     page.wait_for_selector(tid("library-panel"), timeout=30_000)
+    page.click(tid("library-refresh"))  # the panel was listed before the setting changed
     page.select_option(tid("library-filter-store"), "ollama")
     badge = page.wait_for_selector(tid("model-store-ollama/tinyllm_1b"), timeout=30_000)
     assert badge.inner_text().strip() == "Ollama · read-only"
