@@ -3,7 +3,6 @@ a ``.gguf`` by URL from the fake Hub's file route, verified or marked unverified
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from model_studio.core.jobs import JobState
 from model_studio.errors import BrokenFileError, ConflictError, NotFoundError, ValidationError
+from tests.engine.test_downloads import sha256 as sha256_of
 
 REPO = "gguf-org/url-model"
 FILE = "url-model.Q8_0.gguf"
@@ -34,10 +34,6 @@ def write_gguf(path: Path, rows: int = 16) -> Path:
     w.write_tensors_to_file()
     w.close()
     return path
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def write_folder(path: Path) -> Path:

@@ -20,6 +20,7 @@ from model_studio.config import Settings
 from model_studio.core import Engine
 from model_studio.core.stores import store_files
 from model_studio.errors import IntegrityError, ReadOnlyModelError, ValidationError
+from tests.engine.test_downloads import sha256 as sha256_of
 
 STARTER_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 OLLAMA_ID = "ollama/smollm2:135m"
@@ -33,14 +34,6 @@ def _starter_gguf() -> Path | None:
         return None
     path = Path(next(iter(spec.submodule_search_locations))) / STARTER_FILE
     return path if path.is_file() else None
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(8 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def link(src: Path, dest: Path) -> None:

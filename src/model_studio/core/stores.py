@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import IntegrityError, NotFoundError
-from .local import LocalModel, _local_name, check_files, scan_extra_folder
+from .local import LocalModel, _file_size, _local_name, check_files, scan_extra_folder
 from .refs import LMSTUDIO_ORG, OLLAMA_ORG
 
 if TYPE_CHECKING:
@@ -214,7 +214,7 @@ def verify_digests(model: LocalModel, progress: Callable[[int, int], None] | Non
     """
     if not model.digests:
         raise NotFoundError(f"{model.id} has no digests to verify against", details={"model": model.id})
-    total = sum(_size(model.file_path(f)) for f in model.digests)
+    total = sum(_file_size(model.file_path(f)) for f in model.digests)
     done = 0
     mismatches = []
     for name, expected in sorted(model.digests.items()):
@@ -238,13 +238,6 @@ def verify_digests(model: LocalModel, progress: Callable[[int, int], None] | Non
             f"got {first['actual']})", details=out,
             resolution_steps=[f"Pull it again with Ollama: ollama pull {model.id.split('/', 1)[1]}"])
     return out
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
 
 
 # Disk use ----------------------------------------------------------------------------------------
