@@ -275,3 +275,22 @@ def test_ctrl_c_pauses_and_the_same_pull_resumes(cli_env, fake_hub, capsys):
     assert _sha256(_snapshot_file(cli_env, repo, name)) == hashlib.sha256(payload).hexdigest()
     with Engine(cli_env) as eng:
         assert [j.state.value for j in eng.downloads.list()] == ["completed"]  # the same job, resumed
+
+
+def test_import_by_path_and_by_url_then_list_shows_store_and_verified(run, fake_hub, tmp_path):
+    from tests.engine.test_imports import FILE, REPO, sha256_of, write_gguf
+
+    src = write_gguf(tmp_path / "mine.Q8_0.gguf")
+    code, out, err = run("import", str(src))
+    assert code == 0, err
+    assert "local/mine" in out and "nothing copied" in out
+    served = write_gguf(tmp_path / "served" / FILE, rows=64)
+    fake_hub.add_repo(REPO, {FILE: served})
+    code, out, err = run("import", f"{fake_hub.url}/{REPO}/resolve/main/{FILE}")
+    assert code == 0, err
+    assert f"unverified (no --sha256 given); sha256 {sha256_of(served)}" in out
+    code, out, err = run("list")
+    rows = {line.split()[0]: line for line in out.splitlines()[1:] if line.strip()}
+    assert "import" in rows["local/mine"] and "(unverified)" in rows["local/url-model"]
+    code, out, err = run("verify", "local/url-model")
+    assert code == 0 and "match their sha256" in out, err

@@ -14,6 +14,7 @@ path, as ``engine.training.start(dataset="/data/x.jsonl")`` does; a *confined* c
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -57,6 +58,10 @@ def _is_dataset_name(value: str) -> bool:
     from .core.training.service import looks_like_path  # the engine's own rule, kept
 
     return not looks_like_path(value)
+
+
+def _is_empty(value: str) -> bool:
+    return not value.strip()  # a folder setting set back to its default
 
 
 _DATA_FILE = PathRule((ROOT_DIR,), is_name=_is_dataset_name,
@@ -122,7 +127,11 @@ class Operation:
         """The parameters as one pydantic model: it validates them (``bind``) and is their JSON schema."""
         name = "".join(part.title() for part in re.split(r"[._]", self.name)) + "Params"
         fields: dict[str, Any] = {p.name: (_annotation(p), _field(p)) for p in self.params}
-        return pydantic.create_model(name, __config__=_CONFIG, **fields)
+        with warnings.catch_warnings():
+            # library.import's ``copy`` (the engine's own keyword) shadows BaseModel.copy, a deprecated
+            # method nothing here calls; the parameters are read with model_dump.
+            warnings.filterwarnings("ignore", message='Field name "copy"', category=UserWarning)
+            return pydantic.create_model(name, __config__=_CONFIG, **fields)
 
 
 # Unknown parameters are refused; NaN and infinities are not numbers a limit can hold.
@@ -313,6 +322,20 @@ def _fit(eng: Engine, model: ModelRef, quantization, context):
 def _start(eng: Engine, model: ModelRef, quantization, files, include, revision):
     return eng.downloads.start(model.with_(revision=revision, variant=quantization), files=files,
                                include=include).to_dict()
+
+
+def _import(eng: Engine, path, name, copy):
+    return eng.library.import_model(path, name=name, copy=copy).to_dict()
+
+
+def _import_url(eng: Engine, url, sha256, name):
+    return eng.library.import_url(url, sha256=sha256, name=name).to_dict()
+
+
+def _stores(eng: Engine):
+    from .core.stores import store_files
+
+    return {"stores": [s.to_dict() for s in store_files(eng.library.local)]}
 
 
 def _downloads(eng: Engine, state, limit):
@@ -541,6 +564,23 @@ OPERATIONS: tuple[Operation, ...] = (
               lambda eng, model, dry_run: eng.library.delete(model, dry_run=dry_run),
               "Delete a model from the cache (dry_run: only report the bytes)",
               (_MODEL, Param("dry_run", "bool", default=False))),
+    Operation("library.import", "POST", "/library/import", _import,
+              "Import a GGUF file or a safetensors model folder by path as local/<name> (in place unless copy)", (
+                  Param("path", "str", "body", required=True, confine=_SERVER_PATH, max_length=MAX_PATH,
+                        description="a .gguf file or a folder with config.json and .safetensors (REST: inside "
+                                    "root_dir or the studio home)"),
+                  Param("name", "str", "body", max_length=96, description="the model's name (default: the file's)"),
+                  Param("copy", "bool", "body", default=False,
+                        description="copy it into the studio's models folder instead of using it in place"))),
+    Operation("library.import_url", "POST", "/library/import-url", _import_url,
+              "Download a .gguf from an HTTPS URL as local/<name> (a resumable job; verified when sha256 is given, "
+              "listed as unverified otherwise)", (
+                  Param("url", "str", "body", required=True, max_length=4096),
+                  Param("sha256", "str", "body", max_length=64, description="the file's sha256 (hex)"),
+                  Param("name", "str", "body", max_length=96)), status=202),
+    Operation("library.stores", "GET", "/library/stores", _stores,
+              "Every model store (HF cache, extra folders, imports, LM Studio, Ollama) with its model files, paths "
+              "and sizes"),
     Operation("downloads.start", "POST", "/downloads", _start, "Start (or resume) a download", (
         Param("model", "model", "body", required=True, description="org/name[@revision][:QUANT]",
               max_length=MAX_NAME),
@@ -605,6 +645,13 @@ OPERATIONS: tuple[Operation, ...] = (
                         description=f"at most {MAX_MODEL_DIRS} absolute folder paths (REST: inside root_dir or "
                                     "the studio home)",
                         confine=PathRule((ROOT_DIR, STUDIO_HOME), relative=False)),
+                  Param("scan_lmstudio", "bool", "body", description="list LM Studio's models (read-only)"),
+                  Param("scan_ollama", "bool", "body", description="list Ollama's models (read-only)"),
+                  *(Param(key, "str", "body", max_length=MAX_PATH_CHARS,
+                          description=f"{tool}'s models folder; empty: its default (REST: inside root_dir or the "
+                                      "studio home)",
+                          confine=PathRule((ROOT_DIR, STUDIO_HOME), is_name=_is_empty, relative=False))
+                    for key, tool in (("lmstudio_models_dir", "LM Studio"), ("ollama_models_dir", "Ollama"))),
                   Param("dry_run", "bool", "body", default=False,
                         description="validate and report the changes; change nothing in memory or on disk"))),
     Operation("settings.reload", "POST", "/settings/reload", lambda eng: eng.reload_settings(),

@@ -68,9 +68,11 @@ def cmd_list(eng, args) -> int:
     if not models:
         print("no local models; fetch one with `model-studio pull ORG/NAME`")
         return EXIT_OK
-    rows = [(m.id, human_size(m.local_size), ",".join(m.formats), _quants(m, local_only=True), m.local_path)
+    rows = [(m.id, human_size(m.local_size), ",".join(m.formats), _quants(m, local_only=True),
+             (m.store or "") + (" (read-only)" if m.read_only else "") + (" (unverified)" if m.verified is False
+                                                                         else ""), m.local_path)
             for m in models]
-    print(table(("id", "size", "formats", "quants", "path"), rows, max_width=120))
+    print(table(("id", "size", "formats", "quants", "store", "path"), rows, max_width=120))
     return EXIT_OK
 
 
@@ -133,11 +135,28 @@ def cmd_rm(eng, args) -> int:
 
 
 def cmd_verify(eng, args) -> int:
-    result = eng.library.verify(args.model)
+    from tqdm import tqdm
+
+    bar: Any = None
+
+    def hashed(done: int, total: int) -> None:  # store models (Ollama blobs) are hashed here, locally
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"sha256 {args.model}", leave=False)
+        bar.update(done - bar.n)
+
+    try:
+        result = eng.library.verify(args.model, progress=hashed)
+    finally:
+        if bar is not None:
+            bar.close()
     for m in result["mismatches"]:
         print(f"MISMATCH {m['path']}: expected {m['algorithm']} {m['expected']}, got {m['actual']}")
-    for path in result["extra"]:
+    for path in result.get("extra", []):
         print(f"EXTRA    {path}: not part of commit {result['commit'][:12]}")
+    if "commit" not in result:  # a store model (an Ollama blob) or an import, hashed against its digest
+        print(f"ok: {result['checked']} file(s) match their sha256 ({human_size(result.get('bytes'))})")
+        return EXIT_OK
     if result["not_downloaded"]:
         print(f"({len(result['not_downloaded'])} files of the repo are not downloaded, not checked)")
     if result["ok"]:
@@ -157,6 +176,32 @@ def cmd_pull(eng, args) -> int:
     return _follow(eng, job)
 
 
+def cmd_import(eng, args) -> int:
+    """A .gguf or a model folder by path (in place unless --copy), or a .gguf by HTTPS URL (a job)."""
+    if not args.source.lower().startswith(("http://", "https://")):
+        info = eng.library.import_model(args.source, name=args.name, copy=args.copy)
+        print(f"{info.id}: {human_size(info.local_size)} at {info.local_path}"
+              + ("" if args.copy else " (in place, nothing copied)"))
+        return EXIT_OK
+    from ._progress import watch_download
+
+    job = eng.library.import_url(args.source, sha256=args.sha256, name=args.name)
+    try:
+        job = watch_download(eng, job)
+    except KeyboardInterrupt:
+        return _interrupted(eng, job)
+    if job.state == JobState.FAILED:
+        raise error_from_dict(job.error or {"message": f"Import {job.id} failed"})
+    if job.state != JobState.COMPLETED:
+        print(f"import {job.id} is {job.state.value}; resume it with `model-studio resume {job.id}`",
+              file=sys.stderr)
+        return EXIT_ERROR
+    r = job.result or {}
+    print(f"{r['model']}: {human_size(r.get('bytes'))} at {r.get('path')}")
+    print(("verified sha256 " if r.get("verified") else "unverified (no --sha256 given); sha256 ") + str(r.get("sha256")))
+    return EXIT_OK
+
+
 def _follow(eng, job) -> int:
     """Show a download's progress until it stops; Ctrl-C pauses it (exit code 130)."""
     from ._progress import watch_download
@@ -165,6 +210,10 @@ def _follow(eng, job) -> int:
         job = watch_download(eng, job)
     except KeyboardInterrupt:
         return _interrupted(eng, job)
+    if job.state == JobState.COMPLETED and job.kind == "import":
+        r = job.result or {}
+        print(f"{r.get('model')}: {r.get('path')} ({'verified' if r.get('verified') else 'unverified'})")
+        return EXIT_OK
     if job.state == JobState.COMPLETED:
         r = job.result or {}
         print(r.get("path", ""))
@@ -185,7 +234,7 @@ def _interrupted(eng, job) -> int:
             print(f"stopped watching; the download goes on in process {job.owner_pid}", file=sys.stderr)
             return EXIT_INTERRUPTED
         if job.active:
-            eng.downloads.pause(job.id)
+            eng.downloads.pause(job.id) if job.kind == "download" else eng.runner.pause(job.id)
             job = eng.jobs.wait(job.id, timeout=30)
     except (KeyboardInterrupt, TimeoutError):
         job = job.refresh()
@@ -244,7 +293,7 @@ def cmd_cleanup(eng, args) -> int:
 def cmd_resume(eng, args) -> int:
     job = eng.jobs.resume(args.job_id)
     # A resumed job belongs to this process, so follow it: leaving would pause it again.
-    return _follow(eng, job) if job.kind == "download" else EXIT_OK
+    return _follow(eng, job) if job.kind in ("download", "import") else EXIT_OK
 
 
 def cmd_cancel(eng, args) -> int:
@@ -361,6 +410,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("rm", cmd_rm, "delete a model from the cache")
     p.add_argument("model")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p = add("import", cmd_import, "import a .gguf or a safetensors folder by path (in place), or a .gguf by "
+            "HTTPS URL")
+    p.add_argument("source", metavar="PATH_OR_URL")
+    p.add_argument("--name", help="the model's name (local/NAME)")
+    p.add_argument("--copy", action="store_true", help="copy into the studio's models folder")
+    p.add_argument("--sha256", metavar="HEX", help="URL imports: verify the file against this sha256")
     p = add("verify", cmd_verify, "re-check a local model's files against the Hub")
     p.add_argument("model")
     p = add("jobs", cmd_jobs, "jobs of every kind: downloads, batches, training runs, video generations",

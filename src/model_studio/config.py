@@ -125,6 +125,17 @@ def check_model_dirs(value: Any, name: str = "extra_model_dirs") -> list[str]:
     return list(value)
 
 
+def check_store_dir(value: Any, name: str) -> str:
+    """``value`` if it is empty (the tool's default folder) or an absolute folder path, else ValidationError."""
+    if not isinstance(value, str) or len(value) > MAX_PATH_CHARS or "\x00" in value:
+        raise ValidationError(f"{name} must be a folder path of at most {MAX_PATH_CHARS} characters, got "
+                              f"{_shown(value)}", details={"setting": name, "value": json_safe(value)})
+    if value.strip() and not Path(value.strip()).expanduser().is_absolute():
+        raise ValidationError(f"{name} must be an absolute path (or start with ~), got {_shown(value)}",
+                              details={"setting": name, "value": json_safe(value)})
+    return value.strip()
+
+
 class _BoundedInt(Int):  # type: ignore[type-arg]
     """An Int whose type and bounds come from ``SETTING_LIMITS`` (no bools, no floats)."""
 
@@ -161,6 +172,10 @@ SETTING_ENV: dict[str, tuple[str, ...]] = {
     "extra_model_dirs": ("MODEL_STUDIO_MODEL_DIRS",),
     "shared_model_dirs": ("MODEL_STUDIO_SHARED_MODEL_DIRS",),
     "max_concurrent_downloads": ("MODEL_STUDIO_MAX_DOWNLOADS",),
+    "ollama_models_dir": ("OLLAMA_MODELS",),
+    "lmstudio_models_dir": ("MODEL_STUDIO_LMSTUDIO_MODELS",),
+    "scan_lmstudio": ("MODEL_STUDIO_SCAN_LMSTUDIO",),
+    "scan_ollama": ("MODEL_STUDIO_SCAN_OLLAMA",),
 }
 #: Where a setting's value comes from, weakest first (the engine adds "file" and "runtime").
 SETTING_SOURCES = ("default", "environment", "config", "file", "runtime")
@@ -211,6 +226,18 @@ class Settings(Configurable):
         "os.pathsep-separated), e.g. a JupyterHub-wide Hugging Face cache: each folder may hold HF-cache repos "
         "(models--org--name) and loose GGUF files or model folders. Their models are listed as local (shared) and "
         "loaded in place; the studio never writes there: downloads go to hf_cache, and delete is refused."
+    ).tag(config=True)
+    scan_lmstudio = Bool(help="List LM Studio's models (read-only, lmstudio/<name>) when its models folder "
+                         "exists.").tag(config=True)
+    scan_ollama = Bool(help="List Ollama's models (read-only, ollama/<name>:<tag>) when its models folder "
+                       "exists.").tag(config=True)
+    lmstudio_models_dir = Unicode(
+        "", help="LM Studio's models folder when moved in its My Models tab (empty: ~/.lmstudio/models, then "
+        "~/.cache/lm-studio/models)."
+    ).tag(config=True)
+    ollama_models_dir = Unicode(
+        "", help="Ollama's models folder (OLLAMA_MODELS; empty: ~/.ollama/models, then "
+        "/usr/share/ollama/.ollama/models)."
     ).tag(config=True)
     memory_budget = _BoundedInt(0, help="Bytes of memory loaded models may hold (0: 80% of RAM).").tag(
         config=True
@@ -275,6 +302,26 @@ class Settings(Configurable):
     def _shared_default(self) -> list[str]:
         raw = _env("MODEL_STUDIO_SHARED_MODEL_DIRS") or ""
         return [str(Path(p).expanduser().absolute()) for p in raw.split(os.pathsep) if p][:MAX_MODEL_DIRS]
+
+    @default("ollama_models_dir")
+    def _ollama_default(self) -> str:
+        return _env("OLLAMA_MODELS") or ""
+
+    @default("lmstudio_models_dir")
+    def _lmstudio_default(self) -> str:
+        return _env("MODEL_STUDIO_LMSTUDIO_MODELS") or ""
+
+    @default("scan_lmstudio")
+    def _scan_lmstudio_default(self) -> bool:
+        return _truthy(_env("MODEL_STUDIO_SCAN_LMSTUDIO", "1"))
+
+    @default("scan_ollama")
+    def _scan_ollama_default(self) -> bool:
+        return _truthy(_env("MODEL_STUDIO_SCAN_OLLAMA", "1"))
+
+    @validate("lmstudio_models_dir", "ollama_models_dir")
+    def _store_dir(self, proposal):
+        return check_store_dir(proposal["value"], str(proposal["trait"].name))
 
     @default("max_concurrent_downloads")
     def _concurrency_default(self) -> int:

@@ -113,8 +113,9 @@ class ForbiddenPathError(StudioError, PermissionError):
 
 
 class ReadOnlyModelError(StudioError, PermissionError):
-    """A model in a read-only shared folder (``shared_model_dirs``, e.g. a JupyterHub-wide cache) cannot be
-    deleted or changed from a user's studio; ``details`` name the model and the shared folder."""
+    """A model the studio reads but does not own cannot be deleted or changed from here: one in another
+    tool's store (LM Studio, Ollama; the message says how to delete it there) or in a read-only shared
+    folder (``shared_model_dirs``, e.g. a JupyterHub-wide cache). ``details`` name the model and its folder."""
 
     http_status = 403
 
@@ -198,6 +199,7 @@ ERROR_TYPES: dict[str, type[StudioError]] = {
         NotFoundError,
         ConflictError,
         PermissionDeniedError,
+        ReadOnlyModelError,
         GatedError,
         ForbiddenPathError,
         ReadOnlyModelError,

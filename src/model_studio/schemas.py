@@ -154,6 +154,13 @@ class ModelInfo(_Result):
     shared: bool
     """Local in a read-only shared folder (shared_model_dirs, e.g. a JupyterHub-wide cache): loaded in place,
     never deleted from here"""
+    store: str | None
+    """Where a local model lives: hf-cache, folder, import, lmstudio, ollama or shared (null when not local)"""
+    read_only: bool
+    """Another tool's store (LM Studio, Ollama) or a shared read-only folder holds the files: listed and
+    loaded, never deleted here"""
+    verified: bool | None
+    """Imports: true when checked against a given sha256, false when imported without one (unverified)"""
 
 
 class SearchResult(_Result):
@@ -265,6 +272,10 @@ class VerifyResult(_Result):
     mismatches: list[dict[str, Any]]
     not_downloaded: list[str] = []
     extra: list[str] = []
+    algorithm: str | None = None
+    """Store models (Ollama blobs, imports with a sha256): sha256 of the whole file against its digest"""
+    bytes: int | None = None
+    """Store models: bytes hashed"""
 
 
 class EvalResult(_Result):
@@ -396,6 +407,32 @@ class DeleteResult(_Result):
     freed_bytes: int
     revisions: list[str]
     deleted: bool
+    files_kept: bool = False
+    """An import used in place: only the studio's entry was removed, the user's file stays"""
+
+
+class StoreFile(_Result):
+    model: str
+    path: str
+    """The file as the store names it"""
+    real_path: str
+    """After symlinks: two names of one file share it"""
+    size: int
+    sha256: str | None
+    """When the store names the file by it (Ollama blobs, Hub LFS blobs)"""
+
+
+class ModelStore(_Result):
+    store: str
+    """hf-cache, folder, import, lmstudio or ollama"""
+    roots: list[str]
+    read_only: bool
+    files: list[StoreFile]
+    bytes: int
+
+
+class ModelStores(_Result):
+    stores: list[ModelStore]
 
 
 # ---- settings and system ----

@@ -89,7 +89,8 @@ def test_a_verify_job_cancelled_while_hashing_ends_cancelled_with_no_verdict(eng
     assert "tiny-org/tiny-llama" not in engine.library.last_verify
 
 
-@pytest.mark.parametrize("model,error", [("local/thing", ValidationError), ("tiny-org/never-downloaded", NotFoundError)])
+@pytest.mark.parametrize("model,error", [("local/thing", NotFoundError), ("tiny-org/never-downloaded", NotFoundError),
+                                         ("../x", ValidationError)])
 def test_a_verify_job_of_a_model_that_cannot_be_verified_is_refused_before_it_exists(engine, model, error):
     with pytest.raises(error):
         engine.library.verify_start(model)

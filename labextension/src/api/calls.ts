@@ -42,7 +42,10 @@ import type {
   UnloadAction,
   TrainingConfig,
   TrainingEstimate,
-  TrainingMetric
+  TrainingMetric,
+  ImportRequest,
+  ImportUrlRequest,
+  ModelInfo
 } from './types';
 
 /** The operations a memory holder's `unload` action may name. */
@@ -51,6 +54,16 @@ const FREEING: string[] = [OPERATION.chatUnload, OPERATION.videoUnload, OPERATIO
 export abstract class OperationCalls {
   /** Run the api.py operation `method` with `params` (the host decides how). */
   protected abstract invoke<T>(method: string, params?: Record<string, unknown>): Promise<T>;
+
+  // Imports ------------------------------------------------------------------------------------
+
+  importModel(request: ImportRequest): Promise<ModelInfo> {
+    return this.invoke(OPERATION.importModel, compact({ ...request }));
+  }
+
+  async importUrl(request: ImportUrlRequest): Promise<Job> {
+    return asJob(await this.invoke(OPERATION.importUrl, compact({ ...request })));
+  }
 
   // Training -----------------------------------------------------------------------------------
 

@@ -712,6 +712,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/library/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Import a GGUF file or a safetensors model folder by path as local/<name> (in place unless copy) */
+        post: operations["library.import"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/library/import-url": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Download a .gguf from an HTTPS URL as local/<name> (a resumable job; verified when sha256 is given, listed as unverified otherwise) */
+        post: operations["library.import_url"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/library/local": {
         parameters: {
             query?: never;
@@ -721,6 +755,23 @@ export interface paths {
         };
         /** Models on this machine */
         get: operations["library.local"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/library/stores": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every model store (HF cache, extra folders, imports, LM Studio, Ollama) with its model files, paths and sizes */
+        get: operations["library.stores"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1561,6 +1612,8 @@ export interface components {
             freed_bytes: number;
             revisions: string[];
             deleted: boolean;
+            /** @description An import used in place: only the studio's entry was removed, the user's file stays */
+            files_kept?: boolean;
         };
         DownloadList: {
             downloads: components["schemas"]["Job"][];
@@ -1879,6 +1932,15 @@ export interface components {
              *     never deleted from here
              */
             shared: boolean;
+            /** @description Where a local model lives: hf-cache, folder, import, lmstudio, ollama or shared (null when not local) */
+            store: string | null;
+            /**
+             * @description Another tool's store (LM Studio, Ollama) or a shared read-only folder holds the files: listed and
+             *     loaded, never deleted here
+             */
+            read_only: boolean;
+            /** @description Imports: true when checked against a given sha256, false when imported without one (unverified) */
+            verified: boolean | null;
         };
         /** @description ``library.page``: what the model page shows. The Hub part is cached; the local part is read each time. */
         ModelPage: {
@@ -1915,6 +1977,17 @@ export interface components {
             };
             explicit: boolean;
             total_layers: number | null;
+        };
+        ModelStore: {
+            /** @description hf-cache, folder, import, lmstudio or ollama */
+            store: string;
+            roots: string[];
+            read_only: boolean;
+            files: components["schemas"]["StoreFile"][];
+            bytes: number;
+        };
+        ModelStores: {
+            stores: components["schemas"]["ModelStore"][];
         };
         /** @description Installed versions (null: not installed) */
         PackageVersions: {
@@ -2057,6 +2130,16 @@ export interface components {
             message?: string;
             value?: unknown;
         };
+        StoreFile: {
+            model: string;
+            /** @description The file as the store names it */
+            path: string;
+            /** @description After symlinks: two names of one file share it */
+            real_path: string;
+            size: number;
+            /** @description When the store names the file by it (Ollama blobs, Hub LFS blobs) */
+            sha256: string | null;
+        };
         SystemSnapshot: {
             time: number;
             cpu_percent: number;
@@ -2147,6 +2230,10 @@ export interface components {
             }[];
             not_downloaded?: string[];
             extra?: string[];
+            /** @description Store models (Ollama blobs, imports with a sha256): sha256 of the whole file against its digest */
+            algorithm?: string | null;
+            /** @description Store models: bytes hashed */
+            bytes?: number | null;
         };
         Versions: {
             os: {
@@ -4013,6 +4100,83 @@ export interface operations {
             502: components["responses"]["E502"];
         };
     };
+    "library.import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description a .gguf file or a folder with config.json and .safetensors (REST: inside root_dir or the studio home) */
+                    path: string;
+                    /** @description the model's name (default: the file's) */
+                    name?: string | null;
+                    /**
+                     * @description copy it into the studio's models folder instead of using it in place
+                     * @default false
+                     */
+                    copy?: boolean | null;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelInfo"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            409: components["responses"]["E409"];
+            413: components["responses"]["E413"];
+            422: components["responses"]["E422"];
+            500: components["responses"]["E500"];
+            507: components["responses"]["E507"];
+        };
+    };
+    "library.import_url": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    url: string;
+                    /** @description the file's sha256 (hex) */
+                    sha256?: string | null;
+                    name?: string | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Accepted: the job runs in the background */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            409: components["responses"]["E409"];
+            413: components["responses"]["E413"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            507: components["responses"]["E507"];
+        };
+    };
     "library.local": {
         parameters: {
             query?: never;
@@ -4029,6 +4193,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["LocalModels"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "library.stores": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelStores"];
                 };
             };
             400: components["responses"]["E400"];
@@ -4307,6 +4494,14 @@ export interface operations {
                     idle_ttl?: number | null;
                     /** @description at most 64 absolute folder paths (REST: inside root_dir or the studio home) */
                     extra_model_dirs?: string[] | null;
+                    /** @description list LM Studio's models (read-only) */
+                    scan_lmstudio?: boolean | null;
+                    /** @description list Ollama's models (read-only) */
+                    scan_ollama?: boolean | null;
+                    /** @description LM Studio's models folder; empty: its default (REST: inside root_dir or the studio home) */
+                    lmstudio_models_dir?: string | null;
+                    /** @description Ollama's models folder; empty: its default (REST: inside root_dir or the studio home) */
+                    ollama_models_dir?: string | null;
                     /**
                      * @description validate and report the changes; change nothing in memory or on disk
                      * @default false

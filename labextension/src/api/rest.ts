@@ -20,6 +20,7 @@ import type {
   SamplingOptions,
   DeleteResult,
   FitResult,
+  FolderEntry,
   Job,
   JobStateName,
   ModelInfo,
@@ -91,6 +92,19 @@ export class RestSource extends OperationCalls implements DataSource {
 
   startDownload(request: StartDownload): Promise<Job> {
     return this.post('downloads', { ...request });
+  }
+
+  async listFolder(path: string): Promise<FolderEntry[]> {
+    // Jupyter's contents API: the same folders the lab's file browser shows, relative to its root.
+    const url =
+      URLExt.join(this.settings.baseUrl, 'api/contents', URLExt.encodeParts(path)) +
+      '?content=1&type=directory';
+    const response = await ServerConnection.makeRequest(url, { cache: 'no-cache' }, this.settings);
+    if (!response.ok) {
+      return [];
+    }
+    const data = (await response.json()) as { content?: FolderEntry[] };
+    return (data.content ?? []).map(({ name, path, type }) => ({ name, path, type }));
   }
 
   async listDownloads(state?: JobStateName | null, limit?: number | null): Promise<Job[]> {

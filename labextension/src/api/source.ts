@@ -59,7 +59,10 @@ import type {
   ConversationExport,
   ConversationList,
   ConversationMeta,
-  NewMessage
+  NewMessage,
+  FolderEntry,
+  ImportRequest,
+  ImportUrlRequest
 } from './types';
 
 import type { EventFilter } from './events';
@@ -80,6 +83,15 @@ export interface DataSource {
   startVerify(model: string): Promise<Job>;
   /** With `dryRun`, only reports the bytes that would be freed. */
   deleteModel(model: string, dryRun?: boolean): Promise<DeleteResult>;
+  /** A .gguf file or a safetensors folder by path as `local/<name>`, in place unless `copy` (`library.import`). */
+  importModel(request: ImportRequest): Promise<ModelInfo>;
+  /** A .gguf by HTTPS URL: a job, verified when `sha256` is given (`library.import_url`). */
+  importUrl(request: ImportUrlRequest): Promise<Job>;
+  /**
+   * The entries of a server folder (Jupyter's contents API, relative to its root), for the import
+   * path box's completion; absent where there is no contents API (a notebook widget).
+   */
+  listFolder?(path: string): Promise<FolderEntry[]>;
   startDownload(request: StartDownload): Promise<Job>;
   listDownloads(state?: JobStateName | null, limit?: number | null): Promise<Job[]>;
   cancelDownload(jobId: string, discard?: boolean): Promise<Job>;
@@ -299,6 +311,8 @@ export const OPERATION = {
   verify: 'library.verify',
   verifyStart: 'library.verify_start',
   delete: 'library.delete',
+  importModel: 'library.import',
+  importUrl: 'library.import_url',
   backends: 'library.backends',
   startDownload: 'downloads.start',
   listDownloads: 'downloads.list',

@@ -380,3 +380,24 @@ export interface ConversationMeta {
   system_prompt?: string | null;
   sampling?: Record<string, unknown> | null;
 }
+
+/** `library.import`: a path (relative to the server root over REST), an optional name, copy or not. */
+export interface ImportRequest {
+  path: string;
+  name?: string | null;
+  copy?: boolean;
+}
+
+/** `library.import_url`: an HTTPS URL of a .gguf, its sha256 (verifies it), an optional name. */
+export interface ImportUrlRequest {
+  url: string;
+  sha256?: string | null;
+  name?: string | null;
+}
+
+/** One entry of a server folder (Jupyter's contents API). */
+export interface FolderEntry {
+  name: string;
+  path: string;
+  type: 'directory' | 'file' | 'notebook';
+}

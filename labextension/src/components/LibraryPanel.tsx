@@ -13,6 +13,7 @@ import type {
 } from '../api/types';
 import { ErrorBanner } from './ErrorBanner';
 import { formatBytes, oneOf } from './format';
+import { ImportForm } from './ImportForm';
 import { createLimiter, useDebounced } from './hooks';
 import { ModelCard } from './ModelCard';
 import { useDownloadJobs } from './useJobs';
@@ -29,6 +30,8 @@ const TASKS: Task[] = ['text-generation', 'text-to-video', 'image-to-video'];
 const BACKENDS: Backend[] = ['llama-cpp', 'transformers', 'diffusers'];
 const STATUSES: ModelStatus[] = ['available', 'downloading', 'local', 'error'];
 const SORTS: SortKey[] = ['downloads', 'likes', 'recent', 'size', 'name'];
+/** Where a local model lives (ModelInfo.store); the filter is applied to the answer here. */
+const STORES = ['hf-cache', 'folder', 'import', 'lmstudio', 'ollama'];
 
 function Filter(props: {
   label: string;
@@ -67,6 +70,8 @@ export function LibraryPanel(props: LibraryPanelProps): JSX.Element {
   const [status, setStatus] = React.useState(init.status ?? '');
   const [sort, setSort] = React.useState<SortKey>((init.sort as SortKey) ?? 'downloads');
   const [hub, setHub] = React.useState(init.hub ?? true);
+  const [store, setStore] = React.useState('');
+  const [importing, setImporting] = React.useState(false);
   const [models, setModels] = React.useState<ModelInfo[] | null>(null);
   const [loading, setLoading] = React.useState(false);
   const [error, setError] = React.useState<ErrorInfo | Error | null>(null);
@@ -82,6 +87,10 @@ export function LibraryPanel(props: LibraryPanelProps): JSX.Element {
       refresh();
     }
   });
+  const shown = React.useMemo(
+    () => (store && models ? models.filter(m => m.store === store) : models),
+    [models, store]
+  );
   const jobByModel = React.useMemo(() => {
     const map = new Map<string, Job>();
     for (const job of jobs) {
@@ -138,6 +147,15 @@ export function LibraryPanel(props: LibraryPanelProps): JSX.Element {
           onChange={e => setQ(e.target.value)}
         />
         <button
+          className="jp-ModelStudio-button"
+          title="Import a GGUF file, a safetensors folder or a .gguf URL"
+          data-testid="library-import"
+          aria-expanded={importing}
+          onClick={() => setImporting(!importing)}
+        >
+          Import
+        </button>
+        <button
           className="jp-ModelStudio-iconButton"
           title="Refresh"
           aria-label="Refresh"
@@ -173,6 +191,14 @@ export function LibraryPanel(props: LibraryPanelProps): JSX.Element {
           anyLabel="any status"
         />
         <Filter
+          label="Store"
+          value={store}
+          options={STORES}
+          onChange={setStore}
+          testId="library-filter-store"
+          anyLabel="any store"
+        />
+        <Filter
           label="Sort by"
           value={sort}
           options={SORTS}
@@ -189,6 +215,29 @@ export function LibraryPanel(props: LibraryPanelProps): JSX.Element {
           Hub
         </label>
       </div>
+      {importing && (
+        <ImportForm
+          source={source}
+          onClose={() => setImporting(false)}
+          onImported={(model, copied) => {
+            setImporting(false);
+            setNotice(
+              copied
+                ? `Imported ${model.id}: copied to ${model.local_path ?? "the studio's models folder"}.`
+                : `Imported ${model.id} from ${model.local_path ?? 'the path'} (in place, nothing copied).`
+            );
+            refresh();
+          }}
+          onImportStarted={job => {
+            setImporting(false);
+            const unverified = !job.params.sha256;
+            setNotice(
+              `Import of ${job.params.filename ?? job.title} started` +
+                (unverified ? ' (unverified: no sha256 given).' : ' (verified against its sha256).')
+            );
+          }}
+        />
+      )}
       <ErrorBanner error={error} onDismiss={() => setError(null)} testId="library-error" />
       {hubError && (
         <div className="jp-ModelStudio-note" data-testid="library-hub-error" title={hubError}>
@@ -210,12 +259,12 @@ export function LibraryPanel(props: LibraryPanelProps): JSX.Element {
       <div className="jp-ModelStudio-count" data-testid="library-count" aria-live="polite">
         {loading
           ? 'Searching…'
-          : models
-            ? `${models.length} model${models.length === 1 ? '' : 's'}`
+          : shown
+            ? `${shown.length} model${shown.length === 1 ? '' : 's'}`
             : ''}
       </div>
       <div className="jp-ModelStudio-list" data-testid="library-results" aria-busy={loading}>
-        {models?.map(model => (
+        {shown?.map(model => (
           <ModelCard
             key={model.id}
             model={model}
@@ -233,7 +282,7 @@ export function LibraryPanel(props: LibraryPanelProps): JSX.Element {
             }}
           />
         ))}
-        {models && models.length === 0 && !loading && (
+        {shown && shown.length === 0 && !loading && (
           <div className="jp-ModelStudio-empty" data-testid="library-empty">
             No models match.
           </div>

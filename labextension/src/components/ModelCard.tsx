@@ -31,6 +31,14 @@ function initialQuant(model: ModelInfo): string {
   return model.quantizations.length > 0 ? model.quantizations[0].name : '';
 }
 
+/** How each store is named on a card. */
+const STORE_NAMES: Record<string, string> = {
+  folder: 'model folder',
+  import: 'imported',
+  lmstudio: 'LM Studio',
+  ollama: 'Ollama'
+};
+
 /** One model: metadata, quantization picker, fit badge, download and delete. */
 export function ModelCard(props: ModelCardProps): JSX.Element {
   const { model, source } = props;
@@ -64,7 +72,11 @@ export function ModelCard(props: ModelCardProps): JSX.Element {
   const jobActive = job && (job.state === 'running' || job.state === 'queued');
   const isLocal = model.status === 'local' || (model.local_size ?? 0) > 0;
   const selectedLocal = selected ? selected.local : model.status === 'local';
-  const isLooseLocal = model.id.startsWith('local/');
+  // Not on the Hub: loose files, imports and other tools' stores (nothing to download).
+  const isLooseLocal = model.id.startsWith('local/') || !!model.read_only;
+  // Deletable: Hub cache models, and imports (the studio's entry; a copy's bytes).
+  const canDelete =
+    isLocal && !model.read_only && !model.shared && (!isLooseLocal || model.store === 'import');
 
   const download = async (): Promise<void> => {
     setBusy('download');
@@ -178,6 +190,29 @@ export function ModelCard(props: ModelCardProps): JSX.Element {
         {isLocal && model.local_size ? (
           <span title="On disk">{formatBytes(model.local_size)} on disk</span>
         ) : null}
+        {model.store && model.store !== 'hf-cache' && (
+          <span
+            className="jp-ModelStudio-badge"
+            data-testid={`model-store-${tid}`}
+            title={
+              model.read_only
+                ? `${STORE_NAMES[model.store] ?? model.store} owns this model: the studio reads it, never deletes it`
+                : `Lives in: ${model.local_path ?? model.store}`
+            }
+          >
+            {STORE_NAMES[model.store] ?? model.store}
+            {model.read_only ? ' · read-only' : ''}
+          </span>
+        )}
+        {model.verified === false && (
+          <span
+            className="jp-ModelStudio-badge jp-ModelStudio-badge-bad"
+            data-testid={`model-unverified-${tid}`}
+            title="Imported from a URL without a sha256: its bytes were not checked"
+          >
+            unverified
+          </span>
+        )}
       </div>
       <div className="jp-ModelStudio-cardActions">
         {model.quantizations.length > 0 && (
@@ -220,12 +255,16 @@ export function ModelCard(props: ModelCardProps): JSX.Element {
                   : 'Download'}
           </button>
         )}
-        {isLocal && !isLooseLocal && !model.shared && (
+        {canDelete && (
           <button
             className="jp-ModelStudio-button jp-mod-warn"
             data-testid={`delete-button-${tid}`}
             disabled={busy !== null || !!jobActive}
-            title="Delete from the Hugging Face cache"
+            title={
+              model.store === 'import'
+                ? 'Remove the import (a copy made by the studio is deleted; your own file stays)'
+                : 'Delete from the Hugging Face cache'
+            }
             onClick={() => void askDelete()}
           >
             Delete

@@ -22,6 +22,7 @@ from ..errors import ValidationError
 from ._settings import changes_between, read_saved
 from .downloads import DownloadManager
 from .hub import HubClient
+from .imports import ModelImports
 from .jobs import EventBus, Job, JobFeed, JobRunner, JobState, JobStore, Progress
 from .library import Library, ModelInfo
 from .library.verify import VerifyJobs
@@ -152,7 +153,8 @@ class Engine:
 
     #: Settings a user may change while the studio runs (REST, widgets); persisted in the home.
     MUTABLE_SETTINGS = ("max_concurrent_downloads", "files_per_download", "memory_budget", "idle_ttl",
-                        "extra_model_dirs")
+                        "extra_model_dirs", "scan_lmstudio", "scan_ollama", "lmstudio_models_dir",
+                        "ollama_models_dir")
 
     def __init__(self, settings: Settings | None = None) -> None:
         explicit = settings is not None
@@ -181,6 +183,10 @@ class Engine:
                                          on_change=self._model_changed)
         self.library = Library(self.settings, self.hub, self.system, self.downloads.active_repos)
         self.library.verifications = VerifyJobs(self.library, self.jobs, self.runner)
+        #: Imports by path and by URL (``library.import_model`` / ``library.import_url`` use it)
+        self.imports = ModelImports(self.settings, self.jobs, self.runner, self.library.local,
+                                    on_change=self._model_changed)
+        self.library.imports = self.imports
         self.feed = JobFeed(self.jobs)
         # chat, training, video, arbiter, auth, job_center and host are built on first use (_OnFirstUse);
         # a job of their kind cancelled or resumed here before that builds its service first.
@@ -320,6 +326,11 @@ class Engine:
         if "extra_model_dirs" in keys:
             self.library.local.folders = self.settings.model_dirs()
             self.library.invalidate()
+        if set(keys) & {"scan_lmstudio", "scan_ollama", "lmstudio_models_dir", "ollama_models_dir"}:
+            from .stores import store_roots
+
+            self.library.local.stores = store_roots(self.settings)
+            self.library.invalidate()
         if "max_concurrent_downloads" in keys:
             self.runner.pump()
 
@@ -348,6 +359,7 @@ class Engine:
             built = service.built(self)
             if built is not None:
                 built.close()
+        self.imports.close()
         self.downloads.close()
         self.runner.close()
         self.hub.close()

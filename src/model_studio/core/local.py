@@ -18,10 +18,13 @@ from typing import Any
 
 from ..errors import BrokenFileError, error_from_dict
 from .integrity import check_file
-from .refs import _SPLIT_RE, LOCAL_ORG, gguf_quant
+from .refs import _SPLIT_RE, LOCAL_ORG, LOCAL_ORGS, gguf_quant
 
 _MODEL_MARKERS = ("config.json", "model_index.json")
 _HF_REPO_PREFIXES = ("models--", "datasets--", "spaces--")
+
+#: The tool that owns each read-only store, as messages name it.
+STORE_TOOLS = {"lmstudio": "LM Studio", "ollama": "Ollama"}
 
 
 @dataclass
@@ -29,8 +32,8 @@ class LocalModel:
     """What is on disk for one model."""
 
     id: str
-    path: Path  # repo storage folder (cache) or the file / folder (extra dirs)
-    source: str  # "cache" or "folder"
+    path: Path  # repo storage folder (cache) or the file / folder (extra dirs, stores, imports)
+    source: str  # "cache", "folder", "import", or another tool's store: "lmstudio", "ollama"
     size_on_disk: int = 0
     incomplete_bytes: int = 0
     commit: str | None = None  # newest snapshot (the ``main`` ref when present)
@@ -42,6 +45,18 @@ class LocalModel:
     model_index: dict[str, Any] | None = None  # model_index.json (diffusers)
     errors: dict[str, dict[str, Any]] = field(default_factory=dict)  # file -> why it is unusable
     shared: bool = False  # found in a read-only shared folder (``shared_model_dirs``): never written or deleted
+    #: Files whose bytes lie elsewhere than ``snapshot / name`` (an Ollama blob named by its digest)
+    paths: dict[str, Path] = field(default_factory=dict)
+    #: file -> the sha256 its store names it by (Ollama's layer digest), for verify
+    digests: dict[str, str] = field(default_factory=dict)
+    gguf_meta: dict[str, Any] | None = None  # GGUF header facts when the scan read them (stores)
+    #: Imports only: True when the bytes were checked against a given sha256, False when not
+    verified: bool | None = None
+
+    @property
+    def read_only(self) -> bool:
+        """Another tool's store owns the files: the studio lists and loads them, never deletes."""
+        return self.source in ("lmstudio", "ollama")
 
     @property
     def error(self) -> dict[str, Any] | None:
@@ -77,6 +92,8 @@ class LocalModel:
         return groups
 
     def file_path(self, name: str) -> Path:
+        if name in self.paths:
+            return self.paths[name]
         assert self.snapshot is not None
         return self.snapshot / name
 
@@ -182,20 +199,7 @@ def scan_extra_folder(folder: Path, max_depth: int = 3) -> list[LocalModel]:
         dirs[:] = [d for d in dirs if not d.startswith((".", *_HF_REPO_PREFIXES)) and d != "__pycache__"] \
             if depth < max_depth else []
         if here != folder and any(m in files for m in _MODEL_MARKERS):
-            model_files = []
-            size = 0
-            for sub_root, _d, sub_files in os.walk(here):
-                for fname in sub_files:
-                    p = Path(sub_root) / fname
-                    model_files.append(p.relative_to(here).as_posix())
-                    size += _file_size(p)
-            m = LocalModel(id=f"{LOCAL_ORG}/{_local_name(here.name)}", path=here, source="folder",
-                           size_on_disk=size, files=sorted(model_files), snapshot=here,
-                           last_modified=_mtime(here) / 1e9)
-            m.config = _read_json(here / "config.json") if "config.json" in files else None
-            m.model_index = _read_json(here / "model_index.json") if "model_index.json" in files else None
-            m.errors = check_files(m)
-            out.append(m)
+            out.append(folder_model(here, f"{LOCAL_ORG}/{_local_name(here.name)}"))
             dirs[:] = []
             continue
         # Quantizations (and split parts) of one model in one folder are one local model:
@@ -205,16 +209,38 @@ def scan_extra_folder(folder: Path, max_depth: int = 3) -> list[LocalModel]:
             if fname.lower().endswith(".gguf") and "mmproj" not in fname.lower():
                 groups.setdefault(gguf_base_name(fname), []).append(fname)
         for base, names in groups.items():
-            # lstat: a link to a missing file is still listed (with its error), not a crash
-            stats = [(here / n).lstat() for n in names]
-            m = LocalModel(
-                id=f"{LOCAL_ORG}/{_local_name(base)}", path=here / names[0] if len(names) == 1 else here,
-                source="folder", size_on_disk=sum(_file_size(here / n) for n in names), files=names,
-                snapshot=here, last_modified=max(st.st_mtime for st in stats),
-            )
-            m.errors = check_files(m)
-            out.append(m)
+            out.append(gguf_model(here, names, f"{LOCAL_ORG}/{_local_name(base)}"))
     return out
+
+
+def folder_model(here: Path, model_id: str, source: str = "folder") -> LocalModel:
+    """A model folder (config.json or model_index.json with its weights) as one local model."""
+    model_files = []
+    size = 0
+    for sub_root, _d, sub_files in os.walk(here):
+        for fname in sub_files:
+            p = Path(sub_root) / fname
+            model_files.append(p.relative_to(here).as_posix())
+            size += _file_size(p)
+    m = LocalModel(id=model_id, path=here, source=source, size_on_disk=size, files=sorted(model_files),
+                   snapshot=here, last_modified=_mtime(here) / 1e9)
+    m.config = _read_json(here / "config.json") if "config.json" in model_files else None
+    m.model_index = _read_json(here / "model_index.json") if "model_index.json" in model_files else None
+    m.errors = check_files(m)
+    return m
+
+
+def gguf_model(here: Path, names: list[str], model_id: str, source: str = "folder") -> LocalModel:
+    """GGUF files of one folder (quantizations and split parts of one model) as one local model."""
+    # lstat: a link to a missing file is still listed (with its error), not a crash
+    stats = [(here / n).lstat() for n in names]
+    m = LocalModel(
+        id=model_id, path=here / names[0] if len(names) == 1 else here, source=source,
+        size_on_disk=sum(_file_size(here / n) for n in names), files=list(names), snapshot=here,
+        last_modified=max(st.st_mtime for st in stats),
+    )
+    m.errors = check_files(m)
+    return m
 
 
 def _file_size(path: Path) -> int:
@@ -233,6 +259,8 @@ def check_files(model: LocalModel) -> dict[str, dict[str, Any]]:
     if model.source == "cache":
         steps = [f"Delete it and download it again: engine.library.delete({model.id!r}), then "
                  f"engine.downloads.start({model.id!r})"]
+    elif model.read_only:
+        steps = [f"Repair or pull it again with {STORE_TOOLS[model.source]}, which owns the file"]
     else:
         steps = ["Delete the file or replace it with a complete copy (download it again)"]
     errors: dict[str, dict[str, Any]] = {}
@@ -271,20 +299,29 @@ class LocalScanner:
     (``scandir``, ``stat``, JSON and file headers): nothing is created there, not even a lock file.
     """
 
-    def __init__(self, cache: Path, folders: list[Path], shared: list[Path] | None = None) -> None:
+    def __init__(self, cache: Path, folders: list[Path], shared: list[Path] | None = None,
+                 stores: list[tuple[str, Path]] | None = None, imports_file: Path | None = None) -> None:
         self.cache = Path(cache)
         self.folders = [Path(f) for f in folders]
         self.shared = [Path(f) for f in shared or []]
+        #: Other tools' stores, ``[("lmstudio" | "ollama", folder)]`` (``core.stores.store_roots``)
+        self.stores = list(stores or [])
+        #: The registry of models imported by path or URL (``core.imports``)
+        self.imports_file = imports_file
         self._lock = threading.Lock()
         self._repos: dict[str, tuple[tuple, LocalModel | None]] = {}
         self._folders: dict[Path, tuple[int, list[LocalModel]]] = {}
         self._shared_repos: dict[str, tuple[tuple, LocalModel | None]] = {}  # storage path -> scan
+        self._stores: dict[tuple[str, Path], tuple[tuple, list[LocalModel]]] = {}
+        self._imports: tuple[int, list[LocalModel]] | None = None
 
     def invalidate(self, repo_id: str | None = None) -> None:
         with self._lock:
             if repo_id is None:
                 self._repos.clear()
                 self._folders.clear()
+                self._stores.clear()
+                self._imports = None
             else:
                 self._repos.pop("models--" + repo_id.replace("/", "--"), None)
 
@@ -340,16 +377,43 @@ class LocalScanner:
                 if model is not None:
                     out.append(model)
         seen = {m.id for m in out}
-        for folder in self.folders:
-            for model in self._folder_models(folder):
-                if model.id not in seen:
-                    seen.add(model.id)
-                    out.append(model)
-        for model in self._shared_models():
+        extra = [m for folder in self.folders for m in self._folder_models(folder)]
+        extra += self._import_models()
+        extra += [m for store, root in self.stores for m in self._store_models(store, root)]
+        extra += self._shared_models()  # last: a model the user has too is the user's copy
+        for model in extra:
             if model.id not in seen:
                 seen.add(model.id)
                 out.append(model)
         return out
+
+    def _store_models(self, store: str, root: Path) -> list[LocalModel]:
+        from .stores import scan_store, store_signature
+
+        sig = store_signature(store, root)
+        with self._lock:
+            cached = self._stores.get((store, root))
+        if cached is not None and cached[0] == sig:
+            return cached[1]
+        models = scan_store(store, root)
+        with self._lock:
+            self._stores[(store, root)] = (sig, models)
+        return models
+
+    def _import_models(self) -> list[LocalModel]:
+        if self.imports_file is None:
+            return []
+        from .imports import scan_imports
+
+        sig = _mtime(self.imports_file)
+        with self._lock:
+            cached = self._imports
+        if cached is not None and cached[0] == sig:
+            return cached[1]
+        models = scan_imports(self.imports_file)
+        with self._lock:
+            self._imports = (sig, models)
+        return models
 
     def _folder_models(self, folder: Path) -> list[LocalModel]:
         # Folders are small and user-managed: rescan when the top folder's mtime changes.
@@ -364,7 +428,7 @@ class LocalScanner:
         return models
 
     def get(self, model_id: str) -> LocalModel | None:
-        if model_id.startswith(LOCAL_ORG + "/"):
+        if model_id.split("/", 1)[0] in LOCAL_ORGS:
             return next((m for m in self.models() if m.id == model_id), None)
         storage = self.cache / ("models--" + model_id.replace("/", "--"))
         if not storage.is_dir():

@@ -1,4 +1,6 @@
-"""Naming a model: ``org/name[@revision][:variant]`` and ``local/<name>``.
+"""Naming a model: ``org/name[@revision][:variant]``, ``local/<name>``, and the models of other
+tools' stores, ``lmstudio/<name>`` and ``ollama/<name>[:<tag>]`` (the tag is part of the name, as in
+Ollama; ``latest`` when left out).
 
 ``ModelRef.parse`` is the one place that reads and validates a model name; ``safe_filename`` is
 the one place that validates a file path inside a repository.
@@ -20,6 +22,14 @@ HEX40 = re.compile(r"^[0-9a-f]{40}$")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 LOCAL_ORG = "local"
+LMSTUDIO_ORG = "lmstudio"
+OLLAMA_ORG = "ollama"
+#: Organisations that name models on this machine, never on the Hub.
+LOCAL_ORGS = (LOCAL_ORG, LMSTUDIO_ORG, OLLAMA_ORG)
+#: Other tools' stores: their models are read, never changed.
+STORE_ORGS = (LMSTUDIO_ORG, OLLAMA_ORG)
+# An Ollama tag (``3b``, ``latest``, ``7b-instruct-q4_K_M``), as Ollama's own name rules allow.
+_OLLAMA_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 
 
 def validate_repo_id(repo_id: str) -> str:
@@ -85,7 +95,14 @@ class ModelRef:
 
     @property
     def is_local(self) -> bool:
-        return self.repo_id.startswith(LOCAL_ORG + "/")
+        """A model named on this machine only: ``local/``, ``lmstudio/`` or ``ollama/``."""
+        return self.repo_id.split("/", 1)[0] in LOCAL_ORGS
+
+    @property
+    def store(self) -> str | None:
+        """``lmstudio`` or ``ollama`` for a model of another tool's store (read-only), else None."""
+        org = self.repo_id.split("/", 1)[0]
+        return org if org in STORE_ORGS else None
 
     @property
     def name(self) -> str:
@@ -100,13 +117,16 @@ class ModelRef:
             if not isinstance(text, str) or not text.strip():
                 raise ValidationError("A model name is required", details={"model": text})
             text = text.strip()
-            var = None
-            rev = None
-            if ":" in text:
-                text, var = text.rsplit(":", 1)
-            if "@" in text:
-                text, rev = text.split("@", 1)
-            ref = cls(validate_repo_id(text), rev, var)
+            if text.startswith(OLLAMA_ORG + "/"):
+                ref = cls._parse_ollama(text)
+            else:
+                var = None
+                rev = None
+                if ":" in text:
+                    text, var = text.rsplit(":", 1)
+                if "@" in text:
+                    text, rev = text.split("@", 1)
+                ref = cls(validate_repo_id(text), rev, var)
         rev = revision if revision is not None else ref.revision
         var = variant if variant is not None else ref.variant
         if rev is not None:
@@ -114,6 +134,21 @@ class ModelRef:
         if var is not None and not _VARIANT_RE.match(var):
             raise ValidationError(f"Invalid variant {var!r}", details={"variant": var})
         return cls(ref.repo_id, rev or None, var or None)
+
+    @classmethod
+    def _parse_ollama(cls, text: str) -> ModelRef:
+        """``ollama/<name>[:<tag>][:<variant>]``: the tag belongs to the name (``latest`` by default);
+        a third part is a quantization, as for any GGUF model (``ollama/x:latest:Q4_0``)."""
+        parts = text.split(":")
+        if len(parts) > 3:
+            raise ValidationError(f"Invalid Ollama model name {text!r}: expected 'ollama/<name>[:<tag>]'",
+                                  details={"model": text})
+        name = validate_repo_id(parts[0]).split("/", 1)[1]
+        tag = parts[1] if len(parts) > 1 else "latest"
+        if not _OLLAMA_TAG_RE.match(tag):
+            raise ValidationError(f"Invalid Ollama tag {tag!r}", details={"model": text, "tag": tag},
+                                  resolution_steps=["Use a name such as 'ollama/llama3.2:3b'"])
+        return cls(f"{OLLAMA_ORG}/{name}:{tag}", None, parts[2] if len(parts) > 2 else None)
 
     @classmethod
     def coerce(cls, value: str | ModelRef) -> ModelRef:

@@ -54,12 +54,14 @@ class Handlers:
             job = watch_download(eng, job, file=sys.stderr)
         except KeyboardInterrupt:
             if job.owner_pid == eng.jobs.owner_pid:
-                job = eng.downloads.pause(job.id)
+                job = eng.downloads.pause(job.id) if job.kind == "download" else eng.runner.pause(job.id)
             print(f"paused {job.title}; run the same %studio pull to resume", file=sys.stderr)
             return job
         if job.state == JobState.FAILED:
             raise error_from_dict(job.error or {"message": f"Download {job.id} failed"})
-        if job.state == JobState.COMPLETED:
+        if job.state == JobState.COMPLETED and job.kind != "download":
+            pass  # the caller reports what the job made (an import: its model and checksum)
+        elif job.state == JobState.COMPLETED:
             r = job.result or {}
             print(f"{r.get('path', '')}\nverified {r.get('verified', 0)} files ({human_size(r.get('bytes_total'))})")
         else:

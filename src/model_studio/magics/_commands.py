@@ -50,6 +50,17 @@ class RmArgs(Command):
     yes: bool = option(False, short="-y", help="delete without asking")
 
 
+class ImportArgs(Command):
+    """import a GGUF file or safetensors folder by path (in place), or a .gguf by HTTPS URL"""
+
+    type: Literal["import"] = "import"
+    source: str = positional(metavar="PATH_OR_URL", help="a .gguf file, a model folder, or an https:// URL")
+    name: str | None = option(None, metavar="NAME", help="the model's name (local/NAME)")
+    # not ``copy``: a pydantic model's field may not shadow BaseModel.copy; the flag is --copy all the same
+    copy_file: bool = option(False, short="--copy", help="copy the file into the studio's models folder")
+    sha256: str | None = option(None, metavar="HEX", help="URL imports: the file's sha256 to verify")
+
+
 class JobsArgs(Command):
     """jobs of every kind (downloads, batches, training runs, video generations), newest first"""
 
@@ -132,9 +143,9 @@ class HostArgs(Command):
     lines: int = option(50, metavar="N", ge=1, help="log lines (logs)")
 
 
-StudioArgs = (DashboardArgs | ModelsArgs | InfoArgs | PullArgs | RmArgs | JobsArgs | SystemArgs | ChatArgs
+StudioArgs = (DashboardArgs | ModelsArgs | InfoArgs | PullArgs | RmArgs | ImportArgs | JobsArgs | SystemArgs | ChatArgs
               | TrainArgs | RunsArgs | VideoArgs | VideosArgs | HostArgs)
-COMMANDS = (ModelsArgs, InfoArgs, PullArgs, RmArgs, JobsArgs, SystemArgs, ChatArgs, TrainArgs, RunsArgs,
+COMMANDS = (ModelsArgs, InfoArgs, PullArgs, RmArgs, ImportArgs, JobsArgs, SystemArgs, ChatArgs, TrainArgs, RunsArgs,
             VideoArgs, VideosArgs, HostArgs)
 
 

@@ -9,7 +9,7 @@ from .._format import human_count, human_size
 from .._views import InfoView, Table
 from ..errors import StudioError
 from ._base import Handlers
-from ._commands import InfoArgs, ModelsArgs, PullArgs, RmArgs
+from ._commands import ImportArgs, InfoArgs, ModelsArgs, PullArgs, RmArgs
 
 
 class LibraryHandlers(Handlers):
@@ -24,13 +24,13 @@ class LibraryHandlers(Handlers):
                 models = [m for m in models if m.task == args.task]
             rows: list[tuple[Any, ...]] = [
                 (m.id, m.task, ",".join(m.formats), human_size(m.local_size),
-                 ",".join(q.name for q in m.quantizations if q.local), m.local_path) for m in models]
+                 ",".join(q.name for q in m.quantizations if q.local), _store_label(m), m.local_path) for m in models]
             if args.task in (None, "text-generation"):  # fine-tuned runs chat as run/<id>: base + LoRA adapter
                 rows += [(r["id"], "text-generation", f"lora on {r['base_model']}", human_size(r["adapter_bytes"]),
-                          "", r["adapter"]) for r in eng.chat.runs()
+                          "", "run", r["adapter"]) for r in eng.chat.runs()
                          if not args.search or args.search.lower() in f"{r['id']} {r['base_model']}".lower()]
             rows = rows[: args.limit]
-            return Table(("id", "task", "formats", "size", "quants", "path"), rows,
+            return Table(("id", "task", "formats", "size", "quants", "store", "path"), rows,
                          empty="no local models; fetch one with %studio pull ORG/NAME")
         models = eng.library.search(args.search, task=args.task, limit=args.limit)
         rows = [(m.id, m.task, ",".join(m.formats), human_size(m.size), m.status + (" (shared)" if m.shared else ""), m.license,
@@ -71,6 +71,21 @@ class LibraryHandlers(Handlers):
             return job
         return self._follow(eng, job)
 
+    def handle_import(self, args: ImportArgs) -> Any:
+        eng = self._engine()
+        if args.source.lower().startswith(("http://", "https://")):
+            job = eng.library.import_url(args.source, sha256=args.sha256, name=args.name)
+            job = self._follow(eng, job)
+            r = job.result or {}
+            if r.get("model"):
+                print(f"{r['model']}: " + ("verified sha256 " if r.get("verified") else
+                                           "unverified (no --sha256 given); sha256 ") + str(r.get("sha256")))
+            return job
+        info = eng.library.import_model(args.source, name=args.name, copy=args.copy_file)
+        print(f"{info.id}: {human_size(info.local_size)} at {info.local_path}"
+              + ("" if args.copy_file else " (in place, nothing copied)"))
+        return None
+
     def handle_rm(self, args: RmArgs) -> None:
         eng = self._engine()
         plan = eng.library.delete(args.model, dry_run=True)
@@ -86,3 +101,13 @@ class LibraryHandlers(Handlers):
         done = eng.library.delete(args.model)
         print(f"freed {human_size(done['freed_bytes'])} ({done['model']})")
         return None
+
+
+def _store_label(m: Any) -> str:
+    """Where a local model lives, with ``read-only`` for other tools' stores and ``unverified`` imports."""
+    label = m.store or ""
+    if m.read_only:
+        label += " (read-only)"
+    if m.verified is False:
+        label += " (unverified)"
+    return label

@@ -65,6 +65,8 @@ class StudioMagics(LibraryHandlers, SystemHandlers, ChatHandlers, TrainingHandle
                 return self.handle_pull(args)
             case "rm":
                 return self.handle_rm(args)
+            case "import":
+                return self.handle_import(args)
             case "jobs":
                 return self.handle_jobs(args)
             case "system":

@@ -12,7 +12,15 @@ type Field =
   | 'idle_ttl'
   | 'max_concurrent_downloads'
   | 'files_per_download'
-  | 'extra_model_dirs';
+  | 'extra_model_dirs'
+  | StoreField;
+
+/** Other tools' stores: whether each is listed, and its folder ('' for the tool's default). */
+type StoreField = 'scan_lmstudio' | 'scan_ollama' | 'lmstudio_models_dir' | 'ollama_models_dir';
+const STORES: { tool: string; scan: StoreField; dir: StoreField }[] = [
+  { tool: 'LM Studio', scan: 'scan_lmstudio', dir: 'lmstudio_models_dir' },
+  { tool: 'Ollama', scan: 'scan_ollama', dir: 'ollama_models_dir' }
+];
 
 /** The form's text for each setting (memory in GiB, folders one per line). */
 type Draft = Record<Field, string>;
@@ -24,7 +32,11 @@ function toDraft(values: Record<string, unknown>): Draft {
     idle_ttl: String(values.idle_ttl ?? ''),
     max_concurrent_downloads: String(values.max_concurrent_downloads ?? ''),
     files_per_download: String(values.files_per_download ?? ''),
-    extra_model_dirs: ((values.extra_model_dirs as string[] | undefined) ?? []).join('\n')
+    extra_model_dirs: ((values.extra_model_dirs as string[] | undefined) ?? []).join('\n'),
+    scan_lmstudio: String(values.scan_lmstudio ?? true),
+    scan_ollama: String(values.scan_ollama ?? true),
+    lmstudio_models_dir: String(values.lmstudio_models_dir ?? ''),
+    ollama_models_dir: String(values.ollama_models_dir ?? '')
   };
 }
 
@@ -53,7 +65,11 @@ function parse(
     if (draft[field] === applied[field]) {
       continue;
     }
-    if (field === 'extra_model_dirs') {
+    if (field === 'scan_lmstudio' || field === 'scan_ollama') {
+      changes[field] = draft[field] === 'true';
+    } else if (field === 'lmstudio_models_dir' || field === 'ollama_models_dir') {
+      changes[field] = draft[field].trim();
+    } else if (field === 'extra_model_dirs') {
       changes.extra_model_dirs = draft[field]
         .split('\n')
         .map(s => s.trim())
@@ -78,7 +94,11 @@ const LABELS: Record<Field, string> = {
   idle_ttl: 'Unload idle models after (seconds, 0: never)',
   max_concurrent_downloads: 'Downloads at once',
   files_per_download: 'Files per download in parallel',
-  extra_model_dirs: 'Extra model folders (one absolute path per line)'
+  extra_model_dirs: 'Extra model folders (one absolute path per line)',
+  scan_lmstudio: "List LM Studio's models (read-only)",
+  scan_ollama: "List Ollama's models (read-only)",
+  lmstudio_models_dir: "LM Studio's models folder (empty: ~/.lmstudio/models)",
+  ollama_models_dir: "Ollama's models folder (empty: OLLAMA_MODELS or ~/.ollama/models)"
 };
 
 function appliedText(field: Field, values: Record<string, unknown>): string {
@@ -93,6 +113,12 @@ function appliedText(field: Field, values: Record<string, unknown>): string {
   }
   if (field === 'extra_model_dirs') {
     return ((v as string[]) ?? []).length ? (v as string[]).join(', ') : 'none';
+  }
+  if (field === 'scan_lmstudio' || field === 'scan_ollama') {
+    return v === false ? 'off' : 'on';
+  }
+  if (field === 'lmstudio_models_dir' || field === 'ollama_models_dir') {
+    return (v as string) || "the tool's default folders";
   }
   return String(v);
 }
@@ -241,6 +267,49 @@ export function EngineSettings(props: { source: DataSource; onSaved?: () => void
           </span>
         )}
       </label>
+      {STORES.map(({ tool, scan, dir }) => (
+        <div
+          key={scan}
+          className="jp-ModelStudio-settingsField"
+          data-testid={`setting-store-${scan}`}
+        >
+          <label className="jp-ModelStudio-check">
+            <input
+              type="checkbox"
+              data-testid={`setting-${scan}`}
+              checked={draft[scan] === 'true'}
+              onChange={e => setDraft({ ...draft, [scan]: String(e.target.checked) })}
+            />
+            {LABELS[scan]}
+          </label>
+          <input
+            className="jp-ModelStudio-input"
+            aria-label={`${tool} models folder`}
+            placeholder={LABELS[dir]}
+            title={LABELS[dir]}
+            data-testid={`setting-${dir}`}
+            value={draft[dir]}
+            aria-invalid={problems[dir] ? true : undefined}
+            onChange={e => {
+              setDraft({ ...draft, [dir]: e.target.value });
+              setProblems(({ [dir]: _old, ...rest }) => rest);
+            }}
+          />
+          <span className="jp-ModelStudio-muted" data-testid={`setting-applied-${dir}`}>
+            applied: {appliedText(scan, result.settings)}, {appliedText(dir, result.settings)}
+          </span>
+          <SourceNote field={dir} result={result} />
+          {problems[dir] && (
+            <span
+              className="jp-ModelStudio-fieldError"
+              role="alert"
+              data-testid={`setting-error-${dir}`}
+            >
+              {problems[dir]}
+            </span>
+          )}
+        </div>
+      ))}
       <ErrorBanner error={error} onDismiss={() => setError(null)} testId="settings-error" />
       {reloaded && <ReloadNote result={reloaded} />}
       <div className="jp-ModelStudio-cardActions">

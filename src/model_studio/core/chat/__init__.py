@@ -134,8 +134,11 @@ class ChatService:
         a model with a broken file carries the reason in ``error`` (None otherwise). Finished
         training runs follow as ``run/<job id>`` (with ``base_model`` and ``created``)."""
         usable = {name: b for name, b in self._backends.items() if b.available()}
-        loaded = ({m["model"].split(":")[0] for m in self.remote.loaded()} if self.remote is not None
-                  else {k[0].split(":")[0] for k in self.manager.keys()})
+        # The model part of each loaded id (``org/name:Q4_1`` -> ``org/name``; ``ollama/x:tag:Q4_1`` ->
+        # ``ollama/x:tag``, whose tag is part of the name)
+        loaded = {_repo_of(k) for k in (
+            [m["model"] for m in self.remote.loaded()] if self.remote is not None
+            else [k[0] for k in self.manager.keys()])}
         out = []
         for info in self.library.list_local():
             if info.task not in (None, "text-generation") or not info.formats:
@@ -504,3 +507,11 @@ def _differs(current: LoadOptions, wanted: LoadOptions) -> bool:
 
 __all__ = ["ChatService", "ChatStream", "Backend", "LoadedModel", "LoadOptions", "SamplingParams", "ChatChunk",
            "ChatStats", "ModelManager", "Resolved"]
+
+
+def _repo_of(model_id: str) -> str:
+    """The model part of a loaded model's id, for names the grammar reads; else the text before ':'."""
+    try:
+        return ModelRef.parse(model_id).repo_id
+    except ValidationError:
+        return model_id.split(":")[0]

@@ -76,11 +76,13 @@ class Oversize(Exception):
 
 
 class Hasher:
-    """sha256 for LFS files, git blob sha1 for the rest, fed as bytes arrive."""
+    """sha256 for LFS files, git blob sha1 for the rest, fed as bytes arrive. A file with neither
+    (``blob_id`` empty: a URL import without a sha256) is hashed with sha256 and not checked."""
 
     def __init__(self, rf: RemoteFile) -> None:
         self.rf = rf
-        if rf.sha256:
+        self.expected: str | None
+        if rf.sha256 or not rf.blob_id:
             self.algorithm = "sha256"
             self.expected = rf.sha256
             self._h = hashlib.sha256()
@@ -112,7 +114,7 @@ class Hasher:
         return self._h.hexdigest()
 
     def matches(self) -> bool:
-        return self.hexdigest() == self.expected
+        return self.expected is None or self.hexdigest() == self.expected
 
 
 class Transfer:
@@ -125,8 +127,8 @@ class Transfer:
         self.stall_timeout = stall_timeout
 
     def fetch(self, control: Control, url: str, headers: dict[str, str], repo_id: str, rf: RemoteFile,
-              blob: Path, tracker: ProgressTracker) -> None:
-        """Write ``rf``'s verified bytes to ``blob``.
+              blob: Path, tracker: ProgressTracker) -> str:
+        """Write ``rf``'s verified bytes to ``blob``; returns their digest (hex).
 
         Internal logic:
         1. Seed: hash the bytes a stopped or crashed run left in ``<blob>.incomplete``, to go on after them.
@@ -230,7 +232,7 @@ class Transfer:
             from huggingface_hub.file_download import _chmod_and_move
 
             _chmod_and_move(partial, blob)
-            return
+            return hasher.hexdigest()
 
     def _wait_to_retry(self, control: Control, tracker: ProgressTracker, rf: RemoteFile, attempt: int, why: str,
                        retry_after: float | None = None) -> None:

@@ -59,6 +59,10 @@ def _host_env(settings: Settings) -> dict[str, str]:
                HF_ENDPOINT=settings.hf_endpoint, MODEL_STUDIO_MODEL_HOST="in_process",
                MODEL_STUDIO_MODEL_DIRS=os.pathsep.join(settings.extra_model_dirs),
                MODEL_STUDIO_SHARED_MODEL_DIRS=os.pathsep.join(settings.shared_model_dirs))
+    # Other tools' stores: the host lists and loads the same lmstudio/ and ollama/ models
+    env.update(MODEL_STUDIO_LMSTUDIO_MODELS=settings.lmstudio_models_dir, OLLAMA_MODELS=settings.ollama_models_dir,
+               MODEL_STUDIO_SCAN_LMSTUDIO=str(int(settings.scan_lmstudio)),
+               MODEL_STUDIO_SCAN_OLLAMA=str(int(settings.scan_ollama)))
     if settings.offline:
         env["HF_HUB_OFFLINE"] = "1"
     if settings.hf_token:

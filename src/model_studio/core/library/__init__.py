@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from ...config import Settings
 from ..hub import HubClient
+from ..imports import ModelImports, registry_path
 from ..local import LocalModel, LocalScanner
+from ..stores import store_roots
 from ..system import SystemMonitor
 from .operations import ModelOperations
 from .page import ModelPages
@@ -36,7 +38,9 @@ class Library(ModelPages, ModelOperations, ModelSearch):
         self.settings = settings
         self.hub = hub
         self.system = system
-        self.local = LocalScanner(settings.cache_path, settings.model_dirs(), settings.shared_dirs())
+        self.local = LocalScanner(settings.cache_path, settings.model_dirs(), settings.shared_dirs(),
+                                  stores=store_roots(settings), imports_file=registry_path(settings))
+        self.imports: ModelImports | None = None  # set by the Engine (imports by URL run as jobs)
         self._active_downloads = active_downloads or (lambda: set())
         self._catalog: dict[str, dict[str, Any]] | None = None
         self._hub_cache: dict[tuple, tuple[float, list[ModelInfo]]] = {}

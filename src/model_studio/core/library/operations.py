@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,9 +21,12 @@ from ...errors import (
 )
 from ..fit import FitResult, GpuFree, ModelShape, estimate, gguf_metadata, shape_from_config, shape_from_gguf
 from ..hub import HubClient, RemoteRepo
-from ..local import LocalModel, LocalScanner
+from ..imports import ModelImports
+from ..jobs import Job
+from ..local import STORE_TOOLS, LocalModel, LocalScanner
 from ..quants import default_quant
 from ..refs import ModelRef, ensure_within, gguf_quant
+from ..stores import verify_digests
 from ..system import SystemMonitor
 from .records import ModelInfo, Quantization, _backends_for, _license_from_tags, _size
 
@@ -42,6 +46,7 @@ class ModelOperations:
     _active_downloads: Callable[[], set[str]]
     last_verify: dict[str, dict[str, Any]]
     verifications: VerifyJobs | None
+    imports: ModelImports | None
 
     if TYPE_CHECKING:
         def catalog(self) -> dict[str, dict[str, Any]]: ...
@@ -182,6 +187,13 @@ class ModelOperations:
                                   "Or stop listing that folder: shared_model_dirs (MODEL_STUDIO_SHARED_MODEL_DIRS, "
                                   "c.Settings.shared_model_dirs)"])
         if ref.is_local:
+            local = self.local.get(ref.repo_id)
+            if local is not None and local.read_only:
+                raise _read_only(local)
+            if local is not None and local.source == "import" and self.imports is not None:
+                if dry_run:
+                    return {"model": ref.repo_id, "freed_bytes": 0, "revisions": [], "deleted": False}
+                return self.imports.forget(local)
             raise ValidationError(
                 f"{ref.repo_id} lives in a folder the studio does not own; remove the file yourself",
                 details={"model": ref.repo_id})
@@ -220,17 +232,36 @@ class ModelOperations:
             self.local.invalidate(ref.repo_id)
         return {"model": ref.repo_id, "freed_bytes": freed, "revisions": revisions, "deleted": not dry_run}
 
-    def verify(self, model: str | ModelRef) -> dict[str, Any]:
+    def verify(self, model: str | ModelRef, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
         """Re-check a local model's files against the Hub (sha256 for LFS files, git sha1 otherwise).
+
+        An Ollama model (or an import given a sha256) is hashed against the digest its store names it
+        by, streaming, ``progress(done_bytes, total_bytes)`` called as it goes; a mismatch raises
+        ``IntegrityError``.
 
         Returns ``{"model", "ok", "checked", "mismatches": [{path, expected, actual, algorithm}],
         "not_downloaded": [...], "extra": [...]}``; files of the repo that were never downloaded (other
         quantizations) are listed, not counted as failures. ``verify_start`` runs it as a job with
         progress (``core/library/verify.py``).
         """
+        ref = ModelRef.coerce(model)
+        if ref.is_local:
+            local = self.local.get(ref.repo_id)
+            if local is None:
+                raise NotFoundError(f"{ref.repo_id} is not on this machine", details={"model": ref.repo_id})
+            if not local.digests:
+                raise ValidationError(f"{ref.repo_id} has no checksums to verify against (only Ollama's blobs "
+                                      "and imports given a sha256 have one)", details={"model": ref.repo_id})
+            result = verify_digests(local, progress)
+            self.last_verify[ref.repo_id] = {**result, "checked_at": time.time()}
+            return result
         from .verify import verify_model
 
-        return verify_model(self, model)  # type: ignore[arg-type]  # a mixin of Library
+        def hub_progress(state: dict[str, Any]) -> None:
+            if progress is not None:
+                progress(state["bytes_done"], state["bytes_total"])
+
+        return verify_model(self, ref, hub_progress)  # type: ignore[arg-type]  # a mixin of Library
 
     def verify_start(self, model: str | ModelRef) -> Job:
         """Verify as a job (kind ``verify``): bytes and files done, cancel, listed with the other jobs;
@@ -239,6 +270,24 @@ class ModelOperations:
             raise ConflictError("This library has no job store to run verifications in",
                                 details={"model": str(model)})
         return self.verifications.start(model)
+
+    # Import ------------------------------------------------------------------------------------
+
+    def import_model(self, path: str | Path, *, name: str | None = None, copy: bool = False) -> ModelInfo:
+        """Add a GGUF file or a safetensors model folder as ``local/<name>``, where it lies (nothing
+        copied) unless ``copy`` (then into ``<home>/models``, atomically)."""
+        model_id = self._imports().import_path(path, name=name, copy=copy)
+        return self.get(model_id)
+
+    def import_url(self, url: str, *, sha256: str | None = None, name: str | None = None) -> Job:
+        """Download a ``.gguf`` from any HTTPS server as ``local/<name>`` (a resumable job); verified
+        against ``sha256`` when given, listed as unverified when not."""
+        return self._imports().import_url(url, sha256=sha256, name=name)
+
+    def _imports(self) -> ModelImports:
+        if self.imports is None:
+            raise ValidationError("Imports need an engine (model_studio.engine().library)")
+        return self.imports
 
     # Fit and backends --------------------------------------------------------------------------
 
@@ -345,3 +394,14 @@ class ModelOperations:
         picks.sort(key=lambda p: (rank.get(p["verdict"], 3),
                                   -p["weights_bytes"] if p["verdict"] == "gpu" else p["weights_bytes"]))
         return picks[:n]
+
+
+def _read_only(local: LocalModel) -> ReadOnlyModelError:
+    tool = STORE_TOOLS[local.source]
+    name = local.id.split("/", 1)[1]
+    how = f"ollama rm {name}" if local.source == "ollama" else "LM Studio's My Models tab"
+    return ReadOnlyModelError(
+        f"{local.id} belongs to {tool}; the studio reads it but never deletes it", details={
+            "model": local.id, "store": local.source, "path": str(local.path)},
+        resolution_steps=[f"Delete it with {tool}: {how}",
+                          f"Or stop listing {tool}'s models: engine.update_settings({{'scan_{local.source}': False}})"])

@@ -60,6 +60,11 @@ class ModelInfo:
     files: list[dict[str, Any]] | None = None  # info() only
     error: dict[str, Any] | None = None
     shared: bool = False  # local in a read-only shared folder (shared_model_dirs): loaded in place, never deleted
+    #: Where a local model lives: hf-cache, folder (extra folders), import, lmstudio or ollama
+    store: str | None = None
+    read_only: bool = False  # another tool's store owns it: never deleted here
+    #: Imports: True when checked against a given sha256, False when imported unverified; else None
+    verified: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

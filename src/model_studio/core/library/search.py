@@ -102,8 +102,15 @@ class ModelSearch:
             last_modified=m.last_modified,
             pipeline=(m.model_index or {}).get("_class_name"), shared=m.shared,
         )
-        if m.shared:
+        info.store = "hf-cache" if m.source == "cache" else m.source
+        info.read_only, info.verified = m.read_only, m.verified
+        if m.shared:  # a read-only folder mounted for every user: listed and loaded, never deleted here
             info.sources.append("shared")
+            info.store, info.read_only = "shared", True
+        meta = m.gguf_meta or {}  # read by a store scan: the listing carries the GGUF header's facts
+        info.architecture = info.architecture or meta.get("architecture")
+        info.context_length = info.context_length or meta.get("context_length")
+        info.parameters = info.parameters or meta.get("parameters")
         if m.error is not None:  # listed with the reason; info, fit and load raise it
             info.status, info.error = "error", m.error
         return info
@@ -140,6 +147,7 @@ class ModelSearch:
             if local.shared:
                 out.sources.append("shared")
             out.last_modified = local.last_modified
+            out.store, out.read_only, out.verified = local.store, local.read_only, local.verified
             out.size = out.size or local.size
             out.task = out.task or local.task
             out.formats = out.formats or local.formats

@@ -129,11 +129,12 @@ class VerifyJobs:
 
     def start(self, model: str | ModelRef) -> Job:
         ref = ModelRef.coerce(model)
-        if ref.is_local:  # the same refusal as verify(), before a job exists
-            raise ValidationError(f"{ref.repo_id} has no Hub checksums to verify against",
-                                  details={"model": ref.repo_id})
-        if self.library.local.get(ref.repo_id) is None:
-            raise NotFoundError(f"{ref.repo_id} is not in the cache", details={"model": ref.repo_id})
+        local = self.library.local.get(ref.repo_id)
+        if local is None:
+            raise NotFoundError(f"{ref.repo_id} is not on this machine", details={"model": ref.repo_id})
+        if ref.is_local and not local.digests:  # the same refusal as verify(), before a job exists
+            raise ValidationError(f"{ref.repo_id} has no checksums to verify against (only Ollama's blobs "
+                                  "and imports given a sha256 have one)", details={"model": ref.repo_id})
         same = self.runner.find_or_resume(KIND, lambda job: job.params.get("model") == ref.repo_id, resume=())
         if same is not None:
             return same
@@ -155,7 +156,14 @@ class VerifyJobs:
                 eta=(total - done) / rate if rate else None, message=message,
                 detail={"files_done": n, "files_total": of, "file": file}))
 
-        return verify_model(self.library, job.params["model"], report)
+        ref = ModelRef.coerce(job.params["model"])
+        if ref.is_local:  # an Ollama blob or an import: its store's sha256, one figure for all its files
+            local = self.library.local.get(ref.repo_id)
+            n = len(local.digests) if local is not None else 0
+            return self.library.verify(ref, lambda done, total: report(
+                {"bytes_done": done, "bytes_total": total, "files_done": 0 if done < total else n,
+                 "files_total": n, "file": None if done >= total else ref.repo_id}))
+        return verify_model(self.library, ref, report)
 
 
 __all__ = ["KIND", "VerifyJobs", "file_digest", "verify_model"]
