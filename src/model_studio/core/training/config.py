@@ -116,8 +116,8 @@ class RunConfig:
 
     def _validate_placement(self, fail: Any, is_int: Any) -> None:
         d = self.devices
-        if isinstance(d, str) and re.fullmatch(r"(cuda:)?\d+", d.strip()):
-            d = self.devices = int(d.strip().removeprefix("cuda:"))
+        if isinstance(d, str) and re.fullmatch(r"\s*(cuda:)?\d+\s*(,\s*(cuda:)?\d+\s*)*", d):  # "1", "cuda:0,cuda:1"
+            d = self.devices = [int(x.strip().removeprefix("cuda:")) for x in d.split(",")]
         elif isinstance(d, str):
             d = self.devices = d.strip().lower()
         if isinstance(d, list) and len(d) == 1:
