@@ -39,8 +39,10 @@ import type {
   HostStatus,
   HostStop,
   UnloadAction,
+  ClusterAnswers,
   TrainingConfig,
   TrainingEstimate,
+  TrainingExport,
   TrainingMetric
 } from './types';
 
@@ -80,6 +82,19 @@ export abstract class OperationCalls {
     config: TrainingConfig
   ): Promise<TrainingEstimate> {
     return this.invoke(OPERATION.trainingEstimate, { ...compact({ ...config }), base, dataset });
+  }
+
+  exportTraining(
+    base: string,
+    dataset: string,
+    config: TrainingConfig,
+    cluster: ClusterAnswers
+  ): Promise<TrainingExport> {
+    return this.invoke(OPERATION.trainingExport, {
+      ...compact({ ...config, ...cluster }),
+      base,
+      dataset
+    });
   }
 
   async cancelTraining(jobId: string): Promise<Job> {

@@ -2063,6 +2063,36 @@ export interface components {
             steps?: number;
             parameters?: number;
             trainable_parameters?: number;
+            per_device?: {
+                [key: string]: number;
+            };
+            total_memory_bytes?: number;
+            devices?: string[];
+            num_processes?: number;
+            strategy?: string;
+            backend?: string;
+        };
+        /** @description A run config as a bundle: the launch command, the files by name, where it was written. */
+        TrainingExport: {
+            command: string;
+            launch: string;
+            slurm: string;
+            names: string[];
+            devices: string[];
+            num_processes: number;
+            strategy: string;
+            backend: string;
+            nnodes: number;
+            node_rank: number;
+            master_addr: string;
+            master_port: number;
+            path?: string | null;
+            zip?: string | null;
+            files?: {
+                [key: string]: string;
+            };
+            zip_name?: string | null;
+            zip_base64?: string | null;
         };
         TrainingLog: {
             log: string;
@@ -4452,7 +4482,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["TrainingExport"];
                 };
             };
             400: components["responses"]["E400"];
@@ -4461,6 +4491,8 @@ export interface operations {
             413: components["responses"]["E413"];
             422: components["responses"]["E422"];
             500: components["responses"]["E500"];
+            501: components["responses"]["E501"];
+            502: components["responses"]["E502"];
         };
     };
     "training.runs": {
@@ -4650,7 +4682,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["TrainingExport"];
                 };
             };
             400: components["responses"]["E400"];
