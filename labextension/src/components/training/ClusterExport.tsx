@@ -2,6 +2,7 @@ import * as React from 'react';
 
 import type { DataSource } from '../../api/source';
 import type { ClusterAnswers, TrainingConfig, TrainingExport } from '../../api/types';
+import { download } from '../chat/conversation';
 import { ErrorBanner } from '../ErrorBanner';
 
 interface Answers {
@@ -35,19 +36,6 @@ function clusterOf(a: Answers): ClusterAnswers {
     partition: a.partition.trim() || null,
     time_limit: a.time_limit.trim() || null
   };
-}
-
-/** A base64 zip as a download the browser saves. */
-function downloadZip(name: string, b64: string): void {
-  const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
-  const url = URL.createObjectURL(new Blob([bytes], { type: 'application/zip' }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
 /**
@@ -120,7 +108,13 @@ export function ClusterExport(props: {
             type="button"
             className="jp-ModelStudio-button"
             data-testid="export-download"
-            onClick={() => downloadZip(bundle.zip_name ?? 'bundle.zip', bundle.zip_base64!)}
+            onClick={() =>
+              download(
+                Uint8Array.from(atob(bundle.zip_base64!), c => c.charCodeAt(0)),
+                bundle.zip_name ?? 'bundle.zip',
+                'application/zip'
+              )
+            }
           >
             Download zip
           </button>
