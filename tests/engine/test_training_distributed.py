@@ -259,3 +259,30 @@ def test_exported_bundle_runs_as_is_and_makes_an_adapter(eng, data, tmp_path):
     base = AutoModelForCausalLM.from_pretrained(json.loads((bundle / "config.json").read_text())["extra"]["base_path"])
     model = PeftModel.from_pretrained(base, str(bundle / "adapter"))
     assert any("lora_A" in name for name, _ in model.named_parameters())
+
+
+def test_slurm_script_starts_launch_on_each_node_with_slurms_values(eng, data, tmp_path):
+    """slurm.sbatch run by bash with stand-ins for srun / scontrol and a python that records its argv."""
+    out = eng.training.export({"base": TINY, "dataset": str(data), "num_processes": 2, "devices": "cpu"},
+                              out_dir=tmp_path / "bundle", nnodes=2, master_port=29600)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    record = tmp_path / "argv.txt"
+    stubs = {"srun": '#!/bin/bash\nwhile [[ "$1" == --* ]]; do shift; done\nexec "$@"\n',
+             "scontrol": "#!/bin/bash\necho node7\necho node8\n",
+             "fakepython": f'#!/bin/bash\necho "NODE $* CUDA=${{CUDA_VISIBLE_DEVICES-unset}}" >> {record}\n'}
+    for name, text in stubs.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHON": str(bin_dir / "fakepython"),
+           "SLURM_SUBMIT_DIR": out["path"], "SLURM_NNODES": "2", "SLURM_JOB_NODELIST": "node[7-8]"}
+    for node in (0, 1):
+        proc = subprocess.run(["bash", str(Path(out["path"], "slurm.sbatch")), "--resume"], cwd=tmp_path, env={**env, "SLURM_NODEID": str(node)},
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+    lines = record.read_text().splitlines()
+    bundle = str(Path(out["path"]).resolve())
+    for node, line in enumerate(lines):
+        assert line == (f"NODE -m torch.distributed.run --nnodes 2 --node_rank {node} --nproc_per_node 2 "
+                        f"--master_addr node7 --master_port 29600 -m {dist.WORKER} {bundle} --resume CUDA=unset")
+    assert len(lines) == 2
