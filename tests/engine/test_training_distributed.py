@@ -93,7 +93,7 @@ def test_memory_per_device_for_ddp_and_fsdp():
     assert cpu["per_device"] == {"cpu": 2 * one["memory_bytes"]}  # two processes share the host
 
 
-def test_failed_rank_from_torchrun_report():
+def test_failed_rank_from_torchrun_report(tmp_path):
     report = """torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
 ============================================================
 model_studio.core.training.worker FAILED
@@ -114,6 +114,9 @@ Root Cause (first observed failure):
 ============================================================"""
     assert dist.failed_rank(report) == (1, -9)
     assert dist.failed_rank("Traceback: nothing of torchrun") is None
+    assert dist.rank_error(tmp_path, 1) == {}
+    (tmp_path / "error.rank1.json").write_text(json.dumps({"code": 5, "message": "Out of memory while training"}))
+    assert dist.rank_error(tmp_path, 1)["code"] == 5 and dist.rank_error(tmp_path, 0) == {}
 
 
 # --- a shared engine with the tiny llama --------------------------------------------------------
@@ -238,6 +241,9 @@ def test_killed_rank_fails_the_run_with_its_log_tail(eng, data):
     assert not ranks[0].is_running() or ranks[0].status() == psutil.STATUS_ZOMBIE  # torchrun stopped the other
     with pytest.raises(StudioError):
         job.raise_for_error()
+    out = eng.training.export(job.id, write=False)  # a run's own config and data, as its worker read them
+    assert json.loads(out["files"]["config.json"])["num_processes"] == 2 and out["path"] is None
+    assert [json.loads(line) for line in out["files"]["data.jsonl"].splitlines()] == ROWS
 
 
 @pytest.mark.slow

@@ -137,6 +137,15 @@ def rank_log(run_dir: Path, rank: int) -> Path:
     return run_dir / ("log.txt" if rank == 0 else f"log.rank{rank}.txt")
 
 
+def rank_error(run_dir: Path, rank: int) -> dict[str, Any]:
+    """The error a rank wrote before it exited (``error.json`` for rank 0), or {}."""
+    try:
+        data = json.loads((run_dir / ("error.json" if rank == 0 else f"error.rank{rank}.json")).read_text())
+        return data if isinstance(data, dict) and data.get("message") else {}
+    except (OSError, ValueError):
+        return {}
+
+
 def tail(path: Path, lines: int = 40) -> str:
     try:
         return "".join(path.read_text(errors="replace").splitlines(keepends=True)[-lines:])

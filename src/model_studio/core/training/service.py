@@ -352,14 +352,16 @@ class TrainingService(RunPlanning):
             pass
         log_tail = self.logs(job_id, 40)
         rank = dist.failed_rank(log_tail) if not reason else None
-        if rank is not None:  # one rank of a torchrun run died: its own log says why
+        if rank is not None:  # one rank of a torchrun run died: its own log (and error file) says why
             log_tail = dist.tail(dist.rank_log(run_dir, rank[0]), 40)
             code = rank[1]
             what = f"signal {-code}" if code < 0 else f"exit code {code}"
-            raise StudioError(f"Rank {rank[0]} of the training run died ({what}); the other ranks were stopped",
-                              resolution_steps=[f"Resume it from its last checkpoint: engine.training.resume('{job_id}')"],
-                              details={"job_id": job_id, "rank": rank[0], "exit_code": code, "step": step,
-                                       "log_tail": log_tail})
+            why = dist.rank_error(run_dir, rank[0])
+            raise (ResourceError if why.get("code") == EXIT_OOM else StudioError)(
+                f"Rank {rank[0]} of the training run died ({what}){': ' + why['message'] if why else ''}; "
+                "the other ranks were stopped",
+                resolution_steps=[f"Resume it from its last checkpoint: engine.training.resume('{job_id}')"],
+                details={"job_id": job_id, "rank": rank[0], "exit_code": code, "step": step, "log_tail": log_tail})
         if code < 0:
             message = f"The training worker was killed (signal {-code})"
         else:
