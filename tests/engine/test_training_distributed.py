@@ -113,6 +113,12 @@ Root Cause (first observed failure):
   error_file: <N/A>
 ============================================================"""
     assert dist.failed_rank(report) == (1, -9)
+    # rank 0 failed on the closed connection and was reported first: the killed rank is still the cause
+    peer = report.replace("exitcode  : -15 (pid: 11)", "exitcode  : 1 (pid: 11)").replace(
+        "rank      : 1 (local_rank: 1)\n  exitcode  : -9", "rank      : 0 (local_rank: 0)\n  exitcode  : 1")
+    peer = peer.replace("Failures:\n[1]:", "Failures:\n[2]:\n  rank      : 1 (local_rank: 1)\n  exitcode  : -9 (pid: 12)\n[1]:")
+    assert dist.failed_rank(peer) == (1, -9)
+    assert dist.failed_rank(report.replace("-9 (pid: 12)", "1 (pid: 12)")) == (1, 1)  # the root cause
     assert dist.failed_rank("Traceback: nothing of torchrun") is None
     assert dist.rank_error(tmp_path, 1) == {}
     (tmp_path / "error.rank1.json").write_text(json.dumps({"code": 5, "message": "Out of memory while training"}))

@@ -123,13 +123,25 @@ def command(run_dir: Path, placement: Placement, *, resume: bool, master_port: i
             *worker]
 
 
-_ROOT = re.compile(r"Root Cause.*?rank\s*:\s*(\d+).*?exitcode\s*:\s*(-?\d+)", re.S)
+_REPORT = re.compile(r"rank\s*:\s*(\d+)\s*\(local_rank.*?exitcode\s*:\s*(-?\d+)", re.S)
 
 
 def failed_rank(log_text: str) -> tuple[int, int] | None:
-    """(rank, exit code) of the first rank torchrun saw fail, from its report in the run's log."""
-    found = _ROOT.findall(log_text)
-    return (int(found[-1][0]), int(found[-1][1])) if found else None
+    """(rank, exit code) of the rank that brought a torchrun run down, from torchrun's report in the
+    run's log: one killed by a signal other than torchrun's own SIGTERM first (its peers then fail on
+    a closed connection, and may be reported first), else torchrun's first observed failure."""
+    start = log_text.rfind("Failures:")
+    if start < 0:
+        start = log_text.rfind("Root Cause")
+    if start < 0:
+        return None
+    found = [(int(r), int(c)) for r, c in _REPORT.findall(log_text[start:])]
+    if not found:
+        return None
+    killed = [f for f in found if f[1] < 0 and f[1] != -signal.SIGTERM]
+    root = log_text.rfind("Root Cause")
+    first = [(int(r), int(c)) for r, c in _REPORT.findall(log_text[root:])] if root >= 0 else []
+    return killed[0] if killed else (first or found)[0]
 
 
 def rank_log(run_dir: Path, rank: int) -> Path:

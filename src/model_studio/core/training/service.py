@@ -351,8 +351,8 @@ class TrainingService(RunPlanning):
         except (OSError, ValueError):
             pass
         log_tail = self.logs(job_id, 40)
-        rank = dist.failed_rank(log_tail) if not reason else None
-        if rank is not None:  # one rank of a torchrun run died: its own log (and error file) says why
+        rank = dist.failed_rank(self.logs(job_id, 200))
+        if rank is not None and not (rank[0] == 0 and reason):  # rank 0's own error: error.json says it  # one rank of a torchrun run died: its own log (and error file) says why
             log_tail = dist.tail(dist.rank_log(run_dir, rank[0]), 40)
             code = rank[1]
             what = f"signal {-code}" if code < 0 else f"exit code {code}"
