@@ -10,6 +10,11 @@ r=8, alpha=16, dropout 0.05 on q/k/v/o_proj, lr 2e-4, batch 1, ``--steps`` (15) 
   records (``elapsed``).
 - bare: ``get_peft_model`` + ``Trainer`` with only a callback that notes the time at each step end.
 
+A second table (skip it with ``--no-ddp``): ours on 2 processes (torchrun, DDP: gloo on the CPU,
+nccl on 2 GPUs when there are 2) against ours on 1 process with the same total batch (2 rows per
+optimizer step: batch 1 on each of 2 processes against batch 2 on one), the ratio of step times.
+On a small CPU the two processes share the same cores: expect little or no gain there.
+
 ``--rounds`` (2) alternating runs of each side; the first ``--warmup`` (2) steps of each run are left
 out; medians over all timed steps. Target: ratio bare/ours >= 0.97
 (ours no more than ~3 % slower). Exits 0 even when the target is missed (prints MISSED).
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -78,6 +84,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each side")
+    parser.add_argument("--no-ddp", action="store_true", help="skip the 2-processes-against-1 table")
     parser.add_argument("--bare", nargs=3, metavar=("BASE_DIR", "DATA", "OUT"), help=argparse.SUPPRESS)
     opts = parser.parse_args()
     if opts.bare:
@@ -124,6 +131,9 @@ def main() -> int:
                     print(proc.stdout[-3000:], proc.stderr[-3000:])
                     return 1
                 bare_runs.append(json.loads(out.read_text()))
+            ddp = None if opts.no_ddp else processes_row(eng, model, str(data), opts.steps, opts.rounds)
+            if ddp is None and not opts.no_ddp:
+                return 1
     w = opts.warmup
 
     def gaps(runs: list[list[float]]) -> list[float]:
@@ -138,7 +148,44 @@ def main() -> int:
     print(f"{'wall s (incl. load)':24}{ours_wall:12.1f}{bare_wall:12.1f}")
     print(f"{'steps timed':24}{len(ours_gaps):12d}{len(bare_gaps):12d}")
     print(f"ratio bare/ours = {ratio:.3f} (target >= {TARGET}) {'OK' if ratio >= TARGET else 'MISSED'}")
+    if ddp is not None:
+        print_processes(ddp, w)
     return 0
+
+
+def processes_row(eng, model: str, data: str, steps: int, rounds: int) -> dict | None:  # type: ignore[no-untyped-def]
+    """Step times of ours on 2 processes (batch 1 each) and on 1 (batch 2): the same 2 rows per step."""
+    gpus = len(eng.chat.arbiter.gpus())
+    devices = [0, 1] if gpus >= 2 else "cpu" if gpus == 0 else 0
+    two_devices = [0, 1] if gpus >= 2 else "cpu"
+    sides = {"1 process, batch 2": dict(num_processes=1, batch_size=2, devices=devices),
+             "2 processes, batch 1": dict(num_processes=2, batch_size=1, devices=two_devices)}
+    runs: dict[str, list[list[float]]] = {name: [] for name in sides}
+    settings = {k: v for k, v in SETTINGS.items() if k != "batch_size"}
+    for _ in range(rounds):
+        for name, extra in sides.items():
+            job = eng.training.wait(eng.training.start(model, data, steps=steps, save_every=10_000, **settings,
+                                                       **extra).id)
+            if job.state.value != "completed":
+                print(eng.training.logs(job.id))
+                return None
+            runs[name].append([r["elapsed"] for r in eng.training.metrics(job.id) if r.get("loss") is not None])
+    return {"runs": runs, "devices": "2 GPUs" if gpus >= 2 else f"the CPU ({os.cpu_count()} cores)"}
+
+
+def print_processes(ddp: dict, w: int) -> None:
+    medians = {}
+    for name, runs in ddp["runs"].items():
+        medians[name] = statistics.median(b - a for times in runs for a, b in zip(times[w:], times[w + 1:],
+                                                                                 strict=False))
+    one, two = medians["1 process, batch 2"], medians["2 processes, batch 1"]
+    print(f"\nDDP on {ddp['devices']}: same total batch (2 rows per optimizer step)")
+    print(f"{'':24}{'1 process':>12}{'2 processes':>12}")
+    print(f"{'median s/step':24}{one:12.3f}{two:12.3f}")
+    print(f"ratio 1-process/2-processes = {one / two:.3f} (above 1: the 2 processes are faster)")
+    if "CPU" in ddp["devices"]:
+        print(f"note: on {os.cpu_count()} CPU cores both processes share the same cores (and gloo adds an "
+              "all-reduce per step): expect little or no gain here; DDP pays off with one GPU per process")
 
 
 if __name__ == "__main__":

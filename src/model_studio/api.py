@@ -415,6 +415,16 @@ def _training_start(eng: Engine, base, dataset, **config):
     return eng.training.start(base, dataset, **{k: v for k, v in config.items() if v is not None}).to_dict()
 
 
+def _training_export(eng: Engine, base, dataset, nnodes, node_rank, master_addr, master_port, partition, time_limit,
+                     out_dir, include_zip, **config):
+    cluster = dict(nnodes=nnodes, node_rank=node_rank, master_addr=master_addr, master_port=master_port,
+                   partition=partition, time_limit=time_limit)
+    source = config.pop("job_id", None) or {"base": base, "dataset": dataset,
+                                            **{k: v for k, v in config.items() if v is not None}}
+    return eng.training.export(source, out_dir=out_dir, write=out_dir is not None, include_zip=include_zip,
+                               **cluster)
+
+
 def _training_estimate(eng: Engine, base, dataset, **config):
     return eng.training.estimate(base, dataset, **{k: v for k, v in config.items() if v is not None})
 
@@ -510,7 +520,25 @@ _TRAIN_CONFIG = (
     Param("grad_accum", "int", "body", minimum=1), Param("max_seq_length", "int", "body", minimum=8),
     Param("eval_every", "int", "body", minimum=1),
     Param("eval_fraction", "float", "body", minimum=0, exclusive_maximum=0.9),
-    Param("save_every", "int", "body", minimum=1), Param("seed", "int", "body", minimum=0))
+    Param("save_every", "int", "body", minimum=1), Param("seed", "int", "body", minimum=0),
+    Param("devices", "str", "body", max_length=200,
+          description="cpu, all, a GPU index (0 or cuda:0) or GPU indices (0,1); default: GPU 0, else the CPU"),
+    Param("num_processes", "int", "body", minimum=1, maximum=256,
+          description="processes (one per GPU); more than one runs under torchrun (DDP; gloo on the CPU)"),
+    Param("strategy", "str", "body", choices=("ddp", "fsdp", "deepspeed"),
+          description="ddp: a full copy per process; fsdp: sharded over GPUs; deepspeed: ZeRO-3 where installed"))
+# the answers about the cluster a run is exported to (engine/training/export.py Cluster.validate)
+_CLUSTER = (
+    Param("nnodes", "int", "body", default=1, minimum=1, maximum=4096),
+    Param("node_rank", "int", "body", default=0, minimum=0, maximum=4095),
+    Param("master_addr", "str", "body", default="127.0.0.1", max_length=253, description="node 0's address"),
+    Param("master_port", "int", "body", default=29500, minimum=1024, maximum=65535),
+    Param("partition", "str", "body", max_length=64, description="SLURM partition"),
+    Param("time_limit", "str", "body", max_length=64, description="SLURM --time, e.g. 04:00:00"),
+    Param("out_dir", "str", "body", confine=_SERVER_PATH, max_length=MAX_PATH,
+          description="write the bundle folder (and a zip beside it) here (REST: inside root_dir or the studio "
+                      "home); without it the files only come back"),
+    Param("include_zip", "bool", "body", default=False, description="also return the bundle as a base64 zip"))
 
 # engine/video/rules.py validate: MAX_SIZE, FPS_RANGE, STEPS_RANGE, GUIDANCE_RANGE (each model narrows them:
 # sizes are multiples of its size_multiple, frame counts of the form k*frame_step+1)
@@ -812,8 +840,19 @@ OPERATIONS: tuple[Operation, ...] = (
               lambda eng, job_id: eng.training.cancel(job_id).to_dict(),
               "Stop a run (a checkpoint is saved for resume)", (_JOB,)),
     Operation("training.resume", "POST", "/training/runs/{job_id}/resume",
-              lambda eng, job_id: eng.training.resume(job_id).to_dict(),
-              "Continue a stopped run from its latest checkpoint", (_JOB,)),
+              lambda eng, job_id, num_processes: eng.training.resume(job_id, num_processes=num_processes).to_dict(),
+              "Continue a stopped run from its latest checkpoint (on as many processes as before, or num_processes)",
+              (_JOB, Param("num_processes", "int", "body", minimum=1, maximum=256))),
+    Operation("training.export", "POST", "/training/export", _training_export,
+              "A run config as the command and files that run it elsewhere: launch.sh (torchrun), slurm.sbatch, "
+              "config.json, data.jsonl", (
+                  Param("base", "model", "body", required=True, max_length=MAX_NAME),
+                  Param("dataset", "str", "body", required=True, confine=_DATA_FILE, max_length=MAX_PATH,
+                        description="a stored dataset's name, or a data file's path (REST: inside root_dir)"),
+                  *_TRAIN_CONFIG, *_CLUSTER)),
+    Operation("training.export_run", "POST", "/training/runs/{job_id}/export",
+              lambda eng, job_id, **kw: _training_export(eng, None, None, job_id=job_id, **kw),
+              "A run's config and data as the command and files that run it elsewhere", (_JOB, *_CLUSTER)),
     Operation("training.merge", "POST", "/training/runs/{job_id}/merge",
               lambda eng, job_id, out_dir: {"path": eng.training.merge(job_id, out_dir=out_dir)},
               "Merge the adapter into the base model and save a model folder",

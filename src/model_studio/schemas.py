@@ -793,12 +793,40 @@ class MergeResult(_Result):
 
 
 class TrainingEstimate(_Result):
-    memory_bytes: int
+    memory_bytes: int  # one process's (what one GPU must hold)
     seconds_per_step: float
     seconds: float
     steps: int = 0
     parameters: int = 0
     trainable_parameters: int = 0
+    per_device: dict[str, int] = {}  # bytes per device for the strategy (DDP: a full copy each; FSDP: sharded)
+    total_memory_bytes: int = 0
+    devices: list[str] = []
+    num_processes: int = 1
+    strategy: str = "ddp"
+    backend: str = "gloo"
+
+
+class TrainingExport(_Result):
+    """A run config as a bundle: the launch command, the files by name, where it was written."""
+
+    command: str
+    launch: str
+    slurm: str
+    names: list[str]
+    devices: list[str]
+    num_processes: int
+    strategy: str
+    backend: str
+    nnodes: int
+    node_rank: int
+    master_addr: str
+    master_port: int
+    path: str | None = None
+    zip: str | None = None
+    files: dict[str, str] = {}
+    zip_name: str | None = None
+    zip_base64: str | None = None
 
 
 # ---- video ----

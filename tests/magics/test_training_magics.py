@@ -25,6 +25,23 @@ def test_train_defaults_leave_the_engine_defaults(shell, fake_training, tmp_path
     assert fake_training.calls[-1] == ("start", {"base": BASE, "dataset": "secret"})
 
 
+def test_train_on_two_processes_and_export_for_a_cluster(shell, fake_training, tmp_path, capsys):
+    path = data_file(tmp_path)
+    job = shell.run_line_magic("studio", f"train --model {BASE} --data {path} --steps 2 --num-processes 2 --devices cpu")
+    assert job.state.value == "completed"
+    assert fake_training.calls[-1] == ("start", {"base": BASE, "dataset": "secret", "steps": 2, "num_processes": 2,
+                                                 "devices": "cpu"})
+    out = shell.run_line_magic("studio", f"train --model {BASE} --data {path} --num-processes 2 --strategy ddp "
+                                         f"--export {tmp_path / 'bundle'} --nnodes 2 --node-rank 1 "
+                                         "--master-addr node0 --master-port 29600")
+    assert fake_training.calls[-1] == ("export", {
+        "base": BASE, "dataset": "secret", "num_processes": 2, "strategy": "ddp", "out_dir": str(tmp_path / "bundle"),
+        "nnodes": 2, "node_rank": 1, "master_addr": "node0", "master_port": 29600})
+    assert out["path"] == str(tmp_path / "bundle") and len(fake_training.calls) == 2  # nothing started
+    printed = capsys.readouterr().out
+    assert "sbatch slurm.sbatch" in printed and "torch.distributed.run" in printed
+
+
 def test_runs_table(shell, fake_training, tmp_path):
     job = shell.run_line_magic("studio", f"train --model {BASE} --data {data_file(tmp_path)} --steps 2")
     table = shell.run_line_magic("studio", "runs")

@@ -101,6 +101,11 @@ class FakeTraining:
     def estimate(self, base, dataset=None, **config):
         return {"memory_bytes": 1 << 30, "seconds_per_step": 0.4, "seconds": 0.4 * int(config.get("steps") or 5)}
 
+    def export(self, config, *, out_dir=None, **cluster):
+        self.calls.append(("export", {**config, "out_dir": out_dir, **cluster}))
+        return {"path": out_dir, "zip": f"{out_dir}.zip", "launch": "bash launch.sh", "slurm": "sbatch slurm.sbatch",
+                "command": "python -m torch.distributed.run --nnodes 1 ..."}
+
     def wait(self, job_id, timeout=None):
         return self.jobs.wait(job_id, timeout)
 

@@ -40,8 +40,10 @@ import type {
   HostStatus,
   HostStop,
   UnloadAction,
+  ClusterAnswers,
   TrainingConfig,
   TrainingEstimate,
+  TrainingExport,
   TrainingMetric,
   ImportRequest,
   ImportUrlRequest,
@@ -94,6 +96,19 @@ export abstract class OperationCalls {
     config: TrainingConfig
   ): Promise<TrainingEstimate> {
     return this.invoke(OPERATION.trainingEstimate, { ...compact({ ...config }), base, dataset });
+  }
+
+  exportTraining(
+    base: string,
+    dataset: string,
+    config: TrainingConfig,
+    cluster: ClusterAnswers
+  ): Promise<TrainingExport> {
+    return this.invoke(OPERATION.trainingExport, {
+      ...compact({ ...config, ...cluster }),
+      base,
+      dataset
+    });
   }
 
   async cancelTraining(jobId: string): Promise<Job> {

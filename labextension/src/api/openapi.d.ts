@@ -986,6 +986,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/training/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A run config as the command and files that run it elsewhere: launch.sh (torchrun), slurm.sbatch, config.json, data.jsonl */
+        post: operations["training.export"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/training/runs": {
         parameters: {
             query?: never;
@@ -1032,6 +1049,23 @@ export interface paths {
         put?: never;
         /** Stop a run (a checkpoint is saved for resume) */
         post: operations["training.cancel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/training/runs/{job_id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A run's config and data as the command and files that run it elsewhere */
+        post: operations["training.export_run"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1098,7 +1132,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Continue a stopped run from its latest checkpoint */
+        /** Continue a stopped run from its latest checkpoint (on as many processes as before, or num_processes) */
         post: operations["training.resume"];
         delete?: never;
         options?: never;
@@ -2173,6 +2207,36 @@ export interface components {
             steps?: number;
             parameters?: number;
             trainable_parameters?: number;
+            per_device?: {
+                [key: string]: number;
+            };
+            total_memory_bytes?: number;
+            devices?: string[];
+            num_processes?: number;
+            strategy?: string;
+            backend?: string;
+        };
+        /** @description A run config as a bundle: the launch command, the files by name, where it was written. */
+        TrainingExport: {
+            command: string;
+            launch: string;
+            slurm: string;
+            names: string[];
+            devices: string[];
+            num_processes: number;
+            strategy: string;
+            backend: string;
+            nnodes: number;
+            node_rank: number;
+            master_addr: string;
+            master_port: number;
+            path?: string | null;
+            zip?: string | null;
+            files?: {
+                [key: string]: string;
+            };
+            zip_name?: string | null;
+            zip_base64?: string | null;
         };
         TrainingLog: {
             log: string;
@@ -4625,6 +4689,15 @@ export interface operations {
                     eval_fraction?: number | null;
                     save_every?: number | null;
                     seed?: number | null;
+                    /** @description cpu, all, a GPU index (0 or cuda:0) or GPU indices (0,1); default: GPU 0, else the CPU */
+                    devices?: string | null;
+                    /** @description processes (one per GPU); more than one runs under torchrun (DDP; gloo on the CPU) */
+                    num_processes?: number | null;
+                    /**
+                     * @description ddp: a full copy per process; fsdp: sharded over GPUs; deepspeed: ZeRO-3 where installed
+                     * @enum {string|null}
+                     */
+                    strategy?: "ddp" | "fsdp" | "deepspeed" | null;
                 };
             };
         };
@@ -4636,6 +4709,90 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TrainingEstimate"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            413: components["responses"]["E413"];
+            422: components["responses"]["E422"];
+            500: components["responses"]["E500"];
+            501: components["responses"]["E501"];
+            502: components["responses"]["E502"];
+        };
+    };
+    "training.export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    base: string;
+                    /** @description a stored dataset's name, or a data file's path (REST: inside root_dir) */
+                    dataset: string;
+                    lora_r?: number | null;
+                    lora_alpha?: number | null;
+                    lora_dropout?: number | null;
+                    target_modules?: string[] | null;
+                    steps?: number | null;
+                    epochs?: number | null;
+                    learning_rate?: number | null;
+                    /** @enum {string|null} */
+                    lr_scheduler?: "linear" | "cosine" | "constant" | "constant_with_warmup" | "cosine_with_restarts" | "polynomial" | null;
+                    warmup_steps?: number | null;
+                    batch_size?: number | null;
+                    grad_accum?: number | null;
+                    max_seq_length?: number | null;
+                    eval_every?: number | null;
+                    eval_fraction?: number | null;
+                    save_every?: number | null;
+                    seed?: number | null;
+                    /** @description cpu, all, a GPU index (0 or cuda:0) or GPU indices (0,1); default: GPU 0, else the CPU */
+                    devices?: string | null;
+                    /** @description processes (one per GPU); more than one runs under torchrun (DDP; gloo on the CPU) */
+                    num_processes?: number | null;
+                    /**
+                     * @description ddp: a full copy per process; fsdp: sharded over GPUs; deepspeed: ZeRO-3 where installed
+                     * @enum {string|null}
+                     */
+                    strategy?: "ddp" | "fsdp" | "deepspeed" | null;
+                    /** @default 1 */
+                    nnodes?: number | null;
+                    /** @default 0 */
+                    node_rank?: number | null;
+                    /**
+                     * @description node 0's address
+                     * @default 127.0.0.1
+                     */
+                    master_addr?: string | null;
+                    /** @default 29500 */
+                    master_port?: number | null;
+                    /** @description SLURM partition */
+                    partition?: string | null;
+                    /** @description SLURM --time, e.g. 04:00:00 */
+                    time_limit?: string | null;
+                    /** @description write the bundle folder (and a zip beside it) here (REST: inside root_dir or the studio home); without it the files only come back */
+                    out_dir?: string | null;
+                    /**
+                     * @description also return the bundle as a base64 zip
+                     * @default false
+                     */
+                    include_zip?: boolean | null;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingExport"];
                 };
             };
             400: components["responses"]["E400"];
@@ -4704,6 +4861,15 @@ export interface operations {
                     eval_fraction?: number | null;
                     save_every?: number | null;
                     seed?: number | null;
+                    /** @description cpu, all, a GPU index (0 or cuda:0) or GPU indices (0,1); default: GPU 0, else the CPU */
+                    devices?: string | null;
+                    /** @description processes (one per GPU); more than one runs under torchrun (DDP; gloo on the CPU) */
+                    num_processes?: number | null;
+                    /**
+                     * @description ddp: a full copy per process; fsdp: sharded over GPUs; deepspeed: ZeRO-3 where installed
+                     * @enum {string|null}
+                     */
+                    strategy?: "ddp" | "fsdp" | "deepspeed" | null;
                 };
             };
         };
@@ -4779,6 +4945,60 @@ export interface operations {
             403: components["responses"]["E403"];
             404: components["responses"]["E404"];
             409: components["responses"]["E409"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "training.export_run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @default 1 */
+                    nnodes?: number | null;
+                    /** @default 0 */
+                    node_rank?: number | null;
+                    /**
+                     * @description node 0's address
+                     * @default 127.0.0.1
+                     */
+                    master_addr?: string | null;
+                    /** @default 29500 */
+                    master_port?: number | null;
+                    /** @description SLURM partition */
+                    partition?: string | null;
+                    /** @description SLURM --time, e.g. 04:00:00 */
+                    time_limit?: string | null;
+                    /** @description write the bundle folder (and a zip beside it) here (REST: inside root_dir or the studio home); without it the files only come back */
+                    out_dir?: string | null;
+                    /**
+                     * @description also return the bundle as a base64 zip
+                     * @default false
+                     */
+                    include_zip?: boolean | null;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingExport"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            413: components["responses"]["E413"];
             500: components["responses"]["E500"];
         };
     };
@@ -4884,7 +5104,13 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": {
+                    num_processes?: number | null;
+                };
+            };
+        };
         responses: {
             /** @description OK */
             200: {
@@ -4899,6 +5125,7 @@ export interface operations {
             403: components["responses"]["E403"];
             404: components["responses"]["E404"];
             409: components["responses"]["E409"];
+            413: components["responses"]["E413"];
             500: components["responses"]["E500"];
             501: components["responses"]["E501"];
             507: components["responses"]["E507"];

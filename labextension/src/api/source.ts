@@ -38,8 +38,10 @@ import type {
   SystemVersions,
   UnloadAction,
   DatasetInfo,
+  ClusterAnswers,
   TrainingConfig,
   TrainingEstimate,
+  TrainingExport,
   TrainingMetric,
   VideoDeleteResult,
   VideoMedia,
@@ -159,6 +161,13 @@ export interface DataSource {
     dataset: string,
     config: TrainingConfig
   ): Promise<TrainingEstimate>;
+  /** The run config as a bundle for a cluster (`training.export`): torchrun command, SLURM script, files. */
+  exportTraining(
+    base: string,
+    dataset: string,
+    config: TrainingConfig,
+    cluster: ClusterAnswers
+  ): Promise<TrainingExport>;
   cancelTraining(jobId: string): Promise<Job>;
   resumeTraining(jobId: string): Promise<Job>;
   mergeTraining(jobId: string): Promise<unknown>;
@@ -343,6 +352,7 @@ export const OPERATION = {
   trainingResume: 'training.resume',
   trainingMerge: 'training.merge',
   trainingEstimate: 'training.estimate',
+  trainingExport: 'training.export',
   datasetsList: 'datasets.list',
   datasetsUpload: 'datasets.upload',
   videoModels: 'video.models',

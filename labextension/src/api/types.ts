@@ -247,7 +247,27 @@ export interface TrainingConfig {
   seed?: number | null;
   lr_scheduler?: string | null;
   warmup_steps?: number | null;
+  /** cpu, all, a GPU index or GPU indices ("0,1"); default GPU 0, else the CPU. */
+  devices?: string | null;
+  /** Processes (one per GPU); more than one runs under torchrun. */
+  num_processes?: number | null;
+  strategy?: 'ddp' | 'fsdp' | 'deepspeed' | null;
 }
+
+/** Where an exported run goes (`training.export`): the multi-node answers and SLURM values. */
+export interface ClusterAnswers {
+  nnodes?: number | null;
+  node_rank?: number | null;
+  master_addr?: string | null;
+  master_port?: number | null;
+  partition?: string | null;
+  time_limit?: string | null;
+  out_dir?: string | null;
+  include_zip?: boolean;
+}
+
+/** `training.export`: the launch command, the bundle's files, where it was written. */
+export type TrainingExport = Schemas['TrainingExport'];
 
 /** One row of `training.metrics`: a training step (loss) or an evaluation (eval_loss). */
 export interface TrainingMetric {

@@ -10,7 +10,9 @@
     %studio jobs [--active] [--limit N]
     %studio system
     %studio chat MODEL                              the chat playground (ChatPlayground widget)
-    %studio train --model M --data FILE [--steps N] [--lr X] [--rank R]
+    %studio train --model M --data FILE [--steps N] [--lr X] [--rank R] [--num-processes N] [--devices D]
+                  [--strategy ddp|fsdp|deepspeed] [--export DIR [--nnodes N] [--node-rank R]
+                  [--master-addr HOST] [--master-port PORT]]
                                                     LoRA fine-tune (TrainingMonitor widget)
     %studio runs [--limit N]                        training runs, newest first
     %studio video "PROMPT" --model M [--frames N] [--width W] [--height H] [--steps S] [--guidance G]

@@ -95,6 +95,16 @@ class TrainArgs(Command):
     steps: int | None = option(None, metavar="N", help="optimizer steps", ge=1)
     lr: float | None = option(None, metavar="X", help="learning rate", gt=0)
     rank: int | None = option(None, metavar="R", help="LoRA rank", ge=1)
+    num_processes: int | None = option(None, metavar="N", ge=1,
+                                       help="processes (one per GPU); more than one runs under torchrun")
+    devices: str | None = option(None, metavar="D", help="cpu, all, a GPU index or indices (0,1)")
+    strategy: Literal["ddp", "fsdp", "deepspeed"] | None = None
+    export: str | None = option(None, metavar="DIR",
+                                help="write the run as a bundle for a cluster (torchrun, SLURM) into DIR instead")
+    nnodes: int = option(1, metavar="N", ge=1, help="with --export: nodes")
+    node_rank: int = option(0, metavar="R", help="with --export: this node's rank")
+    master_addr: str = option("127.0.0.1", metavar="HOST", help="with --export: node 0's address")
+    master_port: int = option(29500, metavar="PORT", help="with --export: the rendezvous port")
 
 
 class RunsArgs(Command):

@@ -25,8 +25,11 @@ class TrainingHandlers(Handlers):
                                 resolution_steps=["Give the path of a JSONL, CSV or Parquet file"])
         info = eng.training.datasets.import_file(str(path), overwrite=True)
         name = info["name"] if isinstance(info, dict) else info.name
-        config = {k: v for k, v in (("steps", args.steps), ("learning_rate", args.lr), ("lora_r", args.rank))
-                  if v is not None}
+        config = {k: v for k, v in (("steps", args.steps), ("learning_rate", args.lr), ("lora_r", args.rank),
+                                    ("num_processes", args.num_processes), ("devices", args.devices),
+                                    ("strategy", args.strategy)) if v is not None}
+        if args.export is not None:
+            return self._export(eng, args, {"base": args.model, "dataset": name, **config})
         job = eng.training.start(args.model, name, **config)
         if self.notebook:
             from ..widgets import TrainingMonitor
@@ -34,6 +37,16 @@ class TrainingHandlers(Handlers):
             self.show(TrainingMonitor(run_id=job.id))
             return job
         return self._follow_training(eng, job)
+
+    def _export(self, eng: Any, args: TrainArgs, config: dict[str, Any]) -> dict[str, Any]:
+        """``--export DIR``: the bundle (launch.sh, slurm.sbatch, config.json, data.jsonl) in DIR."""
+        out = eng.training.export(config, out_dir=args.export, nnodes=args.nnodes, node_rank=args.node_rank,
+                                  master_addr=args.master_addr, master_port=args.master_port)
+        print(f"bundle written to {out['path']} (and {out['zip']})\n"
+              f"  on this machine: cd {out['path']} && {out['launch']}\n"
+              f"  on SLURM:        cd {out['path']} && {out['slurm']}\n"
+              f"  the command:     {out['command']}")
+        return dict(out)
 
     def _follow_training(self, eng: Any, job: Any) -> Any:
         """A tqdm bar of steps (with the loss) until the run stops; Ctrl-C cancels it (resumable)."""

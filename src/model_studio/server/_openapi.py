@@ -109,6 +109,8 @@ _RESULTS: dict[str, tuple[type, tuple[int, ...]]] = {
     "training.resume": (schemas.Job, (409, 501, 507)),
     "training.merge": (schemas.MergeResult, (409, 501, 507)),
     "training.estimate": (schemas.TrainingEstimate, (501, 502)),
+    "training.export": (schemas.TrainingExport, (501, 502)),
+    "training.export_run": (schemas.TrainingExport, ()),
     "video.models": (schemas.VideoModels, ()),
     "video.model": (schemas.VideoReadiness, ()),
     "video.plan": (schemas.VideoPlan, (501, 502, 507)),

@@ -70,7 +70,7 @@ export function formOf(sampling: Record<string, unknown> | null | undefined): Sa
 }
 
 /** Start a browser download of `content` as `filename`. */
-export function download(content: string, filename: string, mediaType: string): void {
+export function download(content: string | Uint8Array, filename: string, mediaType: string): void {
   const blob = new Blob([content], { type: mediaType });
   const url = URL.createObjectURL(blob);
   const a = document.createElement('a');

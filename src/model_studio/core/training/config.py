@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ...errors import ValidationError
+
+STRATEGIES = ("ddp", "fsdp", "deepspeed")
+MAX_PROCESSES = 256
 
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
 
@@ -45,6 +49,12 @@ class RunConfig:
     eval_fraction: float = 0.0
     save_every: int = 50
     seed: int = 0
+    #: "cpu", a GPU index, a list of GPU indices, "all" GPUs, or None (GPU 0 if there is one, else the CPU)
+    devices: str | int | list[int] | None = None
+    #: processes (one per GPU on GPUs); more than one runs under torchrun. batch_size is per process.
+    num_processes: int | None = None
+    #: "ddp" (a full copy per process), "fsdp" (sharded over GPUs), "deepspeed" (ZeRO-3, where installed)
+    strategy: str = "ddp"
     extra: dict[str, Any] = field(default_factory=dict)  # filled by the service (paths), not by users
 
     @classmethod
@@ -101,7 +111,34 @@ class RunConfig:
             raise fail("eval_fraction", "must be in [0, 0.9)")
         if self.eval_every is not None and self.eval_fraction == 0.0:
             raise fail("eval_fraction", "must be above 0 when eval_every is set")
+        self._validate_placement(fail, is_int)
         return self
+
+    def _validate_placement(self, fail: Any, is_int: Any) -> None:
+        d = self.devices
+        if isinstance(d, str) and re.fullmatch(r"\s*(cuda:)?\d+\s*(,\s*(cuda:)?\d+\s*)*", d):  # "1", "cuda:0,cuda:1"
+            d = self.devices = [int(x.strip().removeprefix("cuda:")) for x in d.split(",")]
+        elif isinstance(d, str):
+            d = self.devices = d.strip().lower()
+        if isinstance(d, list) and len(d) == 1:
+            d = self.devices = d[0] if is_int(d[0]) else d
+        ok = (d is None or d in ("cpu", "all", "auto") or (isinstance(d, int) and is_int(d) and d >= 0) or (
+            isinstance(d, list) and d and all(is_int(i) and i >= 0 for i in d) and len(set(d)) == len(d)))
+        if not ok:
+            raise fail("devices", "must be 'cpu', 'all', a GPU index or a list of distinct GPU indices")
+        n = self.num_processes
+        if n is not None and (not is_int(n) or not 1 <= n <= MAX_PROCESSES):
+            raise fail("num_processes", f"must be an integer from 1 to {MAX_PROCESSES}")
+        if self.strategy not in STRATEGIES:
+            raise fail("strategy", f"must be one of {', '.join(STRATEGIES)}")
+        if self.strategy == "fsdp" and d == "cpu":
+            raise fail("strategy", "FSDP shards a model across GPUs; on the CPU use 'ddp'")
+        if self.strategy == "deepspeed":
+            import importlib.util
+
+            if importlib.util.find_spec("deepspeed") is None:
+                raise fail("strategy", "DeepSpeed is not installed here (pip install deepspeed), "
+                                       "or use 'fsdp' to shard over GPUs")
 
     def total_steps(self, rows: int | None = None) -> int | None:
         """Optimizer steps of the run (``steps``, or ``epochs`` over ``rows`` training rows)."""
@@ -109,7 +146,8 @@ class RunConfig:
             return int(self.steps)
         if rows is None or self.epochs is None:
             return None
-        per_epoch = max(1, math.ceil(rows / (self.batch_size * self.grad_accum)))
+        world = self.num_processes or (len(self.devices) if isinstance(self.devices, list) else 1)
+        per_epoch = max(1, math.ceil(rows / (self.batch_size * self.grad_accum * world)))
         return max(1, math.ceil(per_epoch * self.epochs))
 
     def to_dict(self) -> dict[str, Any]:
@@ -123,7 +161,8 @@ class RunConfig:
 
 def estimate(config: RunConfig, *, parameters: int, hidden_size: int = 0, layers: int = 0,
              rows: int | None = None, seconds_per_step: float | None = None) -> dict[str, Any]:
-    """Rough memory and time of a run: float32 weights, LoRA weights + grads + Adam states, activations."""
+    """Rough memory and time of a run: float32 weights, LoRA weights + grads + Adam states, activations
+    (of one process; ``distributed.memory`` spreads it over devices). The ``_``-keys are its parts."""
     weights = parameters * 4
     hidden = hidden_size or max(64, int(math.sqrt(max(parameters, 1) / 12 / max(layers, 1))))
     n_layers = layers or 12
@@ -137,4 +176,5 @@ def estimate(config: RunConfig, *, parameters: int, hidden_size: int = 0, layers
     per_step *= config.grad_accum
     return {"memory_bytes": int(weights + lora + activations), "seconds_per_step": per_step,
             "seconds": per_step * steps, "steps": steps, "parameters": int(parameters),
-            "trainable_parameters": int(lora_params)}
+            "trainable_parameters": int(lora_params),
+            "_weights": int(weights), "_lora": int(lora), "_activations": int(activations)}

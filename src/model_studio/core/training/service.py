@@ -9,12 +9,11 @@ takes the engine down.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import math
 import re
 import subprocess
-import sys
 import threading
 import time
 from collections import deque
@@ -31,10 +30,11 @@ from ...errors import (
     ValidationError,
 )
 from ..jobs import Control, Job, JobRunner, JobState, JobStore, Progress, Stopped
-from .config import RunConfig, estimate
+from . import distributed as dist
+from .config import RunConfig
+from .planning import RunPlanning
 
 if TYPE_CHECKING:
-    from ..arbiter import Reservation
     from ..chat import ChatService
     from ..refs import ModelRef
 
@@ -58,7 +58,7 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "--", name).strip("-") or "base"
 
 
-class TrainingService:
+class TrainingService(RunPlanning):
     """Start, watch, cancel, resume and merge LoRA fine-tuning runs."""
 
     def __init__(self, settings: Settings, jobs: JobStore, chat: ChatService, runner: JobRunner) -> None:
@@ -144,6 +144,7 @@ class TrainingService:
     def _prepare(self, base: str, dataset: str, config: dict[str, Any]) -> tuple[RunConfig, dict[str, Any],
                                                                                  list[dict[str, Any]]]:
         cfg = RunConfig.from_kwargs(base, dataset, **config)
+        dist.place(cfg, len(self.chat.arbiter.gpus()))  # devices this machine has
         base_info = self._resolve_base(cfg.base)
         rows, name = self._rows(cfg.dataset)
         if not rows:
@@ -174,17 +175,26 @@ class TrainingService:
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
         return self._launch(job.id, lambda: self.runner.submit(job.id))
 
-    def resume(self, job_id: str) -> Job:
-        """Continue a cancelled, interrupted or failed run from its latest checkpoint."""
-        self.get(job_id)
+    def resume(self, job_id: str, *, num_processes: int | None = None, devices: Any = None) -> Job:
+        """Continue a cancelled, interrupted or failed run from its latest checkpoint, on the same or
+        another number of processes / devices (the step count goes on from the checkpoint)."""
+        job = self.get(job_id)
         run_dir = self.runs_dir / job_id
         if not (run_dir / "config.json").exists():
             raise NotFoundError(f"Run {job_id} has no folder to resume", details={"job_id": job_id})
-        old_pid = self.get(job_id).params.get("worker_pid")
-        if old_pid and _worker_alive(int(old_pid), run_dir):
+        old_pid = job.params.get("worker_pid")
+        if old_pid and dist.worker_alive(int(old_pid), run_dir):
             raise ConflictError(f"The worker of run {job_id} (pid {old_pid}) still runs",
                                 details={"job_id": job_id, "worker_pid": old_pid},
                                 resolution_steps=["Wait for it to stop, or end that process first"])
+        if num_processes is not None or devices is not None:
+            data = json.loads((run_dir / "config.json").read_text())
+            changes = {k: v for k, v in (("num_processes", num_processes), ("devices", devices)) if v is not None}
+            if devices is not None and num_processes is None:
+                changes["num_processes"] = None
+            cfg = RunConfig.from_dict({**data, **changes}).validate()
+            dist.place(cfg, len(self.chat.arbiter.gpus()))
+            (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))  # the job's params follow at launch
         return self._launch(job_id, lambda: self.runner.resume(job_id))
 
     def _launch(self, job_id: str, queue: Any) -> Job:
@@ -203,50 +213,50 @@ class TrainingService:
             self._launched.pop(job_id, None)
 
     def _run(self, job: Job, control: Control) -> dict[str, Any]:
-        """Launch the worker (``--resume`` if the run had one before), watch it, map its exit code."""
+        """Launch the worker (``--resume`` if the run had one before; under torchrun for more than one
+        process), watch it, map its exit code."""
         job_id = job.id
         run_dir = self.runs_dir / job_id
         resume = "worker_pid" in job.params
-        (run_dir / "control").unlink(missing_ok=True)
-        cmd = [sys.executable, "-m", "model_studio.core.training.worker", str(run_dir)]
-        if resume:
-            cmd.append("--resume")
-        reservation = self._reserve(job)  # the arbiter counts the run before its worker allocates anything
-        with (run_dir / "log.txt").open("ab") as logf:
-            try:
-                proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        cwd=str(run_dir))
-            except OSError as exc:
-                reservation.release()
-                raise StudioError(f"Could not start the training worker: {exc}", details={"job_id": job_id}) from None
-        with reservation:  # released when the run ends, whatever its end; a killed worker's goes with its pid
-            self.chat.arbiter.reservations.set_pid(reservation.id, proc.pid)
+        for name in ("control", "outcome.json"):
+            (run_dir / name).unlink(missing_ok=True)
+        cfg = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+        placement = dist.place(cfg, len(self.chat.arbiter.gpus()))  # GPUs may have changed since the start
+        cmd = dist.command(run_dir, placement, resume=resume)
+        # the arbiter counts the run (per device) before its processes allocate anything
+        reservations = dist.reserve(self.chat.arbiter, job_id, self._per_device(job, cfg, placement))
+        with contextlib.ExitStack() as stack:
+            for r in reservations:  # released when the run ends, whatever its end; a killed worker's go with its pid
+                stack.enter_context(r)
+            with (run_dir / "log.txt").open("ab") as logf:
+                try:
+                    proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            cwd=str(run_dir), env=dist.env_for(placement),
+                                            start_new_session=placement.num_processes > 1)
+                except OSError as exc:
+                    raise StudioError(f"Could not start the training worker: {exc}",
+                                      details={"job_id": job_id}) from None
+            for r in reservations:
+                self.chat.arbiter.reservations.set_pid(r.id, proc.pid)
             return self._supervise(job, proc, control, resume)
 
-    def _reserve(self, job: Job) -> Reservation:
-        """A reservation of the run's estimated memory on the device the worker trains on; idle chat
-        models there are evicted first when they would be in its way (never refused: it is an estimate)."""
-        arbiter = self.chat.arbiter
-        device = "cuda:0" if arbiter.gpus() else "cpu"
+    def _per_device(self, job: Job, cfg: RunConfig, placement: dist.Placement) -> dict[str, int]:
         try:
-            cfg = RunConfig.from_dict(job.params.get("config") or {})
-            params, hidden, layers = _size_of(Path(job.params["base_path"]))
-            need = int(estimate(cfg, parameters=params, hidden_size=hidden, layers=layers)["memory_bytes"])
+            params, hidden, layers = dist.size_of(Path(job.params["base_path"]))
+            return dict(dist.memory(cfg, placement, parameters=params, hidden_size=hidden,
+                                    layers=layers)["per_device"])
         except Exception:  # an estimate must never stop a run
             log.debug("no memory estimate for %s", job.id, exc_info=True)
-            need = 0
-        try:
-            arbiter.admit({device: need}, what=f"Training run {job.id}", details={"job_id": job.id})
-        except ResourceError as exc:
-            log.warning("training run %s may not fit: %s", job.id, exc.message)
-        return arbiter.reserve(device, need, f"training run {job.id}", kind="training", job_id=job.id)
+            return {d: 0 for d in placement.devices}
 
     def _supervise(self, job: Job, proc: subprocess.Popen[bytes], control: Control, resume: bool) -> dict[str, Any]:
         """Watch a started worker until it exits and map its exit code (see ``_run``)."""
         job_id = job.id
         run_dir = self.runs_dir / job_id
         total = job.params.get("total_steps")
-        params = {**job.params, "worker_pid": proc.pid, "run_dir": str(run_dir)}
+        cfg = json.loads((run_dir / "config.json").read_text())
+        params = {**job.params, "worker_pid": proc.pid, "run_dir": str(run_dir),
+                  "config": {k: v for k, v in cfg.items() if k != "extra"}}
         control.last_progress = Progress(done=self._last_step(run_dir), total=total, unit="steps",
                                          message="resuming" if resume else "loading the base model")
         self.store.set_state(job_id, JobState.RUNNING, params=params, progress=control.last_progress)
@@ -260,6 +270,10 @@ class TrainingService:
         finally:
             with self._lock:
                 self._procs.pop(job_id, None)
+        try:  # under torchrun, rank 0 says how the run ended (torchrun itself only says ok / failed)
+            code = int(json.loads((run_dir / "outcome.json").read_text())["code"]) if code == 0 else code
+        except (OSError, ValueError, KeyError):
+            pass
         return self._finish(job_id, total, code, last, control)
 
     def _last_step(self, run_dir: Path) -> int:
@@ -336,6 +350,18 @@ class TrainingService:
             reason = json.loads((run_dir / "error.json").read_text())
         except (OSError, ValueError):
             pass
+        log_tail = self.logs(job_id, 40)
+        rank = dist.failed_rank(self.logs(job_id, 200))
+        if rank is not None and not (rank[0] == 0 and reason):  # rank 0's own error: error.json says it  # one rank of a torchrun run died: its own log (and error file) says why
+            log_tail = dist.tail(dist.rank_log(run_dir, rank[0]), 40)
+            code = rank[1]
+            what = f"signal {-code}" if code < 0 else f"exit code {code}"
+            why = dist.rank_error(run_dir, rank[0])
+            raise (ResourceError if why.get("code") == EXIT_OOM else StudioError)(
+                f"Rank {rank[0]} of the training run died ({what}){': ' + why['message'] if why else ''}; "
+                "the other ranks were stopped",
+                resolution_steps=[f"Resume it from its last checkpoint: engine.training.resume('{job_id}')"],
+                details={"job_id": job_id, "rank": rank[0], "exit_code": code, "step": step, "log_tail": log_tail})
         if code < 0:
             message = f"The training worker was killed (signal {-code})"
         else:
@@ -345,7 +371,7 @@ class TrainingService:
                  ["Lower learning_rate"] if code == EXIT_NAN else [])
         steps.append(f"Resume it from its last checkpoint: engine.training.resume('{job_id}')")
         raise error(message, resolution_steps=steps,
-                    details={"job_id": job_id, "exit_code": code, "step": step, "log_tail": self.logs(job_id, 40)})
+                    details={"job_id": job_id, "exit_code": code, "step": step, "log_tail": log_tail})
 
     def cancel(self, job_id: str) -> Job:
         """Stop a run; the worker saves a checkpoint first (resume it later)."""
@@ -405,31 +431,6 @@ class TrainingService:
         AutoTokenizer.from_pretrained(adapter).save_pretrained(str(out))
         return str(out)
 
-    def estimate(self, base: str | ModelRef, dataset: str | None = None, **config: Any) -> dict[str, Any]:
-        """Rough memory and time of a run (``memory_bytes``, ``seconds_per_step``, ``seconds``)."""
-        cfg = RunConfig.from_kwargs(str(base), dataset or "-", **config)  # a ModelRef too
-        info = self._resolve_base(cfg.base)
-        rows = None
-        if dataset:
-            rows = len(self._rows(dataset)[0])
-        params, hidden, layers = _size_of(Path(info["base_path"]))
-        measured = self._measured_step_seconds(info["base_model"])
-        return estimate(cfg, parameters=params, hidden_size=hidden, layers=layers, rows=rows,
-                        seconds_per_step=measured)
-
-    def _measured_step_seconds(self, base_model: str) -> float | None:
-        """Median step time of the latest completed run of the same base, if any."""
-        for job in self.store.list(KIND, (JobState.COMPLETED,), limit=20):
-            if job.params.get("base_model") != base_model:
-                continue
-            rows = _read_jsonl(self.runs_dir / job.id / "metrics.jsonl") if (
-                self.runs_dir / job.id / "metrics.jsonl").exists() else []
-            times = [b["elapsed"] - a["elapsed"] for a, b in zip(rows, rows[1:], strict=False)
-                     if a.get("elapsed") is not None and b.get("elapsed") is not None and b["step"] == a["step"] + 1]
-            if times:
-                return sorted(times)[len(times) // 2]
-        return None
-
     def wait(self, job_id: str, timeout: float | None = None) -> Job:
         job = self.store.wait(job_id, timeout)
         if job.state == JobState.CANCELLED:
@@ -443,20 +444,9 @@ class TrainingService:
         with self._lock:
             stuck = list(self._procs.values())
         for proc in stuck:  # no checkpoint within the time: stop it anyway (still interrupted, resumable)
-            proc.kill()
+            dist.kill(proc)
         if stuck:
             self.runner.close([KIND], timeout=5.0)
-
-
-def _worker_alive(pid: int, run_dir: Path) -> bool:
-    """True if ``pid`` is a training worker of ``run_dir`` that still runs (an orphan of a dead engine)."""
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        return proc.status() != psutil.STATUS_ZOMBIE and str(run_dir) in " ".join(proc.cmdline())
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -473,23 +463,3 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         if isinstance(value, dict):
             out.append(value)
     return out
-
-
-def _size_of(path: Path) -> tuple[int, int, int]:
-    """(parameters, hidden size, layers) of a GGUF file or a model folder, roughly."""
-    if path.is_file():
-        from ..fit import gguf_metadata
-
-        meta = gguf_metadata(path)
-        params = int(meta.get("parameters") or 0) or path.stat().st_size * 2
-        return params, int(meta.get("n_embd") or 0), int(meta.get("n_layers") or 0)
-    cfg: dict[str, Any] = {}
-    try:
-        cfg = json.loads((path / "config.json").read_text())
-    except (OSError, ValueError):
-        pass
-    size = sum(p.stat().st_size for p in path.glob("*.safetensors")) or sum(
-        p.stat().st_size for p in path.glob("*.bin"))
-    dtype = str(cfg.get("torch_dtype") or cfg.get("dtype") or "float32")
-    width = 4 if "32" in dtype else 2
-    return max(1, math.ceil(size / width)), int(cfg.get("hidden_size") or 0), int(cfg.get("num_hidden_layers") or 0)

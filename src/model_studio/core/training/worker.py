@@ -8,6 +8,14 @@ and ``result.json``.
 
 Exit codes: 0 done, 3 cancelled (a checkpoint was saved), 4 NaN loss, 5 out of memory, 1 other
 error (``error.json`` holds the reason).
+
+Under torchrun (RANK / WORLD_SIZE set) every rank runs this: rank 0 writes the metrics, the log
+(stderr), checkpoints and the adapter; rank N logs into ``log.rankN.txt`` (and ``error.rankN.json``).
+Rank 0 reads the control file and tells every rank (one all-reduce per step), so all stop at the
+same step and save one checkpoint. torchrun only tells ok from failed, so a rank that ends as
+cancelled or NaN exits 0 and rank 0 writes the code to ``outcome.json``. Relative paths in
+``extra`` are read from RUN_DIR; ``MODEL_STUDIO_BASE_PATH`` overrides ``base_path`` (an exported
+bundle on another machine).
 """
 
 from __future__ import annotations
@@ -130,6 +138,22 @@ class Collator:
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
+def _rank() -> tuple[int, int]:
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _agree(flag: bool, device: Any) -> bool:
+    """True on every rank when rank 0 says so (the same decision at the same step everywhere)."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return flag
+    t = torch.tensor([1 if flag else 0], device=device)
+    dist.broadcast(t, src=0)
+    return bool(t.item())
+
+
 def make_callback(run_dir: Path, tokens_per_step: float, run_state: dict[str, Any]) -> Any:
     from transformers import TrainerCallback
 
@@ -149,10 +173,16 @@ def make_callback(run_dir: Path, tokens_per_step: float, run_state: dict[str, An
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> Any:
             self.step_seconds = time.monotonic() - self.step_start
-            try:
-                wanted = control_path.read_text().strip()
-            except OSError:
-                wanted = ""
+            rank, world = _rank()
+            wanted = ""
+            if rank == 0:
+                try:
+                    wanted = control_path.read_text().strip()
+                except OSError:
+                    pass
+            if world > 1:
+                log.info("rank %d/%d: step %d done in %.2f s", rank, world, state.global_step, self.step_seconds)
+                wanted = "cancel" if _agree(wanted == "cancel", args.device) else ""
             if wanted == "cancel":
                 run_state["cancelled"] = True
                 control.should_save = True
@@ -179,16 +209,46 @@ def make_callback(run_dir: Path, tokens_per_step: float, run_state: dict[str, An
                 record["loss"] = None
                 run_state["nan_step"] = int(st.global_step)
                 control.should_training_stop = True
-            with metrics_path.open("a") as f:
-                f.write(json.dumps(record) + "\n")
+            if world_rank_zero(state):
+                with metrics_path.open("a") as f:
+                    f.write(json.dumps(record) + "\n")
             return control
 
     return MetricsCallback()
 
 
+def world_rank_zero(state: Any) -> bool:
+    return bool(getattr(state, "is_world_process_zero", True))
+
+
+def _paths(run_dir: Path, extra: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` with relative paths read from the run folder and the base overridable by environment."""
+    out = dict(extra)
+    if os.environ.get("MODEL_STUDIO_BASE_PATH"):
+        out["base_path"] = os.environ["MODEL_STUDIO_BASE_PATH"]
+    for key in ("base_path", "base_dir", "data_path"):
+        if out.get(key) and not Path(out[key]).is_absolute():
+            out[key] = str(run_dir / out[key])
+    return out
+
+
+def _strategy_args(cfg: Any, use_cpu: bool) -> dict[str, Any]:
+    """TrainingArguments for the run's strategy: DDP's backend, FSDP's sharding or DeepSpeed ZeRO-3."""
+    if _rank()[1] == 1:
+        return {}
+    out: dict[str, Any] = {"ddp_backend": "gloo" if use_cpu else "nccl", "ddp_find_unused_parameters": False}
+    if cfg.strategy == "fsdp":
+        out["fsdp"] = "full_shard auto_wrap"
+        out["fsdp_config"] = {"use_orig_params": True}  # LoRA: frozen and trained weights in one unit
+    elif cfg.strategy == "deepspeed":
+        out["deepspeed"] = {"zero_optimization": {"stage": 3}, "train_micro_batch_size_per_gpu": "auto",
+                            "gradient_accumulation_steps": "auto", "train_batch_size": "auto"}
+    return out
+
+
 def train(run_dir: Path, resume: bool = False) -> int:
     cfg_data = json.loads((run_dir / "config.json").read_text())
-    extra = cfg_data.get("extra") or {}
+    extra = _paths(run_dir, cfg_data.get("extra") or {})
     from .config import RunConfig
 
     cfg = RunConfig.from_dict(cfg_data)
@@ -213,7 +273,9 @@ def train(run_dir: Path, resume: bool = False) -> int:
                       target_modules=targets, task_type="CAUSAL_LM")
     model = get_peft_model(model, lora)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    log.info("LoRA on %s: %d trainable parameters; %d training rows", targets, trainable, len(examples))
+    rank, world = _rank()
+    log.info("rank %d/%d: LoRA on %s: %d trainable parameters; %d training rows", rank, world, targets, trainable,
+             len(examples))
     avg_tokens = sum(len(e["input_ids"]) for e in examples) / len(examples)
     state: dict[str, Any] = {}
     checkpoint = latest_checkpoint(run_dir) if resume else None
@@ -224,6 +286,7 @@ def train(run_dir: Path, resume: bool = False) -> int:
         except (OSError, ValueError):
             pass
         log.info("resuming from %s", checkpoint)
+    use_cpu = cfg.devices == "cpu" or not torch.cuda.is_available()
     args = TrainingArguments(
         output_dir=str(run_dir), max_steps=cfg.steps if cfg.steps is not None else -1,
         num_train_epochs=cfg.epochs or 1.0, learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler,
@@ -232,13 +295,15 @@ def train(run_dir: Path, resume: bool = False) -> int:
         logging_steps=1, save_strategy="steps", save_steps=cfg.save_every, save_total_limit=2,
         eval_strategy="steps" if (eval_set and cfg.eval_every) else "no", eval_steps=cfg.eval_every,
         report_to=[], seed=cfg.seed, data_seed=cfg.seed, disable_tqdm=True, remove_unused_columns=False,
-        dataloader_num_workers=0, use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0, use_cpu=use_cpu, **_strategy_args(cfg, use_cpu),
     )
     callback = make_callback(run_dir, avg_tokens * cfg.batch_size * cfg.grad_accum, state)
     trainer = Trainer(model=model, args=args, train_dataset=examples, eval_dataset=eval_set,
                       data_collator=Collator(int(tokenizer.pad_token_id)), callbacks=[callback])
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if "nan_step" in state:
+        if rank > 0:
+            return EXIT_NAN
         _write_json(run_dir / "error.json", {"type": "TrainingError", "code": EXIT_NAN,
                                              "message": f"The loss became NaN at step {state['nan_step']}",
                                              "step": state["nan_step"]})
@@ -250,7 +315,12 @@ def train(run_dir: Path, resume: bool = False) -> int:
         log.info("cancelled at step %d; checkpoint saved", trainer.state.global_step)
         return EXIT_CANCELLED
     adapter = run_dir / "adapter"
-    model.save_pretrained(str(adapter))
+    if world > 1:
+        trainer.save_model(str(adapter))  # every rank takes part (FSDP gathers); rank 0 writes
+        if not trainer.is_world_process_zero():
+            return EXIT_OK
+    else:
+        model.save_pretrained(str(adapter))
     tokenizer.save_pretrained(str(adapter))
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     _write_json(run_dir / "result.json", {
@@ -267,19 +337,31 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m model_studio.core.training.worker RUN_DIR [--resume]", file=sys.stderr)
         return 2
-    run_dir = Path(args[0])
+    run_dir = Path(args[0]).resolve()
+    rank, world = _rank()
+    if rank > 0:  # rank 0 logs where the launcher said (the run's log.txt); the others beside it
+        fd = os.open(run_dir / f"log.rank{rank}.txt", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    (run_dir / "error.json").unlink(missing_ok=True)
+    error_file = run_dir / ("error.json" if rank == 0 else f"error.rank{rank}.json")
+    error_file.unlink(missing_ok=True)
     try:
-        return train(run_dir, resume=resume)
+        code = train(run_dir, resume=resume)
+        if world > 1 and code in (EXIT_OK, EXIT_CANCELLED, EXIT_NAN):
+            if rank == 0:
+                _write_json(run_dir / "outcome.json", {"code": code})
+            return EXIT_OK
+        return code
     except Exception as exc:
         import traceback
 
         oom = type(exc).__name__ in ("OutOfMemoryError",) or "out of memory" in str(exc).lower()
         traceback.print_exc()
         code = EXIT_OOM if oom else EXIT_ERROR
-        _write_json(run_dir / "error.json", {
-            "type": "ResourceError" if oom else "TrainingError", "code": code,
+        _write_json(error_file, {
+            "type": "ResourceError" if oom else "TrainingError", "code": code, "rank": rank,
             "message": ("Out of memory while training: " if oom else "Training failed: ") + f"{exc}"[:2000]})
         return code
 
