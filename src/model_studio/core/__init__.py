@@ -34,6 +34,7 @@ from .video import VideoService
 
 if TYPE_CHECKING:
     from .conversations import ConversationStore
+    from .remote import EndpointService
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,10 @@ class Engine:
         if self.host.enabled:
             self.host.attach(self)
         self._conversations: ConversationStore | None = None
+        self._endpoints: EndpointService | None = None
+        # Remote models (remote/<endpoint>/<id>) are reached through engine.endpoints, opened on first use.
+        self.chat.endpoints_factory = lambda: self.endpoints
+        self.library.remote_models = self._remote_models
 
     def memory_holders(self) -> dict[str, Any]:
         """Who holds RAM and GPU memory: the model host's view when this engine uses a host that is
@@ -109,6 +114,24 @@ class Engine:
 
                     self._conversations = ConversationStore(self.settings.home_path / "conversations.sqlite")
         return self._conversations
+
+    @property
+    def endpoints(self) -> EndpointService:
+        """Remote serving engines (``core.remote``): add, list, test, update, remove; their models are
+        ``remote/<endpoint>/<model id>``. Opened on first use (it imports pydantic)."""
+        if self._endpoints is None:
+            with self._settings_lock:
+                if self._endpoints is None:
+                    from .remote import EndpointService
+
+                    self._endpoints = EndpointService(self.settings.home_path)
+        return self._endpoints
+
+    def _remote_models(self) -> list[dict[str, Any]]:
+        """The remote endpoints' models, or nothing (without importing anything) when none is registered."""
+        if self._endpoints is None and not (self.settings.home_path / "endpoints.json").exists():
+            return []
+        return self.endpoints.models()
 
     def capabilities(self) -> dict[str, Any]:
         """Models per task and format, local and available (``core.integrations``)."""
@@ -233,6 +256,8 @@ class Engine:
     def close(self) -> None:
         """Stop this process's downloads (they become resumable) and release resources."""
         self.feed.close()
+        if self._endpoints is not None:
+            self._endpoints.close()
         self.host.close()
         self.video.close()
         self.training.close()

@@ -1,4 +1,5 @@
-"""Naming a model: ``org/name[@revision][:variant]`` and ``local/<name>``.
+"""Naming a model: ``org/name[@revision][:variant]``, ``local/<name>`` and
+``remote/<endpoint>/<model id>`` (a model a remote serving engine serves, ``core.remote.refs``).
 
 ``ModelRef.parse`` is the one place that reads and validates a model name; ``safe_filename`` is
 the one place that validates a file path inside a repository.
@@ -20,6 +21,7 @@ HEX40 = re.compile(r"^[0-9a-f]{40}$")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 LOCAL_ORG = "local"
+REMOTE_ORG = "remote"
 
 
 def validate_repo_id(repo_id: str) -> str:
@@ -88,6 +90,11 @@ class ModelRef:
         return self.repo_id.startswith(LOCAL_ORG + "/")
 
     @property
+    def is_remote(self) -> bool:
+        """``remote/<endpoint>/<model id>``: a model served by a remote endpoint (``core.remote``)."""
+        return self.repo_id.startswith(REMOTE_ORG + "/")
+
+    @property
     def name(self) -> str:
         return self.repo_id.split("/", 1)[1]
 
@@ -100,6 +107,13 @@ class ModelRef:
             if not isinstance(text, str) or not text.strip():
                 raise ValidationError("A model name is required", details={"model": text})
             text = text.strip()
+            if text.startswith(REMOTE_ORG + "/"):  # the endpoint's own model id, verbatim
+                from .remote.refs import parse_remote
+
+                parse_remote(text)
+                if revision or variant:
+                    raise ValidationError("A remote model takes no revision or variant", details={"model": text})
+                return cls(text)
             var = None
             rev = None
             if ":" in text:
