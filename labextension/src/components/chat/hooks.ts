@@ -44,7 +44,8 @@ export function useChatModels(
     const entries: ModelEntry[] = local.map(m => ({
       id: m.id,
       local: m.local !== false,
-      loaded: !!m.loaded
+      loaded: !!m.loaded,
+      endpoint: m.endpoint ?? null
     }));
     try {
       const catalog = await source.searchModels({

@@ -24,6 +24,8 @@ export interface ModelEntry {
   id: string;
   local: boolean;
   loaded: boolean;
+  /** A model a remote endpoint serves (`remote/<endpoint>/<model>`): nothing loads here. */
+  endpoint?: string | null;
 }
 
 export const DEFAULT_SAMPLING = {
