@@ -267,7 +267,8 @@ class BatchRunner:
 
         todo = [(i, prompt) for i, prompt in enumerate(items) if i not in done]
         # A serving engine batches the requests it holds at once: send the endpoint's concurrency.
-        workers = self.chat.remote_model(p["model"]).client.endpoint.concurrency if is_remote(p["model"]) else 1
+        remote: Any = self.chat.remote_model(p["model"])
+        workers = remote.client.endpoint.concurrency if remote is not None else 1
         with open(self._answers_path(job.id), "a", encoding="utf-8") as fh:
             if workers == 1:
                 for i, prompt in todo:

@@ -48,6 +48,7 @@ class ModelSearch:
     _hub_overdue: set[Future[list[ModelInfo]]]
     _lock: threading.Lock
     _local_infos: dict[str, tuple[LocalModel, ModelInfo]]
+    remote: Callable[[], list[dict[str, Any]]]  # Library.remote: the remote endpoints' models
 
     # Catalog -----------------------------------------------------------------------------------
 

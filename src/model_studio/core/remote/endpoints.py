@@ -19,6 +19,7 @@ Internal logic:
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import re
@@ -111,7 +112,8 @@ class EndpointService:
         self.home = home
         self._lock = threading.RLock()
         self._clients: dict[str, RemoteClient] = {}
-        self._models: dict[str, tuple[float, list[str], StudioError | None]] = {}
+        # its own ``list`` method shadows the builtin in the class body: builtins.list in annotations
+        self._models: dict[str, tuple[float, builtins.list[str], StudioError | None]] = {}
 
     # Storage -----------------------------------------------------------------------------------
 
@@ -160,7 +162,7 @@ class EndpointService:
     def _view(self, endpoint: Endpoint, key: str | None) -> dict[str, Any]:
         return {**endpoint.model_dump(), "has_key": bool(key), "key_masked": mask(key)}
 
-    def list(self, check: bool = False) -> list[dict[str, Any]]:
+    def list(self, check: bool = False) -> builtins.list[dict[str, Any]]:
         """Every endpoint (the key only as ``has_key`` and ``key_masked``); ``check`` adds ``health``."""
         with self._lock:
             endpoints, keys = self._endpoints(), self._keys()
@@ -262,10 +264,10 @@ class EndpointService:
         return {"name": name, "status": "ok", "models": [remote_id(name, m) for m in models],
                 "latency": round(time.perf_counter() - started, 4), "error": None}
 
-    def models(self, refresh: bool = False) -> list[dict[str, Any]]:
+    def models(self, refresh: bool = False) -> builtins.list[dict[str, Any]]:
         """Every endpoint's models: ``{"id": "remote/<endpoint>/<model>", "name", "endpoint", "status":
         "remote"}``; an endpoint that is down lists none (``test`` says why)."""
-        out = []
+        out: builtins.list[dict[str, Any]] = []
         for name in sorted(self._endpoints()):
             cached = self._models.get(name)
             if refresh or cached is None or time.monotonic() - cached[0] > MODELS_TTL:
@@ -280,7 +282,7 @@ class EndpointService:
         endpoint, model_id = parse_remote(model)
         return RemoteModel(self.client(endpoint), model_id)
 
-    def embed(self, texts: str | list[str], *, model: str) -> Any:
+    def embed(self, texts: str | builtins.list[str], *, model: str) -> Any:
         """Embeddings of ``texts`` from a remote model, as a numpy array (one row per text)."""
         return self.model(model).embed(texts)
 
