@@ -151,7 +151,7 @@ class ModelInfo(_Result):
     """library.info only"""
     error: ErrorInfo | None
     """Why the model cannot be used (its first broken file), or null"""
-    endpoint: str | None = None
+    endpoint: str | None
     """status remote: the remote endpoint that serves it"""
 
 

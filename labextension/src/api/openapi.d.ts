@@ -1912,7 +1912,7 @@ export interface components {
             /** @description Why the model cannot be used (its first broken file), or null */
             error: components["schemas"]["ErrorInfo"] | null;
             /** @description status remote: the remote endpoint that serves it */
-            endpoint?: string | null;
+            endpoint: string | null;
         };
         /** @description ``library.page``: what the model page shows. The Hub part is cached; the local part is read each time. */
         ModelPage: {
