@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from traitlets import TraitError
 
 from ..config import Settings, json_safe
-from ..errors import ValidationError
+from ..errors import StudioError, ValidationError
 from ._settings import changes_between, read_saved
 from .auth import HubAuth
 from .chat import ChatService
@@ -131,7 +131,11 @@ class Engine:
         """The remote endpoints' models, or nothing (without importing anything) when none is registered."""
         if self._endpoints is None and not (self.settings.home_path / "endpoints.json").exists():
             return []
-        return self.endpoints.models()
+        try:
+            return self.endpoints.models()
+        except StudioError as exc:  # a damaged endpoints.json must not empty the library or the picker
+            log.warning("model_studio: remote models not listed: %s", exc.one_line())
+            return []
 
     def capabilities(self) -> dict[str, Any]:
         """Models per task and format, local and available (``core.integrations``)."""
