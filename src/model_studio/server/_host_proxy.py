@@ -67,15 +67,22 @@ async def forward_chat(handler: Any, host: HostClient, request: ChatRequest) -> 
             error = await asyncio.to_thread(host.crashed, addr, f"{type(exc).__name__}: {exc}")
             handler.write_error_response(error)
             return
-    if cut:  # the host died mid-answer: say so in the stream, as OpenAI's servers do
+    if cut:  # the host died mid-answer
         error = await asyncio.to_thread(host.crashed, addr, "the answer was cut before its end")
-        try:
-            handler.write(f"data: {json.dumps(from_studio_error(error).body())}\n\n")
-            await handler.flush()
-        except StreamClosedError:
+        if not await _say_cut(handler, error):
             return
     if not handler._finished:
         handler.finish()
+
+
+async def _say_cut(handler: Any, error: Exception) -> bool:
+    """An answer cut mid-stream: say so in the stream, as OpenAI's servers do. False if the caller left."""
+    try:
+        handler.write(f"data: {json.dumps(from_studio_error(error).body())}\n\n")
+        await handler.flush()
+    except StreamClosedError:
+        return False
+    return True
 
 
 async def _relay(handler: Any, upstream: httpx.Response) -> tuple[bool, bytes] | None:
@@ -118,10 +125,7 @@ async def forward_remote(handler: Any, client: RemoteClient, path: str, body: di
         if not handler._headers_written:
             handler.write_error_response(error)
             return
-        try:  # cut mid-answer: say so in the stream, as OpenAI's servers do
-            handler.write(f"data: {json.dumps(from_studio_error(error).body())}\n\n")
-            await handler.flush()
-        except StreamClosedError:
+        if not await _say_cut(handler, error):
             return
     if not handler._finished:
         handler.finish()

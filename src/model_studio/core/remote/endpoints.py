@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import builtins
 import json
-import os
 import re
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -34,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ...errors import ConflictError, NotFoundError, StudioError, ValidationError
 from ...validation import studio_error
 from ..auth import mask
+from ..private_file import write_private
 from .client import RemoteClient, RemoteModel
 from .refs import REMOTE_PREFIX, parse_remote, remote_id
 
@@ -91,18 +90,7 @@ def _checked(values: dict[str, Any]) -> Endpoint:
 
 
 def _write_private(path: Path, data: Any, mode: int) -> None:
-    """Write JSON atomically (a temporary file then a rename); the file gets ``mode`` before any byte."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_private(path, json.dumps(data, indent=2), mode)
 
 
 class EndpointService:
