@@ -201,28 +201,34 @@ export function RemoteEndpoints(props: {
           value={form.api_key}
           onChange={field('api_key')}
         />
-        <input
-          type="number"
-          className="jp-ModelStudio-input"
-          aria-label="Timeout (seconds)"
-          title="Seconds without an answer before the endpoint counts as down"
-          min={0.1}
-          step="any"
-          data-testid="endpoint-timeout"
-          value={form.timeout}
-          onChange={field('timeout')}
-        />
-        <input
-          type="number"
-          className="jp-ModelStudio-input"
-          aria-label="Batch concurrency"
-          title="Requests a batch sends at once (serving engines batch them)"
-          min={1}
-          max={64}
-          data-testid="endpoint-concurrency"
-          value={form.concurrency}
-          onChange={field('concurrency')}
-        />
+        <label className="jp-ModelStudio-endpointField">
+          Timeout (s)
+          <input
+            type="number"
+            className="jp-ModelStudio-input"
+            aria-label="Timeout (seconds)"
+            title="Seconds without an answer before the endpoint counts as down"
+            min={0.1}
+            step="any"
+            data-testid="endpoint-timeout"
+            value={form.timeout}
+            onChange={field('timeout')}
+          />
+        </label>
+        <label className="jp-ModelStudio-endpointField">
+          Batch concurrency
+          <input
+            type="number"
+            className="jp-ModelStudio-input"
+            aria-label="Batch concurrency"
+            title="Requests a batch sends at once (serving engines batch them)"
+            min={1}
+            max={64}
+            data-testid="endpoint-concurrency"
+            value={form.concurrency}
+            onChange={field('concurrency')}
+          />
+        </label>
         <textarea
           className="jp-ModelStudio-input"
           placeholder="Extra headers, one 'Name: value' a line"
