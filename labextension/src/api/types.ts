@@ -25,7 +25,7 @@ type Query<K extends keyof operations> = NonNullable<operations[K]['parameters']
 
 export type Task = 'text-generation' | 'text-to-video' | 'image-to-video';
 export type Backend = 'llama-cpp' | 'transformers' | 'diffusers';
-export type ModelStatus = 'available' | 'downloading' | 'local' | 'error';
+export type ModelStatus = 'available' | 'downloading' | 'local' | 'error' | 'remote';
 export type ModelFormat = 'gguf' | 'safetensors' | 'diffusers' | 'pytorch';
 export type SortKey = 'downloads' | 'size' | 'name' | 'likes' | 'recent';
 export type JobStateName = Schemas['JobState'];

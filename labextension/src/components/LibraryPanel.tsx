@@ -27,7 +27,7 @@ export interface LibraryPanelProps {
 
 const TASKS: Task[] = ['text-generation', 'text-to-video', 'image-to-video'];
 const BACKENDS: Backend[] = ['llama-cpp', 'transformers', 'diffusers'];
-const STATUSES: ModelStatus[] = ['available', 'downloading', 'local', 'error'];
+const STATUSES: ModelStatus[] = ['available', 'downloading', 'local', 'error', 'remote'];
 const SORTS: SortKey[] = ['downloads', 'likes', 'recent', 'size', 'name'];
 
 function Filter(props: {

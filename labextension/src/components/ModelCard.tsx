@@ -47,6 +47,9 @@ export function ModelCard(props: ModelCardProps): JSX.Element {
     let live = true;
     setFit(null);
     setFitError(null);
+    if (model.status === 'remote') {
+      return; // served by a remote endpoint: nothing to fit here
+    }
     props
       .limit(() => source.fit(model.id, quant || null))
       .then(
@@ -65,6 +68,8 @@ export function ModelCard(props: ModelCardProps): JSX.Element {
   const isLocal = model.status === 'local' || (model.local_size ?? 0) > 0;
   const selectedLocal = selected ? selected.local : model.status === 'local';
   const isLooseLocal = model.id.startsWith('local/');
+  // Served by a remote endpoint (remote/<endpoint>/<model>): nothing to download or delete here.
+  const isRemote = model.status === 'remote';
 
   const download = async (): Promise<void> => {
     setBusy('download');
@@ -188,9 +193,15 @@ export function ModelCard(props: ModelCardProps): JSX.Element {
             ))}
           </select>
         )}
-        <FitBadge fit={fit} error={fitError} testId={`fit-badge-${tid}`} />
+        {isRemote ? (
+          <span data-testid={`remote-badge-${tid}`}>
+            served by the remote endpoint <strong>{model.endpoint}</strong>
+          </span>
+        ) : (
+          <FitBadge fit={fit} error={fitError} testId={`fit-badge-${tid}`} />
+        )}
         <span className="jp-ModelStudio-spacer" />
-        {!isLooseLocal && (
+        {!isLooseLocal && !isRemote && (
           <button
             className="jp-ModelStudio-button jp-mod-accept"
             data-testid={`download-button-${tid}`}
