@@ -557,6 +557,14 @@ _BODY_MODEL_ID = Param("model", "model", "body", required=True, description="org
 # Upload bodies: the file (engine.training.datasets.MAX_UPLOAD_BYTES, 50 MiB) as text, which JSON
 # escaping (quotes, newlines) can make up to twice as long, or as base64 (4/3); the image of an
 # image-to-video generation (engine.video.MAX_IMAGE_BYTES, 32 MiB) as base64. Plus room for the rest.
+_ENDPOINT = Param("name", "str", "path", required=True, max_length=63, description="the endpoint's name")
+_ENDPOINT_FIELDS = (
+    Param("base_url", "str", "body", required=True, max_length=2000,
+          description="the OpenAI base URL, e.g. http://gpu-server:8000/v1"),
+    Param("api_key", "str", "body", max_length=4000, description="sent as a Bearer token; never returned"),
+    Param("headers", "object", "body", description="extra request headers {name: value}"),
+    Param("timeout", "float", "body", minimum=0.1, maximum=3600, description="seconds without an answer"),
+    Param("concurrency", "int", "body", minimum=1, maximum=64, description="requests a batch sends at once"))
 _UPLOAD_BODY = 2 * (50 << 20) + (1 << 20)
 _IMAGE_BODY = (32 << 20) * 4 // 3 + (1 << 20)
 
@@ -564,8 +572,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("library.search", "GET", "/library", _search, "Search catalog, Hub and local models", (
         Param("q", "str", default="", max_length=200), Param("task", "str", choices=("text-generation", "text-to-video",
                                                                      "image-to-video")),
-        Param("backend", "str", choices=("llama-cpp", "transformers", "diffusers")),
-        Param("status", "str", choices=("available", "downloading", "local", "error")),
+        Param("backend", "str", choices=("llama-cpp", "transformers", "diffusers", "remote")),
+        Param("status", "str", choices=("available", "downloading", "local", "error", "remote")),
         Param("format", "str", choices=("gguf", "safetensors", "diffusers", "pytorch")),
         Param("sort", "str", default="downloads", choices=("downloads", "size", "name", "likes", "recent")),
         Param("limit", "int", default=50, minimum=1, maximum=MAX_LIST), Param("hub", "bool", default=True))),
@@ -919,6 +927,25 @@ OPERATIONS: tuple[Operation, ...] = (
               "A generation's video, thumbnail or input image (or last frame) as base64 (the .mp4 and .jpg routes serve "
               "the files)",
               (_JOB, Param("what", "str", default="video", choices=("video", "thumbnail", "image", "last_image")))),
+    Operation("endpoints.list", "GET", "/endpoints", lambda eng, check: {"endpoints": eng.endpoints.list(check=check)},
+              "Remote serving endpoints (their keys never shown; check: ask each for its models)",
+              (Param("check", "bool", default=False, description="add each endpoint's health (asks it)"),)),
+    Operation("endpoints.add", "POST", "/endpoints", lambda eng, name, base_url, **rest: eng.endpoints.add(
+        name, base_url, **{k: v for k, v in rest.items() if v is not None}),
+              "Register a remote OpenAI-compatible serving engine (vLLM, TGI, Ollama, llama_cpp.server)", (
+                  Param("name", "str", "body", required=True, max_length=63, description="letters, digits, . _ -"),
+                  *_ENDPOINT_FIELDS), status=201),
+    Operation("endpoints.get", "GET", "/endpoints/{name}", lambda eng, name: eng.endpoints.get(name),
+              "One remote endpoint (its key never shown)", (_ENDPOINT,)),
+    Operation("endpoints.update", "PATCH", "/endpoints/{name}", lambda eng, name, **rest: eng.endpoints.update(
+        name, **rest), "Change a remote endpoint (api_key \"\" removes the key)",
+              (_ENDPOINT, *(Param(p.name, p.type, "body", max_length=p.max_length, minimum=p.minimum,
+                                  maximum=p.maximum, description=p.description) for p in _ENDPOINT_FIELDS))),
+    Operation("endpoints.remove", "DELETE", "/endpoints/{name}", lambda eng, name: eng.endpoints.remove(name),
+              "Forget a remote endpoint and its key", (_ENDPOINT,)),
+    Operation("endpoints.test", "POST", "/endpoints/{name}/test", lambda eng, name: eng.endpoints.test(name),
+              "Health of a remote endpoint: ok with its models, down (NetworkError) or unauthorized (wrong key)",
+              (_ENDPOINT,), action="read"),
     Operation("host.status", "GET", "/host", lambda eng: eng.host.status(),
               "The model host: up, down or crashed; pid, restarts, last crash, and the models and pipelines it holds"),
     Operation("host.stop", "POST", "/host/stop", lambda eng: eng.host.stop(),

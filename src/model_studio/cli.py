@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from typing import Any
 
@@ -375,6 +376,58 @@ def cmd_host(eng, args) -> int:
     return EXIT_OK
 
 
+def cmd_endpoints(eng, args) -> int:
+    """``model-studio endpoints list|add|update|test|rm``: remote serving engines (keys never printed)."""
+    eps = eng.endpoints
+    if args.action == "list":
+        result: Any = eps.list(check=not args.no_check)
+        if args.json:
+            return _emit_json(result)
+        for e in result:
+            health = e.get("health") or {}
+            state = health.get("status", "") + (f" ({len(health['models'])} models)" if health.get("models") else "")
+            print(f"{e['name']:<16} {e['base_url']:<40} key {e['key_masked'] or '-':<10} {state}")
+        if not result:
+            print("no remote endpoints (model-studio endpoints add NAME URL --key-env VAR)")
+        return EXIT_OK
+    if not args.name:
+        raise ValidationError(f"endpoints {args.action} needs the endpoint's NAME")
+    if args.action == "rm":
+        result = eps.remove(args.name)
+    elif args.action == "test":
+        result = eps.test(args.name)
+    else:
+        key = None
+        if args.key_env:
+            key = os.environ.get(args.key_env) or None
+            if key is None:
+                raise ValidationError(f"The environment variable {args.key_env} is not set")
+        elif args.ask_key:
+            import getpass
+
+            key = getpass.getpass(f"API key of {args.name}: ")
+        headers = dict(h.split(":", 1) for h in args.header) if args.header else None
+        if headers is not None:
+            headers = {k.strip(): v.strip() for k, v in headers.items()}
+        options = {k: v for k, v in (("api_key", key), ("headers", headers), ("timeout", args.timeout),
+                                     ("concurrency", args.concurrency)) if v is not None}
+        if args.action == "add":
+            if not args.url:
+                raise ValidationError("endpoints add needs NAME and URL (the OpenAI base URL, e.g. http://gpu:8000/v1)")
+            eps.add(args.name, args.url, **options)
+        else:
+            eps.update(args.name, base_url=args.url, **options)
+        result = eps.test(args.name)
+    if args.json:
+        return _emit_json(result)
+    if "status" in result:
+        print(f"{args.name}: {result['status']}" + "".join(f"\n  {m}" for m in result["models"])
+              + (f"\n  {result['error']['message']}" if result.get("error") else ""))
+    else:
+        print(f"removed {args.name}")
+    return EXIT_OK if result.get("status", "ok") == "ok" else EXIT_ERROR
+
+
 # --- wiring -----------------------------------------------------------------------------------
 
 
@@ -448,6 +501,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("host", cmd_host, "the model host: status, stop, logs", json_flag=True)
     p.add_argument("action", nargs="?", default="status", choices=("status", "stop", "logs"))
     p.add_argument("--lines", type=int, default=200, help="log lines (logs)")
+    p = add("endpoints", cmd_endpoints, "remote serving engines: list (with health), add, update, test, rm",
+            json_flag=True)
+    p.add_argument("action", nargs="?", default="list", choices=("list", "add", "update", "test", "rm"))
+    p.add_argument("name", nargs="?")
+    p.add_argument("url", nargs="?", help="the OpenAI base URL, e.g. http://gpu:8000/v1")
+    p.add_argument("--key-env", metavar="VAR", help="read the API key from this environment variable")
+    p.add_argument("--ask-key", action="store_true", help="ask for the API key (not echoed)")
+    p.add_argument("--header", action="append", metavar="NAME:VALUE", help="an extra request header")
+    p.add_argument("--timeout", type=float, metavar="S", help="seconds without an answer")
+    p.add_argument("--concurrency", type=int, metavar="N", help="requests a batch sends at once")
+    p.add_argument("--no-check", action="store_true", help="list without asking each endpoint")
     return parser
 
 

@@ -129,6 +129,16 @@ class NetworkError(StudioError, ConnectionError):
     http_status = 502
 
 
+class EndpointAuthError(StudioError, PermissionError):
+    """A remote serving endpoint refused the API key it was given (its 401 or 403).
+
+    403, not 401, for the reason ``GatedError`` gives: the studio request itself is authenticated; it is
+    the remote engine that refuses the endpoint's saved key. ``details`` name the endpoint and its status.
+    """
+
+    http_status = 403
+
+
 class IntegrityError(StudioError):
     """Downloaded content does not match the checksum or size the Hub published."""
 
@@ -204,6 +214,7 @@ ERROR_TYPES: dict[str, type[StudioError]] = {
         ForbiddenPathError,
         ReadOnlyModelError,
         NetworkError,
+        EndpointAuthError,
         IntegrityError,
         BrokenFileError,
         DiskSpaceError,

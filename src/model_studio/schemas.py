@@ -161,6 +161,8 @@ class ModelInfo(_Result):
     loaded, never deleted here"""
     verified: bool | None
     """Imports: true when checked against a given sha256, false when imported without one (unverified)"""
+    endpoint: str | None
+    """status remote: the remote endpoint that serves it"""
 
 
 class SearchResult(_Result):
@@ -529,6 +531,10 @@ class ChatModel(_Result):
     """a fine-tuned training run (id run/<job id>): the model it was trained from"""
     created: float | None = None
     """a fine-tuned training run: when it finished (seconds since the epoch)"""
+    endpoint: str | None = None
+    """the remote endpoint that serves it (remote/<endpoint>/<model id>)"""
+    status: str | None = None
+    """remote: served by a remote endpoint; nothing loads here"""
 
 
 class ChatModels(_Result):
@@ -1114,6 +1120,46 @@ class MemoryRefusal(_Result):
     holders: list[MemoryHolder]
     evictable: list[str]
     """ids of the idle holders (unloading them is not enough by itself)"""
+# ---- remote endpoints ----
+
+class EndpointHealth(_Result):
+    """An endpoint asked for its model list."""
+
+    name: str
+    status: Literal["ok", "down", "unauthorized", "error"]
+    models: list[str]
+    """remote/<endpoint>/<model id> of each model it serves"""
+    latency: float | None
+    """seconds the model list took"""
+    error: ErrorInfo | None
+    """NetworkError (down), EndpointAuthError (unauthorized), or null"""
+
+
+class Endpoint(_Result):
+    """A remote OpenAI-compatible serving engine; its key is never shown, only whether one is set."""
+
+    name: str
+    base_url: str
+    """the OpenAI base URL (the routes /models, /chat/completions, /embeddings are below it)"""
+    headers: dict[str, str]
+    timeout: float
+    """seconds without an answer before a NetworkError"""
+    concurrency: int
+    """requests a batch sends at once"""
+    has_key: bool
+    key_masked: str | None
+    health: EndpointHealth | None = None
+    """endpoints.list with check=true"""
+
+
+class Endpoints(_Result):
+    endpoints: list[Endpoint]
+
+
+class EndpointRemoved(_Result):
+    removed: str
+
+
 # ---- model host ----
 
 HostStatus, HostStop, HostLogs = _host.HostStatus, _host.HostStop, _host.HostLogs

@@ -12,6 +12,9 @@ import type {
   JobDeleted,
   JobQuery,
   ChatModel,
+  Endpoint,
+  EndpointHealth,
+  EndpointRequest,
   Conversation,
   ConversationAppend,
   ConversationDeleted,
@@ -306,6 +309,33 @@ export abstract class OperationCalls {
 
   cleanupJobs(request: JobCleanupRequest): Promise<JobCleanup> {
     return this.invoke(OPERATION.jobsCleanup, compact({ ...request }));
+  }
+
+  // Remote endpoints ---------------------------------------------------------------------------
+
+  async endpoints(check = false): Promise<Endpoint[]> {
+    return asList<Endpoint>(await this.invoke(OPERATION.endpointsList, { check }), 'endpoints');
+  }
+
+  addEndpoint(request: EndpointRequest): Promise<Endpoint> {
+    return this.invoke(OPERATION.endpointsAdd, compact({ ...request }));
+  }
+
+  updateEndpoint(request: EndpointRequest): Promise<Endpoint> {
+    // an empty api_key is sent: it removes the key
+    const key = request.api_key === undefined ? {} : { api_key: request.api_key };
+    return this.invoke(OPERATION.endpointsUpdate, {
+      ...compact({ ...request, api_key: undefined }),
+      ...key
+    });
+  }
+
+  removeEndpoint(name: string): Promise<{ removed: string }> {
+    return this.invoke(OPERATION.endpointsRemove, { name });
+  }
+
+  testEndpoint(name: string): Promise<EndpointHealth> {
+    return this.invoke(OPERATION.endpointsTest, { name });
   }
 
   // Conversations ------------------------------------------------------------------------------

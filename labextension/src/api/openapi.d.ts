@@ -538,6 +538,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Remote serving endpoints (their keys never shown; check: ask each for its models) */
+        get: operations["endpoints.list"];
+        put?: never;
+        /** Register a remote OpenAI-compatible serving engine (vLLM, TGI, Ollama, llama_cpp.server) */
+        post: operations["endpoints.add"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/endpoints/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One remote endpoint (its key never shown) */
+        get: operations["endpoints.get"];
+        put?: never;
+        post?: never;
+        /** Forget a remote endpoint and its key */
+        delete: operations["endpoints.remove"];
+        options?: never;
+        head?: never;
+        /** Change a remote endpoint (api_key "" removes the key) */
+        patch: operations["endpoints.update"];
+        trace?: never;
+    };
+    "/endpoints/{name}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Health of a remote endpoint: ok with its models, down (NetworkError) or unauthorized (wrong key) */
+        post: operations["endpoints.test"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/events": {
         parameters: {
             query?: never;
@@ -1498,6 +1552,10 @@ export interface components {
             base_model?: string | null;
             /** @description a fine-tuned training run: when it finished (seconds since the epoch) */
             created?: number | null;
+            /** @description the remote endpoint that serves it (remote/<endpoint>/<model id>) */
+            endpoint?: string | null;
+            /** @description remote: served by a remote endpoint; nothing loads here */
+            status?: string | null;
         };
         ChatModels: {
             models: components["schemas"]["ChatModel"][];
@@ -1651,6 +1709,41 @@ export interface components {
         };
         DownloadList: {
             downloads: components["schemas"]["Job"][];
+        };
+        /** @description A remote OpenAI-compatible serving engine; its key is never shown, only whether one is set. */
+        Endpoint: {
+            name: string;
+            /** @description the OpenAI base URL (the routes /models, /chat/completions, /embeddings are below it) */
+            base_url: string;
+            headers: {
+                [key: string]: string;
+            };
+            /** @description seconds without an answer before a NetworkError */
+            timeout: number;
+            /** @description requests a batch sends at once */
+            concurrency: number;
+            has_key: boolean;
+            key_masked: string | null;
+            /** @description endpoints.list with check=true */
+            health?: components["schemas"]["EndpointHealth"] | null;
+        };
+        /** @description An endpoint asked for its model list. */
+        EndpointHealth: {
+            name: string;
+            /** @enum {string} */
+            status: "ok" | "down" | "unauthorized" | "error";
+            /** @description remote/<endpoint>/<model id> of each model it serves */
+            models: string[];
+            /** @description seconds the model list took */
+            latency: number | null;
+            /** @description NetworkError (down), EndpointAuthError (unauthorized), or null */
+            error: components["schemas"]["ErrorInfo"] | null;
+        };
+        EndpointRemoved: {
+            removed: string;
+        };
+        Endpoints: {
+            endpoints: components["schemas"]["Endpoint"][];
         };
         /** @description The body of every error response. */
         Error: {
@@ -1975,6 +2068,8 @@ export interface components {
             read_only: boolean;
             /** @description Imports: true when checked against a given sha256, false when imported without one (unverified) */
             verified: boolean | null;
+            /** @description status remote: the remote endpoint that serves it */
+            endpoint: string | null;
         };
         /** @description ``library.page``: what the model page shows. The Hub part is cached; the local part is read each time. */
         ModelPage: {
@@ -3843,6 +3938,198 @@ export interface operations {
             507: components["responses"]["E507"];
         };
     };
+    "endpoints.list": {
+        parameters: {
+            query?: {
+                /** @description add each endpoint's health (asks it) */
+                check?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Endpoints"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "endpoints.add": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description letters, digits, . _ - */
+                    name: string;
+                    /** @description the OpenAI base URL, e.g. http://gpu-server:8000/v1 */
+                    base_url: string;
+                    /** @description sent as a Bearer token; never returned */
+                    api_key?: string | null;
+                    /** @description extra request headers {name: value} */
+                    headers?: Record<string, never> | null;
+                    /** @description seconds without an answer */
+                    timeout?: number | null;
+                    /** @description requests a batch sends at once */
+                    concurrency?: number | null;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Endpoint"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            409: components["responses"]["E409"];
+            413: components["responses"]["E413"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "endpoints.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description dataset name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Endpoint"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "endpoints.remove": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description dataset name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointRemoved"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "endpoints.update": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description dataset name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description the OpenAI base URL, e.g. http://gpu-server:8000/v1 */
+                    base_url?: string | null;
+                    /** @description sent as a Bearer token; never returned */
+                    api_key?: string | null;
+                    /** @description extra request headers {name: value} */
+                    headers?: Record<string, never> | null;
+                    /** @description seconds without an answer */
+                    timeout?: number | null;
+                    /** @description requests a batch sends at once */
+                    concurrency?: number | null;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Endpoint"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            413: components["responses"]["E413"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "endpoints.test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description dataset name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointHealth"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            500: components["responses"]["E500"];
+        };
+    };
     events: {
         parameters: {
             query?: {
@@ -4136,8 +4423,8 @@ export interface operations {
             query?: {
                 q?: string;
                 task?: "text-generation" | "text-to-video" | "image-to-video";
-                backend?: "llama-cpp" | "transformers" | "diffusers";
-                status?: "available" | "downloading" | "local" | "error";
+                backend?: "llama-cpp" | "transformers" | "diffusers" | "remote";
+                status?: "available" | "downloading" | "local" | "error" | "remote";
                 format?: "gguf" | "safetensors" | "diffusers" | "pytorch";
                 sort?: "downloads" | "size" | "name" | "likes" | "recent";
                 limit?: number;

@@ -15,6 +15,9 @@ import type {
   ChatModel,
   ChatStream,
   ChatStreamOptions,
+  Endpoint,
+  EndpointHealth,
+  EndpointRequest,
   LoadedModel,
   LoadOptions,
   MemoryHolders,
@@ -229,6 +232,16 @@ export interface DataSource {
   deleteJob(jobId: string, deleteFiles?: boolean): Promise<JobDeleted>;
   /** Delete finished jobs older than N days (`jobs.cleanup`). */
   cleanupJobs(request: JobCleanupRequest): Promise<JobCleanup>;
+  /** Remote serving endpoints (`endpoints.list`); `check` adds each one's health. */
+  endpoints(check?: boolean): Promise<Endpoint[]>;
+  /** Register a remote endpoint (`endpoints.add`). */
+  addEndpoint(request: EndpointRequest): Promise<Endpoint>;
+  /** Change a remote endpoint (`endpoints.update`). */
+  updateEndpoint(request: EndpointRequest): Promise<Endpoint>;
+  /** Forget a remote endpoint and its key (`endpoints.remove`). */
+  removeEndpoint(name: string): Promise<{ removed: string }>;
+  /** Ask an endpoint for its models (`endpoints.test`). */
+  testEndpoint(name: string): Promise<EndpointHealth>;
   /** Saved conversations, newest first; `q` searches titles and text (`conversations.list`). */
   listConversations(q?: string, limit?: number, offset?: number): Promise<ConversationList>;
   createConversation(meta: ConversationMeta): Promise<Conversation>;
@@ -380,6 +393,11 @@ export const OPERATION = {
   jobsResume: 'jobs.resume',
   jobsDelete: 'jobs.delete',
   jobsCleanup: 'jobs.cleanup',
+  endpointsList: 'endpoints.list',
+  endpointsAdd: 'endpoints.add',
+  endpointsUpdate: 'endpoints.update',
+  endpointsRemove: 'endpoints.remove',
+  endpointsTest: 'endpoints.test',
   conversationsList: 'conversations.list',
   conversationsCreate: 'conversations.create',
   conversationsGet: 'conversations.get',

@@ -25,7 +25,7 @@ type Query<K extends keyof operations> = NonNullable<operations[K]['parameters']
 
 export type Task = 'text-generation' | 'text-to-video' | 'image-to-video';
 export type Backend = 'llama-cpp' | 'transformers' | 'diffusers';
-export type ModelStatus = 'available' | 'downloading' | 'local' | 'error';
+export type ModelStatus = 'available' | 'downloading' | 'local' | 'error' | 'remote';
 export type ModelFormat = 'gguf' | 'safetensors' | 'diffusers' | 'pytorch';
 export type SortKey = 'downloads' | 'size' | 'name' | 'likes' | 'recent';
 export type JobStateName = Schemas['JobState'];
@@ -347,6 +347,21 @@ export type VideoMedia = Schemas['VideoMedia'];
 
 /** `auth.status` / `auth.login` / `auth.logout`: the Hugging Face login (the token only masked). */
 export type AuthStatus = Schemas['AuthStatus'];
+
+/** `endpoints.*`: a remote OpenAI-compatible serving engine (its key never shown, only `has_key`). */
+export type Endpoint = Schemas['Endpoint'];
+/** `endpoints.test`: ok with its models, down (NetworkError) or unauthorized (a wrong key). */
+export type EndpointHealth = Schemas['EndpointHealth'];
+
+/** What `endpoints.add` / `endpoints.update` take (`api_key: ''` removes the key on update). */
+export interface EndpointRequest {
+  name: string;
+  base_url?: string;
+  api_key?: string;
+  headers?: Record<string, string>;
+  timeout?: number;
+  concurrency?: number;
+}
 
 /** `capabilities`: models per task and per format, local and available. */
 export type Capabilities = Schemas['Capabilities'];

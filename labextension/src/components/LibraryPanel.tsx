@@ -28,7 +28,7 @@ export interface LibraryPanelProps {
 
 const TASKS: Task[] = ['text-generation', 'text-to-video', 'image-to-video'];
 const BACKENDS: Backend[] = ['llama-cpp', 'transformers', 'diffusers'];
-const STATUSES: ModelStatus[] = ['available', 'downloading', 'local', 'error'];
+const STATUSES: ModelStatus[] = ['available', 'downloading', 'local', 'error', 'remote'];
 const SORTS: SortKey[] = ['downloads', 'likes', 'recent', 'size', 'name'];
 /** Where a local model lives (ModelInfo.store); the filter is applied to the answer here. */
 const STORES = ['hf-cache', 'folder', 'import', 'lmstudio', 'ollama'];

@@ -55,6 +55,9 @@ export function ModelCard(props: ModelCardProps): JSX.Element {
     let live = true;
     setFit(null);
     setFitError(null);
+    if (model.status === 'remote') {
+      return; // served by a remote endpoint: nothing to fit here
+    }
     props
       .limit(() => source.fit(model.id, quant || null))
       .then(
@@ -77,6 +80,8 @@ export function ModelCard(props: ModelCardProps): JSX.Element {
   // Deletable: Hub cache models, and imports (the studio's entry; a copy's bytes).
   const canDelete =
     isLocal && !model.read_only && !model.shared && (!isLooseLocal || model.store === 'import');
+  // Served by a remote endpoint (remote/<endpoint>/<model>): nothing to download or delete here.
+  const isRemote = model.status === 'remote';
 
   const download = async (): Promise<void> => {
     setBusy('download');
@@ -232,9 +237,15 @@ export function ModelCard(props: ModelCardProps): JSX.Element {
             ))}
           </select>
         )}
-        <FitBadge fit={fit} error={fitError} testId={`fit-badge-${tid}`} />
+        {isRemote ? (
+          <span data-testid={`remote-badge-${tid}`}>
+            served by the remote endpoint <strong>{model.endpoint}</strong>
+          </span>
+        ) : (
+          <FitBadge fit={fit} error={fitError} testId={`fit-badge-${tid}`} />
+        )}
         <span className="jp-ModelStudio-spacer" />
-        {!isLooseLocal && (
+        {!isLooseLocal && !isRemote && (
           <button
             className="jp-ModelStudio-button jp-mod-accept"
             data-testid={`download-button-${tid}`}

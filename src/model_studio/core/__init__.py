@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 from traitlets import TraitError
 
 from ..config import Settings, json_safe
-from ..errors import ValidationError
+from ..errors import StudioError, ValidationError
 from ._settings import changes_between, read_saved
 from .downloads import DownloadManager
 from .hub import HubClient
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .conversations import ConversationStore
     from .host import HostService
     from .job_center import JobCenter
+    from .remote import EndpointService
     from .training import TrainingService
     from .video import VideoService
 
@@ -85,6 +86,8 @@ def _chat(eng: Engine) -> ChatService:
     from .chat import ChatService
 
     chat = ChatService(eng.settings, eng.library, eng.jobs, eng.runner)
+    # Remote models (remote/<endpoint>/<id>) are reached through engine.endpoints, opened on first use.
+    chat.endpoints_factory = lambda: eng.endpoints
     if eng.host.enabled:
         from .host import HostChat
 
@@ -192,6 +195,8 @@ class Engine:
         # a job of their kind cancelled or resumed here before that builds its service first.
         self.runner.loader = self.jobs.loader = self._service_for_kind
         self._conversations: ConversationStore | None = None
+        self._endpoints: EndpointService | None = None
+        self.library.remote_models = self._remote_models
 
     chat = _OnFirstUse(_chat)
     video = _OnFirstUse(_video)
@@ -226,6 +231,28 @@ class Engine:
 
                     self._conversations = ConversationStore(self.settings.home_path / "conversations.sqlite")
         return self._conversations
+
+    @property
+    def endpoints(self) -> EndpointService:
+        """Remote serving engines (``core.remote``): add, list, test, update, remove; their models are
+        ``remote/<endpoint>/<model id>``. Opened on first use (it imports pydantic)."""
+        if self._endpoints is None:
+            with self._settings_lock:
+                if self._endpoints is None:
+                    from .remote import EndpointService
+
+                    self._endpoints = EndpointService(self.settings.home_path)
+        return self._endpoints
+
+    def _remote_models(self) -> list[dict[str, Any]]:
+        """The remote endpoints' models, or nothing (without importing anything) when none is registered."""
+        if self._endpoints is None and not (self.settings.home_path / "endpoints.json").exists():
+            return []
+        try:
+            return self.endpoints.models()
+        except StudioError as exc:  # a damaged endpoints.json must not empty the library or the picker
+            log.warning("model_studio: remote models not listed: %s", exc.one_line())
+            return []
 
     def capabilities(self) -> dict[str, Any]:
         """Models per task and format, local and available (``core.integrations``)."""
@@ -360,6 +387,8 @@ class Engine:
             if built is not None:
                 built.close()
         self.imports.close()
+        if self._endpoints is not None:
+            self._endpoints.close()
         self.downloads.close()
         self.runner.close()
         self.hub.close()

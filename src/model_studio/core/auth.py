@@ -12,13 +12,11 @@ The token never leaves this module in a result, an error or a log line: results 
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import hf_token_path
 from ..errors import NetworkError, StudioError, ValidationError
+from .private_file import write_private
 
 if TYPE_CHECKING:
     from .hub import HubClient
@@ -160,16 +158,4 @@ class HubAuth:
 
 def _write_token(token: str) -> None:
     """Save ``token`` as huggingface_hub does (the bare token in ``$HF_HOME/token``), atomically, mode 0600."""
-    path = hf_token_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".token.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(token)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_private(hf_token_path(), token, 0o600)

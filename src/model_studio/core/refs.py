@@ -1,6 +1,7 @@
 """Naming a model: ``org/name[@revision][:variant]``, ``local/<name>``, and the models of other
 tools' stores, ``lmstudio/<name>`` and ``ollama/<name>[:<tag>]`` (the tag is part of the name, as in
-Ollama; ``latest`` when left out).
+Ollama; ``latest`` when left out), and ``remote/<endpoint>/<model id>`` (a model a remote serving
+engine serves, ``core.remote.refs``).
 
 ``ModelRef.parse`` is the one place that reads and validates a model name; ``safe_filename`` is
 the one place that validates a file path inside a repository.
@@ -30,6 +31,7 @@ LOCAL_ORGS = (LOCAL_ORG, LMSTUDIO_ORG, OLLAMA_ORG)
 STORE_ORGS = (LMSTUDIO_ORG, OLLAMA_ORG)
 # An Ollama tag (``3b``, ``latest``, ``7b-instruct-q4_K_M``), as Ollama's own name rules allow.
 _OLLAMA_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+REMOTE_ORG = "remote"
 
 
 def validate_repo_id(repo_id: str) -> str:
@@ -105,6 +107,11 @@ class ModelRef:
         return org if org in STORE_ORGS else None
 
     @property
+    def is_remote(self) -> bool:
+        """``remote/<endpoint>/<model id>``: a model served by a remote endpoint (``core.remote``)."""
+        return self.repo_id.startswith(REMOTE_ORG + "/")
+
+    @property
     def name(self) -> str:
         return self.repo_id.split("/", 1)[1]
 
@@ -117,6 +124,13 @@ class ModelRef:
             if not isinstance(text, str) or not text.strip():
                 raise ValidationError("A model name is required", details={"model": text})
             text = text.strip()
+            if text.startswith(REMOTE_ORG + "/"):  # the endpoint's own model id, verbatim
+                from .remote.refs import parse_remote
+
+                parse_remote(text)
+                if revision or variant:
+                    raise ValidationError("A remote model takes no revision or variant", details={"model": text})
+                return cls(text)
             if text.startswith(OLLAMA_ORG + "/"):
                 ref = cls._parse_ollama(text)
             else:

@@ -153,16 +153,30 @@ class HostArgs(Command):
     lines: int = option(50, metavar="N", ge=1, help="log lines (logs)")
 
 
+class EndpointsArgs(Command):
+    """remote serving endpoints: list (default, with health), add, update, test or rm"""
+
+    type: Literal["endpoints"] = "endpoints"
+    action: Literal["list", "add", "update", "test", "rm"] = positional(
+        "list", metavar="ACTION", help="list, add, update, test or rm")
+    name: str | None = positional(None, metavar="NAME", help="the endpoint's name")
+    url: str | None = positional(None, metavar="URL", help="its OpenAI base URL, e.g. http://gpu:8000/v1 (add)")
+    key_env: str | None = option(None, metavar="VAR", help="read the API key from this environment variable")
+    ask_key: bool = option(False, help="ask for the API key (not echoed, never in the notebook)")
+    timeout: float | None = option(None, metavar="S", help="seconds without an answer", gt=0)
+    concurrency: int | None = option(None, metavar="N", help="requests a batch sends at once", ge=1)
+
+
 StudioArgs = (DashboardArgs | ModelsArgs | InfoArgs | PullArgs | RmArgs | ImportArgs | JobsArgs | SystemArgs | ChatArgs
-              | TrainArgs | RunsArgs | VideoArgs | VideosArgs | HostArgs)
+              | TrainArgs | RunsArgs | VideoArgs | VideosArgs | HostArgs | EndpointsArgs)
 COMMANDS = (ModelsArgs, InfoArgs, PullArgs, RmArgs, ImportArgs, JobsArgs, SystemArgs, ChatArgs, TrainArgs, RunsArgs,
-            VideoArgs, VideosArgs, HostArgs)
+            VideoArgs, VideosArgs, HostArgs, EndpointsArgs)
 
 
 class ChatCellArgs(Command):
     """Stream a model's answer to the cell's prompt."""
 
-    model: str = positional(metavar="MODEL", help="org/name[:QUANT] or local/<name>")
+    model: str = positional(metavar="MODEL", help="org/name[:QUANT], local/<name> or remote/<endpoint>/<model>")
     temperature: float | None = option(None, metavar="T")
     max_tokens: int | None = option(None, metavar="N", ge=1)
     system: str | None = option(None, metavar="TEXT", help="the system prompt")

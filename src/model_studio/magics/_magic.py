@@ -15,6 +15,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from ..errors import StudioError
 from ._chat import ChatHandlers, _PromptError, interpolate
 from ._commands import StudioArgs, parse, parse_chat
+from ._endpoints import EndpointHandlers
 from ._library import LibraryHandlers
 from ._parser import _HelpShown, _UsageError
 from ._system import SystemHandlers
@@ -25,13 +26,13 @@ log = logging.getLogger("model_studio.magics")
 
 
 @magics_class
-class StudioMagics(LibraryHandlers, SystemHandlers, ChatHandlers, TrainingHandlers, VideoHandlers, Magics):
+class StudioMagics(EndpointHandlers, LibraryHandlers, SystemHandlers, ChatHandlers, TrainingHandlers, VideoHandlers, Magics):
     """``%studio [COMMAND] ...`` and ``%%chat``: see the ``model_studio.magics`` docstring."""
 
     @line_magic
     def studio(self, line: str = "") -> Any:
         """The model studio: ``%studio`` (dashboard), ``models``, ``info``, ``pull``, ``rm``,
-        ``jobs``, ``system``, ``chat``, ``train``, ``runs``, ``video``, ``videos``; ``%studio COMMAND --help``
+        ``jobs``, ``system``, ``chat``, ``train``, ``runs``, ``video``, ``videos``, ``host``, ``endpoints``; ``%studio COMMAND --help``
         for each."""
         try:
             args = parse(line)
@@ -83,6 +84,8 @@ class StudioMagics(LibraryHandlers, SystemHandlers, ChatHandlers, TrainingHandle
                 return self.handle_videos(args)
             case "host":
                 return self.handle_host(args)
+            case "endpoints":
+                return self.handle_endpoints(args)
         raise AssertionError(f"no handler for {args.type!r}")  # a command declared but not dispatched
 
     @cell_magic

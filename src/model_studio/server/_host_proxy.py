@@ -1,4 +1,5 @@
-"""Forwarding ``/model-studio/v1/chat/completions`` to the model host, streaming intact.
+"""Forwarding ``/model-studio/v1/chat/completions`` to the model host, or to a remote endpoint for a
+``remote/<endpoint>/<model id>`` (``forward_remote``), streaming intact.
 
 The server has already authenticated and authorized the caller and checked the request; the
 host gets the same body with its own secret. Its status and body are passed through (errors are
@@ -21,6 +22,7 @@ from tornado.iostream import StreamClosedError
 from ..core.chat.openai_request import ChatRequest, from_studio_error
 from ..core.host import HostClient
 from ..core.host.client import studio_error
+from ..core.remote import RemoteClient
 
 _TIMEOUT = httpx.Timeout(connect=10.0, read=None, write=60.0, pool=None)
 # One client (its connection pool) per event loop: a client is bound to the loop it first ran on.
@@ -46,7 +48,6 @@ async def forward_chat(handler: Any, host: HostClient, request: ChatRequest) -> 
     body = json.loads(handler.request.body)
     body["model"] = request.model
     cut = False
-    last = b""
     try:
         async with _http().stream("POST", addr.url + "/v1/chat/completions", json=body,
                                   headers=host.headers(addr)) as upstream:
@@ -54,19 +55,10 @@ async def forward_chat(handler: Any, host: HostClient, request: ChatRequest) -> 
                 await upstream.aread()
                 handler.write_error_response(studio_error(upstream))
                 return
-            handler.set_status(upstream.status_code)
-            for name in ("Content-Type", "Cache-Control", "X-Accel-Buffering"):
-                if name in upstream.headers:
-                    handler.set_header(name, upstream.headers[name])
-            streaming = upstream.headers.get("Content-Type", "").startswith("text/event-stream")
-            async for piece in upstream.aiter_raw():
-                handler.write(piece)
-                last = (last + piece)[-64:]
-                if streaming:
-                    try:
-                        await handler.flush()
-                    except StreamClosedError:
-                        return  # the caller left: leaving the block closes the request to the host
+            relayed = await _relay(handler, upstream)
+            if relayed is None:
+                return  # the caller left: leaving the block closes the request to the host
+            streaming, last = relayed
             cut = streaming and not last.endswith(b"data: [DONE]\n\n") and b'"error"' not in last
     except httpx.TransportError as exc:
         if handler._headers_written:
@@ -75,12 +67,65 @@ async def forward_chat(handler: Any, host: HostClient, request: ChatRequest) -> 
             error = await asyncio.to_thread(host.crashed, addr, f"{type(exc).__name__}: {exc}")
             handler.write_error_response(error)
             return
-    if cut:  # the host died mid-answer: say so in the stream, as OpenAI's servers do
+    if cut:  # the host died mid-answer
         error = await asyncio.to_thread(host.crashed, addr, "the answer was cut before its end")
-        try:
-            handler.write(f"data: {json.dumps(from_studio_error(error).body())}\n\n")
-            await handler.flush()
-        except StreamClosedError:
+        if not await _say_cut(handler, error):
+            return
+    if not handler._finished:
+        handler.finish()
+
+
+async def _say_cut(handler: Any, error: Exception) -> bool:
+    """An answer cut mid-stream: say so in the stream, as OpenAI's servers do. False if the caller left."""
+    try:
+        handler.write(f"data: {json.dumps(from_studio_error(error).body())}\n\n")
+        await handler.flush()
+    except StreamClosedError:
+        return False
+    return True
+
+
+async def _relay(handler: Any, upstream: httpx.Response) -> tuple[bool, bytes] | None:
+    """Copy ``upstream``'s status, content headers and body to ``handler``, flushing each piece of an
+    event stream as it arrives. ``(streaming, the body's last bytes)``, or None if the caller left."""
+    handler.set_status(upstream.status_code)
+    for name in ("Content-Type", "Cache-Control", "X-Accel-Buffering"):
+        if name in upstream.headers:
+            handler.set_header(name, upstream.headers[name])
+    streaming = upstream.headers.get("Content-Type", "").startswith("text/event-stream")
+    last = b""
+    async for piece in upstream.aiter_raw():
+        handler.write(piece)
+        last = (last + piece)[-64:]
+        if streaming:
+            try:
+                await handler.flush()
+            except StreamClosedError:
+                return None
+    return streaming, last
+
+
+async def forward_remote(handler: Any, client: RemoteClient, path: str, body: dict[str, Any]) -> None:
+    """Answer ``handler``'s request from a remote endpoint: ``body`` as the caller sent it (so every
+    field the serving engine supports, tools included, reaches it) with ``model`` its own id, sent
+    with the endpoint's key and headers; its answer relayed as it streams. Its errors become the
+    studio's typed errors (``EndpointAuthError`` for a refused key, ``NetworkError`` when it is down
+    or silent past its timeout), in OpenAI's shape."""
+    try:
+        async with _http().stream("POST", client.url(path), json=body, headers=client.headers,
+                                  timeout=client.timeout) as upstream:
+            if upstream.status_code >= 400:
+                handler.write_error_response(client.response_error(upstream.status_code, await upstream.aread(),
+                                                                   body.get("model")))
+                return
+            if await _relay(handler, upstream) is None:
+                return  # the caller left: leaving the block closes the request to the endpoint
+    except httpx.TransportError as exc:
+        error = client.transport_error(exc)
+        if not handler._headers_written:
+            handler.write_error_response(error)
+            return
+        if not await _say_cut(handler, error):
             return
     if not handler._finished:
         handler.finish()

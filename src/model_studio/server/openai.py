@@ -38,6 +38,9 @@ memory is short, 503 when a backend is not installed. Errors that retrying canno
 The answer is written by ``core.chat.openai_stream.ChatCompletionWriter``, which the model host
 uses too: generation runs in a worker thread, and a client that disconnects sets the stop event,
 so generation ends within a few tokens. One loaded model generates for one request at a time.
+A ``remote/<endpoint>/<model id>`` request goes to that remote endpoint as sent (with ``model`` its own
+id and the endpoint's key), and its answer streams back as it comes; its errors are typed (a wrong key
+403 ``EndpointAuthError``, down or silent past its timeout 502 ``NetworkError``).
 In host mode (``Settings.model_host``) the request, checked here first, is forwarded to the model
 host and its answer streamed back as it comes; a client that disconnects closes the request to
 the host, which stops generating. A host that dies under a request answers 503
@@ -54,9 +57,10 @@ from jupyter_server.auth.decorator import authorized
 
 from ..core.chat.openai_request import OpenAIError, parse_chat_request
 from ..core.chat.openai_stream import ChatCompletionWriter
+from ..core.remote.refs import is_remote, parse_remote
 from ..errors import StudioError
 from ._base import AUTH_RESOURCE, ErrorShape, StudioHandler
-from ._host_proxy import forward_chat
+from ._host_proxy import forward_chat, forward_remote
 from .handlers import parse_json_body
 
 PREFIX = "/model-studio/v1"
@@ -116,9 +120,23 @@ class ChatCompletionsHandler(ChatCompletionWriter, OpenAIHandler):
     async def post(self) -> None:
         try:
             # not JSON, too deep (400) or too large (413); then each field checked (400)
-            request = parse_chat_request(parse_json_body(self.request.body or b"", MAX_REQUEST_BYTES))
+            body = parse_json_body(self.request.body or b"", MAX_REQUEST_BYTES)
+            if isinstance(body, dict) and is_remote(body.get("model")):
+                endpoint, model = parse_remote(body["model"])
+                client = await asyncio.to_thread(self.engine.endpoints.client, endpoint)
+            else:
+                request = parse_chat_request(body)
         except (StudioError, OpenAIError) as err:
             self.write_error_response(err)
+            return
+        if isinstance(body, dict) and is_remote(body.get("model")):
+            # The remote engine checks the request itself: what it supports (tools, n, logprobs) works.
+            self._upstream = asyncio.ensure_future(forward_remote(self, client, "chat/completions",
+                                                                  {**body, "model": model}))
+            try:
+                await self._upstream
+            except asyncio.CancelledError:
+                pass  # the client left
             return
         if self.engine.host.enabled:
             self._upstream = asyncio.ensure_future(forward_chat(self, self.engine.host.client, request))

@@ -44,11 +44,16 @@ export function ModelPicker(props: ModelPickerProps): JSX.Element {
           <option key={m.id} value={m.id} data-base={m.base ?? undefined}>
             {m.id}
             {m.base ? ` (fine-tuned ${m.base})` : ''}
-            {m.local ? '' : ' (download first)'}
+            {m.endpoint ? ' (remote)' : m.local ? '' : ' (download first)'}
           </option>
         ))}
       </select>
-      {model && local && (
+      {model && entry?.endpoint && (
+        <span className="jp-ModelStudio-chatStatus" data-testid={`chat-remote-status${testSuffix}`}>
+          Served by the remote endpoint <strong>{entry.endpoint}</strong>
+        </span>
+      )}
+      {model && local && !entry?.endpoint && (
         <span
           className="jp-ModelStudio-chatStatus"
           data-testid={`chat-load-status${testSuffix}`}

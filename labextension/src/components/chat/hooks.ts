@@ -45,7 +45,8 @@ export function useChatModels(
       id: m.id,
       local: m.local !== false,
       loaded: !!m.loaded,
-      base: m.base_model ?? null
+      base: m.base_model ?? null,
+      endpoint: m.endpoint ?? null
     }));
     try {
       const catalog = await source.searchModels({

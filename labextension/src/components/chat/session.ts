@@ -31,6 +31,8 @@ export interface ModelEntry {
   loaded: boolean;
   /** A fine-tuned training run (`run/<job id>`): the model it was trained from. */
   base?: string | null;
+  /** A model a remote endpoint serves (`remote/<endpoint>/<model>`): nothing loads here. */
+  endpoint?: string | null;
 }
 
 export const DEFAULT_SAMPLING = {

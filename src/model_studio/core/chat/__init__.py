@@ -97,6 +97,8 @@ class ChatService:
         self.batches = BatchRunner(self, settings, jobs, runner)
         #: In host mode (``engine.host``), the ``HostChat`` that loads and generates in the model host.
         self.remote: Any = None
+        #: Returns ``engine.endpoints`` (remote serving engines); set by the Engine.
+        self.endpoints_factory: Callable[[], Any] | None = None
 
     # Backends ----------------------------------------------------------------------------------
 
@@ -161,11 +163,27 @@ class ChatService:
                      "quantizations": [], "size": r["adapter_bytes"], "context_length": None,
                      "loaded": r["id"] in loaded, "error": None, "base_model": r["base_model"],
                      "created": r["created"]} for r in self.runs()]
+        if self.endpoints_factory is not None:
+            for m in self.library.remote():  # served by a remote endpoint: nothing loads here
+                out.append({"id": m["id"], "name": m["name"], "formats": [], "backends": ["remote"],
+                            "default_backend": "remote", "quantizations": [], "size": None,
+                            "context_length": None, "loaded": True, "error": None,
+                            "endpoint": m["endpoint"], "status": "remote"})
         return out
 
     def runs(self) -> list[dict[str, Any]]:
         """Finished training runs as chat models ``run/<job id>``, newest first (``runs.finished_runs``)."""
         return finished_runs(self.settings.home_path / "runs", self.jobs)
+
+    def remote_model(self, model: Any) -> LoadedModel | None:
+        """The ``RemoteModel`` of a ``remote/<endpoint>/<model id>`` name (None for any other)."""
+        from ..remote.refs import is_remote
+
+        if isinstance(model, LoadedModel) or not is_remote(model):
+            return None
+        if self.endpoints_factory is None:
+            raise ValidationError("Remote models need an engine's endpoints", details={"model": str(model)})
+        return self.endpoints_factory().model(str(model))
 
     def resolve(self, model: str | ModelRef, quantization: str | None = None,
                 backend: str | None = None) -> Resolved:
@@ -248,8 +266,12 @@ class ChatService:
 
         Raises NotFoundError (not local), BackendUnavailableError, ResourceError (does not fit:
         checked before anything is allocated) or ValidationError (e.g. no chat template).
-        In host mode the model loads in the model host (HostCrashedError if it dies).
+        In host mode the model loads in the model host (HostCrashedError if it dies). A remote model
+        (``remote/<endpoint>/<id>``) loads nothing: the ``RemoteModel`` asks its endpoint.
         """
+        remote = self.remote_model(model)
+        if remote is not None:
+            return remote
         if self.remote is not None:
             return self.remote.load(model, **load_options)
         return self._load(model, self._options(load_options))
@@ -387,7 +409,16 @@ class ChatService:
         "cancelled"``) or, as in OpenAI's API, stop strings; ``cancel`` is the Event when ``stop``
         holds strings. ``sampling``: temperature, top_p, top_k, max_tokens, seed, repeat_penalty.
         The last chunk carries ``finish_reason`` and ``stats`` (also on the returned ``ChatStream``).
+        A remote model (``remote/<endpoint>/<id>``) streams from its endpoint, from this process.
         """
+        remote = self.remote_model(model)
+        if remote is None and isinstance(model, LoadedModel) and model.backend == "remote":
+            remote = model
+        if remote is not None:
+            if isinstance(stop, threading.Event):
+                cancel, stop = stop, None
+            params = self._sampling(sampling, [stop] if isinstance(stop, str) else stop)
+            return ChatStream(remote.stream(validate_messages(messages), params, cancel), remote)
         if self.remote is not None:
             return self.remote.stream(model, messages, stop=stop, cancel=cancel, load_options=load_options,
                                       **sampling)

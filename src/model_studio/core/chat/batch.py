@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +21,7 @@ from ...config import Settings
 from ...errors import ConflictError, NotFoundError, ValidationError
 from ..jobs import RESUMABLE, Control, Job, JobRunner, JobState, JobStore, Progress, Stopped, owner_alive
 from ..refs import ModelRef
+from ..remote.refs import is_remote
 
 if TYPE_CHECKING:
     from . import ChatService
@@ -87,7 +90,10 @@ class BatchRunner:
             raise ValidationError("system must be a string", details={"system": system})
         sampling = {k: v for k, v in (sampling or {}).items() if v is not None}
         self.chat._sampling(dict(sampling), None)  # validate now, not in the job thread
-        self.chat.resolve(model, (load_options or {}).get("quantization"), (load_options or {}).get("backend"))
+        if is_remote(model):  # its endpoint must be registered; the endpoint checks the model
+            self.chat.remote_model(model)
+        else:
+            self.chat.resolve(model, (load_options or {}).get("quantization"), (load_options or {}).get("backend"))
         params = {"model": model, "template": template, "system": system, "sampling": sampling,
                   "load_options": load_options or {}, "count": len(items)}
         fingerprint = hashlib.sha256(json.dumps([params, items], sort_keys=True).encode()).hexdigest()
@@ -238,31 +244,62 @@ class BatchRunner:
         progress = Progress(len(done), total, unit="prompts", message=f"{len(done)} of {total} answered")
         control.progress(progress, force=True)
         options = dict(p.get("load_options") or {})
-        with open(self._answers_path(job.id), "a", encoding="utf-8") as fh:
-            for i, prompt in enumerate(items):
-                if i in done:
-                    continue
-                control.check()
-                messages = ([{"role": "system", "content": p["system"]}] if p.get("system") else [])
-                messages.append({"role": "user", "content": p["template"].replace("{prompt}", prompt)})
-                stream = self.chat.stream(p["model"], messages, cancel=control.event, load_options=options,
-                                          **p.get("sampling", {}))
-                text = "".join(chunk.text for chunk in stream)
-                if stream.finish_reason == "cancelled" or control.stopped:  # the cut answer is not kept
-                    control.check()
-                    raise Stopped(JobState.CANCELLED)
-                record = {"index": i, "text": text, "finish_reason": stream.finish_reason,
-                          "stats": stream.stats.to_dict() if stream.stats else None}
+        lock = threading.Lock()
+
+        def answer(i: int, prompt: str, fh: Any, ctl: Control = control) -> None:
+            ctl.check()
+            messages = ([{"role": "system", "content": p["system"]}] if p.get("system") else [])
+            messages.append({"role": "user", "content": p["template"].replace("{prompt}", prompt)})
+            stream = self.chat.stream(p["model"], messages, cancel=ctl.event, load_options=options,
+                                      **p.get("sampling", {}))
+            text = "".join(chunk.text for chunk in stream)
+            if stream.finish_reason == "cancelled" or ctl.stopped:  # the cut answer is not kept
+                ctl.check()
+                raise Stopped(JobState.CANCELLED)
+            record = {"index": i, "text": text, "finish_reason": stream.finish_reason,
+                      "stats": stream.stats.to_dict() if stream.stats else None}
+            with lock:  # answers of parallel requests land whole, one line each, in completion order
                 fh.write(json.dumps(record) + "\n")
                 fh.flush()
                 progress.done += 1
                 progress.message = f"{int(progress.done)} of {total} answered"
                 control.progress(progress, force=True)
+
+        todo = [(i, prompt) for i, prompt in enumerate(items) if i not in done]
+        # A serving engine batches the requests it holds at once: send the endpoint's concurrency.
+        remote: Any = self.chat.remote_model(p["model"])
+        workers = remote.client.endpoint.concurrency if remote is not None else 1
+        with open(self._answers_path(job.id), "a", encoding="utf-8") as fh:
+            if workers == 1:
+                for i, prompt in todo:
+                    answer(i, prompt, fh)
+            else:
+                inner = control.fork()  # stops with the job, or alone when one request fails
+                _in_parallel(todo, workers, lambda item: answer(item[0], item[1], fh, inner), inner)
         return {"count": total, "path": str(self._answers_path(job.id))}
 
     def close(self) -> None:
         """Pause this process's batches (they resume later) and wait briefly for them."""
         self.runner.close([KIND], timeout=5.0)
+
+
+def _in_parallel(todo: list[tuple[int, str]], workers: int, work: Callable[[tuple[int, str]], None],
+                 control: Control) -> None:
+    """Run ``work`` over ``todo`` with ``workers`` requests in flight; the first failure (or a cancel)
+    stops the rest (requests in flight end within a few tokens: they watch ``control.event``) and is
+    raised."""
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch") as pool:
+        futures = [pool.submit(work, item) for item in todo]
+        finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = next((f for f in futures if f.done() and not f.cancelled() and f.exception()), None)
+        if failed is not None:
+            for f in futures:
+                f.cancel()
+            control.request(JobState.FAILED)  # the requests in flight stop; their cut answers are not kept
+            wait(futures)
+            raise failed.exception()  # type: ignore[misc]
 
 
 def _bar(total: int, desc: str) -> Any:

@@ -52,6 +52,12 @@ class Library(ModelPages, ModelOperations, ModelSearch):
         #: Verifications as jobs (``verify_start``), once an engine gives the library its job runner.
         self.verifications: VerifyJobs | None = None
         self._page_cache: dict[tuple, Any] = {}  # (repo id, revision) -> (time, the Hub's part of a page)
+        #: The remote endpoints' models (``engine.endpoints.models``), set by the Engine.
+        self.remote_models: Callable[[], list[dict[str, Any]]] = lambda: []
+
+    def remote(self) -> list[dict[str, Any]]:
+        """Models remote endpoints serve: ``{"id": "remote/<endpoint>/<model>", "name", "endpoint", "status"}``."""
+        return self.remote_models()
 
     def invalidate(self, repo_id: str | None = None) -> None:
         self.local.invalidate(repo_id)

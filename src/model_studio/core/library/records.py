@@ -13,8 +13,8 @@ from ..local import LocalModel
 
 CATALOG_PATH = Path(__file__).parent.parent / "catalog.json"  # the catalog stays in core/
 TASKS = ("text-generation", "text-to-video", "image-to-video")
-STATUSES = ("available", "downloading", "local", "error")
-BACKENDS = ("llama-cpp", "transformers", "diffusers")
+STATUSES = ("available", "downloading", "local", "error", "remote")  # remote: served by an endpoint
+BACKENDS = ("llama-cpp", "transformers", "diffusers", "remote")
 SORTS = ("downloads", "size", "name", "likes", "recent")
 _VIDEO_CLASSES = ("Wan", "LTX", "CogVideoX", "HunyuanVideo", "Mochi", "Video", "Allegro", "Latte")
 
@@ -65,6 +65,7 @@ class ModelInfo:
     read_only: bool = False  # another tool's store owns it: never deleted here
     #: Imports: True when checked against a given sha256, False when imported unverified; else None
     verified: bool | None = None
+    endpoint: str | None = None  # status "remote": the endpoint that serves it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

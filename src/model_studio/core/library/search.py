@@ -48,6 +48,7 @@ class ModelSearch:
     _hub_overdue: set[Future[list[ModelInfo]]]
     _lock: threading.Lock
     _local_infos: dict[str, tuple[LocalModel, ModelInfo]]
+    remote: Callable[[], list[dict[str, Any]]]  # Library.remote: the remote endpoints' models
 
     # Catalog -----------------------------------------------------------------------------------
 
@@ -198,6 +199,10 @@ class ModelSearch:
         if hub and status != "local" and not self.settings.offline:
             found, hub_error = self._hub_search(q, task, limit)
             hub_models = {m.id: m for m in found}
+        if status in (None, "remote") and backend in (None, "remote") and format is None:
+            for m in self.remote():  # served by a remote endpoint (engine.endpoints)
+                local[m["id"]] = ModelInfo(id=m["id"], name=m["name"], task="text-generation", backends=["remote"],
+                                           status="remote", sources=["remote"], endpoint=m["endpoint"])
         ids = list(dict.fromkeys([*local, *self.catalog(), *hub_models]))
         active = self._active_downloads()
         out = []
