@@ -6,8 +6,10 @@
 
 Jupyter accepts ``Authorization: Bearer <token>``, so the client's ``api_key`` is the Jupyter token.
 
-Routes: ``GET /models``, ``GET /models/{id}`` (the id may hold ``/``), ``POST /chat/completions``
-(JSON or Server-Sent Events). Request fields and what they become:
+Routes: ``GET /models``, ``GET /models/{id}`` (the id may hold ``/``; chat and embedding models),
+``POST /chat/completions`` (JSON or Server-Sent Events), ``POST /completions`` (a raw prompt; see
+``core.chat.completions``) and ``POST /embeddings`` (see ``core.chat.openai_embeddings``).
+Chat request fields and what they become:
 
 - ``model``, ``messages``: required. Roles ``system``, ``user``, ``assistant``; ``developer`` is read
   as ``system``. ``content`` is a string or a list of ``{"type": "text", "text": ...}`` parts
@@ -52,6 +54,8 @@ from typing import Any
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 
+from ..core.chat.completions import CompletionWriter, parse_completion_request
+from ..core.chat.openai_embeddings import answer_embeddings, parse_embedding_request
 from ..core.chat.openai_request import OpenAIError, parse_chat_request
 from ..core.chat.openai_stream import ChatCompletionWriter
 from ..errors import StudioError
@@ -74,8 +78,9 @@ class OpenAIHandler(StudioHandler):
 
     async def model_list(self) -> list[dict[str, Any]]:
         models = await asyncio.to_thread(self.engine.chat.models)
+        embedders = await asyncio.to_thread(self.engine.chat.embedding_models)  # for /embeddings
         return [{"id": m["id"], "object": "model", "created": int(m.get("created") or 0), "owned_by": OWNER}
-                for m in models]
+                for m in [*models, *embedders]]
 
 
 class ModelsHandler(OpenAIHandler):
@@ -132,6 +137,54 @@ class ChatCompletionsHandler(ChatCompletionWriter, OpenAIHandler):
     def internal_error(self, error: BaseException) -> OpenAIError:
         self.log.error("model_studio: chat completion failed", exc_info=error)
         return OpenAIError(500, "Chat completion failed unexpectedly; see the Jupyter server log", "server_error")
+
+
+class CompletionsHandler(CompletionWriter, OpenAIHandler):
+    """``POST /completions`` (a raw prompt, no chat template), as JSON or Server-Sent Events; in host
+    mode forwarded to the model host like chat."""
+
+    _upstream: asyncio.Future | None = None
+
+    def on_connection_close(self) -> None:
+        super().on_connection_close()
+        if self._upstream is not None:
+            self._upstream.cancel()
+
+    @tornado.web.authenticated
+    @authorized("execute", resource=AUTH_RESOURCE)
+    async def post(self) -> None:
+        try:
+            request = parse_completion_request(parse_json_body(self.request.body or b"", MAX_REQUEST_BYTES))
+        except (StudioError, OpenAIError) as err:
+            self.write_error_response(err)
+            return
+        if self.engine.host.enabled:
+            self._upstream = asyncio.ensure_future(forward_chat(self, self.engine.host.client, request,
+                                                                path="/v1/completions"))
+            try:
+                await self._upstream
+            except asyncio.CancelledError:
+                pass
+            return
+        await self.answer_prompt(self.engine.chat, request)
+
+
+class EmbeddingsHandler(OpenAIHandler):
+    """``POST /embeddings``: vectors as float arrays or base64; in host mode computed by the model host."""
+
+    @tornado.web.authenticated
+    @authorized("execute", resource=AUTH_RESOURCE)
+    async def post(self) -> None:
+        try:
+            request = parse_embedding_request(parse_json_body(self.request.body or b"", MAX_REQUEST_BYTES))
+            if self.engine.host.enabled:
+                await forward_chat(self, self.engine.host.client, request, path="/v1/embeddings")
+                return
+            body = await asyncio.to_thread(answer_embeddings, self.engine.chat, request)
+        except (StudioError, OpenAIError) as err:
+            self.write_error_response(err)
+            return
+        self.write_json(body)
 
 
 class OpenAINotFoundHandler(OpenAIHandler):

@@ -131,10 +131,17 @@ class CompletionWriter:
         if self._stop is not None:
             self._stop.set()
 
+    def completion_started(self, request: CompletionRequest, stop: threading.Event) -> None:
+        """Hook: an answer to ``request`` is being generated (``stop`` ends it)."""
+
+    def completion_ended(self, request: CompletionRequest) -> None:
+        """Hook: the answer ended, whichever way."""
+
     async def answer_prompt(self: Any, chat: Any, request: CompletionRequest) -> None:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         self._stop = stop = threading.Event()
+        self.completion_started(request, stop)
 
         def put(item: Any) -> None:
             try:
@@ -221,3 +228,4 @@ class CompletionWriter:
             return
         finally:
             stop.set()
+            self.completion_ended(request)

@@ -97,9 +97,10 @@ def load_embedder(chat: ChatService, model: str | ModelRef, load_options: dict[s
     options = chat._options(load_options)
     ref = ModelRef.coerce(model)
     local = chat.library.local.get(ref.repo_id)
-    if local is not None and getattr(local, "model_index", None) is not None:
-        raise ValidationError(f"{ref.repo_id} is a diffusers pipeline; it cannot embed text",
-                              details={"model": str(ref), "param": "model"},
+    if local is not None and (local.model_index is not None or ("gguf" not in local.formats and local.config is None)):
+        what = "a diffusers pipeline" if local.model_index is not None else "no model weights"
+        raise ValidationError(f"{ref.repo_id} holds {what}; it cannot embed text",
+                              details={"model": str(ref), "param": "model", "formats": local.formats},
                               resolution_steps=["Use an embedding model: engine.library.search(task='feature-extraction')"])
     res = chat.resolve(ref, options.quantization, options.backend)
     name = "llama-cpp" if res.format == "gguf" else "transformers"
