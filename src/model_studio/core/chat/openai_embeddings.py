@@ -49,8 +49,8 @@ class EmbeddingRequest(BaseModel):
         if isinstance(self.input, str):
             return [self.input]
         if self.input and isinstance(self.input[0], int):
-            return [list(self.input)]  # type: ignore[arg-type]  # one token array
-        return list(self.input)  # type: ignore[arg-type]
+            return [list(self.input)]  # type: ignore[arg-type,return-value]  # one token array
+        return list(self.input)  # type: ignore[return-value]  # strings or token arrays, as validated
 
 
 def parse_embedding_request(body: Any) -> EmbeddingRequest:

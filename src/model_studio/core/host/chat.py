@@ -187,7 +187,7 @@ class HostChat:
 
         from ..chat.embed import Embeddings, inputs_of
 
-        body = {"model": str(model), "input": inputs_of(texts, column), "encoding_format": "base64",
+        body: dict[str, Any] = {"model": str(model), "input": inputs_of(texts, column), "encoding_format": "base64",
                 "model_studio": {"stats": True, "load_options": _load_options(None, load_options)}}
         if dimensions is not None:
             body["dimensions"] = dimensions

@@ -19,10 +19,10 @@ from ..refs import gguf_quant
 from .records import (
     BACKENDS,
     CATALOG_PATH,
+    EMBEDDING_TASKS,
     SORTS,
     STATUSES,
     TASKS,
-    EMBEDDING_TASKS,
     ModelInfo,
     Quantization,
     SearchResults,
