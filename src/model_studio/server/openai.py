@@ -75,6 +75,20 @@ class OpenAIHandler(StudioHandler):
     """Base: errors in OpenAI's shape, including tornado's and Jupyter's own (auth, 404, 405)."""
 
     error_shape = ErrorShape.OPENAI
+    _upstream: asyncio.Future | None = None
+
+    def on_connection_close(self) -> None:
+        super().on_connection_close()
+        if self._upstream is not None:
+            self._upstream.cancel()  # closes the request to the host, which stops generating
+
+    async def forward(self, request: Any, path: str) -> None:
+        """Answer ``request`` from the model host's ``path`` (host mode), streaming intact."""
+        self._upstream = asyncio.ensure_future(forward_chat(self, self.engine.host.client, request, path=path))
+        try:
+            await self._upstream
+        except asyncio.CancelledError:
+            pass  # the client left
 
     async def model_list(self) -> list[dict[str, Any]]:
         models = await asyncio.to_thread(self.engine.chat.models)
@@ -109,13 +123,6 @@ class ChatCompletionsHandler(ChatCompletionWriter, OpenAIHandler):
     """``POST /chat/completions``, as JSON or as Server-Sent Events; in host mode forwarded to the
     model host with streaming intact (``_host_proxy``)."""
 
-    _upstream: asyncio.Future | None = None
-
-    def on_connection_close(self) -> None:
-        super().on_connection_close()
-        if self._upstream is not None:
-            self._upstream.cancel()  # closes the request to the host, which stops generating
-
     @tornado.web.authenticated
     @authorized("execute", resource=AUTH_RESOURCE)
     async def post(self) -> None:
@@ -126,11 +133,7 @@ class ChatCompletionsHandler(ChatCompletionWriter, OpenAIHandler):
             self.write_error_response(err)
             return
         if self.engine.host.enabled:
-            self._upstream = asyncio.ensure_future(forward_chat(self, self.engine.host.client, request))
-            try:
-                await self._upstream
-            except asyncio.CancelledError:
-                pass  # the client left
+            await self.forward(request, "/v1/chat/completions")
             return
         await self.answer(self.engine.chat, request)
 
@@ -143,13 +146,6 @@ class CompletionsHandler(CompletionWriter, OpenAIHandler):
     """``POST /completions`` (a raw prompt, no chat template), as JSON or Server-Sent Events; in host
     mode forwarded to the model host like chat."""
 
-    _upstream: asyncio.Future | None = None
-
-    def on_connection_close(self) -> None:
-        super().on_connection_close()
-        if self._upstream is not None:
-            self._upstream.cancel()
-
     @tornado.web.authenticated
     @authorized("execute", resource=AUTH_RESOURCE)
     async def post(self) -> None:
@@ -159,12 +155,7 @@ class CompletionsHandler(CompletionWriter, OpenAIHandler):
             self.write_error_response(err)
             return
         if self.engine.host.enabled:
-            self._upstream = asyncio.ensure_future(forward_chat(self, self.engine.host.client, request,
-                                                                path="/v1/completions"))
-            try:
-                await self._upstream
-            except asyncio.CancelledError:
-                pass
+            await self.forward(request, "/v1/completions")
             return
         await self.answer_prompt(self.engine.chat, request)
 
@@ -178,7 +169,7 @@ class EmbeddingsHandler(OpenAIHandler):
         try:
             request = parse_embedding_request(parse_json_body(self.request.body or b"", MAX_REQUEST_BYTES))
             if self.engine.host.enabled:
-                await forward_chat(self, self.engine.host.client, request, path="/v1/embeddings")
+                await self.forward(request, "/v1/embeddings")
                 return
             body = await asyncio.to_thread(answer_embeddings, self.engine.chat, request)
         except (StudioError, OpenAIError) as err:

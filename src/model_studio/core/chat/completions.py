@@ -130,6 +130,7 @@ class CompletionWriter:
     def on_connection_close(self) -> None:
         if self._stop is not None:
             self._stop.set()
+        super().on_connection_close()  # type: ignore[misc]  # the handler's (it cancels a forward)
 
     def completion_started(self, request: CompletionRequest, stop: threading.Event) -> None:
         """Hook: an answer to ``request`` is being generated (``stop`` ends it)."""

@@ -181,6 +181,21 @@ class HostHandler(tornado.web.RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.write_error_response(kwargs.get("exc_info", (None, None, None))[1], status_code)
 
+    def parse_request(self, parse: Any) -> Any:
+        """``parse(body)`` (an OpenAI request reader) after the settings are read again; None once an
+        error (bad JSON, a bad field) has been answered."""
+        try:
+            request = parse(json.loads(self.request.body or b""))
+            self.host.refresh_settings()
+        except ValueError as exc:  # OpenAIError is no ValueError; bad JSON is
+            self.write_error_response(exc if isinstance(exc, StudioError) else
+                                      OpenAIError(400, "The request body must be JSON"))
+            return None
+        except OpenAIError as exc:
+            self.write_error_response(exc)
+            return None
+        return request
+
     async def call(self, fn: Any, *args: Any, **kwargs: Any) -> None:
         """Run a blocking engine call in a thread; answer its result or its typed error."""
         try:
@@ -205,17 +220,9 @@ class ModelsHandler(HostHandler):
 
 class ChatHandler(ChatCompletionWriter, HostHandler):
     async def post(self) -> None:
-        try:
-            request = parse_chat_request(json.loads(self.request.body or b""))
-            self.host.refresh_settings()
-        except ValueError as exc:  # OpenAIError is no ValueError; bad JSON is
-            self.write_error_response(exc if isinstance(exc, StudioError) else
-                                      OpenAIError(400, "The request body must be JSON"))
-            return
-        except OpenAIError as exc:
-            self.write_error_response(exc)
-            return
-        await self.answer(self.host.engine.chat, request)
+        request = self.parse_request(parse_chat_request)
+        if request is not None:
+            await self.answer(self.host.engine.chat, request)
 
     def chat_started(self, request: ChatRequest, stop: threading.Event) -> None:
         if request.request_id:
@@ -230,17 +237,9 @@ class ChatHandler(ChatCompletionWriter, HostHandler):
 
 class CompletionsHandler(CompletionWriter, HostHandler):
     async def post(self) -> None:
-        try:
-            request = parse_completion_request(json.loads(self.request.body or b""))
-            self.host.refresh_settings()
-        except ValueError as exc:
-            self.write_error_response(exc if isinstance(exc, StudioError) else
-                                      OpenAIError(400, "The request body must be JSON"))
-            return
-        except OpenAIError as exc:
-            self.write_error_response(exc)
-            return
-        await self.answer_prompt(self.host.engine.chat, request)
+        request = self.parse_request(parse_completion_request)
+        if request is not None:
+            await self.answer_prompt(self.host.engine.chat, request)
 
     def completion_started(self, request: CompletionRequest, stop: threading.Event) -> None:
         if request.request_id:  # POST /manage/cancel sets it
