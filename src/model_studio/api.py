@@ -571,7 +571,8 @@ _IMAGE_BODY = (32 << 20) * 4 // 3 + (1 << 20)
 OPERATIONS: tuple[Operation, ...] = (
     Operation("library.search", "GET", "/library", _search, "Search catalog, Hub and local models", (
         Param("q", "str", default="", max_length=200), Param("task", "str", choices=("text-generation", "text-to-video",
-                                                                     "image-to-video")),
+                                                                     "image-to-video", "feature-extraction",
+                                                                     "sentence-similarity")),
         Param("backend", "str", choices=("llama-cpp", "transformers", "diffusers", "remote")),
         Param("status", "str", choices=("available", "downloading", "local", "error", "remote")),
         Param("format", "str", choices=("gguf", "safetensors", "diffusers", "pytorch")),

@@ -142,6 +142,7 @@ class ModelInfo(_Result):
     description: str
     pipeline: str | None
     video: dict[str, Any] | None
+    embedding: dict[str, Any] | None  # embedding models: dimensions, matryoshka_dimensions, pooling, normalized, max_tokens
     local_path: str | None
     local_size: int | None
     incomplete_bytes: int

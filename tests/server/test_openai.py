@@ -403,7 +403,7 @@ async def test_requests_without_a_valid_token_are_refused(base_url, fake):
 
 async def test_unknown_routes_are_404_in_openais_shape(base_url, token):
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
-        r = await http.post(f"{base_url}/completions", json={"model": FAKE, "prompt": "x"})
+        r = await http.post(f"{base_url}/audio/speech", json={"model": FAKE, "input": "x"})
         assert r.status_code == 404 and set(r.json()["error"]) == {"message", "type", "param", "code"}
         r = await http.get(f"{base_url}/chat/completions")
         assert r.status_code == 405 and "error" in r.json()

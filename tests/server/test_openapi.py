@@ -20,7 +20,9 @@ from tests.server.conftest import assert_error, poll
 
 DOC = json.loads(OPENAPI_PATH.read_text())
 EXTRA_PATHS = {"/events": {"get"}, "/openapi.json": {"get"}, "/video/{job_id}/video.mp4": {"get"},
-               "/video/{job_id}/thumbnail.jpg": {"get"}}
+               "/video/{job_id}/thumbnail.jpg": {"get"},
+               # the OpenAI-compatible routes, under their own server (/model-studio)
+               "/v1/completions": {"post", "servers"}, "/v1/embeddings": {"post", "servers"}}
 _TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "list[str]": "array",
           "object": "object", "list[object]": "array", "model": "string"}
 
@@ -51,9 +53,11 @@ def test_document_paths_and_methods_match_the_operations_exactly():
     for op in studio_api.OPERATIONS:
         expected.setdefault(op.path, set()).add(op.http_method.lower())
     assert documented == expected
-    ids = [item["operationId"] for methods in DOC["paths"].values() for item in methods.values()]
+    ids = [item["operationId"] for methods in DOC["paths"].values() for key, item in methods.items()
+           if key != "servers"]
     assert sorted(ids) == sorted([op.name for op in studio_api.OPERATIONS]
-                                   + ["events", "openapi", "video.file.video", "video.file.thumbnail"])
+                                   + ["events", "openapi", "video.file.video", "video.file.thumbnail",
+                                      "v1.completions", "v1.embeddings"])
 
 
 @pytest.mark.parametrize("op", studio_api.OPERATIONS, ids=lambda op: op.name)
@@ -295,6 +299,8 @@ async def test_no_route_is_404_whatever_the_method(api, method):
 def test_every_documented_error_status_has_its_response():
     for path, methods in DOC["paths"].items():
         for method, item in methods.items():
+            if method == "servers":  # a path's own servers (the /v1 routes), not an operation
+                continue
             for code, resp in item["responses"].items():
                 assert "$ref" not in resp or resp["$ref"].rsplit("/E", 1)[1] == code, (path, method, code)
                 if "$ref" in resp:
@@ -349,3 +355,24 @@ def test_result_models_name_the_fields_the_engine_dataclasses_write():
         component = DOC["components"]["schemas"][model.__name__]
         assert set(component["required"]) == set(body), model.__name__
         _validate(json.loads(json.dumps(body)), {"$ref": f"#/components/schemas/{model.__name__}"})
+
+
+def test_the_v1_routes_are_documented_from_the_models_that_validate_them():
+    from model_studio.core.chat.openai_embeddings import EmbeddingRequest
+
+    for path in ("/v1/embeddings", "/v1/completions"):
+        item = DOC["paths"][path]
+        assert item["servers"] == [{"url": "/model-studio", "description": item["servers"][0]["description"]}]
+        assert item["post"]["x-authorization"] == {"resource": "model-studio", "action": "execute"}
+        assert item["post"]["responses"]["400"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/OpenAIError"}
+    schema = EmbeddingRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    assert DOC["components"]["schemas"]["EmbeddingRequest"] == schema
+    assert set(DOC["components"]["schemas"]["CompletionRequest"]["properties"]) >= {
+        "model", "prompt", "max_tokens", "temperature", "stop", "stream", "stream_options"}
+    # a real request body validates against the documented schema
+    _validate({"model": "m", "input": ["a", "b"], "encoding_format": "base64", "dimensions": 8},
+              {"$ref": "#/components/schemas/EmbeddingRequest"})
+    with pytest.raises(jsonschema.ValidationError):
+        _validate({"model": "m", "input": []}, {"$ref": "#/components/schemas/EmbeddingRequest"})

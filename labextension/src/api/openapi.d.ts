@@ -1194,6 +1194,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/completions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** OpenAI legacy completions: continue a raw prompt */
+        post: operations["v1.completions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/embeddings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** OpenAI embeddings: vectors of texts (float or base64) */
+        post: operations["v1.embeddings"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/video": {
         parameters: {
             query?: never;
@@ -1564,6 +1598,69 @@ export interface components {
             unloaded: components["schemas"]["UnloadedModel"][];
             freed_bytes: number;
         };
+        /** @description echo, suffix, logprobs and logit_bias are refused with 400 */
+        CompletionRequest: {
+            /** @description A local model id (GET /v1/models) */
+            model: string;
+            /** @description Raw text, no chat template; several prompts give one choice each */
+            prompt: string | string[];
+            /**
+             * @description 0: greedy
+             * @default 0.7
+             */
+            temperature: number;
+            /** @default 0.95 */
+            top_p: number;
+            /**
+             * @description 0: no top-k
+             * @default 40
+             */
+            top_k: number;
+            /**
+             * @description at most this many new tokens
+             * @default 512
+             */
+            max_tokens: number;
+            /** @description stop strings */
+            stop?: string[];
+            /**
+             * @description default: random
+             * @default null
+             */
+            seed: number | null;
+            /** @default 1.1 */
+            repeat_penalty: number;
+            /** @default false */
+            stream: boolean;
+            stream_options?: {
+                include_usage?: boolean;
+            };
+            /** @constant */
+            n?: 1;
+            /** @constant */
+            best_of?: 1;
+            /** @description accepted, not applied */
+            presence_penalty?: number;
+            /** @description accepted, not applied */
+            frequency_penalty?: number;
+            user?: string;
+            /** @description The studio's extension: {stats, load_options, request_id} */
+            model_studio?: Record<string, never>;
+        };
+        CompletionResponse: {
+            id: string;
+            /** @constant */
+            object: "text_completion";
+            created: number;
+            model: string;
+            choices: {
+                text: string;
+                index: number;
+                logprobs?: null;
+                finish_reason: ("stop" | "length") | null;
+            }[];
+            usage?: components["schemas"]["OpenAIUsage"];
+        };
         /** @description A conversation: its settings and the branch shown in each lane. */
         Conversation: {
             id: string;
@@ -1709,6 +1806,59 @@ export interface components {
         };
         DownloadList: {
             downloads: components["schemas"]["Job"][];
+        };
+        /** EmbeddingExtension */
+        EmbeddingExtension: {
+            /** Load Options */
+            load_options?: {
+                [key: string]: unknown;
+            };
+            /**
+             * Stats
+             * @default false
+             */
+            stats: boolean;
+        };
+        /**
+         * EmbeddingRequest
+         * @description The body of ``POST /embeddings``.
+         */
+        EmbeddingRequest: {
+            /** Model */
+            model: string;
+            /** Input */
+            input: string | string[] | number[] | number[][];
+            /**
+             * Encoding Format
+             * @default float
+             * @enum {string}
+             */
+            encoding_format: "float" | "base64";
+            /**
+             * Dimensions
+             * @default null
+             */
+            dimensions: number | null;
+            /**
+             * User
+             * @default null
+             */
+            user: string | null;
+            model_studio?: components["schemas"]["EmbeddingExtension"];
+        } & {
+            [key: string]: unknown;
+        };
+        EmbeddingResponse: {
+            /** @constant */
+            object: "list";
+            model: string;
+            usage: components["schemas"]["OpenAIUsage"];
+            data: {
+                /** @constant */
+                object: "embedding";
+                index: number;
+                embedding: number[] | string;
+            }[];
         };
         /** @description A remote OpenAI-compatible serving engine; its key is never shown, only whether one is set. */
         Endpoint: {
@@ -2043,6 +2193,9 @@ export interface components {
             video: {
                 [key: string]: unknown;
             } | null;
+            embedding: {
+                [key: string]: unknown;
+            } | null;
             local_path: string | null;
             local_size: number | null;
             incomplete_bytes: number;
@@ -2117,6 +2270,19 @@ export interface components {
         };
         ModelStores: {
             stores: components["schemas"]["ModelStore"][];
+        };
+        OpenAIError: {
+            error: {
+                message: string;
+                type: string;
+                param?: string | null;
+                code?: string | null;
+            };
+        };
+        OpenAIUsage: {
+            prompt_tokens?: number;
+            completion_tokens?: number;
+            total_tokens?: number;
         };
         /** @description Installed versions (null: not installed) */
         PackageVersions: {
@@ -4422,7 +4588,7 @@ export interface operations {
         parameters: {
             query?: {
                 q?: string;
-                task?: "text-generation" | "text-to-video" | "image-to-video";
+                task?: "text-generation" | "text-to-video" | "image-to-video" | "feature-extraction" | "sentence-similarity";
                 backend?: "llama-cpp" | "transformers" | "diffusers" | "remote";
                 status?: "available" | "downloading" | "local" | "error" | "remote";
                 format?: "gguf" | "safetensors" | "diffusers" | "pytorch";
@@ -5416,6 +5582,182 @@ export interface operations {
             500: components["responses"]["E500"];
             501: components["responses"]["E501"];
             507: components["responses"]["E507"];
+        };
+    };
+    "v1.completions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CompletionRequest"];
+            };
+        };
+        responses: {
+            /** @description The completion */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CompletionResponse"];
+                    /** @description stream: data: {text_completion chunk} ... data: [DONE] */
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Bad input, naming the parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description The Authorizer refused */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description The model is not local (code model_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description The body is over 8 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description A backend is not installed or the model host is down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description Not enough memory for the model */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+        };
+    };
+    "v1.embeddings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmbeddingRequest"];
+            };
+        };
+        responses: {
+            /** @description One vector per input, in order */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmbeddingResponse"];
+                };
+            };
+            /** @description Bad input, naming the parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description The Authorizer refused */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description The model is not local (code model_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description The body is over 8 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description A backend is not installed or the model host is down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description Not enough memory for the model */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
         };
     };
     "video.list": {

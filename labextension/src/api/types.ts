@@ -23,7 +23,12 @@ type Body<K extends keyof operations> = operations[K] extends {
 /** The query parameters an operation takes. */
 type Query<K extends keyof operations> = NonNullable<operations[K]['parameters']['query']>;
 
-export type Task = 'text-generation' | 'text-to-video' | 'image-to-video';
+export type Task =
+  | 'text-generation'
+  | 'text-to-video'
+  | 'image-to-video'
+  | 'feature-extraction'
+  | 'sentence-similarity';
 export type Backend = 'llama-cpp' | 'transformers' | 'diffusers';
 export type ModelStatus = 'available' | 'downloading' | 'local' | 'error' | 'remote';
 export type ModelFormat = 'gguf' | 'safetensors' | 'diffusers' | 'pytorch';

@@ -26,7 +26,13 @@ export interface LibraryPanelProps {
   onDownloadStarted?: (job: Job) => void;
 }
 
-const TASKS: Task[] = ['text-generation', 'text-to-video', 'image-to-video'];
+const TASKS: Task[] = [
+  'text-generation',
+  'text-to-video',
+  'image-to-video',
+  'feature-extraction',
+  'sentence-similarity'
+];
 const BACKENDS: Backend[] = ['llama-cpp', 'transformers', 'diffusers'];
 const STATUSES: ModelStatus[] = ['available', 'downloading', 'local', 'error', 'remote'];
 const SORTS: SortKey[] = ['downloads', 'likes', 'recent', 'size', 'name'];

@@ -131,6 +131,7 @@ def _gguf_metadata_cached(path: str, size: int, mtime_ns: int) -> dict[str, Any]
         ("block_count", "n_layers"), ("context_length", "context_length"),
         ("embedding_length", "n_embd"), ("attention.head_count", "n_heads"),
         ("attention.head_count_kv", "n_kv_heads"), ("attention.key_length", "head_dim"),
+        ("pooling_type", "pooling_type"),  # embedding models: llama.cpp's 1 mean, 2 cls, 3 last
     ):
         value = _gguf_field(reader, f"{arch}.{key}")
         if value is not None:

@@ -37,8 +37,10 @@ def _http() -> httpx.AsyncClient:
     return client
 
 
-async def forward_chat(handler: Any, host: HostClient, request: ChatRequest) -> None:
-    """Answer ``handler``'s chat request from the host (``host`` finds or starts it)."""
+async def forward_chat(handler: Any, host: HostClient, request: ChatRequest | Any,
+                       path: str = "/v1/chat/completions") -> None:
+    """Answer ``handler``'s request (chat, or the ``/completions`` or ``/embeddings`` at ``path``)
+    from the host (``host`` finds or starts it)."""
     try:
         addr = await asyncio.to_thread(host.address, True)
     except Exception as exc:  # HostCrashedError: it could not start
@@ -49,7 +51,7 @@ async def forward_chat(handler: Any, host: HostClient, request: ChatRequest) -> 
     body["model"] = request.model
     cut = False
     try:
-        async with _http().stream("POST", addr.url + "/v1/chat/completions", json=body,
+        async with _http().stream("POST", addr.url + path, json=body,
                                   headers=host.headers(addr)) as upstream:
             if upstream.status_code >= 400:  # answered in this server's shape (and retry header)
                 await upstream.aread()

@@ -23,6 +23,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from .. import api, schemas
 from .._version import __version__
 from ..core.system import SystemSnapshot
+from ._openapi_v1 import v1_document
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 _REF = "#/components/schemas/{model}"
@@ -326,7 +327,8 @@ def _event_parameters() -> list[dict[str, Any]]:
 
 
 def build_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 document of every route under ``/model-studio/api``."""
+    """The OpenAPI 3.1 document of every route under ``/model-studio/api``, and of the
+    OpenAI-compatible ``/model-studio/v1`` completions and embeddings (``_openapi_v1``)."""
     results, components = _result_schemas()
 
     paths: dict[str, Any] = {}
@@ -369,6 +371,10 @@ def build_document() -> dict[str, Any]:
         "responses": {"200": {"description": "OpenAPI 3.1",
                               "content": {"application/json": {"schema": {"type": "object"}}}},
                       "403": {"$ref": "#/components/responses/E403"}}}}
+
+    v1_paths, v1_components = v1_document()  # /model-studio/v1/completions and /embeddings
+    paths.update(v1_paths)
+    components.update(v1_components)
 
     return {
         "openapi": "3.1.0",

@@ -17,7 +17,13 @@ from .events import EventStreamHandler
 from .handlers import PREFIX as API
 from .handlers import NotFoundHandler, OpenAPIHandler, OperationHandler, VideoFileHandler, route_pattern
 from .openai import PREFIX as V1
-from .openai import ChatCompletionsHandler, ModelsHandler, OpenAINotFoundHandler
+from .openai import (
+    ChatCompletionsHandler,
+    CompletionsHandler,
+    EmbeddingsHandler,
+    ModelsHandler,
+    OpenAINotFoundHandler,
+)
 
 Route = tuple[str, type, dict[str, Any]]
 
@@ -28,7 +34,8 @@ def routes(outputs_dir: Path | None = None) -> list[Route]:
     Under ``/model-studio/api``: the event stream, the OpenAPI document, the generated videos and
     thumbnails (given the engine's outputs folder), one route per path of ``api.OPERATIONS`` (one
     handler serves all of a path's methods), then 404 for any other path. Under
-    ``/model-studio/v1``: the OpenAI-compatible models and chat completions, then 404.
+    ``/model-studio/v1``: the OpenAI-compatible models, chat completions, completions and
+    embeddings, then 404.
     """
     by_path: dict[str, dict[str, api.Operation]] = {}
     for op in api.OPERATIONS:
@@ -46,6 +53,8 @@ def routes(outputs_dir: Path | None = None) -> list[Route]:
         (V1 + "/models", ModelsHandler, {}),
         (V1 + "/models/(?P<model>.+)", ModelsHandler, {}),
         (V1 + "/chat/completions", ChatCompletionsHandler, {}),
+        (V1 + "/completions", CompletionsHandler, {}),
+        (V1 + "/embeddings", EmbeddingsHandler, {}),
         (V1 + "(?:/.*)?", OpenAINotFoundHandler, {}),
     ]
 

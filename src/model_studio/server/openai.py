@@ -6,8 +6,10 @@
 
 Jupyter accepts ``Authorization: Bearer <token>``, so the client's ``api_key`` is the Jupyter token.
 
-Routes: ``GET /models``, ``GET /models/{id}`` (the id may hold ``/``), ``POST /chat/completions``
-(JSON or Server-Sent Events). Request fields and what they become:
+Routes: ``GET /models``, ``GET /models/{id}`` (the id may hold ``/``; chat and embedding models),
+``POST /chat/completions`` (JSON or Server-Sent Events), ``POST /completions`` (a raw prompt; see
+``core.chat.completions``) and ``POST /embeddings`` (see ``core.chat.openai_embeddings``).
+Chat request fields and what they become:
 
 - ``model``, ``messages``: required. Roles ``system``, ``user``, ``assistant``; ``developer`` is read
   as ``system``. ``content`` is a string or a list of ``{"type": "text", "text": ...}`` parts
@@ -55,6 +57,8 @@ from typing import Any
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 
+from ..core.chat.completions import CompletionWriter, parse_completion_request
+from ..core.chat.openai_embeddings import answer_embeddings, parse_embedding_request
 from ..core.chat.openai_request import OpenAIError, parse_chat_request
 from ..core.chat.openai_stream import ChatCompletionWriter
 from ..core.remote.refs import is_remote, parse_remote
@@ -75,11 +79,44 @@ class OpenAIHandler(StudioHandler):
     """Base: errors in OpenAI's shape, including tornado's and Jupyter's own (auth, 404, 405)."""
 
     error_shape = ErrorShape.OPENAI
+    _upstream: asyncio.Future | None = None
+
+    def on_connection_close(self) -> None:
+        super().on_connection_close()
+        if self._upstream is not None:
+            self._upstream.cancel()  # closes the request to the host, which stops generating
+
+    async def forward(self, request: Any, path: str) -> None:
+        """Answer ``request`` from the model host's ``path`` (host mode), streaming intact."""
+        self._upstream = asyncio.ensure_future(forward_chat(self, self.engine.host.client, request, path=path))
+        try:
+            await self._upstream
+        except asyncio.CancelledError:
+            pass  # the client left
+
+    async def relay_remote(self, body: Any, path: str) -> bool:
+        """Answer a request naming ``remote/<endpoint>/<id>`` from that endpoint (True when it did):
+        the body as sent, so every field the serving engine supports (tools, n, logprobs) reaches it."""
+        if not (isinstance(body, dict) and is_remote(body.get("model"))):
+            return False
+        try:
+            endpoint, model = parse_remote(body["model"])
+            client = await asyncio.to_thread(self.engine.endpoints.client, endpoint)
+        except (StudioError, OpenAIError) as err:
+            self.write_error_response(err)
+            return True
+        self._upstream = asyncio.ensure_future(forward_remote(self, client, path, {**body, "model": model}))
+        try:
+            await self._upstream
+        except asyncio.CancelledError:
+            pass  # the client left
+        return True
 
     async def model_list(self) -> list[dict[str, Any]]:
         models = await asyncio.to_thread(self.engine.chat.models)
+        embedders = await asyncio.to_thread(self.engine.chat.embedding_models)  # for /embeddings
         return [{"id": m["id"], "object": "model", "created": int(m.get("created") or 0), "owned_by": OWNER}
-                for m in models]
+                for m in [*models, *embedders]]
 
 
 class ModelsHandler(OpenAIHandler):
@@ -108,48 +145,68 @@ class ChatCompletionsHandler(ChatCompletionWriter, OpenAIHandler):
     """``POST /chat/completions``, as JSON or as Server-Sent Events; in host mode forwarded to the
     model host with streaming intact (``_host_proxy``)."""
 
-    _upstream: asyncio.Future | None = None
-
-    def on_connection_close(self) -> None:
-        super().on_connection_close()
-        if self._upstream is not None:
-            self._upstream.cancel()  # closes the request to the host, which stops generating
-
     @tornado.web.authenticated
     @authorized("execute", resource=AUTH_RESOURCE)
     async def post(self) -> None:
         try:
             # not JSON, too deep (400) or too large (413); then each field checked (400)
             body = parse_json_body(self.request.body or b"", MAX_REQUEST_BYTES)
-            if isinstance(body, dict) and is_remote(body.get("model")):
-                endpoint, model = parse_remote(body["model"])
-                client = await asyncio.to_thread(self.engine.endpoints.client, endpoint)
-            else:
-                request = parse_chat_request(body)
+            if await self.relay_remote(body, "chat/completions"):  # the remote engine checks it itself
+                return
+            request = parse_chat_request(body)
         except (StudioError, OpenAIError) as err:
             self.write_error_response(err)
             return
-        if isinstance(body, dict) and is_remote(body.get("model")):
-            # The remote engine checks the request itself: what it supports (tools, n, logprobs) works.
-            self._upstream = asyncio.ensure_future(forward_remote(self, client, "chat/completions",
-                                                                  {**body, "model": model}))
-            try:
-                await self._upstream
-            except asyncio.CancelledError:
-                pass  # the client left
-            return
         if self.engine.host.enabled:
-            self._upstream = asyncio.ensure_future(forward_chat(self, self.engine.host.client, request))
-            try:
-                await self._upstream
-            except asyncio.CancelledError:
-                pass  # the client left
+            await self.forward(request, "/v1/chat/completions")
             return
         await self.answer(self.engine.chat, request)
 
     def internal_error(self, error: BaseException) -> OpenAIError:
         self.log.error("model_studio: chat completion failed", exc_info=error)
         return OpenAIError(500, "Chat completion failed unexpectedly; see the Jupyter server log", "server_error")
+
+
+class CompletionsHandler(CompletionWriter, OpenAIHandler):
+    """``POST /completions`` (a raw prompt, no chat template), as JSON or Server-Sent Events; in host
+    mode forwarded to the model host like chat."""
+
+    @tornado.web.authenticated
+    @authorized("execute", resource=AUTH_RESOURCE)
+    async def post(self) -> None:
+        try:
+            body = parse_json_body(self.request.body or b"", MAX_REQUEST_BYTES)
+            if await self.relay_remote(body, "completions"):
+                return
+            request = parse_completion_request(body)
+        except (StudioError, OpenAIError) as err:
+            self.write_error_response(err)
+            return
+        if self.engine.host.enabled:
+            await self.forward(request, "/v1/completions")
+            return
+        await self.answer_prompt(self.engine.chat, request)
+
+
+class EmbeddingsHandler(OpenAIHandler):
+    """``POST /embeddings``: vectors as float arrays or base64; in host mode computed by the model host."""
+
+    @tornado.web.authenticated
+    @authorized("execute", resource=AUTH_RESOURCE)
+    async def post(self) -> None:
+        try:
+            body = parse_json_body(self.request.body or b"", MAX_REQUEST_BYTES)
+            if await self.relay_remote(body, "embeddings"):
+                return
+            request = parse_embedding_request(body)
+            if self.engine.host.enabled:
+                await self.forward(request, "/v1/embeddings")
+                return
+            body = await asyncio.to_thread(answer_embeddings, self.engine.chat, request)
+        except (StudioError, OpenAIError) as err:
+            self.write_error_response(err)
+            return
+        self.write_json(body)
 
 
 class OpenAINotFoundHandler(OpenAIHandler):

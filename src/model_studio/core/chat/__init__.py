@@ -468,6 +468,63 @@ class ChatService:
         return {"text": text, "model": stream.model.model_id, "finish_reason": stream.finish_reason,
                 "stats": stream.stats.to_dict() if stream.stats else None}
 
+    # Raw prompts and embeddings ----------------------------------------------------------------
+
+    def stream_prompt(self, model: str | ModelRef | LoadedModel, prompt: str, *, cancel: threading.Event | None = None,
+                      load_options: dict[str, Any] | None = None, **sampling: Any) -> ChatStream:
+        """Stream the continuation of a raw ``prompt`` (no chat template: OpenAI's ``/completions``);
+        ``sampling`` as ``stream`` takes it, ``stop`` strings included."""
+        if self.remote is not None:
+            return self.remote.stream_prompt(model, prompt, cancel=cancel, load_options=load_options, **sampling)
+        from .completions import stream_prompt
+
+        return stream_prompt(self, model, prompt, cancel=cancel, load_options=load_options, **sampling)
+
+    def embed(self, texts: Any, *, model: str | ModelRef, column: str | None = None, dimensions: int | None = None,
+              load_options: dict[str, Any] | None = None) -> Any:
+        """Vectors of ``texts`` as a float32 numpy array (n, dimensions), rows in input order.
+
+        ``texts``: a string, a list of strings or of token-id lists, a pandas Series, or a DataFrame
+        with ``column``. Normalized (L2) or not as the model declares: GGUF embeddings always, a
+        sentence-transformers folder when it has a Normalize module (``embeddings()`` says which).
+        ``dimensions`` shortens vectors of Matryoshka models. ValidationError for a model that cannot
+        embed, an input longer than it takes, or a length it does not allow.
+        """
+        return self.embeddings(texts, model=model, column=column, dimensions=dimensions,
+                               load_options=load_options).vectors
+
+    def embeddings(self, texts: Any, *, model: str | ModelRef, column: str | None = None,
+                   dimensions: int | None = None, load_options: dict[str, Any] | None = None) -> Any:
+        """``embed`` with how the vectors were made: an ``embed.Embeddings`` (vectors, model,
+        prompt_tokens, normalized, pooling, token_counts)."""
+        remote = self.remote_model(model)  # remote/<endpoint>/<id>: the serving engine embeds
+        if remote is not None:
+            from .embed import Embeddings, inputs_of
+
+            inputs = inputs_of(texts, column)
+            if dimensions is not None or not all(isinstance(t, str) for t in inputs):
+                raise ValidationError("A remote model takes texts, without dimensions",
+                                      details={"model": str(model), "param": "dimensions" if dimensions else "input"})
+            vectors = remote.embed(list(inputs))  # type: ignore[attr-defined]  # a RemoteModel
+            return Embeddings(vectors=vectors, model=str(model), prompt_tokens=0, normalized=False,
+                              pooling="the endpoint's")
+        if self.remote is not None:
+            return self.remote.embeddings(texts, model=model, column=column, dimensions=dimensions,
+                                          load_options=load_options)
+        from .embed import embed
+
+        return embed(self, texts, model=model, column=column, dimensions=dimensions, load_options=load_options)
+
+    def embedding_models(self) -> list[dict[str, Any]]:
+        """Local embedding models (task feature-extraction / sentence-similarity) a backend can load."""
+        from ..library.records import EMBEDDING_TASKS
+
+        usable = {f for b in self._backends.values() if b.available() for f in b.formats}
+        return [{"id": info.id, "name": info.name, "formats": info.formats, "task": info.task,
+                 "embedding": info.embedding, "size": info.size, "error": info.error}
+                for info in self.library.list_local()
+                if info.task in EMBEDDING_TASKS and set(info.formats) & usable]
+
     # Batches -----------------------------------------------------------------------------------
 
     def batch(self, prompts: Any, *, model: str, template: str = "{prompt}", system: str | None = None,

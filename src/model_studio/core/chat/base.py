@@ -209,6 +209,17 @@ class LoadedModel(ABC):
     def close(self) -> None:
         """Release the memory."""
 
+    def stream_prompt(self, prompt: str, params: SamplingParams,
+                      stop: threading.Event | None = None) -> Iterator[ChatChunk]:
+        """Continue a raw ``prompt`` (no chat template), as ``stream`` does a conversation."""
+        raise ValidationError(f"The {self.backend} backend cannot complete raw prompts",
+                              details={"model": self.model_id, "backend": self.backend})
+
+    def count_prompt_tokens(self, prompt: str) -> int:
+        """Tokens a raw prompt takes."""
+        raise ValidationError(f"The {self.backend} backend cannot complete raw prompts",
+                              details={"model": self.model_id, "backend": self.backend})
+
     def describe(self) -> dict[str, Any]:
         return {"model": self.model_id, "backend": self.backend, "path": self.path,
                 "memory_bytes": self.memory_bytes, "context_length": self.context_length,

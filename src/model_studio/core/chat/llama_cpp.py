@@ -170,6 +170,39 @@ class LlamaCppModel(LoadedModel):
             self.last_stats = meter.stats(finish)
         yield ChatChunk(text="", tokens=0, finish_reason=finish, stats=self.last_stats)
 
+    def count_prompt_tokens(self, prompt: str) -> int:
+        return len(self.llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True))
+
+    def stream_prompt(self, prompt: str, params: SamplingParams,
+                      stop: threading.Event | None = None) -> Iterator[ChatChunk]:
+        """``create_completion`` on the raw prompt (OpenAI's legacy ``/completions``)."""
+        with self._lock:
+            if self.llm is None:
+                raise ValidationError(f"{self.model_id} was unloaded", details={"model": self.model_id})
+            meter = Meter()
+            kwargs: dict[str, Any] = dict(
+                prompt=prompt, stream=True, temperature=params.temperature, top_p=params.top_p, top_k=params.top_k,
+                max_tokens=params.max_tokens, stop=list(params.stop) or None, repeat_penalty=params.repeat_penalty)
+            if params.seed is not None:
+                kwargs["seed"] = params.seed
+            finish = "stop"
+            parts = self.llm.create_completion(**kwargs)
+            try:
+                for part in parts:
+                    if stop is not None and stop.is_set():
+                        break
+                    piece = part["choices"][0]
+                    if piece.get("text"):
+                        meter.token()
+                        yield ChatChunk(text=piece["text"], tokens=1)
+                    finish = piece.get("finish_reason") or finish
+            finally:
+                parts.close()
+            if stop is not None and stop.is_set():
+                finish = "cancelled"
+            self.last_stats = meter.stats(finish)
+        yield ChatChunk(text="", tokens=0, finish_reason=finish, stats=self.last_stats)
+
     def close(self) -> None:
         with self._lock:
             llm, self.llm = self.llm, None

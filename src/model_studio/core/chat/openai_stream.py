@@ -100,6 +100,7 @@ class ChatCompletionWriter:
     def on_connection_close(self) -> None:
         if self._stop is not None:
             self._stop.set()
+        super().on_connection_close()  # type: ignore[misc]  # the handler's (it cancels a forward)
 
     def chat_started(self, request: ChatRequest, stop: threading.Event) -> None:
         """Hook: an answer to ``request`` is being generated (``stop`` ends it)."""

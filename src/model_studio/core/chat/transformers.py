@@ -62,9 +62,11 @@ class TransformersModel(LoadedModel):
         self.last_stats = None
         self._lock = threading.Lock()
 
-    def _encode(self, messages: list[Message]) -> Any:
+    def _encode(self, messages: list[Message] | str) -> Any:
         import jinja2
 
+        if isinstance(messages, str):  # a raw prompt (``stream_prompt``): no chat template
+            return self.tokenizer(messages, return_tensors="pt")
         try:
             text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         except jinja2.TemplateError as exc:  # transformers' raise_exception() is a TemplateError
@@ -146,6 +148,14 @@ class TransformersModel(LoadedModel):
                 finish = "stop"
             self.last_stats = meter.stats(finish)
         yield ChatChunk(text="", tokens=0, finish_reason=finish, stats=self.last_stats)
+
+    def count_prompt_tokens(self, prompt: str) -> int:
+        return int(self._encode(prompt)["input_ids"].shape[-1])
+
+    def stream_prompt(self, prompt: str, params: SamplingParams,
+                      stop: threading.Event | None = None) -> Iterator[ChatChunk]:
+        """Continue a raw prompt: ``stream`` with the prompt tokenized as it is."""
+        return self.stream(prompt, params, stop)  # type: ignore[arg-type]  # _encode takes a str too
 
     def close(self) -> None:
         with self._lock:

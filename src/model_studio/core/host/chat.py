@@ -142,6 +142,63 @@ class HostChat:
                 return
 
 
+    # Raw prompts and embeddings (``/v1/completions``, ``/v1/embeddings`` on the host) ------------
+
+    def stream_prompt(self, model: Any, prompt: str, *, cancel: threading.Event | None = None,
+                      load_options: dict[str, Any] | LoadOptions | None = None, **sampling: Any) -> Any:
+        from ..chat import ChatStream
+
+        started = time.perf_counter()
+        stop = sampling.pop("stop", None)
+        params = self.chat._sampling(sampling, [stop] if isinstance(stop, str) else stop)
+        loaded = model if isinstance(model, RemoteModel) else self.load(model, **_load_options(None, load_options))
+        body = {"model": loaded.model_id, "prompt": prompt, "stream": True, **{
+            k: v for k, v in vars(params).items() if v is not None and v != []},
+            "model_studio": {"stats": True, "load_options": _load_options(loaded, None),
+                             "request_id": uuid.uuid4().hex}}
+        return ChatStream(self._prompt_chunks(body, loaded, cancel, started), loaded)  # type: ignore[arg-type]
+
+    def _prompt_chunks(self, body: dict[str, Any], loaded: RemoteModel, cancel: threading.Event | None,
+                       started: float) -> Iterator[ChatChunk]:
+        ended = threading.Event()
+        if cancel is not None:
+            threading.Thread(target=self._watch, args=(cancel, ended, body["model_studio"]["request_id"]),
+                             daemon=True, name="model-studio-host-cancel").start()
+        try:
+            with self.client.stream_events("/v1/completions", body) as events:
+                for event in events:
+                    for choice in event.get("choices") or []:
+                        if choice.get("text"):
+                            yield ChatChunk(text=choice["text"], tokens=1)
+                        stats = (event.get("model_studio") or {}).get("stats")
+                        if choice.get("finish_reason") is not None:
+                            loaded.last_stats = ChatStats(**(stats or {"finish_reason": choice["finish_reason"]}))
+                            loaded.last_stats.total_time = round(time.perf_counter() - started, 4)
+                            yield ChatChunk(text="", tokens=0, finish_reason=loaded.last_stats.finish_reason
+                                            or choice["finish_reason"], stats=loaded.last_stats)
+        finally:
+            ended.set()
+
+    def embeddings(self, texts: Any, *, model: Any, column: str | None = None, dimensions: int | None = None,
+                   load_options: dict[str, Any] | LoadOptions | None = None) -> Any:
+        import base64
+
+        import numpy as np
+
+        from ..chat.embed import Embeddings, inputs_of
+
+        body: dict[str, Any] = {"model": str(model), "input": inputs_of(texts, column), "encoding_format": "base64",
+                "model_studio": {"stats": True, "load_options": _load_options(None, load_options)}}
+        if dimensions is not None:
+            body["dimensions"] = dimensions
+        answer = self.client.request("POST", "/v1/embeddings", json_body=body)
+        rows = [np.frombuffer(base64.b64decode(d["embedding"]), dtype="<f4") for d in answer["data"]]
+        extra = answer.get("model_studio") or {}
+        return Embeddings(np.stack(rows).astype(np.float32), extra.get("model", str(model)),
+                          int(answer["usage"]["prompt_tokens"]), bool(extra.get("normalized")),
+                          str(extra.get("pooling", "")), list(extra.get("token_counts") or []))
+
+
 class HostVideo:
     """The host-backed half of ``VideoService``: generations run in the host, pipelines live there."""
 

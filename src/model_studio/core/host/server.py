@@ -10,7 +10,8 @@ The host builds an in-process ``Engine`` over the home (its ``ModelManager`` bud
 time-to-live apply to every client's models) and serves, on 127.0.0.1 only:
 
 - ``GET /health``: ``{pid, version, since}``;
-- ``GET /v1/models``, ``POST /v1/chat/completions``: OpenAI's protocol (SSE or JSON);
+- ``GET /v1/models``, ``POST /v1/chat/completions``, ``POST /v1/completions``, ``POST /v1/embeddings``:
+  OpenAI's protocol (SSE or JSON);
 - ``POST /manage/load``, ``POST /manage/unload``, ``GET /manage/loaded``, ``POST /manage/cancel``,
   ``GET /manage/status``: chat models; ``GET /manage/memory``: the host's arbiter (who holds what); ``POST /manage/video/run`` (a queued job of the store),
   ``GET /manage/video/loaded``, ``POST /manage/video/unload``: video pipelines;
@@ -38,6 +39,8 @@ import tornado.web
 
 from ..._version import __version__
 from ...errors import StudioError, ValidationError
+from ..chat.completions import CompletionRequest, CompletionWriter, parse_completion_request
+from ..chat.openai_embeddings import answer_embeddings, parse_embedding_request
 from ..chat.openai_request import ChatRequest, OpenAIError, from_studio_error, parse_chat_request
 from ..chat.openai_stream import ChatCompletionWriter
 
@@ -178,6 +181,21 @@ class HostHandler(tornado.web.RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.write_error_response(kwargs.get("exc_info", (None, None, None))[1], status_code)
 
+    def parse_request(self, parse: Any) -> Any:
+        """``parse(body)`` (an OpenAI request reader) after the settings are read again; None once an
+        error (bad JSON, a bad field) has been answered."""
+        try:
+            request = parse(json.loads(self.request.body or b""))
+            self.host.refresh_settings()
+        except ValueError as exc:  # OpenAIError is no ValueError; bad JSON is
+            self.write_error_response(exc if isinstance(exc, StudioError) else
+                                      OpenAIError(400, "The request body must be JSON"))
+            return None
+        except OpenAIError as exc:
+            self.write_error_response(exc)
+            return None
+        return request
+
     async def call(self, fn: Any, *args: Any, **kwargs: Any) -> None:
         """Run a blocking engine call in a thread; answer its result or its typed error."""
         try:
@@ -202,17 +220,9 @@ class ModelsHandler(HostHandler):
 
 class ChatHandler(ChatCompletionWriter, HostHandler):
     async def post(self) -> None:
-        try:
-            request = parse_chat_request(json.loads(self.request.body or b""))
-            self.host.refresh_settings()
-        except ValueError as exc:  # OpenAIError is no ValueError; bad JSON is
-            self.write_error_response(exc if isinstance(exc, StudioError) else
-                                      OpenAIError(400, "The request body must be JSON"))
-            return
-        except OpenAIError as exc:
-            self.write_error_response(exc)
-            return
-        await self.answer(self.host.engine.chat, request)
+        request = self.parse_request(parse_chat_request)
+        if request is not None:
+            await self.answer(self.host.engine.chat, request)
 
     def chat_started(self, request: ChatRequest, stop: threading.Event) -> None:
         if request.request_id:
@@ -223,6 +233,33 @@ class ChatHandler(ChatCompletionWriter, HostHandler):
             self.host.requests.pop(request.request_id, None)
         if done is not None and done.model:
             self.host.users[done.model] = self.client
+
+
+class CompletionsHandler(CompletionWriter, HostHandler):
+    async def post(self) -> None:
+        request = self.parse_request(parse_completion_request)
+        if request is not None:
+            await self.answer_prompt(self.host.engine.chat, request)
+
+    def completion_started(self, request: CompletionRequest, stop: threading.Event) -> None:
+        if request.request_id:  # POST /manage/cancel sets it
+            self.host.requests[request.request_id] = stop
+
+    def completion_ended(self, request: CompletionRequest) -> None:
+        if request.request_id:
+            self.host.requests.pop(request.request_id, None)
+
+
+class EmbeddingsHandler(HostHandler):
+    async def post(self) -> None:
+        try:
+            request = parse_embedding_request(self.body_json())
+            self.host.refresh_settings()
+            body = await asyncio.to_thread(answer_embeddings, self.host.engine.chat, request)
+        except (StudioError, OpenAIError) as exc:
+            self.write_error_response(exc)
+            return
+        self.write_json(body)
 
 
 class LoadHandler(HostHandler):
@@ -313,6 +350,7 @@ def make_app(host: HostState, secret: str) -> tornado.web.Application:
     args = {"host": host, "secret": secret}
     routes = [
         (r"/health", HealthHandler), (r"/v1/models", ModelsHandler), (r"/v1/chat/completions", ChatHandler),
+        (r"/v1/completions", CompletionsHandler), (r"/v1/embeddings", EmbeddingsHandler),
         (r"/manage/load", LoadHandler), (r"/manage/unload", UnloadHandler), (r"/manage/loaded", LoadedHandler),
         (r"/manage/status", StatusHandler), (r"/manage/cancel", CancelHandler), (r"/manage/memory", MemoryHandler),
         (r"/manage/video/run", VideoRunHandler), (r"/manage/video/loaded", VideoLoadedHandler),

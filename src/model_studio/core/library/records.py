@@ -12,7 +12,9 @@ from ...errors import ValidationError
 from ..local import LocalModel
 
 CATALOG_PATH = Path(__file__).parent.parent / "catalog.json"  # the catalog stays in core/
-TASKS = ("text-generation", "text-to-video", "image-to-video")
+TASKS = ("text-generation", "text-to-video", "image-to-video", "feature-extraction", "sentence-similarity")
+#: The Hub's two names for a text embedding model; a search for either finds both.
+EMBEDDING_TASKS = ("feature-extraction", "sentence-similarity")
 STATUSES = ("available", "downloading", "local", "error", "remote")  # remote: served by an endpoint
 BACKENDS = ("llama-cpp", "transformers", "diffusers", "remote")
 SORTS = ("downloads", "size", "name", "likes", "recent")
@@ -52,6 +54,8 @@ class ModelInfo:
     description: str = ""
     pipeline: str | None = None
     video: dict[str, Any] | None = None
+    #: Embedding models: {"dimensions", "matryoshka_dimensions", "pooling", "normalized", "max_tokens"}
+    embedding: dict[str, Any] | None = None
     local_path: str | None = None
     local_size: int | None = None
     incomplete_bytes: int = 0
@@ -101,6 +105,8 @@ def _task_from_local(m: LocalModel) -> str | None:
         archs = m.config.get("architectures") or []
         if any(str(a).endswith(("ForCausalLM", "ForConditionalGeneration")) for a in archs):
             return "text-generation"
+        if "modules.json" in m.files or any(str(a).endswith("Model") for a in archs):
+            return "feature-extraction"  # a sentence-transformers folder or a bare encoder (BertModel)
         return None
     if any(f.endswith(".gguf") for f in m.files):
         return "text-generation"

@@ -19,6 +19,7 @@ from ..refs import gguf_quant
 from .records import (
     BACKENDS,
     CATALOG_PATH,
+    EMBEDDING_TASKS,
     SORTS,
     STATUSES,
     TASKS,
@@ -73,7 +74,7 @@ class ModelSearch:
             parameters=entry.get("parameters"), context_length=entry.get("context_length"),
             architecture=entry.get("architecture"), quantizations=quants, default_quantization=default,
             tags=list(entry.get("tags") or []), description=entry.get("description") or "",
-            pipeline=entry.get("pipeline"), video=entry.get("video"),
+            pipeline=entry.get("pipeline"), video=entry.get("video"), embedding=entry.get("embedding"),
         )
 
     # Local -------------------------------------------------------------------------------------
@@ -211,7 +212,9 @@ class ModelSearch:
                                 active=active)
             if q and q not in model.id.lower() and q not in model.name.lower() and q not in " ".join(model.tags).lower():
                 continue
-            if task and model.task != task and not (task == "image-to-video" and (model.video or {}) and
+            if task in EMBEDDING_TASKS and model.task in EMBEDDING_TASKS:
+                pass
+            elif task and model.task != task and not (task == "image-to-video" and (model.video or {}) and
                                                     self.catalog().get(model.id, {}).get("image_to_video")):
                 continue
             if backend and backend not in model.backends:
