@@ -348,8 +348,17 @@ async def test_unknown_model_is_404_model_not_found(client, fake):
 
 
 @pytest.mark.parametrize(("kwargs", "param"), [
-    ({"n": 2}, "n"),
-    ({"messages": [{"role": "tool", "content": "x", "tool_call_id": "1"}]}, "messages.[0].role"),
+    ({"n": 17}, "n"),
+    ({"messages": [{"role": "function", "content": "x"}]}, "messages.[0].role"),
+    ({"messages": [{"role": "tool", "content": "x"}]}, "messages[0].tool_call_id"),
+    ({"tools": [{"type": "function", "function": {"name": "a b"}}]}, "tools[0].function.name"),
+    ({"tool_choice": "required"}, "tool_choice"),
+    ({"tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": {"type": "function",
+                                                                                 "function": {"name": "g"}}},
+     "tool_choice"),
+    ({"response_format": {"type": "xml"}}, "response_format"),
+    ({"top_logprobs": 3}, "top_logprobs"),
+    ({"logprobs": True, "top_logprobs": 21}, "top_logprobs"),
     ({"messages": []}, "messages"),
     # the engine's limits (engine.chat.SamplingParams), the same as POST /chat/complete's
     ({"temperature": 5.5}, "temperature"),
@@ -359,7 +368,6 @@ async def test_unknown_model_is_404_model_not_found(client, fake):
     ({"stop": ["a"] * 17}, "stop"),
     ({"stop": ""}, "stop"),
     ({"stream_options": {"include_usage": True}}, "stream_options"),
-    ({"logprobs": True}, "logprobs"),
     ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
      "messages.[0].content"),
 ])
@@ -459,3 +467,28 @@ async def test_starter_model_stops_when_the_client_leaves(base_url, token, start
     assert loaded and not loaded[0]["in_use"]
     stats = engine_of.chat.manager.get(engine_of.chat.manager.keys()[0]).last_stats
     assert stats.finish_reason == "cancelled" and stats.completion_tokens < 200
+
+
+async def test_a_backend_that_cannot_constrain_output_says_why_in_openais_shape(client, fake):
+    # Given the scripted backend, which neither constrains output nor reports log probabilities
+    for kwargs, param in (({"response_format": {"type": "json_object"}}, "response_format"),
+                          ({"logprobs": True}, "logprobs")):
+        # When a client asks for JSON mode / logprobs, Then a 400 names the field and the backend
+        with pytest.raises(openai.BadRequestError) as info:
+            await chat(client, model=FAKE, messages=user("hi"), **kwargs)
+        assert info.value.param == param and "cannot serve" in info.value.message
+        assert "llama-cpp backend" in info.value.message
+
+
+async def test_tool_history_is_accepted_and_rendered_as_text_by_the_json_fallback(client, fake):
+    # Given a conversation holding an assistant tool call and its result (the fake's template has no tools)
+    history = [{"role": "user", "content": "weather?"},
+               {"role": "assistant", "content": None, "tool_calls": [
+                   {"id": "call_1", "type": "function", "function": {"name": "get_weather",
+                                                                      "arguments": '{"city": "Paris"}'}}]},
+               {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}]
+    # When it is sent
+    answer = await chat(client, model=FAKE, messages=history, max_tokens=20)
+    # Then the model saw the result as a user message naming the function, and answered with text
+    assert answer.choices[0].message.content == "echo Result of get_weather (call call_1): sunny"
+    assert answer.choices[0].finish_reason == "stop" and answer.choices[0].message.tool_calls is None

@@ -8,6 +8,7 @@ resumable jobs (``batch.py``).
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import threading
@@ -37,7 +38,6 @@ from .base import (
     Message,
     SamplingParams,
     usable_cores,
-    validate_messages,
 )
 from .batch import BatchRunner
 from .llama_cpp import LlamaCppBackend
@@ -430,8 +430,14 @@ class ChatService:
         guide = Guide(tools=controls.offered() or None if tool_format == "template" else None,
                       json_schema=controls.decoding_schema(),
                       logprobs=controls.top_logprobs if controls.logprobs else None)
-        chunks = self._generate(key, loaded, msgs, params, cancel,
-                                None if guide == Guide() else guide)
+        if guide != Guide() and "guide" not in inspect.signature(loaded.stream).parameters:
+            wanted = "response_format" if controls.response_format else "tool_choice" if controls.calls_forced \
+                else "tools" if guide.tools else "logprobs"
+            raise ValidationError(f"The {loaded.backend} backend of {loaded.model_id} cannot serve '{wanted}': it "
+                                  "neither constrains its output, renders tools nor reports log probabilities",
+                                  details={"model": loaded.model_id, "backend": loaded.backend, "param": wanted},
+                                  resolution_steps=["Load the model with the llama-cpp or transformers backend"])
+        chunks = self._generate(key, loaded, msgs, params, cancel, None if guide == Guide() else guide)
         if controls.offers_tools:
             chunks = ToolCalls(controls).run(chunks)
         stream = ChatStream(chunks, loaded)
@@ -441,8 +447,10 @@ class ChatService:
     def _generate(self, key: Key, loaded: LoadedModel, msgs: list[Message], params: SamplingParams,
                   cancel: threading.Event | None, guide: Guide | None = None) -> Iterator[ChatChunk]:
         with self.manager.using(key):
-            prompt = loaded.count_tokens(msgs, tools=guide.tools) if guide and guide.tools else \
-                loaded.count_tokens(msgs)
+            if guide is not None and guide.tools:
+                prompt = loaded.count_tokens(msgs, tools=guide.tools)  # type: ignore[call-arg]
+            else:
+                prompt = loaded.count_tokens(msgs)
             if prompt + 1 > loaded.context_length:
                 raise ValidationError(
                     f"The conversation takes {prompt} tokens, more than the context of {loaded.context_length}",
@@ -451,8 +459,10 @@ class ChatService:
                                       "Or load the model with a larger context_length"])
             if prompt + params.max_tokens > loaded.context_length:
                 params = replace(params, max_tokens=loaded.context_length - prompt)
-            chunks = loaded.stream(msgs, params, cancel, guide=guide) if guide is not None else \
-                loaded.stream(msgs, params, cancel)
+            if guide is not None:  # only then: a backend without a guide keeps its three-argument stream
+                chunks = loaded.stream(msgs, params, cancel, guide=guide)  # type: ignore[call-arg]
+            else:
+                chunks = loaded.stream(msgs, params, cancel)
             for chunk in chunks:
                 if chunk.stats is not None:  # the count above, not a second tokenization in the backend
                     chunk.stats.prompt_tokens = prompt
@@ -481,7 +491,7 @@ class ChatService:
             parts.append(chunk.text)
             calls.extend(chunk.tool_calls or [])
             logprobs.extend(chunk.logprobs or [])
-        out = {"text": "".join(parts), "model": stream.model.model_id, "finish_reason": stream.finish_reason,
+        out: dict[str, Any] = {"text": "".join(parts), "model": stream.model.model_id, "finish_reason": stream.finish_reason,
                "stats": stream.stats.to_dict() if stream.stats else None}
         if stream.tool_format is not None:
             out.update(tool_calls=calls, tool_format=stream.tool_format)

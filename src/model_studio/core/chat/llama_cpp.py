@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 from ...errors import ResourceError, ValidationError, backend_unavailable, broken_file
 from ..fit import kv_cache_bytes, shape_from_gguf
 from ._timing import Meter
-from .structured import Guide
 from .base import (
     Backend,
     ChatChunk,
@@ -37,6 +36,7 @@ from .base import (
     template_error,
     usable_cores,
 )
+from .structured import Guide
 
 if TYPE_CHECKING:
     from ..placement import Placement

@@ -304,7 +304,7 @@ def parse_tool_calls(text: str, names: set[str]) -> list[dict[str, Any]] | None:
         for call in (item if isinstance(item, list) else [item]):
             if not isinstance(call, dict):
                 return None
-            fn = call.get("function") if isinstance(call.get("function"), dict) else call
+            fn: dict[str, Any] = call["function"] if isinstance(call.get("function"), dict) else call
             args = fn.get("arguments", fn.get("parameters"))
             if isinstance(args, str):
                 args = _loads(args)
