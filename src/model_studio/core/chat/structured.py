@@ -155,7 +155,19 @@ class OutputControls:
         fmt = self.response_format
         if fmt is None:
             return None
-        return fmt["json_schema"].get("schema") or ANY_JSON_OBJECT if fmt["type"] == "json_schema" else ANY_JSON_OBJECT
+        if fmt["type"] != "json_schema":
+            return ANY_JSON_OBJECT
+        schema = fmt["json_schema"].get("schema") or ANY_JSON_OBJECT
+        return closed(schema) if fmt["json_schema"].get("strict") else schema
+
+
+def closed(schema: dict[str, Any]) -> dict[str, Any]:
+    """An object schema that does not say otherwise holds only its declared properties (as OpenAI's
+    strict mode requires; llama.cpp's grammar already reads it so, llguidance would let a model
+    add properties of its own)."""
+    if schema.get("type") == "object" and "additionalProperties" not in schema and "properties" in schema:
+        return {**schema, "additionalProperties": False}
+    return schema
 
 
 def _response_format(value: Any) -> dict[str, Any] | None:
@@ -180,7 +192,7 @@ def _response_format(value: Any) -> dict[str, Any] | None:
 def calls_schema(tools: list[dict[str, Any]], max_calls: int) -> dict[str, Any]:
     """An array of 1..``max_calls`` ``{"name", "arguments"}`` objects, one shape per function."""
     calls = [{"type": "object", "properties": {"name": {"const": t["function"]["name"]},
-                                               "arguments": t["function"]["parameters"]},
+                                               "arguments": closed(t["function"]["parameters"])},
               "required": ["name", "arguments"], "additionalProperties": False} for t in tools]
     item = calls[0] if len(calls) == 1 else {"anyOf": calls}
     return {"type": "array", "items": item, "minItems": 1, "maxItems": max_calls}
