@@ -16,6 +16,7 @@ import threading
 from typing import Any
 
 from ...errors import ValidationError, backend_unavailable
+from .structured import logprob_entry
 
 
 class LogprobRecorder:
@@ -28,6 +29,7 @@ class LogprobRecorder:
         self._last: Any = None
         self._entries: list[dict[str, Any]] = []
         self._lock = threading.Lock()  # generate's thread writes, the consumer takes
+        self._special = set(getattr(tokenizer, "all_special_ids", None) or [])  # not in the text: no entry
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
@@ -37,11 +39,11 @@ class LogprobRecorder:
 
     def _entry(self, token: int, logprob: float) -> dict[str, Any]:
         text = self.tokenizer.decode([token])
-        return {"token": text, "logprob": logprob, "bytes": list(text.encode("utf-8"))}
+        return logprob_entry(text, text.encode("utf-8"), logprob)
 
     def chosen(self, token: int) -> None:
         dist, self._last = self._last, None
-        if dist is None or not 0 <= token < dist.shape[0]:
+        if dist is None or not 0 <= token < dist.shape[0] or token in self._special:
             return
         entry = self._entry(token, float(dist[token]))
         if self.top:

@@ -36,7 +36,7 @@ from .base import (
     template_error,
     usable_cores,
 )
-from .structured import Guide
+from .structured import Guide, logprob_entry
 
 if TYPE_CHECKING:
     from ..placement import Placement
@@ -157,7 +157,7 @@ class _LogprobRecorder:
 
     def _entry(self, token: int, logprob: float) -> dict[str, Any]:
         piece = self.llm.detokenize([token], special=True)
-        return {"token": piece.decode("utf-8", "replace"), "logprob": logprob, "bytes": list(piece)}
+        return logprob_entry(piece.decode("utf-8", "replace"), piece, logprob)
 
     def wrap(self, sample: Any) -> Any:
         def recorded(*args: Any, **kwargs: Any) -> Any:
@@ -165,7 +165,7 @@ class _LogprobRecorder:
             if self._last is not None and 0 <= int(token) < len(self._last):
                 dist = self._last
                 entry = self._entry(int(token), float(dist[int(token)]))
-                best = dist.argsort()[::-1][:self.top] if self.top else []
+                best = dist.argsort()[::-1][:self.top] if self.top else []  # sorted: the top few of 50k
                 entry["top_logprobs"] = [self._entry(int(i), float(dist[int(i)])) for i in best]
                 self.entries.append(entry)
             self._last = None

@@ -46,6 +46,14 @@ ANY_JSON_OBJECT: dict[str, Any] = {"type": "object"}
 TOOL_ROLES = ("system", "user", "assistant", "tool")
 
 
+MIN_LOGPROB = -9999.0  # what OpenAI reports for a token with no chance (JSON has no -Infinity)
+
+
+def logprob_entry(text: str, raw: bytes, logprob: float) -> dict[str, Any]:
+    """One OpenAI ``logprobs.content`` item (without ``top_logprobs``)."""
+    return {"token": text, "logprob": max(float(logprob), MIN_LOGPROB), "bytes": list(raw)}
+
+
 def _bad(message: str, param: str) -> ValidationError:
     return ValidationError(message, details={"param": param})
 

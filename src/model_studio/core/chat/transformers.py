@@ -121,8 +121,8 @@ class TransformersModel(LoadedModel):
             if self.model is None:
                 raise ValidationError(f"{self.model_id} was unloaded", details={"model": self.model_id})
             enc = self._encode(messages, guide.tools).to(self.model.device)
-            # the recorder last: log probabilities of the distribution the token is drawn from (the schema's mask applied)
-            processors = [p for p in (schema_processor(self.tokenizer, guide.json_schema, self.model_id), recorder)
+            # the recorder first: the model's own distribution, before a schema's mask (as on llama.cpp)
+            processors = [p for p in (recorder, schema_processor(self.tokenizer, guide.json_schema, self.model_id))
                           if p is not None]
             meter = Meter()  # prompt tokens: counted once, by ChatService before it calls stream
             streamer = _Streamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
