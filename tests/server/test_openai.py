@@ -492,3 +492,18 @@ async def test_tool_history_is_accepted_and_rendered_as_text_by_the_json_fallbac
     # Then the model saw the result as a user message naming the function, and answered with text
     assert answer.choices[0].message.content == "echo Result of get_weather (call call_1): sunny"
     assert answer.choices[0].finish_reason == "stop" and answer.choices[0].message.tool_calls is None
+
+
+async def test_rest_chat_complete_takes_tools_and_names_a_bad_tool_choice(api, fake):
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    # When REST's chat.complete gets tools (auto) and the fake answers in words
+    r = await api("POST", "chat/complete", body={"model": FAKE, "messages": user("sunny"), "tools": tools})
+    # Then the answer is text, with no tool call, and says how the tools reached the prompt
+    assert r.code == 200, r.body
+    assert r.json["text"] == "echo sunny" and r.json["tool_calls"] == [] and r.json["tool_format"] == "json"
+    # When tool_choice names a function that is not among the tools, Then a 400 names the parameter
+    r = await api("POST", "chat/complete", body={"model": FAKE, "messages": user("x"), "tools": tools,
+                                                  "tool_choice": "get_time"})
+    assert r.code == 400 and "get_time" in r.json["error"]["message"]
+    assert r.json["error"]["details"]["param"] == "tool_choice"
+    assert len(fake.models[0].params) == 1  # only the first request generated
