@@ -271,8 +271,9 @@ class ChatCompletionWriter:
                     if chunk.text:
                         self.write(event({"content": chunk.text}, index=index, logprobs=chunk.logprobs))
                     if chunk.tool_calls:
-                        for delta in _call_deltas(chunk.tool_calls, calls[index]):
-                            self.write(event(delta, index=index))
+                        for n, delta in enumerate(_call_deltas(chunk.tool_calls, calls[index])):
+                            # the calls' tokens' logprobs ride on the first delta
+                            self.write(event(delta, index=index, logprobs=None if n else chunk.logprobs))
                         calls[index] += len(chunk.tool_calls)
                     if chunk.finish_reason is not None:
                         if index == request.n - 1:  # the last answer's end goes out with the figures

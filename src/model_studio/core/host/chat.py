@@ -114,6 +114,7 @@ class HostChat:
         first: float | None = None
         tokens = 0
         calls: dict[int, dict[str, Any]] = {}  # tool calls gathered from their streamed deltas
+        call_logprobs: list[dict[str, Any]] = []
         try:
             with self.client.stream_events("/v1/chat/completions", body) as events:
                 for event in events:
@@ -121,7 +122,9 @@ class HostChat:
                     delta = choice.get("delta") or {}
                     text = delta.get("content") or ""
                     extra = event.get("model_studio")
-                    _gather_calls(calls, delta.get("tool_calls") or [])
+                    if delta.get("tool_calls"):
+                        _gather_calls(calls, delta["tool_calls"])
+                        call_logprobs.extend((choice.get("logprobs") or {}).get("content") or [])
                     if text:
                         first = first or time.perf_counter()
                         tokens += 1
@@ -129,7 +132,8 @@ class HostChat:
                     if extra is not None:
                         stream.tool_format = extra.get("tool_format")
                         if calls:
-                            yield ChatChunk(text="", tokens=0, tool_calls=[calls[i] for i in sorted(calls)])
+                            yield ChatChunk(text="", tokens=0, tool_calls=[calls[i] for i in sorted(calls)],
+                                            logprobs=call_logprobs or None)
                         stats = ChatStats(**(extra.get("stats") or {}))
                         if first is not None:  # the time to first token as this caller saw it
                             stats.ttft = round(first - started, 4)
