@@ -201,7 +201,7 @@ class LlamaCppModel(LoadedModel):
         import jinja2
 
         try:
-            prompt = self.formatter(messages=messages, tools=tools).prompt
+            prompt = self.formatter(messages=messages, **({"tools": tools} if tools else {})).prompt
         except (jinja2.TemplateError, ValueError) as exc:  # llama-cpp's raise_exception() is a ValueError
             raise template_error(exc, model=self.model_id, rendering=True) from None
         return len(self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
