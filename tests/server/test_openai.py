@@ -175,7 +175,8 @@ def token(jp_serverapp) -> str:
 
 @pytest.fixture
 def client(base_url, token):
-    c = openai.OpenAI(base_url=base_url, api_key=token, max_retries=0, timeout=60)
+    # a long timeout: a grammar-constrained answer on a loaded 2-core machine can take minutes
+    c = openai.OpenAI(base_url=base_url, api_key=token, max_retries=0, timeout=600)
     try:
         yield c
     finally:

@@ -24,9 +24,9 @@ from tests.server.test_openai import STARTER, chat, user
 
 openai = pytest.importorskip("openai")
 pytestmark = pytest.mark.slow
-# test_openai's fixtures: the server with the starter model visible, its URL and token
-starter, jp_server_config, base_url, token = (_openai.starter, _openai.jp_server_config, _openai.base_url,
-                                              _openai.token)
+# test_openai's fixtures: the server with the starter model visible, its URL, token and SDK client
+starter, jp_server_config, base_url, token, client = (_openai.starter, _openai.jp_server_config, _openai.base_url,
+                                                      _openai.token, _openai.client)
 
 WEATHER = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 40},
                                             "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
@@ -45,16 +45,6 @@ class Pet(BaseModel):
 def get_weather(city: str, unit: Literal["celsius", "fahrenheit"]) -> str:
     """The weather in a city."""
     return f"18 degrees {unit} in {city}"
-
-
-@pytest.fixture
-def client(base_url, token):
-    """The SDK with a long timeout: a grammar-constrained answer on a loaded 2-core machine is slow."""
-    c = openai.OpenAI(base_url=base_url, api_key=token, max_retries=0, timeout=600)
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def _calls_follow_the_schema(calls) -> None:
