@@ -91,7 +91,13 @@ def schema_processor(tokenizer: Any, schema: dict[str, Any] | None, model_id: st
         import llguidance.hf
     except ImportError:
         raise backend_unavailable("llguidance", "transformers", "JSON mode and forced tool calls") from None
-    ll_tokenizer = _ll_tokenizer(tokenizer)
+    try:
+        ll_tokenizer = _ll_tokenizer(tokenizer)
+    except Exception as exc:  # a slow (non-"fast") or unusual tokenizer llguidance cannot read
+        raise ValidationError(f"{model_id}'s tokenizer cannot drive constrained decoding: {exc}",
+                              details={"model": model_id, "param": "response_format"},
+                              resolution_steps=["Use a model with a fast (tokenizer.json) tokenizer",
+                                                "Or its GGUF through the llama-cpp backend"]) from None
     grammar = llguidance.LLMatcher.grammar_from_json_schema(json.dumps(schema),
                                                             defaults={"whitespace_flexible": False})
     matcher = llguidance.LLMatcher(ll_tokenizer, grammar)
