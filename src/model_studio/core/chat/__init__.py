@@ -8,7 +8,6 @@ resumable jobs (``batch.py``).
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 import threading
@@ -42,15 +41,7 @@ from .base import (
 from .batch import BatchRunner
 from .llama_cpp import LlamaCppBackend
 from .manager import Key, ModelManager
-from .structured import (
-    Guide,
-    OutputControls,
-    ToolCalls,
-    checked_messages,
-    fallback_messages,
-    for_template,
-    has_tool_history,
-)
+from .structured import Guide, OutputControls, ToolCalls, checked_messages, prepare
 from .transformers import DTYPES, TransformersBackend
 
 _SAMPLING = {f.name for f in fields(SamplingParams)}
@@ -422,22 +413,8 @@ class ChatService:
         params = self._sampling(sampling, stop)
         loaded = model if isinstance(model, LoadedModel) else self._load(model, self._options(load_options))
         key: Key = (loaded.model_id, loaded.backend, loaded.options.adapter)
-        tool_format = None
-        if controls.offers_tools or has_tool_history(msgs):
-            native = loaded.tool_syntax()
-            tool_format = "template" if native else "json"
-            msgs = for_template(msgs) if native else fallback_messages(msgs, controls.offered())
-        guide = Guide(tools=controls.offered() or None if tool_format == "template" else None,
-                      json_schema=controls.decoding_schema(),
-                      logprobs=controls.top_logprobs if controls.logprobs else None)
-        if guide != Guide() and "guide" not in inspect.signature(loaded.stream).parameters:
-            wanted = "response_format" if controls.response_format else "tool_choice" if controls.calls_forced \
-                else "tools" if guide.tools else "logprobs"
-            raise ValidationError(f"The {loaded.backend} backend of {loaded.model_id} cannot serve '{wanted}': it "
-                                  "neither constrains its output, renders tools nor reports log probabilities",
-                                  details={"model": loaded.model_id, "backend": loaded.backend, "param": wanted},
-                                  resolution_steps=["Load the model with the llama-cpp or transformers backend"])
-        chunks = self._generate(key, loaded, msgs, params, cancel, None if guide == Guide() else guide)
+        msgs, guide, tool_format = prepare(controls, msgs, loaded)
+        chunks = self._generate(key, loaded, msgs, params, cancel, guide)
         if controls.offers_tools:
             chunks = ToolCalls(controls).run(chunks)
         stream = ChatStream(chunks, loaded)

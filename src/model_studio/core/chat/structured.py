@@ -29,6 +29,7 @@ How a tool-calling answer is made (``ToolCalls`` below; ``ChatService`` drives i
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import uuid
@@ -296,6 +297,33 @@ def _loads(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+def prepare(controls: OutputControls, messages: list[dict[str, Any]],
+            loaded: Any) -> tuple[list[dict[str, Any]], Guide | None, str | None]:
+    """(messages as ``loaded``'s template gets them, its ``Guide`` or None, the ``tool_format``).
+
+    A backend whose ``stream`` takes no ``guide`` cannot serve what needs one: a ValidationError
+    names the field and says why (OpenAI's 400 on ``/v1``).
+    """
+    tool_format = None
+    if controls.offers_tools or has_tool_history(messages):
+        native = loaded.tool_syntax()
+        tool_format = "template" if native else "json"
+        messages = for_template(messages) if native else fallback_messages(messages, controls.offered())
+    guide = Guide(tools=(controls.offered() or None) if tool_format == "template" else None,
+                  json_schema=controls.decoding_schema(),
+                  logprobs=controls.top_logprobs if controls.logprobs else None)
+    if guide == Guide():
+        return messages, None, tool_format
+    if "guide" not in inspect.signature(loaded.stream).parameters:
+        wanted = "response_format" if controls.response_format else "tool_choice" if controls.calls_forced \
+            else "tools" if guide.tools else "logprobs"
+        raise ValidationError(f"The {loaded.backend} backend of {loaded.model_id} cannot serve '{wanted}': it "
+                              "neither constrains its output, renders tools nor reports log probabilities",
+                              details={"model": loaded.model_id, "backend": loaded.backend, "param": wanted},
+                              resolution_steps=["Load the model with the llama-cpp or transformers backend"])
+    return messages, guide, tool_format
 
 
 # --- answers ---------------------------------------------------------------------------------------
