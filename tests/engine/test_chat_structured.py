@@ -120,7 +120,8 @@ def tiny(tmp_path_factory: pytest.TempPathFactory, tiny_model_cache: Path) -> It
     root = tmp_path_factory.mktemp("structured")
     shutil.copytree(_build_cache(tiny_model_cache)["llama"], root / "models" / "tiny-chat")
     with Engine(Settings(home=str(root / "home"), hf_cache=str(root / "hub"),
-                         extra_model_dirs=[str(root / "models")], offline=True)) as eng:
+                         extra_model_dirs=[str(root / "models")], offline=True,
+                         model_host="in_process")) as eng:
         yield eng
 
 
