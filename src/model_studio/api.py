@@ -359,9 +359,13 @@ def _chat_load(eng: Engine, model, **options):
     return eng.chat.load(model, **{k: v for k, v in options.items() if v is not None}).describe()
 
 
-def _chat_complete(eng: Engine, model, messages, stop, backend, quantization, context_length, **sampling):
+def _chat_complete(eng: Engine, model, messages, stop, backend, quantization, context_length, tool_choice,
+                   **sampling):
     options = {"backend": backend, "quantization": quantization, "context_length": context_length}
-    return eng.chat.complete(model, messages, stop=stop or None, load_options=options, **sampling)
+    if tool_choice not in (None, "auto", "none", "required"):  # the name of one of the tools
+        tool_choice = {"type": "function", "function": {"name": tool_choice}}
+    return eng.chat.complete(model, messages, stop=stop or None, load_options=options, tool_choice=tool_choice,
+                             **sampling)
 
 
 def _batch_start(eng: Engine, model, prompts, template, system, backend, quantization, stop, **sampling):
@@ -506,6 +510,18 @@ def _sampling_params() -> tuple[Param, ...]:
 # engine/chat/base.py SamplingParams: the one declaration of the sampling parameters and their limits.
 _SAMPLING = _sampling_params()
 _CONTEXT_LENGTH = Param("context_length", "int", "body", minimum=16, maximum=10_000_000)
+# OpenAI's tool, format and logprob fields (read by engine/chat/structured.py OutputControls)
+_OUTPUT_CONTROLS = (
+    Param("tools", "list[object]", "body", max_items=128,
+          description="OpenAI tools: [{type: function, function: {name, description, parameters}}]"),
+    Param("tool_choice", "str", "body", max_length=64,
+          description="auto, none, required, or the name of one of the tools (that call is forced)"),
+    Param("parallel_tool_calls", "bool", "body"),
+    Param("response_format", "object", "body",
+          description="{type: text|json_object} or {type: json_schema, json_schema: {name, schema, strict}}"),
+    Param("logprobs", "bool", "body", description="each token's log probability in the answer's logprobs"),
+    Param("top_logprobs", "int", "body", minimum=0, maximum=20, description="alternatives per token (with logprobs)"),
+)
 
 # engine/training/config.py RunConfig.validate
 _TRAIN_CONFIG = (
@@ -714,8 +730,8 @@ OPERATIONS: tuple[Operation, ...] = (
               "Unload a model and free its memory", (_BODY_MODEL, _BACKEND)),
     Operation("chat.complete", "POST", "/chat/complete", _chat_complete, "A whole chat answer (no streaming)", (
         _BODY_MODEL, Param("messages", "list[object]", "body", required=True, max_items=10_000,
-                           description="[{role: system|user|assistant, content}]"),
-        *_SAMPLING, _BACKEND, _QUANT, _CONTEXT_LENGTH),
+                           description="[{role: system|user|assistant|tool, content, tool_calls?, tool_call_id?}]"),
+        *_SAMPLING, _BACKEND, _QUANT, _CONTEXT_LENGTH, *_OUTPUT_CONTROLS),
               action="execute"),
     Operation("batch.start", "POST", "/batches", _batch_start,
               "Answer a list of prompts as a resumable job", (

@@ -175,7 +175,8 @@ def token(jp_serverapp) -> str:
 
 @pytest.fixture
 def client(base_url, token):
-    c = openai.OpenAI(base_url=base_url, api_key=token, max_retries=0, timeout=60)
+    # a long timeout: a grammar-constrained answer on a loaded 2-core machine can take minutes
+    c = openai.OpenAI(base_url=base_url, api_key=token, max_retries=0, timeout=600)
     try:
         yield c
     finally:
@@ -348,8 +349,17 @@ async def test_unknown_model_is_404_model_not_found(client, fake):
 
 
 @pytest.mark.parametrize(("kwargs", "param"), [
-    ({"n": 2}, "n"),
-    ({"messages": [{"role": "tool", "content": "x", "tool_call_id": "1"}]}, "messages.[0].role"),
+    ({"n": 17}, "n"),
+    ({"messages": [{"role": "function", "content": "x"}]}, "messages.[0].role"),
+    ({"messages": [{"role": "tool", "content": "x"}]}, "messages[0].tool_call_id"),
+    ({"tools": [{"type": "function", "function": {"name": "a b"}}]}, "tools[0].function.name"),
+    ({"tool_choice": "required"}, "tool_choice"),
+    ({"tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": {"type": "function",
+                                                                                 "function": {"name": "g"}}},
+     "tool_choice"),
+    ({"response_format": {"type": "xml"}}, "response_format"),
+    ({"top_logprobs": 3}, "top_logprobs"),
+    ({"logprobs": True, "top_logprobs": 21}, "top_logprobs"),
     ({"messages": []}, "messages"),
     # the engine's limits (engine.chat.SamplingParams), the same as POST /chat/complete's
     ({"temperature": 5.5}, "temperature"),
@@ -359,7 +369,6 @@ async def test_unknown_model_is_404_model_not_found(client, fake):
     ({"stop": ["a"] * 17}, "stop"),
     ({"stop": ""}, "stop"),
     ({"stream_options": {"include_usage": True}}, "stream_options"),
-    ({"logprobs": True}, "logprobs"),
     ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
      "messages.[0].content"),
 ])
@@ -472,3 +481,41 @@ async def test_finished_training_runs_are_listed(client, engine_of):
     run = next(m for m in page.data if m.id == "run/tunedrun1")
     assert run.object == "model" and run.owned_by == "model-studio" and run.created > 0
     assert (await asyncio.to_thread(client.models.retrieve, "run/tunedrun1")).id == "run/tunedrun1"
+async def test_a_backend_that_cannot_constrain_output_says_why_in_openais_shape(client, fake):
+    # Given the scripted backend, which neither constrains output nor reports log probabilities
+    for kwargs, param in (({"response_format": {"type": "json_object"}}, "response_format"),
+                          ({"logprobs": True}, "logprobs")):
+        # When a client asks for JSON mode / logprobs, Then a 400 names the field and the backend
+        with pytest.raises(openai.BadRequestError) as info:
+            await chat(client, model=FAKE, messages=user("hi"), **kwargs)
+        assert info.value.param == param and "cannot serve" in info.value.message
+        assert "llama-cpp backend" in info.value.message
+
+
+async def test_tool_history_is_accepted_and_rendered_as_text_by_the_json_fallback(client, fake):
+    # Given a conversation holding an assistant tool call and its result (the fake's template has no tools)
+    history = [{"role": "user", "content": "weather?"},
+               {"role": "assistant", "content": None, "tool_calls": [
+                   {"id": "call_1", "type": "function", "function": {"name": "get_weather",
+                                                                      "arguments": '{"city": "Paris"}'}}]},
+               {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}]
+    # When it is sent
+    answer = await chat(client, model=FAKE, messages=history, max_tokens=20)
+    # Then the model saw the result as a user message naming the function, and answered with text
+    assert answer.choices[0].message.content == "echo Result of get_weather (call call_1): sunny"
+    assert answer.choices[0].finish_reason == "stop" and answer.choices[0].message.tool_calls is None
+
+
+async def test_rest_chat_complete_takes_tools_and_names_a_bad_tool_choice(api, fake):
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    # When REST's chat.complete gets tools (auto) and the fake answers in words
+    r = await api("POST", "chat/complete", body={"model": FAKE, "messages": user("sunny"), "tools": tools})
+    # Then the answer is text, with no tool call, and says how the tools reached the prompt
+    assert r.code == 200, r.body
+    assert r.json["text"] == "echo sunny" and r.json["tool_calls"] == [] and r.json["tool_format"] == "json"
+    # When tool_choice names a function that is not among the tools, Then a 400 names the parameter
+    r = await api("POST", "chat/complete", body={"model": FAKE, "messages": user("x"), "tools": tools,
+                                                  "tool_choice": "get_time"})
+    assert r.code == 400 and "get_time" in r.json["error"]["message"]
+    assert r.json["error"]["details"]["param"] == "tool_choice"
+    assert len(fake.models[0].params) == 1  # only the first request generated

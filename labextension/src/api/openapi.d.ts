@@ -3203,7 +3203,7 @@ export interface operations {
                 "application/json": {
                     /** @description org/name[:QUANT] or local/name */
                     model: string;
-                    /** @description [{role: system|user|assistant, content}] */
+                    /** @description [{role: system|user|assistant|tool, content, tool_calls?, tool_call_id?}] */
                     messages: Record<string, never>[];
                     /** @description 0: greedy */
                     temperature?: number | null;
@@ -3221,6 +3221,17 @@ export interface operations {
                     backend?: string | null;
                     quantization?: string | null;
                     context_length?: number | null;
+                    /** @description OpenAI tools: [{type: function, function: {name, description, parameters}}] */
+                    tools?: Record<string, never>[] | null;
+                    /** @description auto, none, required, or the name of one of the tools (that call is forced) */
+                    tool_choice?: string | null;
+                    parallel_tool_calls?: boolean | null;
+                    /** @description {type: text|json_object} or {type: json_schema, json_schema: {name, schema, strict}} */
+                    response_format?: Record<string, never> | null;
+                    /** @description each token's log probability in the answer's logprobs */
+                    logprobs?: boolean | null;
+                    /** @description alternatives per token (with logprobs) */
+                    top_logprobs?: number | null;
                 };
             };
         };

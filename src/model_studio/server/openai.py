@@ -11,18 +11,40 @@ Routes: ``GET /models``, ``GET /models/{id}`` (the id may hold ``/``; chat and e
 ``core.chat.completions``) and ``POST /embeddings`` (see ``core.chat.openai_embeddings``).
 Chat request fields and what they become:
 
-- ``model``, ``messages``: required. Roles ``system``, ``user``, ``assistant``; ``developer`` is read
-  as ``system``. ``content`` is a string or a list of ``{"type": "text", "text": ...}`` parts
-  (joined with newlines). Tool and function messages, images and audio are refused with 400.
+- ``model``, ``messages``: required. Roles ``system``, ``user``, ``assistant``, ``tool``;
+  ``developer`` is read as ``system``. ``content`` is a string or a list of ``{"type": "text",
+  "text": ...}`` parts (joined with newlines); images and audio are refused with 400. An assistant
+  message may carry ``tool_calls`` (its content may then be null) and a ``tool`` message the
+  ``tool_call_id`` it answers.
 - ``temperature``, ``top_p``, ``seed``, ``stop`` (a string or up to 4 strings), ``max_tokens`` or
   ``max_completion_tokens`` (the latter wins), and the extensions ``top_k`` and ``repeat_penalty``
   go to the engine's sampler. A field left out takes the engine's default, not OpenAI's.
+- ``tools``, ``tool_choice`` (``auto``, ``none``, ``required`` or a named function) and
+  ``parallel_tool_calls``: an answer with calls has ``message.tool_calls`` (content null) and
+  ``finish_reason: "tool_calls"``; streamed, each call comes as OpenAI sends it (a delta with
+  ``index``, ``id``, ``type`` and ``function.name``, then one with ``function.arguments``), sent
+  once the call is complete. A forced call (required / named) is grammar-constrained: its
+  arguments always parse and follow the function's ``parameters`` (at most 8 calls per answer;
+  one when ``parallel_tool_calls`` is false or a function is named). How the tools reached the
+  prompt is said in ``model_studio.tool_format`` (in the JSON answer, and in the stream's chunk
+  with the last ``finish_reason``): ``"template"`` when the model's chat template has tool
+  syntax (it is rendered with ``tools=``), ``"json"`` for the documented fallback of
+  ``core.chat.structured`` (the tools listed in a system message, calls asked for as a JSON
+  array; the starter SmolLM2-135M's template has no tool syntax).
+- ``response_format``: ``text``; ``json_object`` (any JSON object) and ``json_schema`` are
+  grammar-constrained (llama.cpp's grammar; llguidance on transformers), so the content parses
+  and validates unless ``max_tokens`` cuts it (``finish_reason: "length"``).
+- ``logprobs`` / ``top_logprobs`` (0-20): ``choices[].logprobs.content`` as OpenAI shapes it,
+  from the model's own distribution (before a grammar's mask); -9999 stands for no chance.
+- ``n`` (1-16): answers generated one after another; with a ``seed`` answer ``i`` uses
+  ``seed + i``, so the same request gives the same answers. Streamed, each answer's chunks carry
+  its ``index``.
 - ``stream``, ``stream_options.include_usage``: SSE chunks as OpenAI sends them; with
-  ``include_usage`` a last chunk with empty ``choices`` carries ``usage``.
-- ``n``: only 1. ``presence_penalty``, ``frequency_penalty`` (-2..2), ``user``, ``metadata``,
-  ``store``, ``parallel_tool_calls`` and unknown fields are accepted and ignored; llama.cpp's own
-  penalty is ``repeat_penalty``. ``logprobs``, ``tools``/``functions``, ``logit_bias`` and a
-  ``response_format`` other than text are refused with 400 rather than silently dropped.
+  ``include_usage`` a last chunk with empty ``choices`` carries ``usage`` (all ``n`` answers).
+- ``presence_penalty``, ``frequency_penalty`` (-2..2), ``user``, ``metadata``, ``store`` and
+  unknown fields are accepted and ignored; llama.cpp's own penalty is ``repeat_penalty``.
+  ``logit_bias`` and the legacy ``functions`` / ``function_call`` are refused with 400 rather
+  than silently dropped, and so is a field the model's backend cannot serve (saying why).
 
 Authorization: the server's Authorizer (JupyterHub's, or a custom ``ServerApp.authorizer_class``)
 must allow ``read`` on ``model-studio`` to list models and ``execute`` to chat.

@@ -35,12 +35,12 @@ from .base import (
     Message,
     SamplingParams,
     usable_cores,
-    validate_messages,
 )
 from .batch import BatchRunner
 from .llama_cpp import LlamaCppBackend
 from .manager import Key, ModelManager
 from .runs import finished_runs, is_run, run_model
+from .structured import Guide, OutputControls, ToolCalls, checked_messages, prepare
 from .transformers import DTYPES, TransformersBackend
 
 _SAMPLING = {f.name for f in fields(SamplingParams)}
@@ -66,6 +66,9 @@ class ChatStream:
         self.model = model
         self.stats: ChatStats | None = None
         self.finish_reason: str | None = None
+        #: how tools reached the prompt: "template" (the model's own tool syntax), "json" (the
+        #: documented fallback, ``structured``) or None (no tools in this request)
+        self.tool_format: str | None = None
 
     def __iter__(self) -> ChatStream:
         return self
@@ -402,27 +405,42 @@ class ChatService:
 
     def stream(self, model: str | ModelRef | LoadedModel, messages: list[Message], *,
                stop: threading.Event | str | list[str] | None = None, cancel: threading.Event | None = None,
-               load_options: dict[str, Any] | None = None, **sampling: Any) -> ChatStream:
+               load_options: dict[str, Any] | None = None, tools: list[dict[str, Any]] | None = None,
+               tool_choice: str | dict[str, Any] | None = None, parallel_tool_calls: bool | None = None,
+               response_format: dict[str, Any] | None = None, logprobs: bool | None = None,
+               top_logprobs: int | None = None, **sampling: Any) -> ChatStream:
         """Stream an answer; loads the model on demand.
 
         ``stop`` is a ``threading.Event`` that ends the answer when set (``finish_reason
         "cancelled"``) or, as in OpenAI's API, stop strings; ``cancel`` is the Event when ``stop``
         holds strings. ``sampling``: temperature, top_p, top_k, max_tokens, seed, repeat_penalty.
+        ``tools``, ``tool_choice``, ``parallel_tool_calls``, ``response_format``, ``logprobs`` and
+        ``top_logprobs`` as in OpenAI's API (``structured``): a tool-calling answer ends with a
+        chunk carrying ``tool_calls`` and ``finish_reason "tool_calls"``; messages may hold
+        ``tool`` results and assistant ``tool_calls``.
         The last chunk carries ``finish_reason`` and ``stats`` (also on the returned ``ChatStream``).
         A remote model (``remote/<endpoint>/<id>``) streams from its endpoint, from this process.
         """
+        controls = OutputControls.checked(tools=tools, tool_choice=tool_choice, parallel_tool_calls=parallel_tool_calls,
+                                          response_format=response_format, logprobs=logprobs,
+                                          top_logprobs=top_logprobs)
         remote = self.remote_model(model)
         if remote is None and isinstance(model, LoadedModel) and model.backend == "remote":
             remote = model
         if remote is not None:
+            if controls.tools or controls.response_format is not None or controls.logprobs:
+                raise ValidationError(
+                    "tools, response_format and logprobs reach a remote model through /model-studio/v1 "
+                    "(forwarded as sent), not through chat.stream", details={"model": str(model)},
+                    resolution_steps=["Call /model-studio/v1/chat/completions with the openai client"])
             if isinstance(stop, threading.Event):
                 cancel, stop = stop, None
             params = self._sampling(sampling, [stop] if isinstance(stop, str) else stop)
-            return ChatStream(remote.stream(validate_messages(messages), params, cancel), remote)
+            return ChatStream(remote.stream(checked_messages(messages), params, cancel), remote)
         if self.remote is not None:
             return self.remote.stream(model, messages, stop=stop, cancel=cancel, load_options=load_options,
-                                      **sampling)
-        msgs = validate_messages(messages)
+                                      controls=controls, **sampling)
+        msgs = checked_messages(messages)
         if isinstance(stop, threading.Event):
             cancel, stop = stop, None
         if isinstance(stop, str):
@@ -430,12 +448,21 @@ class ChatService:
         params = self._sampling(sampling, stop)
         loaded = model if isinstance(model, LoadedModel) else self._load(model, self._options(load_options))
         key: Key = (loaded.model_id, loaded.backend, loaded.options.adapter)
-        return ChatStream(self._generate(key, loaded, msgs, params, cancel), loaded)
+        msgs, guide, tool_format = prepare(controls, msgs, loaded)
+        chunks = self._generate(key, loaded, msgs, params, cancel, guide)
+        if controls.offers_tools:
+            chunks = ToolCalls(controls).run(chunks)
+        stream = ChatStream(chunks, loaded)
+        stream.tool_format = tool_format
+        return stream
 
     def _generate(self, key: Key, loaded: LoadedModel, msgs: list[Message], params: SamplingParams,
-                  cancel: threading.Event | None) -> Iterator[ChatChunk]:
+                  cancel: threading.Event | None, guide: Guide | None = None) -> Iterator[ChatChunk]:
         with self.manager.using(key):
-            prompt = loaded.count_tokens(msgs)
+            if guide is not None and guide.tools:
+                prompt = loaded.count_tokens(msgs, tools=guide.tools)  # type: ignore[call-arg]
+            else:
+                prompt = loaded.count_tokens(msgs)
             if prompt + 1 > loaded.context_length:
                 raise ValidationError(
                     f"The conversation takes {prompt} tokens, more than the context of {loaded.context_length}",
@@ -444,7 +471,11 @@ class ChatService:
                                       "Or load the model with a larger context_length"])
             if prompt + params.max_tokens > loaded.context_length:
                 params = replace(params, max_tokens=loaded.context_length - prompt)
-            for chunk in loaded.stream(msgs, params, cancel):
+            if guide is not None:  # only then: a backend without a guide keeps its three-argument stream
+                chunks = loaded.stream(msgs, params, cancel, guide=guide)  # type: ignore[call-arg]
+            else:
+                chunks = loaded.stream(msgs, params, cancel)
+            for chunk in chunks:
                 if chunk.stats is not None:  # the count above, not a second tokenization in the backend
                     chunk.stats.prompt_tokens = prompt
                 yield chunk
@@ -462,11 +493,23 @@ class ChatService:
     def complete(self, model: str | ModelRef | LoadedModel, messages: list[Message], *,
                  stop: threading.Event | str | list[str] | None = None, cancel: threading.Event | None = None,
                  load_options: dict[str, Any] | None = None, **sampling: Any) -> dict[str, Any]:
-        """The whole answer: ``{"text", "stats", "model", "finish_reason"}``."""
+        """The whole answer: ``{"text", "stats", "model", "finish_reason"}``, plus ``tool_calls`` and
+        ``tool_format`` when tools were offered and ``logprobs`` when asked (``stream``'s keywords)."""
         stream = self.stream(model, messages, stop=stop, cancel=cancel, load_options=load_options, **sampling)
-        text = "".join(chunk.text for chunk in stream)
-        return {"text": text, "model": stream.model.model_id, "finish_reason": stream.finish_reason,
-                "stats": stream.stats.to_dict() if stream.stats else None}
+        parts: list[str] = []
+        calls: list[dict[str, Any]] = []
+        logprobs: list[dict[str, Any]] = []
+        for chunk in stream:
+            parts.append(chunk.text)
+            calls.extend(chunk.tool_calls or [])
+            logprobs.extend(chunk.logprobs or [])
+        out: dict[str, Any] = {"text": "".join(parts), "model": stream.model.model_id, "finish_reason": stream.finish_reason,
+               "stats": stream.stats.to_dict() if stream.stats else None}
+        if stream.tool_format is not None:
+            out.update(tool_calls=calls, tool_format=stream.tool_format)
+        if sampling.get("logprobs"):
+            out["logprobs"] = logprobs
+        return out
 
     # Raw prompts and embeddings ----------------------------------------------------------------
 

@@ -151,6 +151,10 @@ class ChatChunk:
     tokens: int = 1  # tokens this chunk carries
     finish_reason: str | None = None  # set on the last chunk: "stop", "length" or "cancelled"
     stats: ChatStats | None = None  # set on the last chunk: this answer's figures
+    #: complete OpenAI tool calls ``[{id, type, function: {name, arguments}}]`` (``structured.ToolCalls``)
+    tool_calls: list[dict[str, Any]] | None = None
+    #: OpenAI ``logprobs.content`` entries of this chunk's tokens (``{token, logprob, bytes, top_logprobs}``)
+    logprobs: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -199,11 +203,18 @@ class LoadedModel(ABC):
         """Yield the answer as it is generated; ``last_stats`` is set when the iterator ends.
 
         Setting ``stop`` ends the stream within a few tokens with ``finish_reason="cancelled"``.
+        A backend that constrains decoding or reports log probabilities also takes ``guide=``
+        (``structured.Guide``: tools to render, a JSON schema, logprobs); it is passed only when set.
         """
+
+    def tool_syntax(self) -> bool:
+        """True when the model's chat template renders ``tools`` itself (else the json fallback)."""
+        return False
 
     @abstractmethod
     def count_tokens(self, messages: list[Message]) -> int:
-        """Prompt tokens these messages take once the chat template is applied."""
+        """Prompt tokens these messages take once the chat template is applied (a backend with
+        ``tool_syntax`` also takes ``tools=``, passed only when set)."""
 
     @abstractmethod
     def close(self) -> None:

@@ -3,11 +3,19 @@
 The chat template is the GGUF's own ``tokenizer.chat_template`` (or an explicit one), rendered by
 llama-cpp-python's ``Jinja2ChatFormatter``; a GGUF without a template is refused rather than
 falling back to a hand-written prompt format.
+
+A ``Guide`` (``structured``) adds: tools rendered by the template (``tools=``), decoding
+constrained by llama.cpp's grammar built from a JSON schema (``LlamaGrammar.from_json_schema``),
+and log probabilities. llama-cpp-python reports logprobs only for a model loaded with
+``logits_all=True`` (a context-sized logits buffer: ~800 MB for a 49k vocabulary at 4096 tokens),
+so they are read instead from the raw logits its sampler chain hands a custom logits processor,
+paired with the token the sampler then picks (``_LogprobRecorder``).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +36,7 @@ from .base import (
     template_error,
     usable_cores,
 )
+from .structured import Guide, logprob_entry
 
 if TYPE_CHECKING:
     from ..placement import Placement
@@ -113,6 +122,62 @@ def _open(llama_cpp: Any, file: Path, model_id: str, kwargs: dict[str, Any]) -> 
         raise
 
 
+def template_reads_tools(template: str) -> bool:
+    """True when a chat template's Jinja reads a ``tools`` variable (it has tool syntax)."""
+    import jinja2
+    import jinja2.meta
+
+    try:
+        return "tools" in jinja2.meta.find_undeclared_variables(jinja2.Environment().parse(template))
+    except jinja2.TemplateError:
+        return False
+
+
+class _LogprobRecorder:
+    """Log probabilities of the sampled tokens, from the raw logits of each step.
+
+    ``processor`` (a llama-cpp-python logits processor, first in its sampler chain) keeps the
+    log-softmax of the step; ``sample`` (wrapping ``Llama.sample`` on the instance for the
+    duration of one answer) pairs it with the token picked.
+    """
+
+    def __init__(self, llm: Any, top: int) -> None:
+        self.llm = llm
+        self.top = top
+        self.entries: list[dict[str, Any]] = []
+        self._last: Any = None
+
+    def processor(self, input_ids: Any, scores: Any) -> Any:
+        import numpy as np
+
+        logits = np.asarray(scores, dtype=np.float64)
+        peak = logits.max()
+        self._last = logits - peak - np.log(np.exp(logits - peak).sum())
+        return scores
+
+    def _entry(self, token: int, logprob: float) -> dict[str, Any]:
+        piece = self.llm.detokenize([token], special=True)
+        return logprob_entry(piece.decode("utf-8", "replace"), piece, logprob)
+
+    def wrap(self, sample: Any) -> Any:
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            token = sample(*args, **kwargs)
+            if self._last is not None and 0 <= int(token) < len(self._last):
+                dist = self._last
+                entry = self._entry(int(token), float(dist[int(token)]))
+                best = dist.argsort()[::-1][:self.top] if self.top else []  # sorted: the top few of 50k
+                entry["top_logprobs"] = [self._entry(int(i), float(dist[int(i)])) for i in best]
+                self.entries.append(entry)
+            self._last = None
+            return token
+
+        return recorded
+
+    def take(self) -> list[dict[str, Any]] | None:
+        taken, self.entries = self.entries, []
+        return taken or None
+
+
 class LlamaCppModel(LoadedModel):
     backend = "llama-cpp"
 
@@ -127,18 +192,23 @@ class LlamaCppModel(LoadedModel):
         self.context_length = int(options.context_length or DEFAULT_CONTEXT)
         self.last_stats = None
         self._lock = threading.Lock()  # a llama_context runs one generation at a time
+        self._tool_syntax = template_reads_tools(getattr(formatter, "template", "") or "")
 
-    def count_tokens(self, messages: list[Message]) -> int:
+    def tool_syntax(self) -> bool:
+        return self._tool_syntax
+
+    def count_tokens(self, messages: list[Message], tools: list[dict[str, Any]] | None = None) -> int:
         import jinja2
 
         try:
-            prompt = self.formatter(messages=messages).prompt
+            prompt = self.formatter(messages=messages, **({"tools": tools} if tools else {})).prompt
         except (jinja2.TemplateError, ValueError) as exc:  # llama-cpp's raise_exception() is a ValueError
             raise template_error(exc, model=self.model_id, rendering=True) from None
         return len(self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
 
     def stream(self, messages: list[Message], params: SamplingParams,
-               stop: threading.Event | None = None) -> Iterator[ChatChunk]:
+               stop: threading.Event | None = None, guide: Guide | None = None) -> Iterator[ChatChunk]:
+        guide = guide or Guide()
         with self._lock:
             if self.llm is None:
                 raise ValidationError(f"{self.model_id} was unloaded", details={"model": self.model_id})
@@ -149,6 +219,17 @@ class LlamaCppModel(LoadedModel):
                 repeat_penalty=params.repeat_penalty)
             if params.seed is not None:
                 kwargs["seed"] = params.seed
+            if guide.tools:
+                kwargs["tools"] = guide.tools  # rendered by the template; calls are parsed by ChatService
+            if guide.json_schema is not None:
+                kwargs["grammar"] = self._grammar(guide.json_schema)
+            recorder = None
+            if guide.logprobs is not None:
+                from llama_cpp import LogitsProcessorList
+
+                recorder = _LogprobRecorder(self.llm, guide.logprobs)
+                kwargs["logits_processor"] = LogitsProcessorList([recorder.processor])
+                self.llm.sample = recorder.wrap(type(self.llm).sample.__get__(self.llm))
             finish = "stop"
             chunks = self.llm.create_chat_completion(**kwargs)
             try:
@@ -160,13 +241,14 @@ class LlamaCppModel(LoadedModel):
                     text = (choice.get("delta") or {}).get("content") or ""
                     if text:
                         meter.token()
-                        yield ChatChunk(text=text, tokens=1)
+                        yield ChatChunk(text=text, tokens=1, logprobs=recorder.take() if recorder else None)
                     if choice.get("finish_reason"):
                         finish = choice["finish_reason"]
                 if stop is not None and stop.is_set():
                     finish = "cancelled"
             finally:
                 chunks.close()  # ends llama-cpp-python's generator (and the decode loop) at once
+                self.llm.__dict__.pop("sample", None)  # the recorder's wrapper, if any
             self.last_stats = meter.stats(finish)
         yield ChatChunk(text="", tokens=0, finish_reason=finish, stats=self.last_stats)
 
@@ -202,6 +284,16 @@ class LlamaCppModel(LoadedModel):
                 finish = "cancelled"
             self.last_stats = meter.stats(finish)
         yield ChatChunk(text="", tokens=0, finish_reason=finish, stats=self.last_stats)
+    def _grammar(self, schema: dict[str, Any]) -> Any:
+        from llama_cpp import LlamaGrammar
+
+        try:
+            return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:  # what its converter cannot express
+            raise ValidationError(f"llama.cpp cannot turn this JSON schema into a grammar: {exc}",
+                                  details={"model": self.model_id, "param": "response_format"},
+                                  resolution_steps=["Use the JSON schema features llama.cpp supports (types, "
+                                                    "properties, required, enum, const, anyOf, items, $ref)"]) from None
 
     def close(self) -> None:
         with self._lock:

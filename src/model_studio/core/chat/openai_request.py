@@ -5,6 +5,10 @@ imports nothing from Jupyter. Besides OpenAI's fields a request may carry the st
 extension object ``model_studio``: ``{"stats": true}`` asks for the engine's ``ChatStats`` in the
 last chunk (or the JSON answer), ``load_options`` are ``LoadOptions`` fields for the model, and
 ``request_id`` names the answer so that ``POST /manage/cancel`` on the host can stop it.
+
+``tools``, ``tool_choice``, ``parallel_tool_calls``, ``response_format``, ``logprobs`` and
+``top_logprobs`` are read by the engine's ``structured.OutputControls`` (one reading for every
+door) and carried in ``ChatRequest.controls``; ``n`` answers are generated one after another.
 """
 
 from __future__ import annotations
@@ -14,6 +18,10 @@ from typing import Any
 
 from ...errors import BackendUnavailableError, NotFoundError, ResourceError, StudioError, ValidationError
 from .base import SamplingParams
+from .structured import OutputControls, checked_messages
+
+MAX_N = 16  # answers per request (generated one after another)
+_CONTROLS = ("tools", "tool_choice", "parallel_tool_calls", "response_format", "logprobs", "top_logprobs")
 
 _SAMPLING = {f.name for f in fields(SamplingParams)}
 _IGNORED = ("presence_penalty", "frequency_penalty")  # accepted (range-checked), not applied
@@ -48,13 +56,21 @@ class ChatRequest:
     """A validated ``/chat/completions`` request."""
 
     model: str
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]  # roles system/user/assistant/tool; assistant tool_calls kept
     sampling: dict[str, Any] = field(default_factory=dict)
     stream: bool = False
     include_usage: bool = False
     stats: bool = False  # extension: the engine's ChatStats in the last chunk / the answer
     load_options: dict[str, Any] = field(default_factory=dict)  # extension: LoadOptions fields
     request_id: str | None = None  # extension: the id a cancel request names
+    #: ``engine.chat.stream`` keywords: tools, tool_choice, parallel_tool_calls, response_format,
+    #: logprobs, top_logprobs (only those the request set)
+    controls: dict[str, Any] = field(default_factory=dict)
+    n: int = 1  # answers to generate
+
+    @property
+    def logprobs(self) -> bool:
+        return bool(self.controls.get("logprobs"))
 
 
 def _number(body: dict, name: str, lo: float, hi: float) -> float | None:
@@ -76,12 +92,12 @@ def _integer(body: dict, name: str, lo: int, hi: int | None = None) -> int | Non
     return value
 
 
-def _content(i: int, message: dict) -> str:
+def _content(i: int, message: dict) -> str | None:
     content = message.get("content")
     if isinstance(content, str):
         return content
-    if content is None and message.get("role") == "assistant" and not message.get("tool_calls"):
-        return ""
+    if content is None and message.get("role") == "assistant":
+        return None if message.get("tool_calls") else ""
     if isinstance(content, list):
         texts = []
         for part in content:
@@ -91,12 +107,10 @@ def _content(i: int, message: dict) -> str:
                            f"messages.[{i}].content")
             texts.append(part["text"])
         return "\n".join(texts)
-    if message.get("tool_calls"):
-        raise _bad("Tool calls are not supported", f"messages.[{i}].tool_calls")
     raise _bad(f"messages[{i}].content must be a string or a list of text parts", f"messages.[{i}].content")
 
 
-def _messages(value: Any) -> list[dict[str, str]]:
+def _messages(value: Any) -> list[dict[str, Any]]:
     if not isinstance(value, list) or not value:
         raise _bad("'messages' must be a non-empty array of {role, content}", "messages")
     out = []
@@ -106,10 +120,16 @@ def _messages(value: Any) -> list[dict[str, str]]:
         role = m.get("role")
         if role == "developer":
             role = "system"
-        if role not in ("system", "user", "assistant"):
-            raise _bad(f"messages[{i}].role must be one of 'system', 'developer', 'user', 'assistant'; got "
-                       f"{role!r}", f"messages.[{i}].role")
-        out.append({"role": role, "content": _content(i, m)})
+        if role not in ("system", "user", "assistant", "tool"):
+            raise _bad(f"messages[{i}].role must be one of 'system', 'developer', 'user', 'assistant', 'tool'; "
+                       f"got {role!r}", f"messages.[{i}].role")
+        msg = {**{k: m[k] for k in ("tool_calls", "tool_call_id", "name") if m.get(k) is not None},
+               "role": role, "content": _content(i, m)}
+        out.append(msg)
+    try:  # the engine's own reading of tool calls and results
+        checked_messages(out)
+    except ValidationError as exc:
+        raise _bad(exc.message, str(exc.details.get("param") or "messages")) from None
     return out
 
 
@@ -144,22 +164,19 @@ def parse_chat_request(body: Any) -> ChatRequest:
         raise _bad("'model' is required: the id of a local chat model (see GET /models)", "model")
     messages = _messages(body.get("messages"))
 
-    n = _integer(body, "n", 1)
-    if n is not None and n != 1:
-        raise _bad("Only n=1 is supported", "n")
+    n = _integer(body, "n", 1, MAX_N) or 1
     for name in _IGNORED:
         _number(body, name, -2.0, 2.0)
-    if body.get("logprobs") or body.get("top_logprobs"):
-        raise _bad("logprobs are not supported", "logprobs")
-    if body.get("tools") or body.get("functions"):
-        raise _bad("Tools and function calling are not supported", "tools" if body.get("tools") else "functions")
-    if body.get("tool_choice") not in (None, "none", "auto"):
-        raise _bad("Tools and function calling are not supported", "tool_choice")
+    if body.get("functions") or body.get("function_call"):
+        raise _bad("The legacy 'functions' / 'function_call' fields are not supported: use 'tools' and "
+                   "'tool_choice'", "functions")
     if body.get("logit_bias"):
         raise _bad("logit_bias is not supported", "logit_bias")
-    fmt = body.get("response_format")
-    if fmt is not None and (not isinstance(fmt, dict) or fmt.get("type") != "text"):
-        raise _bad("Only response_format {\"type\": \"text\"} is supported", "response_format")
+    controls = {name: body[name] for name in _CONTROLS if body.get(name) is not None}
+    try:
+        OutputControls.checked(**controls)
+    except ValidationError as exc:
+        raise _bad(exc.message, str(exc.details.get("param") or "")) from None
 
     sampling = _sampling(body)
 
@@ -180,7 +197,8 @@ def parse_chat_request(body: Any) -> ChatRequest:
         raise _bad("'model_studio' must be an object {stats, load_options, request_id}", "model_studio")
     return ChatRequest(model=model.strip(), messages=messages, sampling=sampling, stream=stream,
                        include_usage=include_usage, stats=bool(ext.get("stats")),
-                       load_options=dict(ext.get("load_options") or {}), request_id=ext.get("request_id") or None)
+                       load_options=dict(ext.get("load_options") or {}), request_id=ext.get("request_id") or None,
+                       controls=controls, n=n)
 
 
 def from_studio_error(exc: StudioError) -> OpenAIError:

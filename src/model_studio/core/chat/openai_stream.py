@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tornado.iostream import StreamClosedError
@@ -38,8 +38,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class _Done:
-    stats: Any  # ChatStats or None
+    stats: Any  # ChatStats or None (of the last answer)
     model: str | None = None  # the loaded model's id (org/name:QUANT)
+    tool_format: str | None = None  # "template" / "json" when tools were offered (``structured``)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 @dataclass
@@ -48,24 +51,37 @@ class _Failed:
 
 
 def _generate(chat: Any, request: ChatRequest, stop: threading.Event, put: Callable[[Any], None]) -> None:
-    """Worker thread: stream the answer into ``put``; always ends with ``_Done`` or ``_Failed``.
+    """Worker thread: stream the ``n`` answers, one after another, into ``put`` as ``(index, chunk)``;
+    always ends with ``_Done`` or ``_Failed``.
 
     The engine serialises generations on one loaded model (a llama.cpp context runs one at a
     time), so concurrent requests for a model queue there; a request whose client left while
-    queued ends at its first token.
+    queued ends at its first token. With a ``seed``, answer ``i`` uses ``seed + i`` (n answers
+    that differ, and the same n again for the same seed).
     """
-    stats = None
-    model = None
+    done = _Done(None)
     try:
-        kwargs: dict[str, Any] = {"cancel": stop, **request.sampling}
-        if request.load_options:
-            kwargs["load_options"] = request.load_options
-        stream = chat.stream(request.model, request.messages, **kwargs)
-        model = getattr(getattr(stream, "model", None), "model_id", None)
-        for chunk in stream:
-            stats = getattr(chunk, "stats", None) or stats  # the last chunk carries the answer's figures
-            put(chunk)
-        put(_Done(stats, model))
+        for index in range(request.n):
+            kwargs: dict[str, Any] = {"cancel": stop, **request.sampling, **request.controls}
+            if request.load_options:
+                kwargs["load_options"] = request.load_options
+            if index and kwargs.get("seed") is not None:
+                kwargs["seed"] = (kwargs["seed"] + index) % 2**32
+            stream = chat.stream(request.model, request.messages, **kwargs)
+            done.model = getattr(getattr(stream, "model", None), "model_id", None)
+            done.tool_format = getattr(stream, "tool_format", None)
+            tokens = 0
+            stats = None
+            for chunk in stream:
+                stats = getattr(chunk, "stats", None) or stats  # the last chunk carries the answer's figures
+                tokens += chunk.tokens
+                put((index, chunk))
+            done.stats = stats
+            done.prompt_tokens = _count(stats, "prompt_tokens") or done.prompt_tokens
+            done.completion_tokens += _count(stats, "completion_tokens") or tokens
+            if stop.is_set():
+                break
+        put(done)
     except BaseException as exc:  # handed to the event loop, which answers it
         put(_Failed(exc))
 
@@ -82,14 +98,62 @@ def _count(stats: Any, name: str) -> int | None:
 
 
 def _finish_reason(reason: str | None) -> str:
-    return reason if reason in ("stop", "length") else "stop"  # "cancelled": the client has gone anyway
+    # "cancelled": the client has gone anyway
+    return reason if reason in ("stop", "length", "tool_calls") else "stop"
 
 
-def _studio(done: _Done) -> dict[str, Any]:
-    stats = done.stats
-    if stats is not None and not isinstance(stats, dict):
-        stats = stats.to_dict()
-    return {"model": done.model, "stats": stats}
+def _studio(done: _Done, stats: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if stats:
+        figures = done.stats
+        if figures is not None and not isinstance(figures, dict):
+            figures = figures.to_dict()
+        out.update(model=done.model, stats=figures)
+    if done.tool_format is not None:
+        out["tool_format"] = done.tool_format
+    return out
+
+
+def _usage(done: _Done) -> dict[str, int]:
+    return {"prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens,
+            "total_tokens": done.prompt_tokens + done.completion_tokens}
+
+
+def _call_deltas(calls: list[dict[str, Any]], first: int) -> list[dict[str, Any]]:
+    """OpenAI's streamed ``tool_calls`` deltas: per call one with id, type, name and empty
+    arguments, then one with the arguments."""
+    out = []
+    for i, call in enumerate(calls, start=first):
+        fn = call["function"]
+        out.append({"tool_calls": [{"index": i, "id": call["id"], "type": "function",
+                                    "function": {"name": fn["name"], "arguments": ""}}]})
+        out.append({"tool_calls": [{"index": i, "function": {"arguments": fn["arguments"]}}]})
+    return out
+
+
+@dataclass
+class _Choice:
+    """One answer as it is gathered for the JSON reply."""
+
+    parts: list[str] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    logprobs: list[dict[str, Any]] = field(default_factory=list)
+    reason: str | None = None
+
+    def add(self, chunk: Any) -> None:
+        self.parts.append(chunk.text)
+        self.calls.extend(chunk.tool_calls or [])
+        self.logprobs.extend(chunk.logprobs or [])
+        self.reason = chunk.finish_reason or self.reason
+
+    def body(self, index: int, logprobs: bool) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(self.parts) or None if self.calls
+                                   else "".join(self.parts)}
+        if self.calls:
+            message["tool_calls"] = self.calls
+        return {"index": index, "message": message,
+                "logprobs": {"content": self.logprobs} if logprobs else None,
+                "finish_reason": _finish_reason(self.reason)}
 
 
 class ChatCompletionWriter:
@@ -144,9 +208,7 @@ class ChatCompletionWriter:
             self.chat_ended(request, done)
 
     async def _complete(self: Any, request: ChatRequest, queue: asyncio.Queue) -> _Done | None:
-        parts: list[str] = []
-        tokens = 0
-        reason = None
+        choices = [_Choice() for _ in range(request.n)]
         while True:
             item = await queue.get()
             if isinstance(item, _Failed):
@@ -154,24 +216,19 @@ class ChatCompletionWriter:
                 return None
             if isinstance(item, _Done):
                 break
-            parts.append(item.text)
-            tokens += item.tokens
-            reason = item.finish_reason or reason
-        stats = item.stats
-        completion = _count(stats, "completion_tokens") or tokens
-        prompt = _count(stats, "prompt_tokens") or 0
+            index, chunk = item
+            choices[index].add(chunk)
         body = {
             "id": f"chatcmpl-{uuid.uuid4().hex}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": request.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(parts)},
-                         "logprobs": None, "finish_reason": _finish_reason(reason or _stat(stats, "finish_reason"))}],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                      "total_tokens": prompt + completion},
+            "choices": [choice.body(i, request.logprobs) for i, choice in enumerate(choices)],
+            "usage": _usage(item),
         }
-        if request.stats:
-            body["model_studio"] = _studio(item)
+        extra = _studio(item, request.stats)
+        if extra:
+            body["model_studio"] = extra
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps(body, default=str))
         return item
@@ -190,14 +247,17 @@ class ChatCompletionWriter:
                 "created": int(time.time()), "model": request.model}
         usage_field = {"usage": None} if request.include_usage else {}
 
-        def event(delta: dict, reason: str | None = None, **extra: Any) -> str:
-            chunk = dict(base, choices=[{"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}],
-                         **usage_field, **extra)
+        def event(delta: dict, reason: str | None = None, index: int = 0, logprobs: Any = None, **extra: Any) -> str:
+            if request.logprobs and logprobs is None and reason is None:
+                logprobs = []
+            choice = {"index": index, "delta": delta,
+                      "logprobs": {"content": logprobs} if logprobs is not None else None, "finish_reason": reason}
+            chunk = dict(base, choices=[choice], **usage_field, **extra)
             return f"data: {json.dumps(chunk, default=str)}\n\n"
 
-        self.write(event({"role": "assistant", "content": ""}))
-        tokens = 0
-        reason = None
+        started: set[int] = set()
+        calls = [0] * request.n  # tool calls sent per answer
+        last_reason = None
         item = first
         try:
             while True:
@@ -205,10 +265,22 @@ class ChatCompletionWriter:
                 while True:
                     if isinstance(item, (_Done, _Failed)):
                         break
-                    tokens += item.tokens
-                    reason = item.finish_reason or reason
-                    if item.text:
-                        self.write(event({"content": item.text}))
+                    index, chunk = item
+                    if index not in started:  # each answer opens with its role, as OpenAI's do
+                        started.add(index)
+                        self.write(event({"role": "assistant", "content": ""}, index=index))
+                    if chunk.text:
+                        self.write(event({"content": chunk.text}, index=index, logprobs=chunk.logprobs))
+                    if chunk.tool_calls:
+                        for n, delta in enumerate(_call_deltas(chunk.tool_calls, calls[index])):
+                            # the calls' tokens' logprobs ride on the first delta
+                            self.write(event(delta, index=index, logprobs=None if n else chunk.logprobs))
+                        calls[index] += len(chunk.tool_calls)
+                    if chunk.finish_reason is not None:
+                        if index == request.n - 1:  # the last answer's end goes out with the figures
+                            last_reason = chunk.finish_reason
+                        else:
+                            self.write(event({}, _finish_reason(chunk.finish_reason), index=index))
                     try:
                         item = queue.get_nowait()
                     except asyncio.QueueEmpty:
@@ -225,15 +297,12 @@ class ChatCompletionWriter:
                     break
                 await self.flush()
                 item = await queue.get()
-            stats = item.stats
-            extra = {"model_studio": _studio(item)} if request.stats else {}
-            self.write(event({}, _finish_reason(reason or _stat(stats, "finish_reason")), **extra))
+            studio = _studio(item, request.stats)
+            extra = {"model_studio": studio} if studio else {}
+            self.write(event({}, _finish_reason(last_reason or _stat(item.stats, "finish_reason")),
+                             index=request.n - 1, **extra))
             if request.include_usage:
-                completion = _count(stats, "completion_tokens") or tokens
-                prompt = _count(stats, "prompt_tokens") or 0
-                self.write("data: " + json.dumps(dict(base, choices=[], usage={
-                    "prompt_tokens": prompt, "completion_tokens": completion,
-                    "total_tokens": prompt + completion})) + "\n\n")
+                self.write("data: " + json.dumps(dict(base, choices=[], usage=_usage(item))) + "\n\n")
             self.write("data: [DONE]\n\n")
             await self.flush()
             self.finish()

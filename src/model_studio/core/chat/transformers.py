@@ -3,6 +3,10 @@
 Prompts come from ``tokenizer.apply_chat_template(..., add_generation_prompt=True)``; ``generate``
 runs in a thread feeding a ``TextIteratorStreamer``, and a ``StoppingCriteria`` watches the stop
 ``Event`` so a cancelled answer ends at the next token.
+
+A ``Guide`` (``structured``): tools go to ``apply_chat_template(tools=...)``; a JSON schema is
+enforced by llguidance (``_guided.py``); log probabilities come from the scores ``generate``
+samples from, read by a logits processor and paired with the token the streamer then receives.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from ...errors import ValidationError, backend_unavailable
 from ..fit import gguf_metadata
 from ._timing import Meter
 from .base import Backend, ChatChunk, LoadedModel, LoadOptions, Message, SamplingParams, template_error
-from .llama_cpp import no_template_error
+from .llama_cpp import no_template_error, template_reads_tools
+from .structured import Guide
 
 if TYPE_CHECKING:
     from ..placement import Placement
@@ -61,25 +66,42 @@ class TransformersModel(LoadedModel):
         self.context_length = context_length
         self.last_stats = None
         self._lock = threading.Lock()
+        template = tokenizer.chat_template
+        self._tool_syntax = any(template_reads_tools(t) for t in (
+            template.values() if isinstance(template, dict) else [template or ""]))
 
-    def _encode(self, messages: list[Message] | str) -> Any:
+    def tool_syntax(self) -> bool:
+        return self._tool_syntax
+
+    def _encode(self, messages: list[Message] | str, tools: list[dict[str, Any]] | None = None) -> Any:
         import jinja2
 
         if isinstance(messages, str):  # a raw prompt (``stream_prompt``): no chat template
             return self.tokenizer(messages, return_tensors="pt")
         try:
-            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            text = self.tokenizer.apply_chat_template(messages, tools=tools, tokenize=False,
+                                                      add_generation_prompt=True)
         except jinja2.TemplateError as exc:  # transformers' raise_exception() is a TemplateError
             raise template_error(exc, model=self.model_id, rendering=True) from None
         return self.tokenizer(text, return_tensors="pt", add_special_tokens=False)
 
-    def count_tokens(self, messages: list[Message]) -> int:
-        return int(self._encode(messages)["input_ids"].shape[-1])
+    def count_tokens(self, messages: list[Message], tools: list[dict[str, Any]] | None = None) -> int:
+        return int(self._encode(messages, tools)["input_ids"].shape[-1])
 
     def stream(self, messages: list[Message], params: SamplingParams,
-               stop: threading.Event | None = None) -> Iterator[ChatChunk]:
+               stop: threading.Event | None = None, guide: Guide | None = None) -> Iterator[ChatChunk]:
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+        from transformers import (
+            LogitsProcessorList,
+            StoppingCriteria,
+            StoppingCriteriaList,
+            TextIteratorStreamer,
+        )
+
+        from ._guided import LogprobRecorder, schema_processor
+
+        guide = guide or Guide()
+        recorder = LogprobRecorder(self.tokenizer, guide.logprobs) if guide.logprobs is not None else None
 
         halt = threading.Event()  # set by the caller's stop Event or when the consumer walks away
 
@@ -93,19 +115,25 @@ class TransformersModel(LoadedModel):
             def put(self, value: Any) -> None:
                 if not self.next_tokens_are_prompt:
                     self.generated += int(value.numel())
+                    if recorder is not None:
+                        recorder.chosen(int(value.reshape(-1)[-1]))
                 super().put(value)
 
         with self._lock:
             if self.model is None:
                 raise ValidationError(f"{self.model_id} was unloaded", details={"model": self.model_id})
-            enc = self._encode(messages).to(self.model.device)
+            enc = self._encode(messages, guide.tools).to(self.model.device)
+            # the recorder first: the model's own distribution, before a schema's mask (as on llama.cpp)
+            processors = [p for p in (recorder, schema_processor(self.tokenizer, guide.json_schema, self.model_id))
+                          if p is not None]
             meter = Meter()  # prompt tokens: counted once, by ChatService before it calls stream
             streamer = _Streamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
             greedy = params.temperature <= 0
             kwargs: dict[str, Any] = dict(
                 **enc, streamer=streamer, max_new_tokens=params.max_tokens, do_sample=not greedy,
                 repetition_penalty=params.repeat_penalty, stopping_criteria=StoppingCriteriaList([_Stop()]),
-                pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
+                pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+                logits_processor=LogitsProcessorList(processors))
             if not greedy:
                 kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None)
             else:
@@ -133,7 +161,7 @@ class TransformersModel(LoadedModel):
                     seen = streamer.generated
                     meter.token(max(new, 1))
                     if text:
-                        yield ChatChunk(text=text, tokens=max(new, 1))
+                        yield ChatChunk(text=text, tokens=max(new, 1), logprobs=recorder.take() if recorder else None)
             finally:
                 halt.set()
                 thread.join()

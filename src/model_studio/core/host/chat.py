@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from ...errors import HostCrashedError
-from ..chat.base import ChatChunk, ChatStats, LoadOptions, Message, validate_messages
+from ..chat.base import ChatChunk, ChatStats, LoadOptions, Message
+from ..chat.structured import OutputControls, checked_messages
 from .client import HostClient
 
 
@@ -74,11 +75,12 @@ class HostChat:
         return result or {"unloaded": [], "freed_bytes": 0}
 
     def stream(self, model: Any, messages: list[Message], *, stop: Any = None, cancel: threading.Event | None = None,
-               load_options: dict[str, Any] | LoadOptions | None = None, **sampling: Any) -> Any:
+               load_options: dict[str, Any] | LoadOptions | None = None, controls: OutputControls | None = None,
+               **sampling: Any) -> Any:
         from ..chat import ChatStream
 
         started = time.perf_counter()
-        msgs = validate_messages(messages)
+        msgs = checked_messages(messages)
         if isinstance(stop, threading.Event):
             cancel, stop = stop, None
         if isinstance(stop, str):
@@ -97,10 +99,13 @@ class HostChat:
             body["stop"] = list(params.stop)
         if params.seed is not None:
             body["seed"] = params.seed
-        return ChatStream(self._chunks(body, loaded, cancel, started), loaded)  # type: ignore[arg-type]
+        body.update(_control_fields(controls or OutputControls()))
+        stream = ChatStream(iter(()), loaded)  # type: ignore[arg-type]
+        stream._chunks = self._chunks(body, loaded, cancel, started, stream)
+        return stream
 
     def _chunks(self, body: dict[str, Any], loaded: RemoteModel, cancel: threading.Event | None,
-                started: float) -> Iterator[ChatChunk]:
+                started: float, stream: Any) -> Iterator[ChatChunk]:
         request_id = body["model_studio"]["request_id"]
         ended = threading.Event()
         if cancel is not None:
@@ -108,17 +113,27 @@ class HostChat:
                              name="model-studio-host-cancel").start()
         first: float | None = None
         tokens = 0
+        calls: dict[int, dict[str, Any]] = {}  # tool calls gathered from their streamed deltas
+        call_logprobs: list[dict[str, Any]] = []
         try:
             with self.client.stream_events("/v1/chat/completions", body) as events:
                 for event in events:
                     choice = (event.get("choices") or [{}])[0]
-                    text = (choice.get("delta") or {}).get("content") or ""
+                    delta = choice.get("delta") or {}
+                    text = delta.get("content") or ""
                     extra = event.get("model_studio")
+                    if delta.get("tool_calls"):
+                        _gather_calls(calls, delta["tool_calls"])
+                        call_logprobs.extend((choice.get("logprobs") or {}).get("content") or [])
                     if text:
                         first = first or time.perf_counter()
                         tokens += 1
-                        yield ChatChunk(text=text, tokens=1)
+                        yield ChatChunk(text=text, tokens=1, logprobs=(choice.get("logprobs") or {}).get("content"))
                     if extra is not None:
+                        stream.tool_format = extra.get("tool_format")
+                        if calls:
+                            yield ChatChunk(text="", tokens=0, tool_calls=[calls[i] for i in sorted(calls)],
+                                            logprobs=call_logprobs or None)
                         stats = ChatStats(**(extra.get("stats") or {}))
                         if first is not None:  # the time to first token as this caller saw it
                             stats.ttft = round(first - started, 4)
@@ -197,6 +212,28 @@ class HostChat:
         return Embeddings(np.stack(rows).astype(np.float32), extra.get("model", str(model)),
                           int(answer["usage"]["prompt_tokens"]), bool(extra.get("normalized")),
                           str(extra.get("pooling", "")), list(extra.get("token_counts") or []))
+def _control_fields(controls: OutputControls) -> dict[str, Any]:
+    """The request fields that carry ``controls`` to the host's ``/v1``."""
+    body: dict[str, Any] = {}
+    if controls.tools:
+        body.update(tools=controls.tools, tool_choice=controls.tool_choice,
+                    parallel_tool_calls=controls.parallel_tool_calls)
+    if controls.response_format is not None:
+        body["response_format"] = controls.response_format
+    if controls.logprobs:
+        body.update(logprobs=True, top_logprobs=controls.top_logprobs)
+    return body
+
+
+def _gather_calls(calls: dict[int, dict[str, Any]], deltas: list[dict[str, Any]]) -> None:
+    """OpenAI's ``tool_calls`` deltas folded into whole calls, by index."""
+    for delta in deltas:
+        call = calls.setdefault(int(delta.get("index", 0)), {"id": "", "type": "function",
+                                                             "function": {"name": "", "arguments": ""}})
+        call["id"] = delta.get("id") or call["id"]
+        fn = delta.get("function") or {}
+        call["function"]["name"] += fn.get("name") or ""
+        call["function"]["arguments"] += fn.get("arguments") or ""
 
 
 class HostVideo:
