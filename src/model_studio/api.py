@@ -591,7 +591,7 @@ OPERATIONS: tuple[Operation, ...] = (
                   {k: v for k, v in changes.items() if v is not None}, dry_run=dry_run),
               "Change settings at run time (dry_run: only validate and report what would change)", (
                   _setting("max_concurrent_downloads"), _setting("files_per_download"),
-                  _setting("memory_budget"), _setting("idle_ttl"),
+                  _setting("memory_budget"), _setting("idle_ttl"), _setting("grid_intensity"), _setting("cpu_tdp"),
                   Param("extra_model_dirs", "list[str]", "body",
                         description=f"at most {MAX_MODEL_DIRS} absolute folder paths (REST: inside root_dir or "
                                     "the studio home)",

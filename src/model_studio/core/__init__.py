@@ -20,7 +20,9 @@ from ..config import Settings, json_safe
 from ..errors import ValidationError
 from ._settings import changes_between, read_saved
 from .auth import HubAuth
+from .carbon import EnergyAccounts
 from .chat import ChatService
+from .disk_usage import DiskUsage
 from .downloads import DownloadManager
 from .host import HostService
 from .hub import HubClient
@@ -47,7 +49,7 @@ class Engine:
 
     #: Settings a user may change while the studio runs (REST, widgets); persisted in the home.
     MUTABLE_SETTINGS = ("max_concurrent_downloads", "files_per_download", "memory_budget", "idle_ttl",
-                        "extra_model_dirs")
+                        "extra_model_dirs", "grid_intensity", "cpu_tdp")
 
     def __init__(self, settings: Settings | None = None) -> None:
         explicit = settings is not None
@@ -66,6 +68,9 @@ class Engine:
         self.jobs = JobStore(self.settings.state_db, self.bus)
         # One runner for every kind of job: one queue per lane, one poller for other processes' requests.
         self.runner = JobRunner(self.jobs)
+        #: Energy (Wh) and carbon (gCO2e) of every job that computes and of chat answers.
+        self.energy = EnergyAccounts(self.settings)
+        self.runner.metering = self.energy
         interrupted = self.jobs.mark_orphans_interrupted()
         if interrupted:
             log.info("marked %d jobs of exited processes as interrupted", len(interrupted))
@@ -76,12 +81,14 @@ class Engine:
         self.library = Library(self.settings, self.hub, self.system, self.downloads.active_repos)
         self.feed = JobFeed(self.jobs)
         self.chat = ChatService(self.settings, self.library, self.jobs, self.runner)
+        self.chat.energy = self.energy
         self.training = TrainingService(self.settings, self.jobs, self.chat, self.runner)
         self.video = VideoService(self.settings, self.jobs, self.library, self.runner)
         #: Who holds RAM and GPU memory (chat models, video pipelines, reservations) and room for a load.
         self.arbiter = self.chat.arbiter.attach(video=self.video.pipelines)
         self.auth = HubAuth(self.hub)  # the Hugging Face login (whoami, saved token, logout)
         self.job_center = JobCenter(self)  # every kind of job: list, cancel, resume, delete, clean up
+        self.disk = DiskUsage(self)  # bytes per model store, duplicates across them, what could be freed
         #: The model host of this home (``model_host`` setting): chat and video run there when enabled.
         self.host = HostService(self.settings)
         if self.host.enabled:

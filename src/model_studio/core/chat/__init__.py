@@ -9,8 +9,10 @@ resumable jobs (``batch.py``).
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -45,6 +47,7 @@ from .manager import Key, ModelManager
 from .transformers import DTYPES, TransformersBackend
 
 _SAMPLING = {f.name for f in fields(SamplingParams)}
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -98,6 +101,8 @@ class ChatService:
         self.batches = BatchRunner(self, settings, jobs, runner)
         #: In host mode (``engine.host``), the ``HostChat`` that loads and generates in the model host.
         self.remote: Any = None
+        #: The engine's ``EnergyAccounts``: each answer adds to its model's energy of the day.
+        self.energy: Any = None
 
     # Backends ----------------------------------------------------------------------------------
 
@@ -414,10 +419,18 @@ class ChatService:
                                       "Or load the model with a larger context_length"])
             if prompt + params.max_tokens > loaded.context_length:
                 params = replace(params, max_tokens=loaded.context_length - prompt)
-            for chunk in loaded.stream(msgs, params, cancel):
-                if chunk.stats is not None:  # the count above, not a second tokenization in the backend
-                    chunk.stats.prompt_tokens = prompt
-                yield chunk
+            meter, started = (self.energy.meter() if self.energy is not None else None), time.time()
+            try:
+                for chunk in loaded.stream(msgs, params, cancel):
+                    if chunk.stats is not None:  # the count above, not a second tokenization in the backend
+                        chunk.stats.prompt_tokens = prompt
+                    yield chunk
+            finally:
+                if meter is not None:
+                    try:
+                        self.energy.add_chat(loaded.model_id, meter.stop(), started=started)
+                    except Exception:  # accounting never fails an answer
+                        log.debug("energy of an answer not recorded", exc_info=True)
 
     def _sampling(self, sampling: dict[str, Any], stop: list[str] | None) -> SamplingParams:
         unknown = sorted(set(sampling) - _SAMPLING)

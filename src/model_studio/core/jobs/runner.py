@@ -160,6 +160,8 @@ class JobRunner:
         self._wake = threading.Event()
         self._closed: set[str] = set()  # kinds closed: nothing new starts
         self._all_closed = False
+        #: Energy accounts (``core/carbon.py``): measure the kinds that compute around their runs.
+        self.metering: Any = None
 
     # Registration -----------------------------------------------------------------------------
 
@@ -400,7 +402,8 @@ class JobRunner:
                 self._stop_queued(fresh, self.state_for(job.kind, fresh.control))
             return
         try:
-            result = spec.run(job, control)
+            run = spec.run if self.metering is None else self.metering.wrap(job.kind, spec.run)
+            result = run(job, control)
         except Stopped as stop:
             self._finish(job, stop.state, control, spec=spec)
         except StudioError as exc:
