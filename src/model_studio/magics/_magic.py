@@ -31,7 +31,7 @@ class StudioMagics(LibraryHandlers, SystemHandlers, ChatHandlers, TrainingHandle
     @line_magic
     def studio(self, line: str = "") -> Any:
         """The model studio: ``%studio`` (dashboard), ``models``, ``info``, ``pull``, ``rm``,
-        ``jobs``, ``system``, ``chat``, ``train``, ``runs``, ``video``, ``videos``; ``%studio COMMAND --help``
+        ``jobs``, ``system``, ``du``, ``energy``, ``chat``, ``train``, ``runs``, ``video``, ``videos``; ``%studio COMMAND --help``
         for each."""
         try:
             args = parse(line)
@@ -81,6 +81,10 @@ class StudioMagics(LibraryHandlers, SystemHandlers, ChatHandlers, TrainingHandle
                 return self.handle_videos(args)
             case "host":
                 return self.handle_host(args)
+            case "du":
+                return self.handle_du(args)
+            case "energy":
+                return self.handle_energy(args)
         raise AssertionError(f"no handler for {args.type!r}")  # a command declared but not dispatched
 
     @cell_magic
