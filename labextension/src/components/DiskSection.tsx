@@ -113,7 +113,7 @@ function DiskReportView(props: { report: DiskReport; onFree: FreeFn }): JSX.Elem
               {s.owned ? '' : ' (read-only)'}
             </span>
             <span className="jp-ModelStudio-metricValue">
-              {formatBytes(s.bytes)} · {s.files} files
+              {formatBytes(s.bytes)} · {s.files} {s.files === 1 ? 'file' : 'files'}
             </span>
           </div>
           <ProgressBar fraction={s.bytes / largest} label={s.label} />

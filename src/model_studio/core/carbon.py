@@ -96,10 +96,11 @@ class EnergyAccounts:
             finally:
                 _metering.active = False
                 reading = meter.stop()
+                row: dict[str, Any] | None = None
                 try:
                     row = self.record(job.id, kind, _model_of(job), reading, started=started, state=state)
                 except Exception:  # accounting must never change a job's outcome
-                    row = None
+                    pass
             if isinstance(result, dict) and row is not None:
                 result = {**result, "energy": row, "energy_wh": row["wh"]}
             return result

@@ -103,7 +103,7 @@ def _builtin_stores(eng: Engine) -> list[Store]:
 def _other_tools(eng: Engine) -> list[Store]:
     """LM Studio's and Ollama's default model folders, where they exist (read-only to the studio)."""
     home = Path.home()
-    found = []
+    found: list[Store] = []
     for name, label, folder in (("lmstudio", "LM Studio", home / ".lmstudio" / "models"),
                                 ("lmstudio", "LM Studio", home / ".cache" / "lm-studio" / "models"),
                                 ("ollama", "Ollama", home / ".ollama" / "models")):
@@ -157,7 +157,9 @@ class DiskUsage:
     # 1-2. Walking -------------------------------------------------------------------------------
 
     def _walk(self, stores: list[Store]) -> tuple[list[dict[str, Any]], list[_File], list[_File]]:
-        summaries, files, partial = [], [], []
+        summaries: list[dict[str, Any]] = []
+        files: list[_File] = []
+        partial: list[_File] = []
         for st in stores:
             count = total = 0
             inodes: set[tuple[int, int]] = set()
