@@ -12,7 +12,12 @@ type Field =
   | 'idle_ttl'
   | 'max_concurrent_downloads'
   | 'files_per_download'
+  | 'grid_intensity'
+  | 'cpu_tdp'
   | 'extra_model_dirs';
+
+/** Settings that are numbers with decimals (the others are whole numbers). */
+const DECIMAL: Field[] = ['idle_ttl', 'grid_intensity', 'cpu_tdp'];
 
 /** The form's text for each setting (memory in GiB, folders one per line). */
 type Draft = Record<Field, string>;
@@ -24,6 +29,8 @@ function toDraft(values: Record<string, unknown>): Draft {
     idle_ttl: String(values.idle_ttl ?? ''),
     max_concurrent_downloads: String(values.max_concurrent_downloads ?? ''),
     files_per_download: String(values.files_per_download ?? ''),
+    grid_intensity: String(values.grid_intensity ?? ''),
+    cpu_tdp: String(values.cpu_tdp ?? ''),
     extra_model_dirs: ((values.extra_model_dirs as string[] | undefined) ?? []).join('\n')
   };
 }
@@ -64,7 +71,7 @@ function parse(
         changes.memory_budget = Math.round(gib * GIB);
       }
     } else {
-      const value = number(field, field !== 'idle_ttl');
+      const value = number(field, !DECIMAL.includes(field));
       if (value !== null) {
         changes[field] = value;
       }
@@ -78,6 +85,8 @@ const LABELS: Record<Field, string> = {
   idle_ttl: 'Unload idle models after (seconds, 0: never)',
   max_concurrent_downloads: 'Downloads at once',
   files_per_download: 'Files per download in parallel',
+  grid_intensity: 'Grid carbon intensity (gCO2e/kWh, for energy accounts)',
+  cpu_tdp: 'CPU power at full load (W, for energy estimates without RAPL)',
   extra_model_dirs: 'Extra model folders (one absolute path per line)'
 };
 
@@ -178,7 +187,9 @@ export function EngineSettings(props: { source: DataSource; onSaved?: () => void
     'memory_budget',
     'idle_ttl',
     'max_concurrent_downloads',
-    'files_per_download'
+    'files_per_download',
+    'grid_intensity',
+    'cpu_tdp'
   ];
   return (
     <form
