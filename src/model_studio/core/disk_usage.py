@@ -246,9 +246,9 @@ class DiskUsage:
     def _active_downloads(self) -> list[str]:
         roots = []
         for job in self.engine.jobs.list("download", list(ACTIVE), limit=1000):
-            repo = str(job.params.get("repo_id") or job.params.get("repo") or "")
+            repo = str(job.params.get("repo_id") or "")
             if repo:
-                roots.append(str(self.engine.settings.cache_path / ("models--" + repo.replace("/", "--"))))
+                roots.append(str(self.engine.settings.cache_path / ("models--" + repo.replace("/", "--"))) + os.sep)
         return roots
 
     def _leftovers(self) -> dict[str, Any]:
