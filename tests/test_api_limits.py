@@ -24,7 +24,7 @@ def _ids(case) -> str:
 
 def _bind(op: api.Operation, p: api.Param, value) -> dict:
     """Bind ``value`` to ``p`` (with placeholders for the other required parameters)."""
-    values = {q.name: ("x/y" if q.type in ("str", "model") else 1 if q.type in ("int", "float")
+    values = {q.name: (q.choices[0] if q.choices else "x/y" if q.type in ("str", "model") else 1 if q.type in ("int", "float")
                        else [{}] if q.type == "list[object]" else ["x"])
               for q in op.params if q.required and q.name != p.name}
     values[p.name] = value

@@ -25,6 +25,7 @@ import pydantic
 from pydantic import BeforeValidator, ConfigDict, Field, PlainValidator, WithJsonSchema
 
 from .config import MAX_MODEL_DIRS, MAX_PATH_CHARS, SETTING_LIMITS
+from .core.disk_usage import FREE_CHOICES
 from .core.jobs import JobState
 from .core.refs import ModelRef
 from .errors import ForbiddenPathError, ValidationError
@@ -454,6 +455,22 @@ def _setting(name: str) -> Param:
                  minimum=limit.minimum, maximum=limit.maximum)
 
 
+_SINCE = Param("since", "str", max_length=10, description="first UTC day, YYYY-MM-DD")
+_UNTIL = Param("until", "str", max_length=10, description="last UTC day, YYYY-MM-DD")
+_ENERGY_KIND = Param("kind", "str", choices=("train", "video", "batch", "chat"))
+
+
+def _energy_job(eng: Engine, job_id: str) -> dict[str, Any]:
+    row = eng.energy.job(job_id)
+    if row is None:
+        from .errors import NotFoundError
+
+        raise NotFoundError(f"No energy recorded for {job_id}", details={"job_id": job_id},
+                            resolution_steps=["Energy is recorded for training runs, video generations, batches "
+                                              "and chat answers once they end"])
+    return row
+
+
 # Limits mirrored from the engine's own checks (tests/test_api_limits.py compares them):
 # video.MAX_PROMPT_CHARS, video.MAX_IMAGE_BYTES, training.datasets.MAX_UPLOAD_BYTES.
 MAX_PROMPT_CHARS = 10_000
@@ -693,7 +710,7 @@ OPERATIONS: tuple[Operation, ...] = (
                   {k: v for k, v in changes.items() if v is not None}, dry_run=dry_run),
               "Change settings at run time (dry_run: only validate and report what would change)", (
                   _setting("max_concurrent_downloads"), _setting("files_per_download"),
-                  _setting("memory_budget"), _setting("idle_ttl"),
+                  _setting("memory_budget"), _setting("idle_ttl"), _setting("grid_intensity"), _setting("cpu_tdp"),
                   Param("extra_model_dirs", "list[str]", "body",
                         description=f"at most {MAX_MODEL_DIRS} absolute folder paths (REST: inside root_dir or "
                                     "the studio home)",
@@ -963,6 +980,36 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("endpoints.test", "POST", "/endpoints/{name}/test", lambda eng, name: eng.endpoints.test(name),
               "Health of a remote endpoint: ok with its models, down (NetworkError) or unauthorized (wrong key)",
               (_ENDPOINT,), action="read"),
+    Operation("disk.usage", "GET", "/disk", lambda eng, duplicates, min_size, older_than_days: eng.disk.report(
+                  duplicates=duplicates, min_size=min_size, older_than_days=older_than_days),
+              "Disk use: bytes per model store (HF cache, the studio's folders, model folders, other tools' stores), "
+              "duplicates across them (same sha256) and what could be freed", (
+                  Param("duplicates", "bool", default=True, description="hash files of equal size to find copies"),
+                  Param("min_size", "int", default=1 << 20, minimum=0, maximum=2**50,
+                        description="bytes: smaller files are not checked for duplicates"),
+                  Param("older_than_days", "float", default=30.0, minimum=0, maximum=36_500,
+                        description="video outputs older than this count as freeable"))),
+    Operation("disk.free", "POST", "/disk/free",
+              lambda eng, what, path, older_than_days: eng.disk.free(what, path, older_than_days=older_than_days),
+              "Delete what the studio owns: a duplicate copy (another copy stays), partial downloads, failed or "
+              "stopped jobs' files, or old video outputs; never another tool's store", (
+                  Param("what", "str", "body", required=True, choices=FREE_CHOICES),
+                  Param("path", "str", "body", max_length=MAX_PATH_CHARS,
+                        description="the copy to delete (what='duplicate'); REST: inside the studio home",
+                        confine=PathRule((STUDIO_HOME,), relative=False)),
+                  Param("older_than_days", "float", "body", default=30.0, minimum=0, maximum=36_500))),
+    Operation("energy.summary", "GET", "/energy", lambda eng, since, until: eng.energy.summary(since, until),
+              "Energy (Wh) and carbon (gCO2e) over a period: total, per kind, per model, per day, with the methods "
+              "and the grid intensity's source", (_SINCE, _UNTIL)),
+    Operation("energy.jobs", "GET", "/energy/jobs",
+              lambda eng, since, until, kind, limit: {"rows": eng.energy.rows(since, until, kind, limit)},
+              "Energy per job (and chat answers per model per day), newest first",
+              (_SINCE, _UNTIL, _ENERGY_KIND, Param("limit", "int", default=1000, minimum=1, maximum=100_000))),
+    Operation("energy.job", "GET", "/energy/jobs/{job_id}", lambda eng, job_id: _energy_job(eng, job_id),
+              "One job's energy and carbon", (_JOB,)),
+    Operation("energy.export", "GET", "/energy/export",
+              lambda eng, since, until, kind: eng.energy.export_csv(since, until, kind),
+              "Energy rows of a period as a CSV file (content, filename, media_type)", (_SINCE, _UNTIL, _ENERGY_KIND)),
     Operation("host.status", "GET", "/host", lambda eng: eng.host.status(),
               "The model host: up, down or crashed; pid, restarts, last crash, and the models and pipelines it holds"),
     Operation("host.stop", "POST", "/host/stop", lambda eng: eng.host.stop(),

@@ -25,6 +25,7 @@ from ._format import (
     table,
     versions_text,
 )
+from .core.disk_usage import FREE_CHOICES
 from .core.jobs import JobState
 from .core.library import BACKENDS, SORTS, STATUSES, TASKS
 from .errors import StudioError, ValidationError, error_from_dict
@@ -426,6 +427,36 @@ def cmd_endpoints(eng, args) -> int:
     else:
         print(f"removed {args.name}")
     return EXIT_OK if result.get("status", "ok") == "ok" else EXIT_ERROR
+def cmd_du(eng, args) -> int:
+    """``model-studio du``: bytes per store, duplicates, what could be freed; ``--free WHAT`` frees it."""
+    from ._usage_text import disk_text
+
+    if args.free:
+        result = eng.disk.free(args.free, args.path, older_than_days=args.older_than)
+        if args.json:
+            return _emit_json(result)
+        print(f"freed {human_size(result['bytes_freed'])} ({args.free})")
+        return EXIT_OK
+    report = eng.disk.report(duplicates=not args.no_duplicates, min_size=args.min_size,
+                             older_than_days=args.older_than)
+    if args.json:
+        return _emit_json(report)
+    print(disk_text(report))
+    return EXIT_OK
+
+
+def cmd_energy(eng, args) -> int:
+    """``model-studio energy``: Wh and gCO2e over a period; ``--csv`` prints every row as CSV."""
+    from ._usage_text import energy_text
+
+    if args.csv:
+        sys.stdout.write(eng.energy.export_csv(args.since, args.until, args.kind)["content"])
+        return EXIT_OK
+    summary = eng.energy.summary(args.since, args.until)
+    if args.json:
+        return _emit_json(summary)
+    print(energy_text(summary))
+    return EXIT_OK
 
 
 # --- wiring -----------------------------------------------------------------------------------
@@ -512,6 +543,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, metavar="S", help="seconds without an answer")
     p.add_argument("--concurrency", type=int, metavar="N", help="requests a batch sends at once")
     p.add_argument("--no-check", action="store_true", help="list without asking each endpoint")
+    p = add("du", cmd_du, "disk use per model store, duplicates across stores, what could be freed", json_flag=True)
+    p.add_argument("--no-duplicates", action="store_true", help="do not hash files to find copies")
+    p.add_argument("--min-size", type=int, default=1 << 20, metavar="BYTES", help="smallest file checked for copies")
+    p.add_argument("--older-than", type=float, default=30.0, metavar="DAYS", help="video outputs counted as old")
+    p.add_argument("--free", choices=FREE_CHOICES,
+                   help="delete what the studio owns of this kind (never another tool's files)")
+    p.add_argument("--path", help="with --free duplicate: the copy to delete")
+    p = add("energy", cmd_energy, "energy (Wh) and carbon (gCO2e) of jobs and chat answers", json_flag=True)
+    p.add_argument("--since", metavar="YYYY-MM-DD")
+    p.add_argument("--until", metavar="YYYY-MM-DD")
+    p.add_argument("--kind", choices=("train", "video", "batch", "chat"), help="with --csv: one kind")
+    p.add_argument("--csv", action="store_true", help="every row as CSV on stdout")
     return parser
 
 

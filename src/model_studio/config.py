@@ -72,6 +72,9 @@ SETTING_LIMITS: dict[str, Limit] = {
     "hub_retry_after": Limit(float, 0.0, 86_400.0, "seconds"),
     "hub_search_wait": Limit(float, 0.0, 600.0, "seconds"),
     "event_interval": Limit(float, 0.0, 60.0, "seconds"),
+    "cpu_tdp": Limit(float, 1.0, 2000.0, "watts"),
+    "grid_intensity": Limit(float, 0.0, 2000.0, "gCO2e/kWh"),
+    "energy_interval": Limit(float, 0.01, 3600.0, "seconds"),
 }
 #: Settings that take one of a few words, defined once like the limits above.
 SETTING_CHOICES: dict[str, tuple[str, ...]] = {
@@ -176,7 +179,14 @@ SETTING_ENV: dict[str, tuple[str, ...]] = {
     "lmstudio_models_dir": ("MODEL_STUDIO_LMSTUDIO_MODELS",),
     "scan_lmstudio": ("MODEL_STUDIO_SCAN_LMSTUDIO",),
     "scan_ollama": ("MODEL_STUDIO_SCAN_OLLAMA",),
+    "powercap_root": ("MODEL_STUDIO_POWERCAP_ROOT",),
+    "nvml_module": ("MODEL_STUDIO_NVML_MODULE",),
 }
+#: The world's average carbon intensity of electricity, gCO2e per kWh, used until a user sets theirs,
+#: and where it comes from (shown beside every gCO2e figure).
+DEFAULT_GRID_INTENSITY = 475.0
+GRID_INTENSITY_SOURCE = ("world average 475 gCO2e/kWh (IEA, Global Energy & CO2 Status Report 2019; "
+                         "CodeCarbon's default too)")
 #: Where a setting's value comes from, weakest first (the engine adds "file" and "runtime").
 SETTING_SOURCES = ("default", "environment", "config", "file", "runtime")
 
@@ -267,6 +277,26 @@ class Settings(Configurable):
         "home shared by the server, kernels and the CLI; 'in_process', in this process; 'auto', the host under "
         "a Jupyter server, an IPython kernel or the model-studio CLI, in process otherwise.",
     ).tag(config=True)
+
+    cpu_tdp = _BoundedFloat(65.0, help="Watts the CPU draws at full load (its TDP), for the energy estimate "
+                            "where no RAPL counter is readable.").tag(config=True)
+    grid_intensity = _BoundedFloat(DEFAULT_GRID_INTENSITY, help="Carbon intensity of your electricity in "
+                                   "gCO2e/kWh (default: " + GRID_INTENSITY_SOURCE + ").").tag(config=True)
+    energy_interval = _BoundedFloat(5.0, help="Seconds between energy counter samples while a job runs "
+                                    "(RAPL counters wrap; a sample per wrap period counts each wrap).").tag(config=True)
+    powercap_root = Unicode(help="Linux powercap folder holding the RAPL zones (MODEL_STUDIO_POWERCAP_ROOT).").tag(
+        config=True
+    )
+    nvml_module = Unicode(help="Python module used as NVML (MODEL_STUDIO_NVML_MODULE; empty: pynvml). Tests "
+                          "name a stand-in.").tag(config=True)
+
+    @default("powercap_root")
+    def _powercap_default(self) -> str:
+        return _env("MODEL_STUDIO_POWERCAP_ROOT") or "/sys/class/powercap"
+
+    @default("nvml_module")
+    def _nvml_default(self) -> str:
+        return _env("MODEL_STUDIO_NVML_MODULE") or ""
 
     @default("home")
     def _home_default(self) -> str:

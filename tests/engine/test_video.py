@@ -308,25 +308,24 @@ def test_the_held_pipeline_is_listed_unloaded_and_freed_when_idle(engine: Engine
 
 
 def test_energy_comes_from_nvml_where_a_gpu_reports_it(monkeypatch):
-    """GpuEnergy (used by video generations and training runs) with a stand-in pynvml and CUDA."""
+    """GpuEnergy (a training worker's per-step GPU Wh) with a stand-in pynvml; the whole job's energy
+    is measured by the runner (tests/engine/test_energy.py)."""
     import sys
     import types
 
-    torch = pytest.importorskip("torch")
     from model_studio.core.energy import GpuEnergy
 
-    if not torch.cuda.is_available():
-        assert GpuEnergy().wh() is None  # no GPU: no number rather than a made-up one
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # no NVML at all: no number rather than a made-up one
+    assert GpuEnergy().wh() is None
     counter = {"mj": 1_000_000.0}
     fake = types.SimpleNamespace(
         nvmlInit=lambda: None,
+        nvmlDeviceGetCount=lambda: 1,
         nvmlDeviceGetHandleByIndex=lambda i: f"gpu{i}",
         nvmlDeviceGetTotalEnergyConsumption=lambda h: counter["mj"],
         nvmlDeviceGetPowerUsage=lambda h: 300_000,
     )
     monkeypatch.setitem(sys.modules, "pynvml", fake)
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
     energy = GpuEnergy()
     counter["mj"] += 3.6e6  # 3.6 MJ = 1 Wh on the device's counter
     assert energy.wh() == pytest.approx(1.0)
@@ -336,7 +335,8 @@ def test_energy_comes_from_nvml_where_a_gpu_reports_it(monkeypatch):
 
     fake.nvmlDeviceGetTotalEnergyConsumption = no_counter
     sampled = GpuEnergy()
-    sampled.last -= 36.0  # 36 s at 300 W = 3 Wh
+    assert sampled.nvml is not None and sampled.nvml.method == "nvml-power"
+    sampled.nvml.last_t -= 36.0  # 36 s at 300 W = 3 Wh
     assert sampled.wh() == pytest.approx(3.0, rel=0.01)
 
 

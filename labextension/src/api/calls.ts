@@ -21,6 +21,13 @@ import type {
   ConversationExport,
   ConversationList,
   ConversationMeta,
+  DiskFreed,
+  DiskFreeWhat,
+  DiskReport,
+  EnergyExport,
+  EnergyPeriod,
+  EnergyRow,
+  EnergySummary,
   NewMessage,
   JobStateName,
   VideoDeleteResult,
@@ -181,6 +188,36 @@ export abstract class OperationCalls {
 
   hostLogs(lines = 200): Promise<HostLogs> {
     return this.invoke(OPERATION.hostLogs, { lines });
+  }
+
+  // Disk use and energy ------------------------------------------------------------------------
+
+  diskUsage(): Promise<DiskReport> {
+    return this.invoke(OPERATION.diskUsage);
+  }
+
+  diskFree(what: DiskFreeWhat, path?: string | null): Promise<DiskFreed> {
+    return this.invoke(OPERATION.diskFree, compact({ what, path }));
+  }
+
+  energySummary(period: EnergyPeriod = {}): Promise<EnergySummary> {
+    return this.invoke(OPERATION.energySummary, compact({ ...period }));
+  }
+
+  async energyJob(jobId: string): Promise<EnergyRow | null> {
+    try {
+      return await this.invoke<EnergyRow>(OPERATION.energyJob, { job_id: jobId });
+    } catch (err) {
+      const e = err as { status?: number | null; type?: string };
+      if (e.status === 404 || e.type === 'NotFoundError') {
+        return null;
+      }
+      throw err;
+    }
+  }
+
+  energyExport(period: EnergyPeriod = {}): Promise<EnergyExport> {
+    return this.invoke(OPERATION.energyExport, compact({ ...period }));
   }
 
   // Batches ------------------------------------------------------------------------------------

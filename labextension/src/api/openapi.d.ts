@@ -452,6 +452,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/disk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Disk use: bytes per model store (HF cache, the studio's folders, model folders, other tools' stores), duplicates across them (same sha256) and what could be freed */
+        get: operations["disk.usage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/disk/free": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Delete what the studio owns: a duplicate copy (another copy stays), partial downloads, failed or stopped jobs' files, or old video outputs; never another tool's store */
+        post: operations["disk.free"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/downloads": {
         parameters: {
             query?: never;
@@ -586,6 +620,74 @@ export interface paths {
         put?: never;
         /** Health of a remote endpoint: ok with its models, down (NetworkError) or unauthorized (wrong key) */
         post: operations["endpoints.test"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/energy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Energy (Wh) and carbon (gCO2e) over a period: total, per kind, per model, per day, with the methods and the grid intensity's source */
+        get: operations["energy.summary"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/energy/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Energy rows of a period as a CSV file (content, filename, media_type) */
+        get: operations["energy.export"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/energy/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Energy per job (and chat answers per model per day), newest first */
+        get: operations["energy.jobs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/energy/jobs/{job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One job's energy and carbon */
+        get: operations["energy.job"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1804,8 +1906,56 @@ export interface components {
             /** @description An import used in place: only the studio's entry was removed, the user's file stays */
             files_kept?: boolean;
         };
+        DiskFreed: {
+            /** @enum {string} */
+            what: "duplicate" | "partial_downloads" | "job_leftovers" | "old_videos";
+            bytes_freed: number;
+            deleted?: string | null;
+            kept?: string[] | null;
+            sha256?: string | null;
+            files?: string[] | null;
+            jobs?: string[] | null;
+        };
+        DiskReport: {
+            stores: components["schemas"]["DiskStore"][];
+            total_bytes: number;
+            duplicates: components["schemas"]["Duplicate"][];
+            duplicate_bytes: number;
+            freeable: components["schemas"]["Freeable"];
+            min_size: number;
+        };
+        DiskStore: {
+            /** @description ``hf-cache``, ``studio-<folder>``, ``extra:<path>``, ``lmstudio:<path>``, ``ollama:<path>`` */
+            name: string;
+            label: string;
+            root: string;
+            /** @description hf_cache, studio, extra, lmstudio, ollama */
+            kind: string;
+            /** @description the studio made these files and may delete them */
+            owned: boolean;
+            exists: boolean;
+            files: number;
+            bytes: number;
+        };
         DownloadList: {
             downloads: components["schemas"]["Job"][];
+        };
+        Duplicate: {
+            sha256: string;
+            /** @description bytes of one copy */
+            size: number;
+            copies: components["schemas"]["DuplicateCopy"][];
+            /** @description bytes beyond one copy */
+            extra_bytes: number;
+            freeable_bytes: number;
+        };
+        DuplicateCopy: {
+            store: string;
+            store_label: string;
+            path: string;
+            owned: boolean;
+            /** @description the studio owns this copy and another copy stays */
+            freeable: boolean;
         };
         /** EmbeddingExtension */
         EmbeddingExtension: {
@@ -1895,6 +2045,64 @@ export interface components {
         Endpoints: {
             endpoints: components["schemas"]["Endpoint"][];
         };
+        EnergyExport: {
+            /** @constant */
+            format: "csv";
+            filename: string;
+            media_type: string;
+            /** @description the CSV text */
+            content: string;
+        };
+        EnergyGroup: {
+            kind?: string | null;
+            model?: string | null;
+            day?: string | null;
+            wh: number;
+            gco2e: number;
+            count: number;
+            estimated: boolean;
+        };
+        /** @description One job's energy, or a model's chat answers of one UTC day (``kind`` chat, ``count`` answers). */
+        EnergyRow: {
+            id: string;
+            kind: string;
+            model: string | null;
+            day: string;
+            started_at: number | null;
+            ended_at: number | null;
+            seconds: number;
+            count: number;
+            wh: number;
+            gpu_wh: number | null;
+            cpu_wh: number;
+            /** @description nvml+rapl, rapl, nvml+estimate, estimate (nvml-power: integrated power samples) */
+            method: string;
+            estimated: boolean;
+            /** @description gCO2e/kWh that applied */
+            grid_intensity: number;
+            gco2e: number;
+            state: string | null;
+        };
+        EnergyRows: {
+            rows: components["schemas"]["EnergyRow"][];
+        };
+        EnergySummary: {
+            since: string | null;
+            until: string | null;
+            total: components["schemas"]["EnergyTotal"];
+            by_kind: components["schemas"]["EnergyGroup"][];
+            by_model: components["schemas"]["EnergyGroup"][];
+            by_day: components["schemas"]["EnergyGroup"][];
+            methods: string[];
+            grid_intensity: number;
+            grid_intensity_source: string;
+        };
+        EnergyTotal: {
+            wh: number;
+            gco2e: number;
+            count: number;
+            estimated: boolean;
+        };
         /** @description The body of every error response. */
         Error: {
             error: components["schemas"]["ErrorInfo"];
@@ -1947,6 +2155,20 @@ export interface components {
             notes: string[];
             /** @description verdict is not 'no' */
             fits: boolean;
+        };
+        Freeable: {
+            duplicates: number;
+            partial_downloads: components["schemas"]["Partials"];
+            job_leftovers: components["schemas"]["JobLeftovers"];
+            old_videos: components["schemas"]["OldVideos"];
+            total: number;
+        };
+        FreeableJob: {
+            id: string;
+            kind: string;
+            state: string;
+            title: string;
+            bytes: number;
         };
         GpuProcess: {
             pid: number;
@@ -2071,6 +2293,10 @@ export interface components {
             kind: string;
             files_deleted: boolean;
             bytes_freed: number;
+        };
+        JobLeftovers: {
+            bytes: number;
+            jobs: components["schemas"]["FreeableJob"][];
         };
         JobList: {
             jobs: components["schemas"]["Job"][];
@@ -2271,6 +2497,13 @@ export interface components {
         ModelStores: {
             stores: components["schemas"]["ModelStore"][];
         };
+        OldVideos: {
+            bytes: number;
+            older_than_days: number;
+            jobs: {
+                [key: string]: unknown;
+            }[];
+        };
         OpenAIError: {
             error: {
                 message: string;
@@ -2358,6 +2591,17 @@ export interface components {
             local: {
                 [key: string]: string;
             };
+        };
+        PartialFile: {
+            path: string;
+            store: string;
+            bytes: number;
+            /** @description a running download writes it (not freeable) */
+            active: boolean;
+        };
+        Partials: {
+            bytes: number;
+            files: components["schemas"]["PartialFile"][];
         };
         PreviewRow: {
             row: number;
@@ -3932,6 +4176,73 @@ export interface operations {
             502: components["responses"]["E502"];
         };
     };
+    "disk.usage": {
+        parameters: {
+            query?: {
+                /** @description hash files of equal size to find copies */
+                duplicates?: boolean;
+                /** @description bytes: smaller files are not checked for duplicates */
+                min_size?: number;
+                /** @description video outputs older than this count as freeable */
+                older_than_days?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DiskReport"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "disk.free": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    what: "duplicate" | "partial_downloads" | "job_leftovers" | "old_videos";
+                    /** @description the copy to delete (what='duplicate'); REST: inside the studio home */
+                    path?: string | null;
+                    /** @default 30 */
+                    older_than_days?: number | null;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DiskFreed"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            413: components["responses"]["E413"];
+            500: components["responses"]["E500"];
+        };
+    };
     "downloads.list": {
         parameters: {
             query?: {
@@ -4299,6 +4610,119 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["EndpointHealth"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "energy.summary": {
+        parameters: {
+            query?: {
+                /** @description first UTC day, YYYY-MM-DD */
+                since?: string;
+                /** @description last UTC day, YYYY-MM-DD */
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EnergySummary"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "energy.export": {
+        parameters: {
+            query?: {
+                /** @description first UTC day, YYYY-MM-DD */
+                since?: string;
+                /** @description last UTC day, YYYY-MM-DD */
+                until?: string;
+                kind?: "train" | "video" | "batch" | "chat";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EnergyExport"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "energy.jobs": {
+        parameters: {
+            query?: {
+                /** @description first UTC day, YYYY-MM-DD */
+                since?: string;
+                /** @description last UTC day, YYYY-MM-DD */
+                until?: string;
+                kind?: "train" | "video" | "batch" | "chat";
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EnergyRows"];
+                };
+            };
+            400: components["responses"]["E400"];
+            403: components["responses"]["E403"];
+            500: components["responses"]["E500"];
+        };
+    };
+    "energy.job": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EnergyRow"];
                 };
             };
             400: components["responses"]["E400"];
@@ -5020,6 +5444,10 @@ export interface operations {
                     memory_budget?: number | null;
                     /** @description 0 to 2592000 seconds (0: never unload; 30 days at most) */
                     idle_ttl?: number | null;
+                    /** @description 0 to 2000 gCO2e/kWh */
+                    grid_intensity?: number | null;
+                    /** @description 1 to 2000 watts */
+                    cpu_tdp?: number | null;
                     /** @description at most 64 absolute folder paths (REST: inside root_dir or the studio home) */
                     extra_model_dirs?: string[] | null;
                     /** @description list LM Studio's models (read-only) */

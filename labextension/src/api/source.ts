@@ -67,7 +67,14 @@ import type {
   NewMessage,
   FolderEntry,
   ImportRequest,
-  ImportUrlRequest
+  ImportUrlRequest,
+  DiskFreed,
+  DiskFreeWhat,
+  DiskReport,
+  EnergyExport,
+  EnergyPeriod,
+  EnergyRow,
+  EnergySummary
 } from './types';
 
 import type { EventFilter } from './events';
@@ -135,6 +142,16 @@ export interface DataSource {
   hostStop(): Promise<HostStop>;
   /** The model host's log, last `lines` lines (`host.logs`). */
   hostLogs(lines?: number): Promise<HostLogs>;
+  /** Bytes per model store, duplicates across stores, what could be freed (`disk.usage`). */
+  diskUsage(): Promise<DiskReport>;
+  /** Delete what the studio owns: a duplicate copy at `path`, or a whole category (`disk.free`). */
+  diskFree(what: DiskFreeWhat, path?: string | null): Promise<DiskFreed>;
+  /** Wh and gCO2e over a period, per kind, model and day (`energy.summary`). */
+  energySummary(period?: EnergyPeriod): Promise<EnergySummary>;
+  /** One job's energy, or null when none was recorded (`energy.job`). */
+  energyJob(jobId: string): Promise<EnergyRow | null>;
+  /** Every energy row of a period as a CSV file (`energy.export`). */
+  energyExport(period?: EnergyPeriod): Promise<EnergyExport>;
   /**
    * Stream an answer: `onChunk` hears each piece of text as it is generated; `options` adds
    * tools, tool_choice and response_format (only where `openaiBaseUrl` is set) and hears tool calls.
@@ -350,6 +367,12 @@ export const OPERATION = {
   hostStatus: 'host.status',
   hostStop: 'host.stop',
   hostLogs: 'host.logs',
+  diskUsage: 'disk.usage',
+  diskFree: 'disk.free',
+  energySummary: 'energy.summary',
+  energyJobs: 'energy.jobs',
+  energyJob: 'energy.job',
+  energyExport: 'energy.export',
   chatModels: 'chat.models',
   chatLoaded: 'chat.loaded',
   chatLoad: 'chat.load',

@@ -441,3 +441,19 @@ export interface FolderEntry {
   path: string;
   type: 'directory' | 'file' | 'notebook';
 }
+
+// Disk use and energy (api.py's disk.* and energy.*).
+export type DiskReport = Schemas['DiskReport'];
+export type DiskStore = Schemas['DiskStore'];
+export type Duplicate = Schemas['Duplicate'];
+export type DiskFreed = Schemas['DiskFreed'];
+export type DiskFreeWhat = DiskFreed['what'];
+export type EnergySummary = Schemas['EnergySummary'];
+export type EnergyGroup = Schemas['EnergyGroup'];
+export type EnergyRow = Schemas['EnergyRow'];
+export type EnergyExport = Schemas['EnergyExport'];
+/** A period of energy rows: UTC days, YYYY-MM-DD (inclusive); absent: unbounded. */
+export interface EnergyPeriod {
+  since?: string | null;
+  until?: string | null;
+}

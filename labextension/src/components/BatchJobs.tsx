@@ -2,6 +2,7 @@ import * as React from 'react';
 
 import type { DataSource } from '../api/source';
 import type { Job } from '../api/types';
+import { EnergyNote, jobEnergy } from './EnergySection';
 import { ErrorBanner } from './ErrorBanner';
 import { JobHead } from './JobHead';
 import { ProgressBar } from './ProgressBar';
@@ -115,6 +116,7 @@ function BatchRow(props: { job: Job; busy: boolean; onAction: (a: Action) => voi
         <span data-testid={`batch-done-${job.id}`} title="Prompts answered / prompts">
           {done} / {total ?? '?'} prompts
         </span>
+        <EnergyNote energy={jobEnergy(job)} />
         <span className="jp-ModelStudio-spacer" />
         {actionsFor(job).map(action => (
           <button

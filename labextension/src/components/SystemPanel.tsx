@@ -6,6 +6,8 @@ import { ErrorBanner } from './ErrorBanner';
 import { formatBytes, formatPercent } from './format';
 import { usePrefs } from './prefs';
 import { ProgressBar, usageTone } from './ProgressBar';
+import { DiskSection } from './DiskSection';
+import { EnergySection } from './EnergySection';
 import { VersionsSection } from './VersionsSection';
 
 export interface SystemPanelProps {
@@ -74,6 +76,8 @@ export function SystemPanel(props: SystemPanelProps): JSX.Element {
       <ErrorBanner error={error} testId="system-error" />
       {!snap && !error && <div className="jp-ModelStudio-empty">Reading system…</div>}
       {snap && <SystemView snap={snap} />}
+      <DiskSection source={source} />
+      <EnergySection source={source} />
       <VersionsSection source={source} />
     </div>
   );

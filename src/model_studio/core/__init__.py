@@ -20,6 +20,7 @@ from traitlets import TraitError
 from ..config import Settings, json_safe
 from ..errors import StudioError, ValidationError
 from ._settings import changes_between, read_saved
+from .carbon import EnergyAccounts
 from .downloads import DownloadManager
 from .hub import HubClient
 from .imports import ModelImports
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from .auth import HubAuth
     from .chat import ChatService
     from .conversations import ConversationStore
+    from .disk_usage import DiskUsage
     from .host import HostService
     from .job_center import JobCenter
     from .remote import EndpointService
@@ -88,6 +90,7 @@ def _chat(eng: Engine) -> ChatService:
     chat = ChatService(eng.settings, eng.library, eng.jobs, eng.runner)
     # Remote models (remote/<endpoint>/<id>) are reached through engine.endpoints, opened on first use.
     chat.endpoints_factory = lambda: eng.endpoints
+    chat.energy = eng.energy  # each answer adds to its model's energy of the day
     if eng.host.enabled:
         from .host import HostChat
 
@@ -135,6 +138,13 @@ def _job_center(eng: Engine) -> JobCenter:
     return JobCenter(eng)
 
 
+def _disk(eng: Engine) -> DiskUsage:
+    """Bytes per model store, duplicates across them, what could be freed."""
+    from .disk_usage import DiskUsage
+
+    return DiskUsage(eng)
+
+
 def _host(eng: Engine) -> HostService:
     """The model host of this home (``model_host`` setting): chat and video run there when enabled."""
     from .host import HostService
@@ -157,7 +167,7 @@ class Engine:
     #: Settings a user may change while the studio runs (REST, widgets); persisted in the home.
     MUTABLE_SETTINGS = ("max_concurrent_downloads", "files_per_download", "memory_budget", "idle_ttl",
                         "extra_model_dirs", "scan_lmstudio", "scan_ollama", "lmstudio_models_dir",
-                        "ollama_models_dir")
+                        "ollama_models_dir", "grid_intensity", "cpu_tdp")
 
     def __init__(self, settings: Settings | None = None) -> None:
         explicit = settings is not None
@@ -177,6 +187,9 @@ class Engine:
         self.jobs = JobStore(self.settings.state_db, self.bus)
         # One runner for every kind of job: one queue per lane, one poller for other processes' requests.
         self.runner = JobRunner(self.jobs)
+        #: Energy (Wh) and carbon (gCO2e) of every job that computes and of chat answers.
+        self.energy = EnergyAccounts(self.settings)
+        self.runner.metering = self.energy
         interrupted = self.jobs.mark_orphans_interrupted()
         if interrupted:
             log.info("marked %d jobs of exited processes as interrupted", len(interrupted))
@@ -205,6 +218,7 @@ class Engine:
     auth = _OnFirstUse(_auth)
     job_center = _OnFirstUse(_job_center)
     host = _OnFirstUse(_host)
+    disk = _OnFirstUse(_disk)
 
     def _service_for_kind(self, kind: str) -> object:
         name = _SERVICE_OF_KIND.get(kind)

@@ -37,6 +37,7 @@ MAX_CLEANUP = 10_000
 
 
 def _tree_bytes(path: Path) -> int:
+    """Bytes of a file, or of every file below a folder (links not followed)."""
     if path.is_file():
         return path.stat().st_size
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())

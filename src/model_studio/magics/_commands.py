@@ -167,10 +167,31 @@ class EndpointsArgs(Command):
     concurrency: int | None = option(None, metavar="N", help="requests a batch sends at once", ge=1)
 
 
+
+class DuArgs(Command):
+    """disk use per model store, duplicates across stores, what could be freed"""
+
+    type: Literal["du"] = "du"
+    no_duplicates: bool = option(False, help="do not hash files to find copies")
+    free: Literal["duplicate", "partial_downloads", "job_leftovers", "old_videos"] | None = option(
+        None, metavar="WHAT", help="delete what the studio owns: duplicate (with --path), partial_downloads, "
+        "job_leftovers or old_videos")
+    path: str | None = option(None, metavar="PATH", help="with --free duplicate: the copy to delete")
+
+
+class EnergyArgs(Command):
+    """energy (Wh) and carbon (gCO2e) of jobs and chat answers over a period"""
+
+    type: Literal["energy"] = "energy"
+    since: str | None = option(None, metavar="YYYY-MM-DD", help="first UTC day")
+    until: str | None = option(None, metavar="YYYY-MM-DD", help="last UTC day")
+
+
+
 StudioArgs = (DashboardArgs | ModelsArgs | InfoArgs | PullArgs | RmArgs | ImportArgs | JobsArgs | SystemArgs | ChatArgs
-              | TrainArgs | RunsArgs | VideoArgs | VideosArgs | HostArgs | EndpointsArgs)
+              | TrainArgs | RunsArgs | VideoArgs | VideosArgs | HostArgs | EndpointsArgs | DuArgs | EnergyArgs)
 COMMANDS = (ModelsArgs, InfoArgs, PullArgs, RmArgs, ImportArgs, JobsArgs, SystemArgs, ChatArgs, TrainArgs, RunsArgs,
-            VideoArgs, VideosArgs, HostArgs, EndpointsArgs)
+            VideoArgs, VideosArgs, HostArgs, EndpointsArgs, DuArgs, EnergyArgs)
 
 
 class ChatCellArgs(Command):

@@ -32,7 +32,7 @@ class StudioMagics(EndpointHandlers, LibraryHandlers, SystemHandlers, ChatHandle
     @line_magic
     def studio(self, line: str = "") -> Any:
         """The model studio: ``%studio`` (dashboard), ``models``, ``info``, ``pull``, ``rm``,
-        ``jobs``, ``system``, ``chat``, ``train``, ``runs``, ``video``, ``videos``, ``host``, ``endpoints``; ``%studio COMMAND --help``
+        ``jobs``, ``system``, ``du``, ``energy``, ``chat``, ``train``, ``runs``, ``video``, ``videos``, ``host``, ``endpoints``; ``%studio COMMAND --help``
         for each."""
         try:
             args = parse(line)
@@ -86,6 +86,10 @@ class StudioMagics(EndpointHandlers, LibraryHandlers, SystemHandlers, ChatHandle
                 return self.handle_host(args)
             case "endpoints":
                 return self.handle_endpoints(args)
+            case "du":
+                return self.handle_du(args)
+            case "energy":
+                return self.handle_energy(args)
         raise AssertionError(f"no handler for {args.type!r}")  # a command declared but not dispatched
 
     @cell_magic

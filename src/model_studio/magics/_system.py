@@ -1,4 +1,4 @@
-"""``%studio`` (the dashboard), ``%studio jobs``, ``%studio system`` and ``%studio host``."""
+"""``%studio`` (the dashboard), ``%studio jobs``, ``system``, ``host``, ``du`` and ``energy``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from .._format import human_duration, human_rate, human_size, system_text, versi
 from .._views import Table, TextView
 from ..core.jobs import ACTIVE
 from ._base import Handlers
-from ._commands import DashboardArgs, HostArgs, JobsArgs, SystemArgs
+from ._commands import DashboardArgs, DuArgs, EnergyArgs, HostArgs, JobsArgs, SystemArgs
 
 
 class SystemHandlers(Handlers):
@@ -61,3 +61,17 @@ class SystemHandlers(Handlers):
             logs = eng.host.logs(args.lines)
             return TextView(logs["log"] or f"(no log yet at {logs['path']})")
         return TextView(status_text(eng.host.status()))
+
+    def handle_du(self, args: DuArgs) -> TextView:
+        from .._usage_text import disk_text
+
+        eng = self._engine()
+        if args.free:
+            done = eng.disk.free(args.free, args.path)
+            return TextView(f"freed {human_size(done['bytes_freed'])} ({args.free})")
+        return TextView(disk_text(eng.disk.report(duplicates=not args.no_duplicates)))
+
+    def handle_energy(self, args: EnergyArgs) -> TextView:
+        from .._usage_text import energy_text
+
+        return TextView(energy_text(self._engine().energy.summary(args.since, args.until)))

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 
-from .. import api, schemas
+from .. import api, schemas, schemas_usage
 from .._version import __version__
 from ..core.system import SystemSnapshot
 from ._openapi_v1 import v1_document
@@ -73,6 +73,12 @@ _RESULTS: dict[str, tuple[type, tuple[int, ...]]] = {
     "settings.reload": (schemas.Settings, ()),
     "system.snapshot": (SystemSnapshot, ()),
     "system.versions": (schemas.Versions, ()),
+    "disk.usage": (schemas_usage.DiskReport, ()),
+    "disk.free": (schemas_usage.DiskFreed, (404, 409)),
+    "energy.summary": (schemas_usage.EnergySummary, ()),
+    "energy.jobs": (schemas_usage.EnergyRows, ()),
+    "energy.job": (schemas_usage.EnergyRow, ()),
+    "energy.export": (schemas_usage.EnergyExport, ()),
     "memory.holders": (schemas.MemoryHolders, ()),
     "chat.models": (schemas.ChatModels, ()),
     "endpoints.list": (schemas.Endpoints, ()),

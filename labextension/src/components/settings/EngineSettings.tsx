@@ -12,6 +12,8 @@ type Field =
   | 'idle_ttl'
   | 'max_concurrent_downloads'
   | 'files_per_download'
+  | 'grid_intensity'
+  | 'cpu_tdp'
   | 'extra_model_dirs'
   | StoreField;
 
@@ -21,6 +23,9 @@ const STORES: { tool: string; scan: StoreField; dir: StoreField }[] = [
   { tool: 'LM Studio', scan: 'scan_lmstudio', dir: 'lmstudio_models_dir' },
   { tool: 'Ollama', scan: 'scan_ollama', dir: 'ollama_models_dir' }
 ];
+
+/** Settings that are numbers with decimals (the others are whole numbers). */
+const DECIMAL: Field[] = ['idle_ttl', 'grid_intensity', 'cpu_tdp'];
 
 /** The form's text for each setting (memory in GiB, folders one per line). */
 type Draft = Record<Field, string>;
@@ -32,6 +37,9 @@ function toDraft(values: Record<string, unknown>): Draft {
     idle_ttl: String(values.idle_ttl ?? ''),
     max_concurrent_downloads: String(values.max_concurrent_downloads ?? ''),
     files_per_download: String(values.files_per_download ?? ''),
+    grid_intensity: String(values.grid_intensity ?? ''),
+    cpu_tdp: String(values.cpu_tdp ?? ''),
+
     extra_model_dirs: ((values.extra_model_dirs as string[] | undefined) ?? []).join('\n'),
     scan_lmstudio: String(values.scan_lmstudio ?? true),
     scan_ollama: String(values.scan_ollama ?? true),
@@ -80,7 +88,7 @@ function parse(
         changes.memory_budget = Math.round(gib * GIB);
       }
     } else {
-      const value = number(field, field !== 'idle_ttl');
+      const value = number(field, !DECIMAL.includes(field));
       if (value !== null) {
         changes[field] = value;
       }
@@ -94,6 +102,9 @@ const LABELS: Record<Field, string> = {
   idle_ttl: 'Unload idle models after (seconds, 0: never)',
   max_concurrent_downloads: 'Downloads at once',
   files_per_download: 'Files per download in parallel',
+  grid_intensity: 'Grid carbon intensity (gCO2e/kWh, for energy accounts)',
+  cpu_tdp: 'CPU power at full load (W, for energy estimates without RAPL)',
+
   extra_model_dirs: 'Extra model folders (one absolute path per line)',
   scan_lmstudio: "List LM Studio's models (read-only)",
   scan_ollama: "List Ollama's models (read-only)",
@@ -204,7 +215,9 @@ export function EngineSettings(props: { source: DataSource; onSaved?: () => void
     'memory_budget',
     'idle_ttl',
     'max_concurrent_downloads',
-    'files_per_download'
+    'files_per_download',
+    'grid_intensity',
+    'cpu_tdp'
   ];
   return (
     <form

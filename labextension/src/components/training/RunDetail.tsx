@@ -1,6 +1,7 @@
 import * as React from 'react';
 
 import type { Job, TrainingMetric } from '../../api/types';
+import { EnergyNote, jobEnergy } from '../EnergySection';
 import { ErrorBanner } from '../ErrorBanner';
 import { formatDuration } from '../format';
 import { ProgressBar } from '../ProgressBar';
@@ -76,6 +77,7 @@ export function RunDetail(props: {
               chat model <code>run/{job.id}</code>
             </span>
           )}
+          <EnergyNote energy={jobEnergy(job)} />
           {p.message && <span className="jp-ModelStudio-muted">{p.message}</span>}
         </div>
       </div>

@@ -2,11 +2,12 @@ import * as React from 'react';
 
 import type { DataSource } from '../../api/source';
 import type { Job, VideoResult } from '../../api/types';
+import { EnergyNote, jobEnergy } from '../EnergySection';
 import { ErrorBanner } from '../ErrorBanner';
 import { ACTIVE, num, seconds, str } from './form';
 import { useMediaUrl } from './hooks';
 
-/** The settings line under a video: model, size, frames, steps, seed, elapsed, energy. */
+/** The settings line under a video: model, size, frames, steps, seed, elapsed (energy follows it). */
 function settingsLine(job: Job): string {
   const p = (job.params ?? {}) as Record<string, unknown>;
   const r = (job.result ?? {}) as Partial<VideoResult>;
@@ -21,8 +22,7 @@ function settingsLine(job: Job): string {
     frames !== null ? `${frames} frames${fps ? ` @ ${fps} fps` : ''}` : '',
     p.steps !== undefined && p.steps !== null ? `${str(p.steps)} steps` : '',
     seed !== undefined && seed !== null ? `seed ${str(seed)}` : '',
-    num(r.elapsed) !== null ? `${seconds(r.elapsed)}` : '',
-    num(r.energy_wh) !== null ? `${(r.energy_wh as number).toFixed(2)} Wh` : ''
+    num(r.elapsed) !== null ? `${seconds(r.elapsed)}` : ''
   ];
   return parts.filter(Boolean).join(' · ');
 }
@@ -80,6 +80,9 @@ export function Player(props: { source: DataSource; job: Job }): JSX.Element {
       </div>
       <div className="jp-ModelStudio-meta jms-video-settings" data-testid="video-settings">
         {settingsLine(job)}
+      </div>
+      <div className="jp-ModelStudio-meta">
+        <EnergyNote energy={jobEnergy(job)} />
       </div>
     </div>
   );

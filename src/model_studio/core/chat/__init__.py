@@ -8,7 +8,9 @@ resumable jobs (``batch.py``).
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -44,6 +46,7 @@ from .structured import Guide, OutputControls, ToolCalls, checked_messages, prep
 from .transformers import DTYPES, TransformersBackend
 
 _SAMPLING = {f.name for f in fields(SamplingParams)}
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -102,6 +105,8 @@ class ChatService:
         self.remote: Any = None
         #: Returns ``engine.endpoints`` (remote serving engines); set by the Engine.
         self.endpoints_factory: Callable[[], Any] | None = None
+        #: The engine's ``EnergyAccounts``: each answer adds to its model's energy of the day.
+        self.energy: Any = None
 
     # Backends ----------------------------------------------------------------------------------
 
@@ -471,14 +476,22 @@ class ChatService:
                                       "Or load the model with a larger context_length"])
             if prompt + params.max_tokens > loaded.context_length:
                 params = replace(params, max_tokens=loaded.context_length - prompt)
-            if guide is not None:  # only then: a backend without a guide keeps its three-argument stream
-                chunks = loaded.stream(msgs, params, cancel, guide=guide)  # type: ignore[call-arg]
-            else:
-                chunks = loaded.stream(msgs, params, cancel)
-            for chunk in chunks:
-                if chunk.stats is not None:  # the count above, not a second tokenization in the backend
-                    chunk.stats.prompt_tokens = prompt
-                yield chunk
+            meter, started = (self.energy.meter() if self.energy is not None else None), time.time()
+            try:
+                if guide is not None:  # only then: a backend without a guide keeps its three-argument stream
+                    chunks = loaded.stream(msgs, params, cancel, guide=guide)  # type: ignore[call-arg]
+                else:
+                    chunks = loaded.stream(msgs, params, cancel)
+                for chunk in chunks:
+                    if chunk.stats is not None:  # the count above, not a second tokenization in the backend
+                        chunk.stats.prompt_tokens = prompt
+                    yield chunk
+            finally:
+                if meter is not None:
+                    try:
+                        self.energy.add_chat(loaded.model_id, meter.stop(), started=started)
+                    except Exception:  # accounting never fails an answer
+                        log.debug("energy of an answer not recorded", exc_info=True)
 
     def _sampling(self, sampling: dict[str, Any], stop: list[str] | None) -> SamplingParams:
         unknown = sorted(set(sampling) - _SAMPLING)

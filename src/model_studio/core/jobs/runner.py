@@ -163,6 +163,8 @@ class JobRunner:
         #: Builds the service that registers ``kind`` when it is not registered yet (the engine
         #: constructs services on first use: a download child never builds chat, video or training).
         self.loader: Callable[[str], object] | None = None
+        #: Energy accounts (``core/carbon.py``): measure the kinds that compute around their runs.
+        self.metering: Any = None
 
     # Registration -----------------------------------------------------------------------------
 
@@ -410,7 +412,8 @@ class JobRunner:
                 self._stop_queued(fresh, self.state_for(job.kind, fresh.control))
             return
         try:
-            result = spec.run(job, control)
+            run = spec.run if self.metering is None else self.metering.wrap(job.kind, spec.run)
+            result = run(job, control)
         except Stopped as stop:
             self._finish(job, stop.state, control, spec=spec)
         except StudioError as exc:

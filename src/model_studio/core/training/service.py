@@ -171,7 +171,7 @@ class TrainingService(RunPlanning):
             for row in rows:
                 f.write(json.dumps(row) + "\n")
         cfg.extra = {"base_path": info["base_path"], "base_dir": info.get("base_dir"),
-                     "data_path": str(run_dir / "data.jsonl")}
+                     "data_path": str(run_dir / "data.jsonl"), "nvml_module": self.settings.nvml_module}
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
         return self._launch(job.id, lambda: self.runner.submit(job.id))
 

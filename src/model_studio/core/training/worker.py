@@ -154,12 +154,12 @@ def _agree(flag: bool, device: Any) -> bool:
     return bool(t.item())
 
 
-def make_callback(run_dir: Path, tokens_per_step: float, run_state: dict[str, Any]) -> Any:
+def make_callback(run_dir: Path, tokens_per_step: float, run_state: dict[str, Any], nvml_module: str = "") -> Any:
     from transformers import TrainerCallback
 
     metrics_path = run_dir / "metrics.jsonl"
     control_path = run_dir / "control"
-    energy = GpuEnergy()
+    energy = GpuEnergy(nvml_module)  # GPU Wh per logged step; the job's total comes from the runner
 
     class MetricsCallback(TrainerCallback):
         def __init__(self) -> None:
@@ -297,7 +297,8 @@ def train(run_dir: Path, resume: bool = False) -> int:
         report_to=[], seed=cfg.seed, data_seed=cfg.seed, disable_tqdm=True, remove_unused_columns=False,
         dataloader_num_workers=0, use_cpu=use_cpu, **_strategy_args(cfg, use_cpu),
     )
-    callback = make_callback(run_dir, avg_tokens * cfg.batch_size * cfg.grad_accum, state)
+    callback = make_callback(run_dir, avg_tokens * cfg.batch_size * cfg.grad_accum, state,
+                             str(extra.get("nvml_module") or ""))
     trainer = Trainer(model=model, args=args, train_dataset=examples, eval_dataset=eval_set,
                       data_collator=Collator(int(tokenizer.pad_token_id)), callbacks=[callback])
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)

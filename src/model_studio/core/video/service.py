@@ -29,7 +29,6 @@ from ...errors import (
     StudioError,
     ValidationError,
 )
-from ..energy import GpuEnergy
 from ..jobs import RESUMABLE, Control, Job, JobRunner, JobState, JobStore, Progress, Stopped
 from ..refs import ModelRef
 from .denoise import generate_frames
@@ -280,14 +279,12 @@ class VideoService:
         control.progress(Progress(done=0, total=total, unit="steps", message="loading pipeline",
                                   detail={"phase": "loading pipeline"}), force=True)
         self.pipelines.begin(device)
-        energy = GpuEnergy() if device != "cpu" else None
         started = time.monotonic()
         try:
             frames = generate_frames(self.pipelines, job, device, control, self._progress)
             self._progress(control, total, total, "writing mp4", None)
             result = self.outputs.write_video(job, frames)
             result["elapsed"] = round(time.monotonic() - started, 3)
-            result["energy_wh"] = energy.wh() if energy is not None else None
             self.outputs.write_params(job, result)
             control.last_progress = Progress(done=total, total=total, unit="steps", message="done",
                                              detail={"phase": "done"})
