@@ -73,3 +73,14 @@ def fake_training(studio_engine, monkeypatch):
     monkeypatch.setattr(studio_engine, "training", fake)
     yield fake
     fake.close()
+
+
+@pytest.fixture(autouse=True)
+def _front_door_kept():
+    """A test that runs the CLI in this process (``cli.main``) makes it a ``cli`` process for good
+    (``set_front_door``): put back what it was, so later tests see their own front door."""
+    from model_studio.core.host import mode
+
+    saved = mode._front_door
+    yield
+    mode._front_door = saved

@@ -142,9 +142,14 @@ class ModelImports:
         Returns the model id. Importing the same path again answers the same id.
         """
         src = Path(path).expanduser()
-        if not src.exists():
+        try:
+            found = src.exists()
+            src = src.resolve() if found else src
+        except OSError as exc:  # a name too long, a loop of links
+            raise ValidationError(f"Cannot read {str(src)[:200]}: {exc.strerror}",
+                                  details={"path": str(src)[:200]}) from None
+        if not found:
             raise NotFoundError(f"{src} does not exist", details={"path": str(src)})
-        src = src.resolve()
         kind = self._kind_of(src)
         name = self._name(name, given=True) if name else \
             self._name(gguf_base_name(src.name) if kind == "gguf" else src.name)

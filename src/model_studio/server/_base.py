@@ -119,6 +119,10 @@ class ErrorWriter:
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """tornado's hook for errors that reach it (403 without a token, 404, 405, a bug: 500)."""
+        if status_code == 405 and not self._headers.get("Allow"):  # RFC 9110: say what is allowed
+            allowed = [m for m in ("GET", "POST", "PUT", "PATCH", "DELETE")
+                       if getattr(type(self), m.lower(), None) is not getattr(tornado.web.RequestHandler, m.lower())]
+            self.set_header("Allow", ", ".join(allowed))
         self.write_error_response(kwargs.get("exc_info", (None, None, None))[1], status_code)
 
 

@@ -48,7 +48,7 @@ _RESULTS: dict[str, tuple[type, tuple[int, ...]]] = {
     "library.page": (schemas.ModelPage, (502,)),
     "library.verify": (schemas.VerifyResult, (502,)),
     "library.verify_start": (schemas.Job, (502,)),
-    "library.import": (schemas.ModelInfo, (409, 422, 507)),
+    "library.import": (schemas.ModelInfo, (404, 409, 422, 507)),
     "library.import_url": (schemas.Job, (409, 502, 507)),
     "library.stores": (schemas.ModelStores, ()),
     "library.delete": (schemas.DeleteResult, (409,)),
