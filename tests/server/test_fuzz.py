@@ -89,6 +89,12 @@ def server(tmp_path_factory, fake_hub_session):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        # the fuzzed /v1 routes may have started the model host of this home (the server is in host
+        # mode): stop it, so no host outlives the test
+        from model_studio.config import Settings
+        from model_studio.core.host import stop_host
+
+        stop_host(Settings(home=str(tmp / "home"), hf_cache=str(tmp / "hf" / "hub"), offline=True))
 
 
 def _seed(url: str) -> dict[str, list[str]]:
