@@ -166,3 +166,15 @@ def embed(chat: ChatService, texts: Any, *, model: str | ModelRef, column: str |
     counts = [len(t) for t in tokens]
     return Embeddings(np.ascontiguousarray(rows, dtype=np.float32), loaded.model_id, sum(counts),
                       loaded.normalized, loaded.pooling, counts)
+
+
+def remote_embeddings(remote: Any, texts: Any, *, model: str, column: str | None = None,
+                      dimensions: int | None = None) -> Embeddings:
+    """Vectors from a remote endpoint's model (``remote/<endpoint>/<id>``): texts only, its own length
+    and pooling (the endpoint says nothing of them: ``normalized`` False, as its vectors are sent)."""
+    inputs = inputs_of(texts, column)
+    if dimensions is not None or not all(isinstance(t, str) for t in inputs):
+        raise ValidationError("A remote model takes texts, without dimensions",
+                              details={"model": model, "param": "dimensions" if dimensions else "input"})
+    return Embeddings(vectors=remote.embed(list(inputs)), model=model, prompt_tokens=0, normalized=False,
+                      pooling="the endpoint's")
