@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from typing import Any
 
+from ._cli_common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, _emit_json
+from ._cli_services import cmd_du, cmd_endpoints, cmd_energy
 from ._format import (
     backends_text,
     human_count,
@@ -29,13 +30,6 @@ from .core.disk_usage import FREE_CHOICES
 from .core.jobs import JobState
 from .core.library import BACKENDS, SORTS, STATUSES, TASKS
 from .errors import StudioError, ValidationError, error_from_dict
-
-EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
-
-
-def _emit_json(obj: Any) -> int:
-    print(json.dumps(obj, indent=2, default=str))
-    return EXIT_OK
 
 
 def _quants(model, local_only: bool = False) -> str:
@@ -374,88 +368,6 @@ def cmd_host(eng, args) -> int:
         if args.json:
             return _emit_json(status)
         print(status_text(status))
-    return EXIT_OK
-
-
-def cmd_endpoints(eng, args) -> int:
-    """``model-studio endpoints list|add|update|test|rm``: remote serving engines (keys never printed)."""
-    eps = eng.endpoints
-    if args.action == "list":
-        result: Any = eps.list(check=not args.no_check)
-        if args.json:
-            return _emit_json(result)
-        for e in result:
-            health = e.get("health") or {}
-            state = health.get("status", "") + (f" ({len(health['models'])} models)" if health.get("models") else "")
-            print(f"{e['name']:<16} {e['base_url']:<40} key {e['key_masked'] or '-':<10} {state}")
-        if not result:
-            print("no remote endpoints (model-studio endpoints add NAME URL --key-env VAR)")
-        return EXIT_OK
-    if not args.name:
-        raise ValidationError(f"endpoints {args.action} needs the endpoint's NAME")
-    if args.action == "rm":
-        result = eps.remove(args.name)
-    elif args.action == "test":
-        result = eps.test(args.name)
-    else:
-        key = None
-        if args.key_env:
-            key = os.environ.get(args.key_env) or None
-            if key is None:
-                raise ValidationError(f"The environment variable {args.key_env} is not set")
-        elif args.ask_key:
-            import getpass
-
-            key = getpass.getpass(f"API key of {args.name}: ")
-        headers = dict(h.split(":", 1) for h in args.header) if args.header else None
-        if headers is not None:
-            headers = {k.strip(): v.strip() for k, v in headers.items()}
-        options = {k: v for k, v in (("api_key", key), ("headers", headers), ("timeout", args.timeout),
-                                     ("concurrency", args.concurrency)) if v is not None}
-        if args.action == "add":
-            if not args.url:
-                raise ValidationError("endpoints add needs NAME and URL (the OpenAI base URL, e.g. http://gpu:8000/v1)")
-            eps.add(args.name, args.url, **options)
-        else:
-            eps.update(args.name, base_url=args.url, **options)
-        result = eps.test(args.name)
-    if args.json:
-        return _emit_json(result)
-    if "status" in result:
-        print(f"{args.name}: {result['status']}" + "".join(f"\n  {m}" for m in result["models"])
-              + (f"\n  {result['error']['message']}" if result.get("error") else ""))
-    else:
-        print(f"removed {args.name}")
-    return EXIT_OK if result.get("status", "ok") == "ok" else EXIT_ERROR
-def cmd_du(eng, args) -> int:
-    """``model-studio du``: bytes per store, duplicates, what could be freed; ``--free WHAT`` frees it."""
-    from ._usage_text import disk_text
-
-    if args.free:
-        result = eng.disk.free(args.free, args.path, older_than_days=args.older_than)
-        if args.json:
-            return _emit_json(result)
-        print(f"freed {human_size(result['bytes_freed'])} ({args.free})")
-        return EXIT_OK
-    report = eng.disk.report(duplicates=not args.no_duplicates, min_size=args.min_size,
-                             older_than_days=args.older_than)
-    if args.json:
-        return _emit_json(report)
-    print(disk_text(report))
-    return EXIT_OK
-
-
-def cmd_energy(eng, args) -> int:
-    """``model-studio energy``: Wh and gCO2e over a period; ``--csv`` prints every row as CSV."""
-    from ._usage_text import energy_text
-
-    if args.csv:
-        sys.stdout.write(eng.energy.export_csv(args.since, args.until, args.kind)["content"])
-        return EXIT_OK
-    summary = eng.energy.summary(args.since, args.until)
-    if args.json:
-        return _emit_json(summary)
-    print(energy_text(summary))
     return EXIT_OK
 
 
