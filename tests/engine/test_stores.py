@@ -162,6 +162,15 @@ def test_ollama_blob_verifies_against_its_digest_with_progress(store_engine, sta
     assert seen[-1] == (size, size) and len(seen) > 1
 
 
+def test_ollama_blob_verifies_as_a_job_with_its_bytes_and_file_count(store_engine, starter_gguf):
+    # The model page's Verify runs this job: bytes of the blob, one file, the digest's verdict
+    job = store_engine.library.verify_start(OLLAMA_ID).wait(300)
+    size = starter_gguf[0].stat().st_size
+    assert job.result["ok"] is True and job.result["checked"] == 1
+    assert job.progress.done == job.progress.total == size
+    assert job.progress.detail["files_done"] == job.progress.detail["files_total"] == 1
+
+
 def test_corrupted_blob_fails_verify_with_an_integrity_error(tmp_path, starter_gguf):
     # Given its own store holding a copy of the blob with one byte flipped, under the original digest
     path, digest = starter_gguf
