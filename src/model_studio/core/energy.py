@@ -98,14 +98,29 @@ def rapl_counters(root: str | Path) -> list[RaplCounter]:
     return out
 
 
+#: id(module) -> (module, initialised?): ``nvmlInit`` once per NVML module, failures included.
+_NVML_INIT: dict[int, tuple[Any, bool]] = {}
+
+
 def load_nvml(module: str = "") -> Any:
-    """``pynvml`` (or the module named by the ``nvml_module`` setting, for tests), initialised; None without."""
+    """``pynvml`` (or the module named by the ``nvml_module`` setting, for tests), initialised; None without.
+
+    ``nvmlInit`` runs once per module object: every chat answer starts a meter, and where there is no
+    driver a failed ``nvmlInit`` (a ``dlopen`` attempt) need not be repeated each time."""
     try:
         nv = importlib.import_module(module or "pynvml")
-        nv.nvmlInit()
-        return nv
-    except Exception:  # no library, no driver, no GPU
+    except Exception:  # no library
         return None
+    known = _NVML_INIT.get(id(nv))
+    if known is None or known[0] is not nv:
+        try:
+            nv.nvmlInit()
+            ok = True
+        except Exception:  # no driver, no GPU
+            ok = False
+        _NVML_INIT[id(nv)] = (nv, ok)
+        known = (nv, ok)
+    return nv if known[1] else None
 
 
 class NvmlEnergy:
